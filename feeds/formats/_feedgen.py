@@ -1,0 +1,154 @@
+"""Shared feedgen setup for RSS and Atom, working around feedgen's traps.
+
+feedgen stamps ``updated``/``lastBuildDate`` with now() (we set both from the
+content), prepends entries by default (we append), turns ``type="CDATA"`` into
+an Atom attribute (we use escaped HTML), and cannot write RFC 5005 paging or
+WebSub links (a small extension writes those ``atom:link`` elements).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from feedgen.entry import FeedEntry
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from lxml import etree
+
+from .. import __version__
+from ..models import Author, Entry, FeedPage
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+MEDIA_NS = "http://search.yahoo.com/mrss/"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+GENERATOR_URI = "https://github.com/feeds/feeds"
+
+# Types of the alternate links, so a paging link says what it points to.
+_LINK_TYPES = {"feed.xml": "application/rss+xml", "atom.xml": "application/atom+xml"}
+
+
+def feed_generator(page: FeedPage, filename: str) -> FeedGenerator:
+    """Return a FeedGenerator for ``page``, whose own document is ``filename``."""
+    fg = FeedGenerator()
+    fg.id(page.url(filename, 1))
+    fg.title(page.title)
+    fg.subtitle(page.description)  # also the RSS <description>
+    fg.link(href=page.home_url, rel="alternate", type="text/html")
+    fg.link(href=page.url(filename), rel="self", type=_LINK_TYPES[filename])
+    fg.language(page.language)
+    for author in page.authors:
+        fg.author(_author(author))
+    fg.updated(page.updated)  # sets lastBuildDate too: never the wall clock
+    fg.generator("feeds", version=__version__, uri=GENERATOR_URI)
+    if page.icon:
+        fg.logo(page.icon)
+    if page.favicon:
+        fg.icon(page.favicon)
+
+    links = [(rel, page.url(filename, number)) for rel, number in _paging(page)]
+    links += [("hub", hub) for hub in page.hubs]
+    namespaces = {}
+    if any(e.post.image for e in page.entries):
+        namespaces["media"] = MEDIA_NS
+    if any(_needs_dc(e) for e in page.entries):
+        namespaces["dc"] = DC_NS
+    fg.register_extension("feeds", _feed_extension(links, namespaces, _LINK_TYPES[filename]), None)
+
+    for entry in page.entries:
+        fg.add_entry(feed_entry(entry, page.authors), order="append")
+    return fg
+
+
+def _paging(page: FeedPage) -> list[tuple[str, int]]:
+    """RFC 5005 §3 paged-feed links: https://www.rfc-editor.org/rfc/rfc5005#section-3."""
+    if page.last_page == 1:
+        return []
+    links = [("first", 1), ("last", page.last_page)]
+    if page.page > 1:
+        links.append(("previous", page.page - 1))
+    if page.page < page.last_page:
+        links.append(("next", page.page + 1))
+    return links
+
+
+def _feed_extension(links: list[tuple[str, str]], namespaces: dict[str, str], media_type: str) -> type[BaseExtension]:
+    class FeedLinks(BaseExtension):  # type: ignore[misc]
+        def extend_ns(self) -> dict[str, str]:
+            return namespaces
+
+        def _append(self, parent: Any) -> None:
+            for rel, href in links:
+                attrs = {"rel": rel, "href": href}
+                if rel != "hub":
+                    attrs["type"] = media_type
+                etree.SubElement(parent, f"{{{ATOM_NS}}}link", attrs)
+
+        def extend_atom(self, feed: Any) -> Any:
+            self._append(feed)
+            return feed
+
+        def extend_rss(self, rss: Any) -> Any:
+            self._append(rss.find("channel"))
+            return rss
+
+    return FeedLinks
+
+
+def _author(author: Author) -> dict[str, str]:
+    data = {"name": author.name}
+    if author.email:
+        data["email"] = author.email
+    if author.url:
+        data["uri"] = author.url
+    return data
+
+
+def _needs_dc(entry: Entry) -> bool:
+    # RSS <author> must be an email address; authors without one go to dc:creator.
+    return any(not a.email for a in entry.post.authors)
+
+
+@lru_cache(maxsize=4096)
+def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
+    """Return the feedgen entry of ``entry``; built once, shared by every feed that shows it."""
+    post = entry.post
+    fe = FeedEntry()
+    fe.id(post.id)
+    fe.guid(post.id, permalink=post.id == post.url)
+    fe.title(post.title)
+    fe.link(href=post.link, rel="alternate", type="text/html")
+    fe.published(post.published)
+    fe.updated(post.updated)
+    # content() before summary(): summary() then fills the RSS <description>,
+    # and content:encoded carries the full HTML. Never description(): it overwrites Atom content.
+    fe.content(entry.content_html, type="html")
+    fe.summary(entry.summary)
+    for tag in entry.tags:
+        fe.category(term=tag.name)
+    authors = post.authors or site_authors
+    for author in authors:
+        fe.author(_author(author))
+    if post.enclosure is not None:
+        e = post.enclosure
+        fe.enclosure(e.url, str(e.length), e.type)
+
+    class Extras(BaseEntryExtension):  # type: ignore[misc]
+        def extend_atom(self, element: Any) -> Any:
+            self._media(element)
+            return element
+
+        def extend_rss(self, element: Any) -> Any:
+            for author in post.authors:
+                if not author.email:
+                    etree.SubElement(element, f"{{{DC_NS}}}creator").text = author.name
+            self._media(element)
+            return element
+
+        def _media(self, element: Any) -> None:
+            if post.image:
+                etree.SubElement(element, f"{{{MEDIA_NS}}}content", {"url": post.image, "medium": "image"})
+                etree.SubElement(element, f"{{{MEDIA_NS}}}thumbnail", {"url": post.image})
+
+    fe.register_extension("feeds", Extras)
+    return fe

@@ -1,0 +1,64 @@
+"""JSON Feed 1.1, serialized by hand (feedgen has none): https://www.jsonfeed.org/version/1.1/."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..models import Author, Entry, FeedPage
+
+MEDIA_TYPE = "application/feed+json; charset=utf-8"
+VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def render(page: FeedPage) -> bytes:
+    """Render ``page`` as a JSON Feed 1.1 document."""
+    feed: dict[str, Any] = {
+        "version": VERSION,
+        "title": page.title,
+        "home_page_url": page.home_url,
+        "feed_url": page.url("feed.json"),
+        "description": page.description,
+    }
+    if page.icon:
+        feed["icon"] = page.icon
+    if page.favicon:
+        feed["favicon"] = page.favicon
+    if page.authors:
+        feed["authors"] = [_author(a) for a in page.authors]
+    feed["language"] = page.language
+    if page.hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in page.hubs]
+    if page.page < page.last_page:
+        feed["next_url"] = page.url("feed.json", page.page + 1)
+    feed["items"] = [_item(entry, page.authors) for entry in page.entries]
+    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _item(entry: Entry, site_authors: tuple[Author, ...]) -> dict[str, Any]:
+    post = entry.post
+    item: dict[str, Any] = {"id": post.id, "url": post.url}
+    if post.link != post.url:
+        item["external_url"] = post.link
+    item["title"] = post.title
+    item["content_html"] = entry.content_html
+    item["summary"] = entry.summary
+    if post.image:
+        item["image"] = post.image
+        item["banner_image"] = post.image
+    item["date_published"] = post.published.isoformat()
+    item["date_modified"] = post.updated.isoformat()
+    item["authors"] = [_author(a) for a in post.authors or site_authors]
+    if entry.tags:
+        item["tags"] = [tag.name for tag in entry.tags]
+    if post.enclosure is not None:
+        e = post.enclosure
+        item["attachments"] = [{"url": e.url, "mime_type": e.type, **({"size_in_bytes": e.length} if e.length else {})}]
+    return item
+
+
+def _author(author: Author) -> dict[str, str]:
+    data = {"name": author.name}
+    if author.url:
+        data["url"] = author.url
+    return data

@@ -1,0 +1,79 @@
+"""The HTML index pages and the OPML list, rendered into the snapshot like feeds."""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .config import Config
+from .models import Entry, Post, Tag
+from .site import Site
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    # Autoescape HTML and XML: a post titled "<script>" stays text.
+    env = Environment(
+        loader=PackageLoader("feeds", "templates"),
+        autoescape=select_autoescape(["html", "xml", "opml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["rfc822"] = email.utils.format_datetime
+    return env
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    label: str
+    url: str
+    media_type: str
+
+
+def feed_links(config: Config, prefix: str) -> list[FeedLink]:
+    """Return the three feeds of a scope (``/`` or ``/tags/<slug>/``)."""
+    from .formats import FORMATS  # the registry imports models only; no cycle at run time
+
+    return [FeedLink(f.label, config.site_url + prefix + f.filename, f.media_type.split(";")[0]) for f in FORMATS.values()]
+
+
+@dataclass(frozen=True)
+class Index:
+    """Everything the HTML pages show, rendered to bytes on demand of the builder."""
+
+    config: Config
+    site: Site
+    newest: Sequence[Entry]
+    posts_by_tag: Mapping[str, Sequence[Post]]
+
+    def _render(self, template: str, **context: Any) -> bytes:
+        page = _environment().get_template(template)
+        return page.render(config=self.config, site=self.site, **context).encode("utf-8")
+
+    def home(self) -> bytes:
+        return self._render("index.html", feeds=feed_links(self.config, "/"), entries=self.newest)
+
+    def tag_list(self) -> bytes:
+        rows = [(tag, len(self.posts_by_tag[tag.slug]), feed_links(self.config, f"/tags/{tag.slug}/")) for tag in self.site.tags.tags]
+        return self._render("tags.html", rows=rows, feeds=feed_links(self.config, "/"))
+
+    def tag_page(self, tag: Tag, entries: Sequence[Entry]) -> bytes:
+        return self._render(
+            "tag.html",
+            tag=tag,
+            count=len(self.posts_by_tag[tag.slug]),
+            feeds=feed_links(self.config, f"/tags/{tag.slug}/"),
+            entries=entries,
+        )
+
+    def opml(self) -> bytes:
+        newest = self.site.posts[0].updated if self.site.posts else None
+        scopes: list[tuple[str, str, Tag | None]] = [(self.config.title, "/", None)]
+        scopes += [(f"{self.config.title}: {tag.name}", f"/tags/{tag.slug}/", tag) for tag in self.site.tags.tags]
+        return self._render("feeds.opml", scopes=scopes, newest=newest)

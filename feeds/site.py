@@ -1,0 +1,61 @@
+"""Choose what is published now: drafts and future posts out, duplicates resolved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from .models import Post, Problem
+from .tags import TagIndex, index_tags
+
+
+@dataclass(frozen=True)
+class Site:
+    #: Published posts, newest first.
+    posts: tuple[Post, ...]
+    tags: TagIndex
+    #: Duplicate ids/URLs and tag collisions.
+    problems: tuple[Problem, ...]
+    #: When the next future-dated post becomes visible, if any.
+    next_change: datetime | None
+
+
+def newest_first(post: Post) -> tuple[float, float, str]:
+    """Sort key: newest publication first; ties broken by update time, then id."""
+    return (-post.published.timestamp(), -post.updated.timestamp(), post.id)
+
+
+def select(posts: Iterable[Post], now: datetime) -> Site:
+    """Return the site as published at ``now``."""
+    live: list[Post] = []
+    upcoming: list[datetime] = []
+    for post in posts:
+        if post.draft:
+            continue
+        if post.published > now:
+            upcoming.append(post.published)
+            continue
+        live.append(post)
+
+    problems: list[Problem] = []
+    # The earliest post (then the first file name) keeps a contested id or URL;
+    # the later one is skipped and reported, so identity never jumps between posts.
+    live.sort(key=lambda p: (p.published, p.source))
+    owners: dict[tuple[str, str], Post] = {}
+    kept: list[Post] = []
+    for post in live:
+        clash = next(
+            ((kind, owners[(kind, value)]) for kind, value in (("id", post.id), ("URL", post.url)) if (kind, value) in owners),
+            None,
+        )
+        if clash is not None:
+            kind, owner = clash
+            problems.append(Problem(post.source, 1, f"duplicate {kind}: {owner.source} already publishes it; this post is skipped"))
+            continue
+        owners[("id", post.id)] = owners[("URL", post.url)] = post
+        kept.append(post)
+
+    kept.sort(key=newest_first)
+    tags = index_tags(kept)
+    return Site(tuple(kept), tags, tuple(problems) + tags.problems, min(upcoming, default=None))

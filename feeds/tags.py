@@ -1,0 +1,104 @@
+"""Tag slugs and the site's tag index: merging spellings, resolving collisions."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .models import Post, Problem, Tag
+
+_NOT_ALNUM = re.compile(r"[^\w]+|_+")
+# Separators that do not change which tag is meant: "Pub/Sub" = "pub sub" = "PUB-SUB".
+_SEPARATORS = re.compile(r"[\s\-_/.,:;|]+")
+
+
+def slugify(name: str) -> str:
+    """Return the URL slug of a tag: case-folded, non-alphanumeric runs → ``-``, trimmed."""
+    return _NOT_ALNUM.sub("-", name.casefold()).strip("-")
+
+
+def identity(name: str) -> str:
+    """Return the key under which spellings of one tag merge.
+
+    Case and separators do not matter (``Pub/Sub`` = ``pub-sub``), but other
+    symbols do (``C++`` ≠ ``C#`` ≠ ``C``), so those are distinct tags whose
+    slugs collide and are resolved by :func:`index_tags`.
+    """
+    return _SEPARATORS.sub("-", name.casefold()).strip("-")
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
+
+
+@dataclass(frozen=True)
+class TagIndex:
+    #: Every tag, sorted by slug.
+    tags: tuple[Tag, ...]
+    #: Tag of each identity key.
+    by_identity: dict[str, Tag]
+    #: Collisions and empty slugs, as warnings.
+    problems: tuple[Problem, ...]
+
+    def tags_of(self, post: Post) -> tuple[Tag, ...]:
+        """Return the display tags of ``post``, duplicates merged, in its order."""
+        seen: dict[str, Tag] = {}
+        for name in post.tags:
+            tag = self.by_identity.get(identity(name))
+            if tag is not None and tag.slug not in seen:
+                seen[tag.slug] = tag
+        return tuple(seen.values())
+
+
+def index_tags(posts: Iterable[Post]) -> TagIndex:
+    """Merge the tag spellings of ``posts`` into tags with unique, stable slugs.
+
+    The display name is the most used spelling (ties: the alphabetically first).
+    A slug claimed by several distinct tags stays with the one whose identity
+    is the slug itself, else the alphabetically first; the others get a suffix
+    from a hash of their identity, so their URL does not depend on post counts.
+    An empty slug (``+++``) becomes ``tag-<hash>``.
+    """
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+    sources: dict[str, list[Post]] = defaultdict(list)
+    for post in posts:
+        for name in post.tags:
+            key = identity(name)
+            spellings[key][name] += 1
+            sources[key].append(post)
+
+    by_slug: dict[str, list[str]] = defaultdict(list)
+    for key in spellings:
+        by_slug[slugify(key)].append(key)
+
+    problems: list[Problem] = []
+    by_identity: dict[str, Tag] = {}
+    for slug, keys in sorted(by_slug.items()):
+        keys.sort(key=lambda k: (k != slug, k))
+        for position, key in enumerate(keys):
+            name = min(spellings[key].items(), key=lambda item: (-item[1], item[0]))[0]
+            first = min(sources[key], key=lambda p: p.source)
+            if not slug:
+                final = f"tag-{_short_hash(key)}"
+                problems.append(
+                    Problem(first.source, 1, f"tag {name!r} has no letters or digits; its feeds are at /tags/{final}/", "warning")
+                )
+            elif position:
+                final = f"{slug}-{_short_hash(key)}"
+                problems.append(
+                    Problem(
+                        first.source,
+                        1,
+                        f"tag {name!r} has the same slug {slug!r} as tag "
+                        f"{min(spellings[keys[0]], key=lambda s: s)!r}; its feeds are at /tags/{final}/",
+                        "warning",
+                    )
+                )
+            else:
+                final = slug
+            by_identity[key] = Tag(slug=final, name=name)
+    tags = tuple(sorted(by_identity.values(), key=lambda t: t.slug))
+    return TagIndex(tags=tags, by_identity=by_identity, problems=tuple(problems))
