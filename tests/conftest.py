@@ -1,0 +1,81 @@
+"""Shared fixtures: a copy of the sample content, the app, a client, a real server."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from feeds import create_app
+
+from .server import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "content"
+DATA = Path(__file__).resolve().parent / "data"
+
+SITE_CONFIG = """\
+site_url = "http://127.0.0.1:8000"
+title = "Test Notes"
+description = "A test site."
+language = "en"
+timezone = "UTC"
+items_per_feed = 20
+scan_interval = 60
+
+[author]
+name = "Test Author"
+email = "author@example.com"
+"""
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    """A private copy of the sample blog's content folder."""
+    folder = tmp_path / "content"
+    shutil.copytree(SAMPLE, folder)
+    return folder
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "feeds.toml"
+    path.write_text(SITE_CONFIG, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def make_app(content: Path, config_file: Path) -> Callable[..., Flask]:
+    """Build an app over the ``content`` copy; keyword arguments override settings."""
+    apps: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        app = create_app({"content_dir": str(content), **overrides}, config_file=config_file, env={})
+        apps.append(app)
+        return app
+
+    yield factory  # type: ignore[misc]
+    for app in apps:
+        app.extensions["feeds"].stop()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def server(content: Path, config_file: Path) -> Iterator[ServerProcess]:
+    """A real ``feeds serve`` process over the ``content`` copy."""
+    with ServerProcess(content, config_file) as process:
+        yield process
