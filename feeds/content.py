@@ -177,17 +177,20 @@ def _split(rel: str, text: str) -> tuple[dict[str, Any], str, list[str]]:
         fm_text, body = handler.split(text)
     except ValueError as e:
         raise ContentError(rel, "front matter is not closed by a '---' line", 1) from e
+    fm_text = fm_text.removeprefix("\n")  # now line 0 of fm_text is line 2 of the file
     try:
         meta = yaml.safe_load(fm_text)
     except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
+        # The context mark points at an unclosed bracket or quote; prefer it.
+        mark = e.context_mark or e.problem_mark
         line = mark.line + 2 if mark else 1
         reason = e.problem or str(e)
         raise ContentError(rel, f"invalid YAML in front matter: {reason}", line) from e
     except yaml.YAMLError as e:
         raise ContentError(rel, f"invalid YAML in front matter: {e}", 1) from e
-    except ValueError as e:  # an impossible date such as 2026-02-30
-        raise ContentError(rel, f"invalid value in front matter: {e}", _line_of_value_error(fm_text)) from e
+    except ValueError as e:  # PyYAML raises this for an impossible date such as 2026-02-30
+        name, line = _date_field(fm_text)
+        raise ContentError(rel, f"{name}: not a real date ({e})", line) from e
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
@@ -195,11 +198,16 @@ def _split(rel: str, text: str) -> tuple[dict[str, Any], str, list[str]]:
     return meta, body.lstrip("\n"), fm_text.split("\n")
 
 
-def _line_of_value_error(fm_text: str) -> int:
+def _date_field(fm_text: str) -> tuple[str, int]:
+    """Return the first date field of the front matter that PyYAML cannot build, and its line."""
     for number, line in enumerate(fm_text.split("\n"), start=2):
-        if re.match(r"^\s*(date|updated)\s*:", line):
-            return number
-    return 1
+        match = re.match(r"^\s*(\w+)\s*:\s*['\"]?(\d{4}-\d{1,2}-\d{1,2})", line)
+        if match:
+            try:
+                date.fromisoformat(match.group(2))
+            except ValueError:
+                return match.group(1), number
+    return "date", 1
 
 
 class _Fields:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -9,8 +10,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    #: Header names in lower case.
+    headers: dict[str, str]
+    body: bytes
 
 
 def free_port() -> int:
@@ -40,6 +50,16 @@ class ServerProcess:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    def request(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
+        """Send one raw request (no decompression, no redirects) and read the whole reply."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, headers=headers or {})
+            response = connection.getresponse()
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        finally:
+            connection.close()
 
     def _wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

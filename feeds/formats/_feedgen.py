@@ -34,8 +34,9 @@ def feed_generator(page: FeedPage, filename: str) -> FeedGenerator:
     fg.id(page.url(filename, 1))
     fg.title(page.title)
     fg.subtitle(page.description)  # also the RSS <description>
-    fg.link(href=page.home_url, rel="alternate", type="text/html")
     fg.link(href=page.url(filename), rel="self", type=_LINK_TYPES[filename])
+    # feedgen takes the RSS <link> from the *last* link() call: the home page goes last.
+    fg.link(href=page.home_url, rel="alternate", type="text/html")
     fg.language(page.language)
     for author in page.authors:
         fg.author(_author(author))
