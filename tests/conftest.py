@@ -79,3 +79,13 @@ def server(content: Path, config_file: Path) -> Iterator[ServerProcess]:
     """A real ``feeds serve`` process over the ``content`` copy."""
     with ServerProcess(content, config_file) as process:
         yield process
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One real server over the sample content, shared by a module's read-only tests."""
+    root = tmp_path_factory.mktemp("site")
+    shutil.copytree(SAMPLE, root / "content")
+    (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
+    with ServerProcess(root / "content", root / "feeds.toml") as process:
+        yield process

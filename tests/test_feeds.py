@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +11,11 @@ import pytest
 from flask import Flask
 from jsonschema import Draft202012Validator
 
-from .conftest import DATA, SAMPLE, SITE_CONFIG
+from .conftest import DATA
 from .server import ServerProcess
 
 SCHEMA = json.loads((DATA / "jsonfeed-1.1.schema.json").read_text(encoding="utf-8"))
 VALIDATOR = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("site")
-    shutil.copytree(SAMPLE, root / "content")
-    (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
-    with ServerProcess(root / "content", root / "feeds.toml") as process:
-        yield process
 
 
 def _tags(site: ServerProcess) -> dict[str, int]:
@@ -60,7 +49,8 @@ def test_overall_xml_feeds_parse_with_every_item_field(site: ServerProcess, path
     assert first.link == site.base + "/posts/zero-downtime-migrations-where-bulk-load-meets-cdc/"
     assert first.id.startswith("tag:127.0.0.1,2026-05-10:")
     assert first.published_parsed[:3] == (2026, 5, 10)
-    assert first.updated_parsed[:3] == (2026, 5, 10)
+    if path == "/atom.xml":  # RSS items have no update date
+        assert first.updated_parsed[:3] == (2026, 5, 10)
     assert [t.term for t in first.tags] == ["Spanner", "Datastream", "Pub/Sub", "Dataflow", "Migration"]
     assert first.summary.startswith("A bulk migration takes hours")
     assert first.content[0].value.startswith("<p>")
@@ -110,7 +100,8 @@ def test_index_page_lists_the_feeds_with_autodiscovery(site: ServerProcess) -> N
     reply = site.request("/")
     assert reply.headers["content-type"] == "text/html; charset=utf-8"
     page = reply.body.decode()
-    for media_type, path in (("application/rss+xml", "/feed.xml"), ("application/atom+xml", "/atom.xml"), ("application/feed+json", "/feed.json")):
+    alternates = (("application/rss+xml", "/feed.xml"), ("application/atom+xml", "/atom.xml"), ("application/feed+json", "/feed.json"))
+    for media_type, path in alternates:
         assert f'<link rel="alternate" type="{media_type}"' in page
         assert f'href="{site.base}{path}"' in page
 

@@ -1,0 +1,54 @@
+"""feeds build and feeds check, run as real commands."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from flask import Flask
+
+from feeds.export import file_name
+
+
+def _feeds(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "feeds", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def test_build_writes_the_bytes_the_service_serves(tmp_path: Path, content: Path, config_file: Path, app: Flask) -> None:
+    out = tmp_path / "out"
+    result = _feeds("build", "--out", str(out), "--content", str(content), "--config", str(config_file), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    snapshot = app.extensions["feeds"].store.current
+    client = app.test_client()
+    for (path, page), body in snapshot.bodies.items():
+        exported = out / file_name((path, page))
+        served = client.get(path if page == 1 else f"{path}?page={page}").data
+        assert exported.read_bytes() == served == body.data, path
+        assert gzip.decompress((out / (file_name((path, page)) + ".gz")).read_bytes()) == served
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["version"] == snapshot.version
+    assert (out / "tags" / "pub-sub" / "atom.xml").is_file()
+
+
+def test_check_passes_on_the_sample_content(tmp_path: Path, content: Path, config_file: Path) -> None:
+    result = _feeds("check", "--content", str(content), "--config", str(config_file), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "18 published" in result.stderr
+
+
+def test_check_reports_path_line_message_and_exits_1(tmp_path: Path, content: Path, config_file: Path) -> None:
+    (content / "2026-07-01-broken.md").write_text("---\ntitle: Broken\ndate: 2026-13-45\n---\nx\n")
+    result = _feeds("check", "--content", str(content), "--config", str(config_file), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "2026-07-01-broken.md:3: date: " in result.stdout
+
+
+def test_bad_config_names_the_key(tmp_path: Path, content: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('language = "en_US"\n')
+    result = _feeds("check", "--content", str(content), "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "language" in result.stderr and "en_US" in result.stderr
