@@ -81,8 +81,10 @@ def absolutize(fragment: str, base_url: str) -> str:
     """Make every relative URL in an HTML fragment absolute against ``base_url``.
 
     Readers and RSS-to-email tools ignore ``xml:base``, so links are resolved here.
-    Absolute, ``mailto:`` and other scheme URLs are kept; fragment-only links
-    (footnotes) stay in-document; protocol-relative ones get the site's scheme.
+    Absolute, ``mailto:`` and other scheme URLs are kept; protocol-relative ones
+    get the post's scheme; fragment-only links (footnotes) point into the post's
+    page, since inside a feed ``#fn1`` would resolve against the feed's URL
+    (the W3C validator flags any href without a scheme as ContainsRelRef).
     """
 
     def fix_attr(match: re.Match[str]) -> str:
@@ -97,9 +99,9 @@ def absolutize(fragment: str, base_url: str) -> str:
 
 
 def join_url(url: str, base_url: str) -> str:
-    """Resolve ``url`` against ``base_url`` unless it is absolute or fragment-only."""
+    """Resolve ``url`` against ``base_url`` unless it already has a scheme."""
     url = url.strip()
-    if not url or url.startswith("#") or urlsplit(url).scheme:
+    if not url or urlsplit(url).scheme:
         return url
     return urljoin(base_url, url)
 

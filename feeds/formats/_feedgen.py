@@ -17,7 +17,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from .. import __version__
-from ..models import Author, Entry, FeedPage
+from ..models import Author, Entry, FeedPage, Post
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
@@ -34,8 +34,10 @@ def feed_generator(page: FeedPage, filename: str) -> FeedGenerator:
     fg.id(page.url(filename, 1))
     fg.title(page.title)
     fg.subtitle(page.description)  # also the RSS <description>
+    # The self link must equal the URL the document is served at, ?page=N included
+    # (validator SelfDoesntMatchLocation). feedgen uses the *last* link as the RSS
+    # <link>, which must be the HTML page, so the alternate link goes last.
     fg.link(href=page.url(filename), rel="self", type=_LINK_TYPES[filename])
-    # feedgen takes the RSS <link> from the *last* link() call: the home page goes last.
     fg.link(href=page.home_url, rel="alternate", type="text/html")
     fg.language(page.language)
     for author in page.authors:
@@ -43,17 +45,18 @@ def feed_generator(page: FeedPage, filename: str) -> FeedGenerator:
     fg.updated(page.updated)  # sets lastBuildDate too: never the wall clock
     fg.generator("feeds", version=__version__, uri=GENERATOR_URI)
     if page.icon:
-        fg.logo(page.icon)
+        # RSS <image>; feedgen also writes it as the Atom logo.
+        fg.image(url=page.icon)
     if page.favicon:
-        fg.icon(page.favicon)
+        fg.icon(page.favicon)  # Atom icon: small and square (RFC 4287 §4.2.5)
 
     links = [(rel, page.url(filename, number)) for rel, number in _paging(page)]
     links += [("hub", hub) for hub in page.hubs]
     namespaces = {}
     if any(e.post.image for e in page.entries):
         namespaces["media"] = MEDIA_NS
-    if any(_needs_dc(e) for e in page.entries):
-        namespaces["dc"] = DC_NS
+    if filename == "feed.xml" and any(rss_creators(e.post, page.authors) for e in page.entries):
+        namespaces["dc"] = DC_NS  # declared only when a dc:creator is written
     fg.register_extension("feeds", _feed_extension(links, namespaces, _LINK_TYPES[filename]), None)
 
     for entry in page.entries:
@@ -78,19 +81,22 @@ def _feed_extension(links: list[tuple[str, str]], namespaces: dict[str, str], me
         def extend_ns(self) -> dict[str, str]:
             return namespaces
 
-        def _append(self, parent: Any) -> None:
+        def _append(self, parent: Any, tag: str) -> None:
             for rel, href in links:
                 attrs = {"rel": rel, "href": href}
                 if rel != "hub":
                     attrs["type"] = media_type
-                etree.SubElement(parent, f"{{{ATOM_NS}}}link", attrs)
+                etree.SubElement(parent, tag, attrs)
 
         def extend_atom(self, feed: Any) -> Any:
-            self._append(feed)
+            # feedgen's Atom root declares the Atom namespace as a plain xmlns
+            # attribute, so an un-namespaced <link> is an Atom link; a qualified
+            # one would get an ns0: prefix (validator AvoidNamespacePrefix).
+            self._append(feed, "link")
             return feed
 
         def extend_rss(self, rss: Any) -> Any:
-            self._append(rss.find("channel"))
+            self._append(rss.find("channel"), f"{{{ATOM_NS}}}link")
             return rss
 
     return FeedLinks
@@ -105,9 +111,17 @@ def _author(author: Author) -> dict[str, str]:
     return data
 
 
-def _needs_dc(entry: Entry) -> bool:
-    # RSS <author> must be an email address; authors without one go to dc:creator.
-    return any(not a.email for a in entry.post.authors)
+def rss_creators(post: Post, site_authors: tuple[Author, ...]) -> tuple[Author, ...]:
+    """Return the authors an RSS item names with dc:creator instead of <author>.
+
+    RSS <author> is one email address (https://www.rssboard.org/rss-profile#element-channel-item-author)
+    and may not repeat; mixing it with dc:creator is DuplicateItemSemantics. So a
+    single author with an email gets <author>; anything else is all dc:creator.
+    """
+    authors = post.authors or site_authors
+    if len(authors) == 1 and authors[0].email:
+        return ()
+    return authors
 
 
 @lru_cache(maxsize=4096)
@@ -140,8 +154,11 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
             return element
 
         def extend_rss(self, element: Any) -> Any:
-            for author in post.authors:
-                if not author.email:
+            creators = rss_creators(post, site_authors)
+            if creators:
+                for old in element.findall("author"):
+                    element.remove(old)
+                for author in creators:
                     etree.SubElement(element, f"{{{DC_NS}}}creator").text = author.name
             self._media(element)
             return element
