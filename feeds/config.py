@@ -173,8 +173,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_file_size", 1024 * 1024, "Largest post file read, in bytes; larger ones are skipped.", _positive_int(1, 1 << 30)),
     Setting("websub_hubs", [], "WebSub hub URLs to announce and ping when feeds change.", _url_list),
     Setting("rebuild_token", None, "Bearer token that enables POST /-/rebuild; off when unset.", _optional_string),
-    Setting("icon", None, "Square icon URL or site path (JSON Feed icon, Atom logo).", _optional_url),
-    Setting("favicon", None, "Small icon URL or site path (JSON Feed favicon, Atom icon).", _optional_url),
+    Setting("icon", "/static/icon-512.png", "Square icon URL or site path, 512×512 (JSON Feed icon, RSS image).", _optional_url),
+    Setting("favicon", "/static/favicon-64.png", "Small square icon URL or site path, 64×64 (JSON Feed favicon, Atom).", _optional_url),
     Setting("log_format", "kv", "Log line format: kv (key=value) or json.", _choice("kv", "json")),
 )
 
