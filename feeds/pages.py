@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .config import Config
-from .models import Entry, Post, Tag
+from .models import Entry, FeedPage, Post, Tag
 from .site import Site
 
 
@@ -72,8 +72,26 @@ class Index:
             entries=entries,
         )
 
-    def opml(self) -> bytes:
+    def opml(self, filename: str = "feed.xml") -> bytes:
+        """Return the OPML 2.0 subscription list: one outline per scope, in the format of ``filename``.
+
+        One outline per scope, not three: an aggregator importing three formats
+        of one feed would show every post three times. http://opml.org/spec2.opml
+        """
+        from .formats import FORMATS
+
         newest = self.site.posts[0].updated if self.site.posts else None
         scopes: list[tuple[str, str, Tag | None]] = [(self.config.title, "/", None)]
         scopes += [(f"{self.config.title}: {tag.name}", f"/tags/{tag.slug}/", tag) for tag in self.site.tags.tags]
-        return self._render("feeds.opml", scopes=scopes, newest=newest)
+        # "version" is defined for RSS only (RSS, RSS1, RSS2, scriptingNews).
+        version = "RSS2" if filename == "feed.xml" else None
+        return self._render("feeds.opml", scopes=scopes, newest=newest, filename=filename, version=version, label=FORMATS[filename].label)
+
+    def feed_view(self, page: FeedPage) -> bytes:
+        """Return the HTML a browser gets for one page of a feed scope (any of its formats)."""
+        prefix = "/" if page.tag is None else f"/tags/{page.tag.slug}/"
+        return self._render("feed.html", page=page, feeds=feed_links(self.config, prefix), entries=page.entries, home=page.home_url)
+
+
+#: OPML subscription lists by path, each naming one format's URL of every scope.
+OPML_FILES = {"/feeds.opml": "feed.xml", "/feeds-atom.opml": "atom.xml", "/feeds-json.opml": "feed.json"}

@@ -71,9 +71,17 @@ class Snapshot:
     next_change: datetime | None
     #: Wall-clock time of the build; for /healthz only, never inside a body.
     built_at: datetime
+    #: HTML renderings of feed pages for browsers, by the feed's (path, page);
+    #: the three formats of a scope page share one. Kept apart from ``bodies``,
+    #: which holds exactly the documents a URL serves to everyone (and exports).
+    views: Mapping[Key, Body] = field(default_factory=dict)
 
     def find(self, path: str, page: int = 1) -> Body | None:
         return self.bodies.get((path, page))
+
+    def view(self, path: str, page: int = 1) -> Body | None:
+        """Return the browser view of the feed at (path, page), if there is one."""
+        return self.views.get((path, page))
 
     def feed_keys(self) -> Iterator[Key]:
         """Every (path, page) that is a feed document."""
@@ -96,7 +104,9 @@ def build(scan: Scan, config: Config, now: datetime, previous: Snapshot | None =
     site = select(scan.posts, now)
     entries = {post.id: _entry(post, site) for post in site.posts}
     old = previous.bodies if previous else {}
+    old_views = previous.views if previous else {}
     bodies: dict[Key, Body] = {}
+    views: dict[Key, Body] = {}
     page_counts: dict[str, int] = {}
 
     def add(key: Key, data: bytes, media_type: str, last_modified: datetime | None) -> None:
@@ -109,19 +119,22 @@ def build(scan: Scan, config: Config, now: datetime, previous: Snapshot | None =
             by_tag[post_tag.slug].append(post)
     scopes += [(f"/tags/{tag.slug}/", tag, tuple(by_tag[tag.slug])) for tag in site.tags.tags]
 
+    newest = max((p.updated for p in site.posts), default=None)
+    index = pages.Index(config, site, [entries[p.id] for p in site.posts[: config.items_per_feed]], by_tag)
     for prefix, scope_tag, posts in scopes:
         for page in feed_pages(config, prefix, scope_tag, [entries[p.id] for p in posts]):
+            view = make_body(index.feed_view(page), HTML, page.updated if posts else None, old_views.get((prefix + "feed.xml", page.page)))
             for fmt in FORMATS.values():
                 path = prefix + fmt.filename
                 page_counts[path] = page.last_page
                 # The scope's newest change, as the document's own <updated> says.
                 add((path, page.page), fmt.render(page), fmt.media_type, page.updated if posts else None)
+                views[(path, page.page)] = view
 
-    newest = max((p.updated for p in site.posts), default=None)
-    index = pages.Index(config, site, [entries[p.id] for p in site.posts[: config.items_per_feed]], by_tag)
     add(("/", 1), index.home(), HTML, newest)
     add(("/tags/", 1), index.tag_list(), HTML, newest)
-    add(("/feeds.opml", 1), index.opml(), OPML, newest)
+    for opml_path, filename in pages.OPML_FILES.items():
+        add((opml_path, 1), index.opml(filename), OPML, newest)
     for tag in site.tags.tags:
         tag_entries = [entries[p.id] for p in by_tag[tag.slug][: config.items_per_feed]]
         add((f"/tags/{tag.slug}/", 1), index.tag_page(tag, tag_entries), HTML, max(p.updated for p in by_tag[tag.slug]))
@@ -136,6 +149,7 @@ def build(scan: Scan, config: Config, now: datetime, previous: Snapshot | None =
         problems=scan.problems + site.problems,
         next_change=site.next_change,
         built_at=datetime.now(UTC),
+        views=views,
     )
 
 

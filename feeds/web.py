@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, ServiceUnavailable
 
 from .formats import FORMATS
+from .negotiation import link_header, prefers_html
 from .snapshot import Body, Snapshot, SnapshotStore
 
 bp = Blueprint("feeds", __name__)
@@ -42,12 +43,21 @@ def feed(filename: str, prefix: str | None = None, slug: str | None = None) -> R
     body = snapshot.find(path, page)
     if body is None:  # the snapshot always holds every page it counts
         raise NotFound(f"page {page} does not exist")
-    return send(body)
+    config = current_app.extensions["feeds"].config
+    if prefers_html(request.headers.get("Accept")):
+        # A person in a browser: the styled HTML view of the same page, its own ETag.
+        body = snapshot.view(path, page) or body
+    self_url = config.site_url + path + (f"?page={page}" if page > 1 else "")
+    response = send(body, vary="Accept, Accept-Encoding")
+    response.headers["Link"] = link_header(self_url, config.websub_hubs)
+    return response
 
 
 @bp.get("/", defaults={"path": "/"})
 @bp.get("/tags/", defaults={"path": "/tags/"})
 @bp.get("/feeds.opml", defaults={"path": "/feeds.opml"})
+@bp.get("/feeds-atom.opml", defaults={"path": "/feeds-atom.opml"})
+@bp.get("/feeds-json.opml", defaults={"path": "/feeds-json.opml"})
 @bp.get("/tags/<slug>/")
 def page(path: str | None = None, slug: str | None = None) -> Response:
     body = _snapshot().find(path or f"/tags/{slug}/")
@@ -93,14 +103,14 @@ def _page_number(last_page: int) -> int:
     return number
 
 
-def send(body: Body) -> Response:
+def send(body: Body, vary: str = "Accept-Encoding") -> Response:
     """Answer with ``body``: gzip when accepted, 304 when the client's copy is current."""
     gzipped = request.accept_encodings["gzip"] > 0  # q=0 means "not gzip"
     etag = body.gzip_etag if gzipped else body.etag
     headers = {
         "ETag": etag,
         "Cache-Control": f"public, max-age={current_app.extensions['feeds'].config.scan_interval}",
-        "Vary": "Accept-Encoding",
+        "Vary": vary,
         "X-Content-Type-Options": "nosniff",
     }
     response = Response(status=200, headers=headers, content_type=body.media_type)
