@@ -25,6 +25,8 @@ class FeedsState:
     store: SnapshotStore
     builder: Builder
     scheduler: Any = field(default=None)
+    #: The WebSub publisher (``websub.Publisher``) when hubs are configured.
+    publisher: Any = field(default=None)
 
     def start_scheduler(self) -> None:
         """Start the rescan job once for this app."""
@@ -37,6 +39,9 @@ class FeedsState:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        if self.publisher is not None:
+            self.publisher.stop()
+            self.publisher = None
 
 
 def create_app(
@@ -61,6 +66,12 @@ def create_app(
     app.extensions["feeds"] = state
     log.event("start", **config.summary())
     state.builder.rescan(force=True)
+    if config.websub_hubs:
+        from .websub import Publisher
+
+        # After the first build: start-up itself announces nothing (see websub.changed_topics).
+        state.publisher = Publisher(config.websub_hubs, config.site_url).start()
+        state.builder.listeners.append(state.publisher.on_swap)
     if scheduler if scheduler is not None else test_config is None:
         state.start_scheduler()
     web.init_app(app)
