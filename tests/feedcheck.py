@@ -317,8 +317,11 @@ def atom(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], feed_id: st
         elif summary.get("type", "text") == "text" and HTML_END_TAG.search(summary.text or ""):
             problems.append(f"{where}: ContainsUndeclaredHTML in summary")
         entry_links = entry.findall(f"{{{ATOM}}}link")
-        if not any(link.get("rel", "alternate") == "alternate" for link in entry_links):
+        alternates = [(link.get("type"), link.get("hreflang")) for link in entry_links if link.get("rel", "alternate") == "alternate"]
+        if not alternates:
             problems.append(f"{where}: no alternate link")
+        if len(alternates) != len(set(alternates)):
+            problems.append(f"{where}: DuplicateAtomLink (two alternate links of the same type and hreflang)")
         for link in entry_links:
             if link.get("rel") in RSS_PAGING:
                 problems.append(f"{where}: FeedHistoryRelInEntry")

@@ -150,6 +150,15 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
 
     class Extras(BaseEntryExtension):  # type: ignore[misc]
         def extend_atom(self, element: Any) -> Any:
+            # feedgen 1.0 drops rel/type/length from entry links (a shadowed
+            # variable), turning the enclosure into a second "alternate" link
+            # (RFC 4287 §4.1.1, validator DuplicateAtomLink): write them here.
+            for old in element.findall("link"):
+                element.remove(old)
+            etree.SubElement(element, "link", {"rel": "alternate", "type": "text/html", "href": post.link})
+            if post.enclosure is not None:
+                e = post.enclosure
+                etree.SubElement(element, "link", {"rel": "enclosure", "type": e.type, "length": str(e.length), "href": e.url})
             self._media(element)
             return element
 
