@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from .config import Config
 from .models import Entry, FeedPage, Post, Tag
@@ -26,7 +27,14 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["rfc822"] = email.utils.format_datetime
+    env.globals["entry_html"] = entry_html
     return env
+
+
+@lru_cache(maxsize=16384)
+def entry_html(entry: Entry, site_url: str) -> Markup:
+    """Return one post's list item; rendered once and shared by every page that lists it."""
+    return Markup(_environment().get_template("_entry.html").render(entry=entry, site_url=site_url))
 
 
 @dataclass(frozen=True)
