@@ -160,3 +160,22 @@ def test_duplicate_ids_are_reported_and_resolved_deterministically(make_app: Cal
     for _ in range(2):
         body = make_app().test_client().get("/feed.json").get_data(as_text=True)
         assert '"title": "Older"' in body and '"title": "Newer"' not in body
+
+
+def test_authors_without_email_become_dc_creator_and_the_feed_stays_valid(make_app: Callable[..., Flask], content: Path) -> None:
+    (content / "2026-06-03-pair.md").write_text(
+        "---\ntitle: Pair\ndate: 2026-06-03\nauthors: [Ada, {name: Grace, email: grace@example.com}]\n---\nTwo authors.\n", encoding="utf-8"
+    )
+    client = make_app(author={"name": "Solo Writer"}, language="en-GB").test_client()
+    body = client.get("/feed.xml").data
+    assert feedcheck.rss(f"{SITE}/feed.xml", body, home=f"{SITE}/", hubs=()) == []
+    root = feedcheck.parse(body)
+    dc = {"dc": feedcheck.DC}
+    assert root.xpath("//item[title='Pair']/dc:creator/text()", namespaces=dc) == ["Ada", "Grace"]
+    assert root.xpath("//item[title='Pair']/author") == []
+    assert root.xpath("//item/author") == [] and len(root.xpath("//item/dc:creator", namespaces=dc)) == 18 + 2
+    assert root.findtext("channel/language") == "en-GB"
+    atom = client.get("/atom.xml").data
+    assert feedcheck.atom(f"{SITE}/atom.xml", atom, home=f"{SITE}/", hubs=(), feed_id=f"{SITE}/atom.xml") == []
+    assert feedcheck.parse(atom).get("{http://www.w3.org/XML/1998/namespace}lang") == "en-GB"
+    assert json.loads(client.get("/feed.json").data)["language"] == "en-GB"
