@@ -27,7 +27,8 @@ def test_feed_headers(site: ServerProcess, path: str, media_type: str) -> None:
     assert reply.headers["etag"] == '"' + hashlib.sha256(reply.body).hexdigest()[:32] + '"'
     assert reply.headers["last-modified"].endswith(" GMT")
     assert reply.headers["cache-control"] == "public, max-age=60"
-    assert reply.headers["vary"] == "Accept-Encoding"
+    # Accept too: browsers get an HTML view of the same URL (issue 3, tests/test_browser_view.py).
+    assert reply.headers["vary"] == "Accept, Accept-Encoding"
     assert reply.headers["x-content-type-options"] == "nosniff"
     assert int(reply.headers["content-length"]) == len(reply.body)
 
