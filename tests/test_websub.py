@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -149,3 +150,20 @@ def test_stop_ends_the_sender_thread(hub_app: Flask) -> None:
     hub_app.extensions["feeds"].stop()
     assert not thread.is_alive()
     assert hub_app.extensions["feeds"].publisher is None
+
+
+def test_the_real_server_pings_the_hub_after_an_edit(hub: Hub, content: Path, config_file: Path) -> None:
+    import time
+
+    from .server import ServerProcess
+
+    with ServerProcess(content, config_file, env={"FEEDS_WEBSUB_HUBS": hub.url, "FEEDS_SCAN_INTERVAL": "1"}) as server:
+        with urllib.request.urlopen(server.url("/tags/go/feed.json")) as response:
+            assert response.headers["Link"] == f'<{hub.url}>; rel="hub", <{server.url("/tags/go/feed.json")}>; rel="self"'
+        post = content / POST
+        post.write_text(post.read_text(encoding="utf-8") + "\nEdited while serving.\n", encoding="utf-8")
+        expected = {server.url(f"/{name}") for name in FORMATS} | {server.url(f"/tags/{t}/{name}") for t in POST_TAGS for name in FORMATS}
+        deadline = time.monotonic() + 20  # the scheduler scans every second
+        while set(hub.topics()) != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(hub.topics()) == sorted(expected)
