@@ -80,7 +80,7 @@ def common(url: str, body: bytes) -> list[str]:
 
 def html_problems(where: str, fragment: str) -> list[str]:
     """ContainsRelRef, plus a stricter look at every href/src/srcset, and SecurityRisk elements."""
-    problems = []
+    problems = not_html(where, fragment)
     for match in [*ANCHOR.findall(fragment), *IMG.findall(fragment)]:
         ref = next(part for part in match if part).strip()
         if not ABSREF.match(ref):
@@ -90,6 +90,17 @@ def html_problems(where: str, fragment: str) -> list[str]:
             if not isinstance(element, str):
                 problems += _html_element_problems(where, element)
     return problems
+
+
+def not_html(where: str, fragment: str) -> list[str]:
+    """NotHtml: the validator parses content with html5lib in strict mode; any parse error is a warning."""
+    from html5lib.html5parser import HTMLParser, ParseError
+
+    try:
+        HTMLParser(strict=True).parseFragment(fragment)
+    except ParseError as e:
+        return [f"{where}: NotHtml ({e})"]
+    return []
 
 
 def _html_element_problems(where: str, root: lxml_html.HtmlElement) -> list[str]:
@@ -316,6 +327,8 @@ def atom(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], feed_id: st
             problems.append(f"{where}: no summary")
         elif summary.get("type", "text") == "text" and HTML_END_TAG.search(summary.text or ""):
             problems.append(f"{where}: ContainsUndeclaredHTML in summary")
+        elif summary.get("type") == "html":
+            problems += html_problems(f"{where} summary", summary.text or "")
         entry_links = entry.findall(f"{{{ATOM}}}link")
         alternates = [(link.get("type"), link.get("hreflang")) for link in entry_links if link.get("rel", "alternate") == "alternate"]
         if not alternates:

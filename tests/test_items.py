@@ -179,3 +179,15 @@ def test_authors_without_email_become_dc_creator_and_the_feed_stays_valid(make_a
     assert feedcheck.atom(f"{SITE}/atom.xml", atom, home=f"{SITE}/", hubs=(), feed_id=f"{SITE}/atom.xml") == []
     assert feedcheck.parse(atom).get("{http://www.w3.org/XML/1998/namespace}lang") == "en-GB"
     assert json.loads(client.get("/feed.json").data)["language"] == "en-GB"
+
+
+def test_plain_text_summaries_are_escaped_where_the_format_says_html(client: FlaskClient) -> None:
+    title = "OpenTelemetry in airshipit: Tracing Code You Didn't Write"
+    rss = feedcheck.parse(client.get("/feed.xml").data).xpath("//item[title=$t]/description/text()", t=title)[0]
+    assert "AT&amp;T" in rss  # the HTML of the text "AT&T" (validator NotHtml otherwise)
+    for path in ("/feed.xml", "/atom.xml"):
+        # Readers get HTML that renders as "AT&T" (not the broken "AT&T" as HTML source).
+        entry = next(e for e in feedparser.parse(client.get(path).data).entries if e.title == title)
+        assert entry.summary_detail.type == "text/html" and "AT&amp;T, Microsoft" in entry.summary, path
+    item = next(i for i in json.loads(client.get("/feed.json").data)["items"] if i["title"] == title)
+    assert "AT&T, Microsoft" in item["summary"]  # JSON Feed summary is plain text

@@ -183,6 +183,7 @@ def test_checks_catch_the_mistakes_they_name() -> None:
 <guid>tag:x.test,2026:a</guid><pubDate>Sun, 10 May 26 00:00:00 GMT</pubDate></item>
 <ttl>5</ttl></channel></rss>"""
     text = "\n".join(feedcheck.rss("http://x.test/feed.xml", bad, home="http://x.test/", hubs=()))
+    assert "NotHtml" in "".join(feedcheck.html_problems("x", "<p>unclosed <b>bold</p>"))
     expected = ("InvalidLanguage", "SelfDoesntMatchLocation", "ContainsRelRef", "InvalidPermalink", "InvalidRFC2822Date", "MisplacedItem")
     for message in expected:
         assert message in text, message

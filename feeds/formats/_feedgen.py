@@ -8,6 +8,7 @@ WebSub links (a small extension writes those ``atom:link`` elements).
 
 from __future__ import annotations
 
+import html
 from functools import lru_cache
 from typing import Any
 
@@ -138,7 +139,9 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
     # content() before summary(): summary() then fills the RSS <description>,
     # and content:encoded carries the full HTML. Never description(): it overwrites Atom content.
     fe.content(entry.content_html, type="html")
-    fe.summary(entry.summary)
+    # RSS <description> is HTML, so the plain-text summary is HTML-escaped ("AT&T" would
+    # otherwise be a broken entity: validator NotHtml); Atom says so with type="html".
+    fe.summary(html.escape(entry.summary, quote=False), type="html")
     for tag in entry.tags:
         fe.category(term=tag.name)
     authors = post.authors or site_authors
