@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import urllib.request
+from collections.abc import Callable
 
 import feedparser
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from feeds.negotiation import prefers_html
@@ -84,14 +86,8 @@ def test_the_view_is_gzipped_and_answers_head(client: FlaskClient) -> None:
     assert head.status_code == 200 and head.data == b"" and head.headers["ETag"] == plain.headers["ETag"]
 
 
-def test_older_pages_have_their_own_view_with_paging(make_app: object) -> None:
-    from collections.abc import Callable
-
-    from flask import Flask
-
-    assert callable(make_app)
-    factory: Callable[..., Flask] = make_app
-    client = factory(items_per_feed=5).test_client()
+def test_older_pages_have_their_own_view_with_paging(make_app: Callable[..., Flask]) -> None:
+    client = make_app(items_per_feed=5).test_client()
     second = client.get("/feed.xml?page=2", headers={"Accept": CHROME}).get_data(as_text=True)
     assert "page 2 of 4" in second and 'href="?page=3"' in second and 'href="?page=1"' in second
     assert client.get("/feed.xml?page=9", headers={"Accept": CHROME}).status_code == 404

@@ -13,7 +13,6 @@ import shutil
 import struct
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import feedparser
 import pytest
@@ -167,7 +166,7 @@ def test_guid_is_not_a_permalink_for_tag_uris(paged_server: ServerProcess) -> No
     assert guids and all(g.text.startswith("tag:") and g.get("isPermaLink") == "false" for g in guids)
 
 
-def test_dc_namespace_only_when_a_post_has_authors_without_email(tmp_path: Path, paged_server: ServerProcess) -> None:
+def test_dc_namespace_only_when_a_post_has_authors_without_email(paged_server: ServerProcess) -> None:
     body = fetch(paged_server.url("/feed.xml"))[1]
     assert b"purl.org/dc/elements" not in body  # the site author has an email: <author> only
     assert b"<author>author@example.com (Test Author)</author>" in body

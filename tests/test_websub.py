@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from feeds.websub import Publisher
 
@@ -86,10 +87,7 @@ def test_feeds_announce_the_hub_in_documents_and_headers(hub_app: Flask, hub: Hu
     assert client.get("/feed.xml?page=1").headers["Link"].endswith(f'<{SITE}/feed.xml>; rel="self"')
 
 
-def test_without_hubs_only_self_is_linked(client: object) -> None:
-    from flask.testing import FlaskClient
-
-    assert isinstance(client, FlaskClient)
+def test_without_hubs_only_self_is_linked(client: FlaskClient) -> None:
     assert client.get("/atom.xml").headers["Link"] == f'<{SITE}/atom.xml>; rel="self"'
     assert b'rel="hub"' not in client.get("/atom.xml").data
 
