@@ -52,6 +52,12 @@ class Builder:
             self.store.last_scan = now
             log.event("scan_failed", logging.ERROR, path=e.path, reason=e.message, serving=self._version())
             return False
+        except Exception as e:  # a bug in scanning must not take the served feeds down either
+            self.store.error = f"scan failed: {e!r}"
+            self.store.last_scan = now
+            log.event("scan_failed", logging.ERROR, error=repr(e), serving=self._version())
+            logging.getLogger("feeds").exception("scan failed")
+            return False
         current = self.store.current
         due = current is not None and current.next_change is not None and current.next_change <= now
         if current is not None and not (force or scan.changed or scan.removed or due or self.store.error):

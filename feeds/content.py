@@ -35,9 +35,11 @@ WORDS_PER_MINUTE = 230
 
 _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})-(.+)$")
 _SLUG = re.compile(r"^[\w][\w.~-]*$")
-# Characters XML 1.0 forbids: C0 controls except tab/LF/CR, lone surrogates, U+FFFE/U+FFFF.
-# https://www.w3.org/TR/xml/#charsets
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Characters XML 1.0 forbids: C0 controls except tab/LF/CR, lone surrogates, U+FFFE/U+FFFF
+# (https://www.w3.org/TR/xml/#charsets); also DEL and the C1 controls, which XML 1.0 §2.2
+# discourages and YAML refuses (https://yaml.org/spec/1.1/#id868518), so one stray byte
+# in a title does not take the whole post down.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
 
@@ -79,7 +81,8 @@ class Scan:
 def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
     """List the post files under ``root``: ``*.md``, skipping ``.``/``_`` names.
 
-    Symlinks are followed only when they resolve inside ``root``.
+    Symlinks are followed only when they resolve inside ``root``; a folder
+    reached twice (a symlink to a parent) is scanned once.
     """
     try:
         real_root = root.resolve(strict=True)
@@ -90,40 +93,56 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
         raise ContentRootError(root, "content folder not found") from e
     except PermissionError as e:
         raise ContentRootError(root, "content folder is not readable") from e
-    except OSError as e:
-        raise ContentRootError(root, f"cannot read content folder: {e.strerror}") from e
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise ContentRootError(root, f"cannot read content folder: {getattr(e, 'strerror', None) or e}") from e
 
     files: list[SourceFile] = []
     problems: list[Problem] = []
+    seen_dirs: dict[tuple[int, int], str] = {}
 
     def walk(directory: Path, rel_prefix: str) -> None:
+        rel_dir = rel_prefix.rstrip("/") or "."
         try:
+            info = directory.stat()
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as e:
-            problems.append(Problem(rel_prefix.rstrip("/") or ".", 1, f"cannot read folder: {e.strerror}"))
+            problems.append(Problem(rel_dir, 1, f"cannot read folder: {e.strerror}"))
+            return
+        first = seen_dirs.setdefault((info.st_dev, info.st_ino), rel_dir)
+        if first != rel_dir:
+            problems.append(Problem(rel_dir, 1, f"is the same folder as {first}; not scanned twice", "warning"))
             return
         for entry in entries:
             if entry.name.startswith((".", "_")):
                 continue
             rel = rel_prefix + entry.name
             path = Path(entry.path)
+            is_md = entry.name.endswith(".md")
             if entry.is_symlink():
-                target = path.resolve()
+                try:
+                    target = path.resolve()
+                except (OSError, RuntimeError):
+                    if is_md:
+                        problems.append(Problem(rel, 1, "symlink cannot be resolved (a loop?); not followed"))
+                    continue
                 if not target.is_relative_to(real_root):
-                    if entry.name.endswith(".md") or target.is_dir():
+                    if is_md or target.is_dir():
                         problems.append(Problem(rel, 1, "symlink points outside the content folder; not followed"))
                     continue
             try:
                 info = path.stat()
             except OSError as e:
-                problems.append(Problem(rel, 1, f"cannot read: {e.strerror}"))
+                if is_md:
+                    problems.append(Problem(rel, 1, f"cannot read: {e.strerror}"))
                 continue
             if stat.S_ISDIR(info.st_mode):
-                if entry.name.endswith(".md"):
+                if is_md:
                     problems.append(Problem(rel, 1, "is a folder, not a Markdown file; its contents are scanned", "warning"))
                 walk(path, rel + "/")
-            elif entry.name.endswith(".md") and stat.S_ISREG(info.st_mode):
+            elif is_md and stat.S_ISREG(info.st_mode):
                 files.append(SourceFile(path, rel, info.st_size, info.st_mtime_ns, info.st_ino))
+            elif is_md:
+                problems.append(Problem(rel, 1, "is not a regular file (a pipe or device?); skipped"))
 
     walk(real_root, "")
     return files, problems
@@ -137,39 +156,131 @@ def load(file: SourceFile, config: Config) -> Loaded:
     except ContentError as e:
         problems.append(Problem(file.rel, e.line, e.message))
         post = None
+    except Exception as e:  # a bug, or input nobody foresaw: this file is skipped, the scan goes on
+        problems.append(Problem(file.rel, 1, f"cannot be loaded: {type(e).__name__}: {e}"))
+        post = None
     return Loaded(post, tuple(problems))
 
 
-def _load(file: SourceFile, config: Config, problems: list[Problem]) -> Post:
-    if file.size > config.max_file_size:
-        raise ContentError(file.rel, f"file is {file.size} bytes, over max_file_size ({config.max_file_size}); skipped")
+def _read(file: SourceFile, config: Config) -> bytes:
+    """Read the file's bytes, checking again that it is a regular file inside the folder.
+
+    The file may have been replaced since it was listed (by a symlink, a pipe or
+    a bigger file), so the checks of :func:`discover` are repeated on what is opened.
+    """
+    limit = config.max_file_size
+    if file.size > limit:
+        raise ContentError(file.rel, f"file is {file.size} bytes, over max_file_size ({limit}); skipped")
     try:
-        data = file.path.read_bytes()
-    except OSError as e:
-        raise ContentError(file.rel, f"cannot read: {e.strerror}") from e
-    if len(data) > config.max_file_size:
-        raise ContentError(file.rel, f"file is over max_file_size ({config.max_file_size} bytes); skipped")
-    if not data.strip():
-        raise ContentError(file.rel, "empty file")
+        real = file.path.resolve(strict=True)
+        if not real.is_relative_to(config.content_dir.resolve(strict=True)):
+            raise ContentError(file.rel, "now points outside the content folder; not read")
+        # O_NONBLOCK: opening a pipe put in the file's place must not hang the scan.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except (OSError, RuntimeError) as e:
+        raise ContentError(file.rel, f"cannot read: {getattr(e, 'strerror', None) or e}") from e
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ContentError(file.rel, "is not a regular file; skipped")
+            data = handle.read(limit + 1)
+        except OSError as e:
+            raise ContentError(file.rel, f"cannot read: {e.strerror}") from e
+    if len(data) > limit:
+        raise ContentError(file.rel, f"file is over max_file_size ({limit} bytes); skipped")
+    return data
+
+
+def _decode(file: SourceFile, data: bytes) -> str:
+    """Decode UTF-8 (a BOM is dropped); lone surrogates encoded in the bytes are kept for stripping."""
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        try:
+            # WTF-8/CESU-style encoded surrogates: the text is otherwise UTF-8, and
+            # the surrogates are stripped below with a warning instead of losing the post.
+            return data.decode("utf-8-sig", errors="surrogatepass")
+        except UnicodeDecodeError:
+            pass
         line = data[: e.start].count(b"\n") + 1
         raise ContentError(file.rel, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})", line) from e
+
+
+def _load(file: SourceFile, config: Config, problems: list[Problem]) -> Post:
+    data = _read(file, config)
+    if not data.strip():
+        raise ContentError(file.rel, "empty file")
+    text = _decode(file, data)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    cleaned = _FORBIDDEN.sub("", text)
-    if cleaned != text:
-        first = _FORBIDDEN.search(text)
-        line = text[: first.start()].count("\n") + 1 if first else 1
-        problems.append(Problem(file.rel, line, "removed characters that XML 1.0 forbids (control characters)", "warning"))
-        text = cleaned
+    first = _FORBIDDEN.search(text)
+    if first is not None:
+        line = text[: first.start()].count("\n") + 1
+        problems.append(Problem(file.rel, line, f"removed characters that XML 1.0 forbids ({_describe(text)})", "warning"))
+        text = _FORBIDDEN.sub("", text)
 
     meta, body, fm_lines = _split(file.rel, text)
-    return _post_from(file, config, meta, body, fm_lines, problems)
+    fields = _Fields(file.rel, meta, fm_lines, problems)
+    seen: set[int] = set()
+    for name in list(meta):
+        meta[name], changed = _clean(meta[name], seen)
+        if changed:
+            # Only YAML escapes ("\0", "\ud800") get here: the raw text was cleaned above.
+            fields.warn(str(name), "removed characters that XML 1.0 forbids (written as an escape sequence)")
+    if _clean(meta, seen)[1]:
+        problems.append(Problem(file.rel, 2, "removed characters that XML 1.0 forbids from a field name", "warning"))
+    return _post_from(file, config, fields, body)
+
+
+def _describe(text: str) -> str:
+    """Name the kinds of forbidden characters in ``text``, for the warning."""
+    found = {c for c in _FORBIDDEN.findall(text)}
+    kinds = []
+    if any(c < "\x20" for c in found):
+        kinds.append("C0 control characters")
+    if any("\x7f" <= c <= "\x9f" for c in found):
+        kinds.append("DEL/C1 control characters")
+    if any("\ud800" <= c <= "\udfff" for c in found):
+        kinds.append("lone surrogates")
+    if any(c in "\ufffe\uffff" for c in found):
+        kinds.append("U+FFFE/U+FFFF")
+    return ", ".join(kinds)
+
+
+def _clean(value: Any, seen: set[int]) -> tuple[Any, bool]:
+    """Remove forbidden characters from every string in ``value``; return (value, changed).
+
+    Lists and mappings are cleaned in place; ``seen`` makes shared and
+    self-referencing YAML nodes (``&a [*a]``) cost one visit each.
+    """
+    if isinstance(value, str):
+        return (_FORBIDDEN.sub("", value), True) if _FORBIDDEN.search(value) else (value, False)
+    if not isinstance(value, list | dict) or id(value) in seen:
+        return value, False
+    seen.add(id(value))
+    changed = False
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            value[index], item_changed = _clean(item, seen)
+            changed |= item_changed
+        return value, changed
+    items = []
+    for key, item in value.items():
+        new_key, key_changed = _clean(key, seen)
+        new_item, item_changed = _clean(item, seen)
+        items.append((new_key, new_item))
+        changed |= key_changed or item_changed
+    if changed:
+        value.clear()
+        value.update(items)
+    return value, changed
 
 
 def _split(rel: str, text: str) -> tuple[dict[str, Any], str, list[str]]:
-    """Split front matter from body; return (mapping, body, front matter lines)."""
+    """Split front matter from body; return (mapping, body, lines).
+
+    ``lines[n - 1]`` is line ``n`` of the file within the front matter (blank
+    before it), so errors can point at the file's own line numbers.
+    """
     handler = YAMLHandler()
     if not handler.detect(text):
         raise ContentError(rel, "no front matter: the file must start with a '---' line", 1)
@@ -177,34 +288,38 @@ def _split(rel: str, text: str) -> tuple[dict[str, Any], str, list[str]]:
         fm_text, body = handler.split(text)
     except ValueError as e:
         raise ContentError(rel, "front matter is not closed by a '---' line", 1) from e
-    fm_text = fm_text.removeprefix("\n")  # now line 0 of fm_text is line 2 of the file
+    opening = handler.FM_BOUNDARY.search(text)
+    first_line = text[: opening.end()].count("\n") + 1 if opening else 1  # file line where fm_text starts
+    lines = [""] * (first_line - 1) + fm_text.split("\n")
     try:
         meta = yaml.safe_load(fm_text)
     except yaml.MarkedYAMLError as e:
         # The context mark points at an unclosed bracket or quote; prefer it.
         mark = e.context_mark or e.problem_mark
-        line = mark.line + 2 if mark else 1
+        line = first_line + mark.line if mark else 1
         reason = e.problem or str(e)
+        if e.context and e.problem_mark and e.context_mark and e.problem_mark.line != e.context_mark.line:
+            reason = f"{e.context}: {reason} on line {first_line + e.problem_mark.line}"
         raise ContentError(rel, f"invalid YAML in front matter: {reason}", line) from e
     except yaml.YAMLError as e:
         raise ContentError(rel, f"invalid YAML in front matter: {e}", 1) from e
     except ValueError as e:  # PyYAML raises this for an impossible date such as 2026-02-30
-        name, line = _date_field(fm_text)
+        name, line = _date_field(lines)
         raise ContentError(rel, f"{name}: not a real date ({e})", line) from e
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
-        raise ContentError(rel, f"front matter must be a mapping of fields, not a {type(meta).__name__}", 2)
-    return meta, body.lstrip("\n"), fm_text.split("\n")
+        raise ContentError(rel, f"front matter must be a mapping of fields, not a {type(meta).__name__}", first_line + 1)
+    return meta, body.lstrip("\n"), lines
 
 
-def _date_field(fm_text: str) -> tuple[str, int]:
-    """Return the first date field of the front matter that PyYAML cannot build, and its line."""
-    for number, line in enumerate(fm_text.split("\n"), start=2):
-        match = re.match(r"^\s*(\w+)\s*:\s*['\"]?(\d{4}-\d{1,2}-\d{1,2})", line)
+def _date_field(lines: list[str]) -> tuple[str, int]:
+    """Return the first field holding a date that does not exist, and its line (PyYAML does not say)."""
+    for number, line in enumerate(lines, start=1):
+        match = re.match(r"^\s*(\w+)\s*:\s*['\"]?(\d{4})-(\d{1,2})-(\d{1,2})", line)
         if match:
             try:
-                date.fromisoformat(match.group(2))
+                date(*(int(part) for part in match.groups()[1:]))
             except ValueError:
                 return match.group(1), number
     return "date", 1
@@ -220,7 +335,7 @@ class _Fields:
         pattern = re.compile(rf"^['\"]?{re.escape(name)}['\"]?\s*:")
         for number, text in enumerate(self.fm_lines, start=1):
             if pattern.match(text):
-                return number + 1  # +1 for the opening '---'
+                return number
         return 1
 
     def error(self, name: str, message: str) -> ContentError:
@@ -243,10 +358,8 @@ class _Fields:
         return text or None
 
 
-def _post_from(
-    file: SourceFile, config: Config, meta: dict[str, Any], body: str, fm_lines: list[str], problems: list[Problem]
-) -> Post:
-    fields = _Fields(file.rel, meta, fm_lines, problems)
+def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str) -> Post:
+    meta = fields.meta
     for name in sorted(set(meta) - FIELDS, key=str):
         fields.warn(str(name), "unknown field, ignored")
 
@@ -446,6 +559,12 @@ class ContentIndex:
     def scan(self) -> Scan:
         """Scan the folder; raise ContentRootError if the folder itself is unreadable."""
         files, problems = discover(self.config.content_dir)
+        if not files and any(k.last_good for k in self._known.values()):
+            # An unmounted volume often leaves an empty mount point behind: never
+            # turn that into empty feeds. Restarting accepts an empty folder.
+            raise ContentRootError(
+                self.config.content_dir, f"content folder has no posts now but had {len(self._known)} files; keeping the last snapshot"
+            )
         changed: list[str] = []
         seen: set[str] = set()
         for file in files:
