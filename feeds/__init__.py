@@ -56,7 +56,7 @@ def create_app(
     ``test_config`` overrides settings; with it the scan scheduler stays off
     unless ``scheduler=True``. Without it (``wsgi.py``) the scheduler runs.
     """
-    from . import log, web
+    from . import log, rebuild, web
 
     config = load_config(config_file, env=os.environ if env is None else env, overrides=test_config)
     log.configure(config.log_format)
@@ -75,4 +75,5 @@ def create_app(
     if scheduler if scheduler is not None else test_config is None:
         state.start_scheduler()
     web.init_app(app)
+    rebuild.init_app(app)
     return app

@@ -71,7 +71,9 @@ def healthz() -> Response:
     store = _store()
     snapshot = store.current
     data: dict[str, Any] = {
-        "status": "ok" if snapshot is not None and store.error is None else "degraded",
+        # Degraded: feeds are stale (scan or rebuild failed) or a file has an error
+        # (including a post served from its last good version); 200 all the same.
+        "status": "ok" if snapshot is not None and store.error is None and not _has_errors(snapshot) else "degraded",
         "version": snapshot.version if snapshot else None,
         "built_at": snapshot.built_at.isoformat() if snapshot else None,
         "last_scan": store.last_scan.isoformat() if store.last_scan else None,
@@ -85,6 +87,10 @@ def healthz() -> Response:
     if snapshot is None:
         response.status_code = 503
     return response
+
+
+def _has_errors(snapshot: Snapshot) -> bool:
+    return any(p.severity == "error" for p in snapshot.problems)
 
 
 def _page_number(last_page: int) -> int:
@@ -144,7 +150,14 @@ def _plain_error(error: HTTPException) -> Response:
     return response
 
 
+def _nosniff(response: Response) -> Response:
+    # Every response, errors and automatic OPTIONS answers included.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the routes and plain-text error pages."""
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _plain_error)
+    app.after_request(_nosniff)
