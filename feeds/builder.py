@@ -75,8 +75,11 @@ class Builder:
         self.store.error = None
         self.store.last_scan = now
         changed = snapshot.changed_keys(old, new)
-        for problem in scan.problems if scan.changed or old is None else ():
-            log.event("content_problem", logging.WARNING, problem=str(problem))
+        # Each problem is logged once, when it appears (or at start-up), not at every rebuild.
+        known = set(old.problems) if old else set()
+        for problem in new.problems:
+            if problem not in known:
+                log.event("content_problem", logging.WARNING, problem=str(problem))
         log.event(
             "rebuild",
             version=new.version,

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +33,14 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m feeds serve`` in a subprocess; ``url(path)`` addresses it."""
 
-    def __init__(self, content: Path, config: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        content: Path,
+        config: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = (cwd or content.parent) / f"server-{self.port}.log"
@@ -45,6 +53,7 @@ class ServerProcess:
             cwd=cwd or content.parent,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
         self._wait_ready()
 
