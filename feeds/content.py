@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
@@ -466,13 +466,35 @@ def _datetime(fields: _Fields, name: str, config: Config) -> datetime | None:
     return result
 
 
+# What may stay unescaped in a path, and in a query or fragment (RFC 3986 §3.3-3.5).
+_PATH_SAFE = "!$%&'()*+,;=:@/~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def _absolute_url(fields: _Fields, name: str, value: str, base: str) -> str:
+    """Return ``value`` as an absolute http(s) URI (RFC 3986): feeds and JSON Feed need URIs, not IRIs."""
     if any(c.isspace() for c in value):
         raise fields.error(name, f"{value!r} is not a URL (contains spaces)")
-    scheme = urlsplit(value).scheme
-    if scheme and scheme not in ("http", "https"):
-        raise fields.error(name, f"{value!r}: only http(s) URLs or site paths are allowed")
-    return join_url(value, base)
+    try:
+        parts = urlsplit(value)
+        if parts.scheme and parts.scheme not in ("http", "https"):
+            raise fields.error(name, f"{value!r}: only http(s) URLs or site paths are allowed")
+        if not parts.netloc.isascii():
+            raise fields.error(name, f"{value!r}: write a non-ASCII host name in its xn-- (punycode) form")
+        # Percent-encode what a URI may not hold (non-ASCII, quotes, angle brackets); keep %XX escapes.
+        path, query, fragment = (_STRAY_PERCENT.sub("%25", part) for part in (parts.path, parts.query, parts.fragment))
+        escaped = urlunsplit(
+            (parts.scheme, parts.netloc, quote(path, safe=_PATH_SAFE), quote(query, safe=_QUERY_SAFE), quote(fragment, safe=_QUERY_SAFE))
+        )
+        url = join_url(escaped, base)
+        absolute = urlsplit(url)
+        absolute.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError as e:
+        raise fields.error(name, f"{value!r} is not a valid URL: {e}") from e
+    if absolute.scheme not in ("http", "https") or not absolute.hostname:
+        raise fields.error(name, f"{value!r} does not make an absolute http(s) URL")
+    return url
 
 
 def _tags(fields: _Fields) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -48,7 +49,7 @@ def feed_links(config: Config, prefix: str) -> list[FeedLink]:
     """Return the three feeds of a scope (``/`` or ``/tags/<slug>/``)."""
     from .formats import FORMATS  # the registry imports models only; no cycle at run time
 
-    return [FeedLink(f.label, config.site_url + prefix + f.filename, f.media_type.split(";")[0]) for f in FORMATS.values()]
+    return [FeedLink(f.label, config.site_url + quote(prefix) + f.filename, f.media_type.split(";")[0]) for f in FORMATS.values()]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from urllib.parse import quote
 
 from . import markup, pages
 from .config import Config
@@ -170,8 +171,9 @@ def feed_pages(config: Config, prefix: str, tag: Tag | None, entries: list[Entry
         yield FeedPage(
             title=title,
             description=description,
-            home_url=config.site_url + prefix,
-            base_url=config.site_url + prefix,
+            # A tag slug may hold any letter (/tags/café/): URLs in feeds must be ASCII.
+            home_url=config.site_url + quote(prefix),
+            base_url=config.site_url + quote(prefix),
             page=number,
             last_page=last_page,
             entries=tuple(entries[(number - 1) * size : number * size]),
