@@ -66,7 +66,15 @@ def authorized(header: str | None, token: str) -> bool:
     scheme, _, given = (header or "").strip().partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), token.encode("utf-8"))
+    return hmac.compare_digest(_raw(given.strip()), token.encode("utf-8"))
+
+
+def _raw(value: str) -> bytes:
+    """Return the bytes a header value arrived as (PEP 3333: WSGI decodes them as latin-1)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape")
 
 
 def _unauthorized() -> Response:
