@@ -7,20 +7,26 @@ is named as ``path:line: message`` in the log, in ``feeds check`` and in /health
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from flask import Flask
+
+from feeds import content as content_module
+from feeds.config import Config, load_config
+from feeds.content import ContentIndex, Scan, discover, load
 
 from .conftest import SITE_CONFIG
-from .corpus import CASES, CLEAN, OUTSIDE_TITLE, SAMPLE, add_bad_corpus, sample_titles, without_dac_override
+from .corpus import CASES, CLEAN, OUTSIDE_TITLE, SAMPLE, add_bad_corpus, cases, sample_titles, without_dac_override
 from .server import ServerProcess
-from .wellformed import titles
+from .wellformed import assert_json_feed, assert_xml_feed, titles
 
 HOSTILE = ("<script>alert(1)</script>", "<img src=x onerror=alert(2)>", "<b>bold</b>", "<i>Mallory</i>")
 
@@ -84,7 +90,7 @@ def test_healthz_names_each_bad_file(site: tuple[ServerProcess, Path, Path]) -> 
     health = json.loads(data)
     assert status == 200
     assert health["status"] == "degraded"  # files with errors need a human
-    for case in CASES:
+    for case in cases():
         assert any(case.report.match(p) for p in health["problems"]), f"{case.name} not in /healthz"
     assert not any(p.startswith(f"bad/{name}:") for p in health["problems"] for name in CLEAN)
 
@@ -93,7 +99,7 @@ def test_log_names_each_bad_file(site: tuple[ServerProcess, Path, Path]) -> None
     server, _, _ = site
     log = server.log.read_text(encoding="utf-8")
     lines = [json.loads(line.split("problem=", 1)[1]) for line in log.splitlines() if "event=content_problem" in line]
-    for case in CASES:
+    for case in cases():
         assert any(case.report.match(line) for line in lines), f"{case.name} not in the log"
 
 
@@ -108,7 +114,7 @@ def test_feeds_check_names_each_bad_file_and_exits_1(site: tuple[ServerProcess, 
     )
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
-    for case in CASES:
+    for case in cases():
         assert any(case.report.match(line) for line in lines), f"{case.name} not in feeds check output"
 
 
@@ -123,3 +129,107 @@ def test_html_pages_escape_post_fields(site: tuple[ServerProcess, Path, Path]) -
             assert hostile not in text, f"{hostile!r} unescaped in {path}"
     home = get(server, "/")[1].decode("utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in home
+
+
+# In-process: the loader's own defences.
+
+
+def scan_of(content: Path, **overrides: object) -> Scan:
+    return ContentIndex(config_of(content, **overrides)).scan()
+
+
+def config_of(content: Path, **overrides: object) -> Config:
+    """Settings for ``content`` from the tests' site config next to it (never the project's feeds.toml)."""
+    file = content.parent / "feeds.toml"
+    file.write_text(SITE_CONFIG, encoding="utf-8")
+    return load_config(file, env={}, overrides={"content_dir": str(content), **overrides})
+
+
+
+
+def test_folder_reached_twice_is_scanned_once(content: Path) -> None:
+    (content / "again").symlink_to(content)  # a symlink to the content folder itself
+    (content / "sub").mkdir()
+    (content / "sub" / "back").symlink_to(content / "sub")
+    scan = scan_of(content)
+    assert len(scan.posts) == 20
+    assert {str(p) for p in scan.problems} == {
+        "again:1: warning: is the same folder as .; not scanned twice",
+        "sub/back:1: warning: is the same folder as sub; not scanned twice",
+    }
+
+
+def test_file_swapped_after_listing_is_checked_again(content: Path, tmp_path: Path) -> None:
+    config = config_of(content)
+    files, _ = discover(content)
+    by_name = {f.rel: f for f in files}
+    secret = tmp_path / "secret.md"
+    secret.write_text("---\ntitle: Secret\ndate: 2026-01-01\n---\nx\n", encoding="utf-8")
+
+    outside = by_name["2026-05-01-stop-switching-on-status-codes-normalising-partner-errors.md"]
+    outside.path.unlink()
+    outside.path.symlink_to(secret)  # replaced by a symlink out of the folder after it was listed
+    loaded = load(outside, config)
+    assert loaded.post is None and "now points outside the content folder" in loaded.problems[0].message
+
+    pipe = by_name["2026-05-02-three-layers-of-idempotency.md"]
+    pipe.path.unlink()
+    os.mkfifo(pipe.path)  # replaced by a pipe: opening it must not block
+    loaded = load(pipe, config)
+    assert loaded.post is None and loaded.problems[0].message == "is not a regular file; skipped"
+
+
+def test_max_file_size_is_a_setting(content: Path) -> None:
+    scan = scan_of(content, max_file_size=2000)
+    skipped = [p for p in scan.problems if "over max_file_size (2000)" in p.message]
+    assert skipped and len(scan.posts) + len(skipped) == 20
+
+
+def test_a_loader_bug_is_reported_not_raised(content: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*args: object) -> None:
+        raise ZeroDivisionError("surprise")
+
+    monkeypatch.setattr(content_module, "_post_from", explode)
+    scan = scan_of(content)
+    assert not scan.posts
+    assert any(p.message == "cannot be loaded: ZeroDivisionError: surprise" for p in scan.problems)
+
+
+def test_recursive_yaml_aliases_do_not_hang(content: Path) -> None:
+    (content / "aliases.md").write_text(
+        "---\ntitle: Aliases\ndate: 2026-01-01\nextra: &a [*a, *a, \"\\0\"]\nlaughs: &b [&c [*a, *a], *c, *c, *c]\n---\nBody.\n",
+        encoding="utf-8",
+    )
+    scan = scan_of(content)
+    assert any(p.source == "aliases.md" for p in scan.posts)
+
+
+def test_urls_from_front_matter_become_ascii_uris(content: Path) -> None:
+    (content / "urls.md").write_text(
+        "---\ntitle: URLs\ndate: 2026-01-01\nimage: /img/café [1].png\nlink: https://example.com/a b\n---\nBody.\n", encoding="utf-8"
+    )
+    scan = scan_of(content)
+    assert any("link: 'https://example.com/a b' is not a URL (contains spaces)" in str(p) for p in scan.problems)
+    (content / "urls.md").write_text(
+        "---\ntitle: URLs\ndate: 2026-01-01\nimage: /img/café%zz[1].png\nlink: https://example.com/ü?q=ü#ü\n---\nBody.\n",
+        encoding="utf-8",
+    )
+    post = next(p for p in scan_of(content).posts if p.source == "urls.md")
+    assert post.image == "http://127.0.0.1:8000/img/caf%C3%A9%25zz%5B1%5D.png"
+    assert post.link == "https://example.com/%C3%BC?q=%C3%BC#%C3%BC"
+    for bad in ("javascript:alert(1)", "https://exämple.com/", "http://[::1", "#top", "http://h:port/"):
+        (content / "urls.md").write_text(f"---\ntitle: URLs\ndate: 2026-01-01\nimage: '{bad}'\n---\nBody.\n", encoding="utf-8")
+        scan = scan_of(content)
+        assert not any(p.source == "urls.md" for p in scan.posts), bad
+        assert any(p.path == "urls.md" and p.line == 4 and "image:" in p.message for p in scan.problems), bad
+
+
+def test_unicode_tag_feeds_are_served_with_ascii_urls(make_app: Callable[..., Flask], content: Path) -> None:
+    (content / "cafe.md").write_text("---\ntitle: Café\ndate: 2026-01-01\ntags: [Café, 東京]\n---\nBody.\n", encoding="utf-8")
+    client = make_app().test_client()
+    for slug, quoted in (("café", "caf%C3%A9"), ("東京", "%E6%9D%B1%E4%BA%AC")):
+        response = client.get(f"/tags/{quoted}/feed.json")
+        assert response.status_code == 200
+        document = assert_json_feed(response.data)
+        assert document["feed_url"] == f"http://127.0.0.1:8000/tags/{quoted}/feed.json"
+        assert_xml_feed(client.get(f"/tags/{quoted}/atom.xml").data, slug)
