@@ -145,8 +145,6 @@ def config_of(content: Path, **overrides: object) -> Config:
     return load_config(file, env={}, overrides={"content_dir": str(content), **overrides})
 
 
-
-
 def test_folder_reached_twice_is_scanned_once(content: Path) -> None:
     (content / "again").symlink_to(content)  # a symlink to the content folder itself
     (content / "sub").mkdir()
