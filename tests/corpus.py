@@ -42,7 +42,7 @@ class Case:
 
 
 CASES = (
-    Case("invalid-yaml.md", 5, "invalid YAML in front matter"),
+    Case("invalid-yaml.md", 4, "invalid YAML in front matter"),
     Case("not-a-mapping.md", 2, "front matter must be a mapping"),
     Case("missing-title.md", 1, "title: missing"),
     Case("empty-title.md", 3, "title: is empty"),
