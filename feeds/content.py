@@ -40,6 +40,8 @@ _SLUG = re.compile(r"^[\w][\w.~-]*$")
 # discourages and YAML refuses (https://yaml.org/spec/1.1/#id868518), so one stray byte
 # in a title does not take the whole post down.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# In a file name, line breaks and tabs are as unwelcome as the rest (they would split report lines).
+_BAD_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
 
@@ -118,6 +120,12 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
             rel = rel_prefix + entry.name
             path = Path(entry.path)
             is_md = entry.name.endswith(".md")
+            if _BAD_NAME.search(entry.name) and (is_md or entry.is_dir()):
+                # Undecodable bytes (kept as surrogates) or control characters in a name would
+                # corrupt every report and log line that names the file: refuse it, escaped.
+                shown = rel_prefix + _escaped(entry.name)
+                problems.append(Problem(shown, 1, "name is not valid UTF-8 or holds control characters; rename it"))
+                continue
             if entry.is_symlink():
                 try:
                     target = path.resolve()
@@ -146,6 +154,12 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
 
     walk(real_root, "")
     return files, problems
+
+
+def _escaped(name: str) -> str:
+    """Show a file name with its undecodable bytes and control characters as escapes."""
+    raw = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _BAD_NAME.sub(lambda m: f"\\x{ord(m.group()):02x}", raw)
 
 
 def load(file: SourceFile, config: Config) -> Loaded:

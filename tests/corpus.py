@@ -72,6 +72,8 @@ CASES = (
     Case("pipe.md", 1, "is not a regular file"),
     Case("dangling.md", 1, "cannot read: No such file or directory"),
     Case("loop.md", 1, "symlink cannot be resolved"),
+    Case("latin1-caf\\xe9.md", 1, "name is not valid UTF-8 or holds control characters"),
+    Case("two\\x0alines.md", 1, "name is not valid UTF-8 or holds control characters"),
 )
 
 #: Files of the corpus that publish and report nothing.
@@ -111,6 +113,10 @@ def add_bad_corpus(content: Path, max_file_size: int = 1024 * 1024) -> Path:
     os.mkfifo(folder / "pipe.md")
     (folder / "dangling.md").symlink_to(folder / "nowhere.md")
     (folder / "loop.md").symlink_to(folder / "loop.md")
+    # Names that would corrupt report lines: undecodable bytes, a line break.
+    for name in (b"latin1-caf\xe9.md", b"two\nlines.md"):
+        odd = Path(os.fsdecode(os.fsencode(folder) + b"/" + name))
+        odd.write_text("---\ntitle: Odd name\ndate: 2026-03-23\n---\nx\n", encoding="utf-8")
     return folder
 
 
