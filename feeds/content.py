@@ -577,6 +577,10 @@ def _enclosure(fields: _Fields, base: str) -> Enclosure | None:
     return Enclosure(_absolute_url(fields, "enclosure", url.strip(), base), media_type, length)
 
 
+#: The stamp of a file that is listed with a problem instead of being read: never equal to a real one.
+_TROUBLED = (-1, -1, -1)
+
+
 @dataclass
 class _Known:
     stamp: tuple[int, int, int]
@@ -612,7 +616,15 @@ class ContentIndex:
             last_good = loaded.post if loaded.post is not None else (known.last_good if known else None)
             self._known[file.rel] = _Known(file.stamp, loaded, last_good)
             changed.append(file.rel)
-        removed = sorted(set(self._known) - seen)
+        # A published file that is still there but cannot be read now (a dangling or
+        # outside symlink, a pipe in its place) is broken, not deleted: keep its last good version.
+        troubled = {p.path for p in problems} & (set(self._known) - seen)
+        for rel in sorted(troubled):
+            known = self._known[rel]
+            if known.stamp != _TROUBLED:
+                self._known[rel] = _Known(_TROUBLED, Loaded(None), known.last_good)
+                changed.append(rel)
+        removed = sorted(set(self._known) - seen - troubled)
         for rel in removed:
             del self._known[rel]
 

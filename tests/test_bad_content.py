@@ -231,3 +231,29 @@ def test_unicode_tag_feeds_are_served_with_ascii_urls(make_app: Callable[..., Fl
         document = assert_json_feed(response.data)
         assert document["feed_url"] == f"http://127.0.0.1:8000/tags/{quoted}/feed.json"
         assert_xml_feed(client.get(f"/tags/{quoted}/atom.xml").data, slug)
+
+
+@pytest.mark.parametrize("replacement", ["pipe", "dangling symlink", "symlink outside"])
+def test_published_file_replaced_by_something_unreadable_keeps_its_last_good_version(
+    content: Path, tmp_path: Path, replacement: str
+) -> None:
+    index = ContentIndex(config_of(content))
+    name = "2026-05-02-three-layers-of-idempotency.md"
+    before = next(p for p in index.scan().posts if p.source == name)
+    path = content / name
+    path.unlink()
+    if replacement == "pipe":
+        os.mkfifo(path)
+    elif replacement == "dangling symlink":
+        path.symlink_to(content / "gone.md")
+    else:
+        (tmp_path / "elsewhere.md").write_text("---\ntitle: Elsewhere\n---\nx\n", encoding="utf-8")
+        path.symlink_to(tmp_path / "elsewhere.md")
+    scan = index.scan()
+    assert before in scan.posts
+    assert f"{name}:1: serving the last good version of this post until the file is fixed" in [str(p) for p in scan.problems]
+    assert index.scan().changed == ()  # reported once, not re-read at every scan
+
+    path.unlink()  # deleted for real: the post goes
+    scan = index.scan()
+    assert before not in scan.posts and scan.removed == (name,)
