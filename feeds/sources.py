@@ -1,0 +1,227 @@
+"""Find the post files of the content folder and read them as clean text, safely.
+
+Only files inside the folder are read, each checked again when it is opened;
+characters XML 1.0 forbids are removed with a warning, so no field can carry
+them into a feed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .errors import ContentError, ContentRootError
+from .models import Problem
+
+# Characters XML 1.0 forbids: C0 controls except tab/LF/CR, lone surrogates, U+FFFE/U+FFFF
+# (https://www.w3.org/TR/xml/#charsets); also DEL and the C1 controls, which XML 1.0 §2.2
+# discourages and YAML refuses (https://yaml.org/spec/1.1/#id868518), so one stray byte
+# in a title does not take the whole post down.
+FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# In a file name, line breaks and tabs are as unwelcome as the rest (they would split report lines).
+_BAD_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    #: Absolute path of the file.
+    path: Path
+    #: Path relative to the content folder, ``/``-separated: the name used in reports.
+    rel: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @property
+    def stamp(self) -> tuple[int, int, int]:
+        """What must change for the file to be read again."""
+        return (self.size, self.mtime_ns, self.inode)
+
+
+def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
+    """List the post files under ``root``: ``*.md``, skipping ``.``/``_`` names.
+
+    Symlinks are followed only when they resolve inside ``root``; a folder
+    reached twice (a symlink to a parent) is scanned once.
+    """
+    try:
+        real_root = root.resolve(strict=True)
+        if not real_root.is_dir():
+            raise ContentRootError(root, "is not a folder")
+        os.listdir(real_root)
+    except FileNotFoundError as e:
+        raise ContentRootError(root, "content folder not found") from e
+    except PermissionError as e:
+        raise ContentRootError(root, "content folder is not readable") from e
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise ContentRootError(root, f"cannot read content folder: {getattr(e, 'strerror', None) or e}") from e
+
+    files: list[SourceFile] = []
+    problems: list[Problem] = []
+    seen_dirs: dict[tuple[int, int], str] = {}
+
+    def walk(directory: Path, rel_prefix: str) -> None:
+        rel_dir = rel_prefix.rstrip("/") or "."
+        try:
+            info = directory.stat()
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as e:
+            problems.append(Problem(rel_dir, 1, f"cannot read folder: {e.strerror}"))
+            return
+        first = seen_dirs.setdefault((info.st_dev, info.st_ino), rel_dir)
+        if first != rel_dir:
+            problems.append(Problem(rel_dir, 1, f"is the same folder as {first}; not scanned twice", "warning"))
+            return
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue
+            rel = rel_prefix + entry.name
+            path = Path(entry.path)
+            is_md = entry.name.endswith(".md")
+            if _BAD_NAME.search(entry.name) and (is_md or entry.is_dir()):
+                # Undecodable bytes (kept as surrogates) or control characters in a name would
+                # corrupt every report and log line that names the file: refuse it, escaped.
+                shown = rel_prefix + _escaped(entry.name)
+                problems.append(Problem(shown, 1, "name is not valid UTF-8 or holds control characters; rename it"))
+                continue
+            if entry.is_symlink():
+                try:
+                    target = path.resolve()
+                except (OSError, RuntimeError):
+                    if is_md:
+                        problems.append(Problem(rel, 1, "symlink cannot be resolved (a loop?); not followed"))
+                    continue
+                if not target.is_relative_to(real_root):
+                    if is_md or target.is_dir():
+                        problems.append(Problem(rel, 1, "symlink points outside the content folder; not followed"))
+                    continue
+            try:
+                info = path.stat()
+            except OSError as e:
+                if is_md:
+                    problems.append(Problem(rel, 1, f"cannot read: {e.strerror}"))
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                if is_md:
+                    problems.append(Problem(rel, 1, "is a folder, not a Markdown file; its contents are scanned", "warning"))
+                walk(path, rel + "/")
+            elif is_md and stat.S_ISREG(info.st_mode):
+                files.append(SourceFile(path, rel, info.st_size, info.st_mtime_ns, info.st_ino))
+            elif is_md:
+                problems.append(Problem(rel, 1, "is not a regular file (a pipe or device?); skipped"))
+
+    walk(real_root, "")
+    return files, problems
+
+
+def _escaped(name: str) -> str:
+    """Show a file name with its undecodable bytes and control characters as escapes."""
+    raw = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _BAD_NAME.sub(lambda m: f"\\x{ord(m.group()):02x}", raw)
+
+
+def read_text(file: SourceFile, config: Config, problems: list[Problem]) -> str:
+    """Return the file's text: UTF-8 without BOM, ``\\n`` line ends, forbidden characters removed (with a warning)."""
+    data = _read_bytes(file, config)
+    if not data.strip():
+        raise ContentError(file.rel, "empty file")
+    text = _decode(file, data).replace("\r\n", "\n").replace("\r", "\n")
+    first = FORBIDDEN.search(text)
+    if first is not None:
+        line = text[: first.start()].count("\n") + 1
+        problems.append(Problem(file.rel, line, f"removed characters that XML 1.0 forbids ({_describe(text)})", "warning"))
+        text = FORBIDDEN.sub("", text)
+    return text
+
+
+def _read_bytes(file: SourceFile, config: Config) -> bytes:
+    """Read the file's bytes, checking again that it is a regular file inside the folder.
+
+    The file may have been replaced since it was listed (by a symlink, a pipe or
+    a bigger file), so the checks of :func:`discover` are repeated on what is opened.
+    """
+    limit = config.max_file_size
+    if file.size > limit:
+        raise ContentError(file.rel, f"file is {file.size} bytes, over max_file_size ({limit}); skipped")
+    try:
+        real = file.path.resolve(strict=True)
+        if not real.is_relative_to(config.content_dir.resolve(strict=True)):
+            raise ContentError(file.rel, "now points outside the content folder; not read")
+        # O_NONBLOCK: opening a pipe put in the file's place must not hang the scan.
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except (OSError, RuntimeError) as e:
+        raise ContentError(file.rel, f"cannot read: {getattr(e, 'strerror', None) or e}") from e
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ContentError(file.rel, "is not a regular file; skipped")
+            data = handle.read(limit + 1)
+        except OSError as e:
+            raise ContentError(file.rel, f"cannot read: {e.strerror}") from e
+    if len(data) > limit:
+        raise ContentError(file.rel, f"file is over max_file_size ({limit} bytes); skipped")
+    return data
+
+
+def _decode(file: SourceFile, data: bytes) -> str:
+    """Decode UTF-8 (a BOM is dropped); lone surrogates encoded in the bytes are kept for stripping."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        try:
+            # WTF-8/CESU-style encoded surrogates: the text is otherwise UTF-8, and
+            # the surrogates are stripped below with a warning instead of losing the post.
+            return data.decode("utf-8-sig", errors="surrogatepass")
+        except UnicodeDecodeError:
+            pass
+        line = data[: e.start].count(b"\n") + 1
+        raise ContentError(file.rel, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})", line) from e
+
+
+def _describe(text: str) -> str:
+    """Name the kinds of forbidden characters in ``text``, for the warning."""
+    found = {c for c in FORBIDDEN.findall(text)}
+    kinds = []
+    if any(c < "\x20" for c in found):
+        kinds.append("C0 control characters")
+    if any("\x7f" <= c <= "\x9f" for c in found):
+        kinds.append("DEL/C1 control characters")
+    if any("\ud800" <= c <= "\udfff" for c in found):
+        kinds.append("lone surrogates")
+    if any(c in "\ufffe\uffff" for c in found):
+        kinds.append("U+FFFE/U+FFFF")
+    return ", ".join(kinds)
+
+
+def clean(value: Any, seen: set[int]) -> tuple[Any, bool]:
+    """Remove forbidden characters from every string in ``value``; return (value, changed).
+
+    Lists and mappings are cleaned in place; ``seen`` makes shared and
+    self-referencing YAML nodes (``&a [*a]``) cost one visit each.
+    """
+    if isinstance(value, str):
+        return (FORBIDDEN.sub("", value), True) if FORBIDDEN.search(value) else (value, False)
+    if not isinstance(value, list | dict) or id(value) in seen:
+        return value, False
+    seen.add(id(value))
+    changed = False
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            value[index], item_changed = clean(item, seen)
+            changed |= item_changed
+        return value, changed
+    items = []
+    for key, item in value.items():
+        new_key, key_changed = clean(key, seen)
+        new_item, item_changed = clean(item, seen)
+        items.append((new_key, new_item))
+        changed |= key_changed or item_changed
+    if changed:
+        value.clear()
+        value.update(items)
+    return value, changed
