@@ -30,7 +30,7 @@ class Coalescer:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _running: bool = field(default=False, init=False)
     _again: bool = field(default=False, init=False)
-    #: Completed runs, for tests and /healthz-style reporting.
+    #: Runs completed so far (failed ones included).
     runs: int = field(default=0, init=False)
 
     def request(self) -> bool:
@@ -39,22 +39,22 @@ class Coalescer:
                 self._again = True
                 return False
             self._running = True
-        try:
-            while True:
-                try:
-                    self.job()
-                finally:
-                    with self._lock:
-                        self.runs += 1
-                        again, self._again = self._again, False
-                        if not again:
-                            self._running = False
-                if not again:
-                    return True
-        except BaseException:
+        error: Exception | None = None
+        while True:
+            try:
+                self.job()
+            except Exception as e:  # the run that is due must still happen; raise afterwards
+                error = e
             with self._lock:
-                self._running = False
-            raise
+                # Decide and release in one step, so a request arriving now is never lost.
+                self.runs += 1
+                again, self._again = self._again, False
+                self._running = again
+            if not again:
+                break
+        if error is not None:
+            raise error
+        return True
 
 
 def authorized(header: str | None, token: str) -> bool:

@@ -192,3 +192,32 @@ def test_coalescer_recovers_from_a_failing_job() -> None:
         coalescer.request()
     with pytest.raises(RuntimeError):
         coalescer.request()  # not stuck in "running"
+
+
+def test_coalescer_still_runs_the_queued_run_after_a_failure() -> None:
+    started, release = threading.Event(), threading.Event()
+    runs: list[int] = []
+
+    def job() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            started.set()
+            release.wait(10)
+            raise RuntimeError("first run fails")
+
+    coalescer = Coalescer(job)
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            coalescer.request()
+        except RuntimeError as e:
+            errors.append(e)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert started.wait(10)
+    assert coalescer.request() is False
+    release.set()
+    thread.join(10)
+    assert len(runs) == 2 and [str(e) for e in errors] == ["first run fails"]
