@@ -411,9 +411,13 @@ class ContentIndex:
             last_good = loaded.post if loaded.post is not None else (known.last_good if known else None)
             self._known[file.rel] = _Known(file.stamp, loaded, last_good)
             changed.append(file.rel)
-        # A published file that is still there but cannot be read now (a dangling or
-        # outside symlink, a pipe in its place) is broken, not deleted: keep its last good version.
-        troubled = {p.path for p in problems} & (set(self._known) - seen)
+        # A published file that is still there but cannot be read now (a dangling or outside
+        # symlink, a pipe in its place, an unreadable folder around it) is broken, not
+        # deleted: keep its last good version.
+        reported = {p.path for p in problems}
+        troubled = {
+            rel for rel in set(self._known) - seen if rel in reported or any(rel.startswith(f"{path}/") for path in reported)
+        }
         for rel in sorted(troubled):
             known = self._known[rel]
             if known.stamp != _TROUBLED:

@@ -20,6 +20,7 @@ import pytest
 from flask import Flask
 
 from feeds import content as content_module
+from feeds import sources
 from feeds.config import Config, load_config
 from feeds.content import ContentIndex, Scan, discover, load
 
@@ -257,3 +258,27 @@ def test_published_file_replaced_by_something_unreadable_keeps_its_last_good_ver
     path.unlink()  # deleted for real: the post goes
     scan = index.scan()
     assert before not in scan.posts and scan.removed == (name,)
+
+
+def test_posts_in_a_folder_that_becomes_unreadable_keep_their_last_good_version(
+    content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (content / "sub").mkdir()
+    (content / "sub" / "2026-01-05-inside.md").write_text("---\ntitle: Inside\n---\nx\n", encoding="utf-8")
+    index = ContentIndex(config_of(content))
+    inside = next(p for p in index.scan().posts if p.title == "Inside")
+
+    real_scandir = os.scandir
+
+    def scandir(path: str | Path) -> object:
+        # Root can read any folder, so the refusal is injected where the loader meets the OS.
+        if Path(path).name == "sub":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(sources.os, "scandir", scandir)
+    scan = index.scan()
+    assert inside in scan.posts and scan.removed == ()
+    reports = {str(p) for p in scan.problems}
+    assert "sub:1: cannot read folder: Permission denied" in reports
+    assert "sub/2026-01-05-inside.md:1: serving the last good version of this post until the file is fixed" in reports
