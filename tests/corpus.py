@@ -77,7 +77,12 @@ CASES = (
 )
 
 #: Files of the corpus that publish and report nothing.
-CLEAN = {"bom-crlf.md": "BOM and CRLF", "duplicate-id-a.md": "First holder of an id", "script-title.md": "<script>alert(1)</script>"}
+CLEAN = {
+    "bom-crlf.md": "BOM and CRLF",
+    "duplicate-id-a.md": "First holder of an id",
+    "script-title.md": "<script>alert(1)</script>",
+    "unbalanced-html.md": "Unbalanced raw HTML",
+}
 
 #: A post outside the content folder that a symlink points at: it must never be read.
 OUTSIDE_TITLE = "Secret from outside the content folder"
