@@ -112,7 +112,7 @@ def check_snapshot(snap: snapshot.Snapshot) -> None:
             body.data.decode("utf-8")
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(post_files())
 def test_any_post_file_keeps_every_format_well_formed(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
