@@ -36,6 +36,8 @@ class SourceFile:
     size: int
     mtime_ns: int
     inode: int
+    #: The content folder's real path when the file was listed (saves resolving it per file).
+    root: Path | None = None
 
     @property
     def stamp(self) -> tuple[int, int, int]:
@@ -111,7 +113,7 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
                     problems.append(Problem(rel, 1, "is a folder, not a Markdown file; its contents are scanned", "warning"))
                 walk(path, rel + "/")
             elif is_md and stat.S_ISREG(info.st_mode):
-                files.append(SourceFile(path, rel, info.st_size, info.st_mtime_ns, info.st_ino))
+                files.append(SourceFile(path, rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root))
             elif is_md:
                 problems.append(Problem(rel, 1, "is not a regular file (a pipe or device?); skipped"))
 
@@ -150,7 +152,7 @@ def _read_bytes(file: SourceFile, config: Config) -> bytes:
         raise ContentError(file.rel, f"file is {file.size} bytes, over max_file_size ({limit}); skipped")
     try:
         real = file.path.resolve(strict=True)
-        if not real.is_relative_to(config.content_dir.resolve(strict=True)):
+        if not real.is_relative_to(file.root or config.content_dir.resolve(strict=True)):
             raise ContentError(file.rel, "now points outside the content folder; not read")
         # O_NONBLOCK: opening a pipe put in the file's place must not hang the scan.
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
