@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 
+import frontmatter
 import pytest
 from flask import Flask
 
@@ -23,6 +24,7 @@ from feeds import content as content_module
 from feeds import sources
 from feeds.config import Config, load_config
 from feeds.content import ContentIndex, Scan, discover, load
+from feeds.tags import slugify
 
 from . import feedcheck
 from .conftest import SITE_CONFIG
@@ -61,10 +63,9 @@ def feed_paths(server: ServerProcess) -> list[str]:
     return [prefix + name for prefix in prefixes for name in ("feed.xml", "atom.xml", "feed.json")]
 
 
-def test_every_good_post_is_in_every_overall_feed(site: tuple[ServerProcess, Path, Path]) -> None:
+def test_every_good_post_is_in_every_feed(site: tuple[ServerProcess, Path, Path]) -> None:
     server, _, _ = site
     published = [case.title for case in CASES if case.title] + [t for t in CLEAN.values() if "<" not in t]
-    skipped = {case.name for case in CASES if case.title is None}
     for path in ("/feed.xml", "/atom.xml", "/feed.json"):
         status, data = get(server, path)
         assert status == 200
@@ -72,9 +73,17 @@ def test_every_good_post_is_in_every_overall_feed(site: tuple[ServerProcess, Pat
         for title in sample_titles() + published:
             assert title in found, f"{title!r} missing from {path}"
         assert OUTSIDE_TITLE not in found
-        # The skipped files' titles (where they have one) never appear.
+        # Titles of files that are skipped never appear.
         assert not {"Broken YAML", "Unparseable date", "Impossible date", "Tags as a mapping", "Unreadable", "Huge"} & set(found)
-        assert skipped  # documented above: cases without a title are the skipped ones
+    # And each sample post is in the feeds of each of its tags.
+    for source in sorted(SAMPLE.glob("*.md")):
+        post = frontmatter.load(source)
+        if post["title"] not in sample_titles():
+            continue
+        for tag in post.get("tags", []):
+            for name in ("feed.xml", "atom.xml", "feed.json"):
+                path = f"/tags/{slugify(str(tag))}/{name}"
+                assert post["title"] in titles(name, get(server, path)[1], path), f"{post['title']!r} missing from {path}"
 
 
 def test_every_feed_stays_valid(site: tuple[ServerProcess, Path, Path]) -> None:
