@@ -149,6 +149,11 @@ def _path(value: Any) -> Path:
     return Path(_string(value)).expanduser()
 
 
+def _optional_path(value: Any) -> Path | None:
+    text = _string(value).strip() if value is not None else ""
+    return Path(text).expanduser() if text else None
+
+
 def _choice(*choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         text = _string(value).strip().lower()
@@ -175,6 +180,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rebuild_token", None, "Bearer token that enables POST /-/rebuild; off when unset.", _optional_string),
     Setting("icon", "/static/icon-512.png", "Square icon URL or site path, 512×512 (JSON Feed icon, RSS image).", _optional_url),
     Setting("favicon", "/static/favicon-64.png", "Small square icon URL or site path, 64×64 (JSON Feed favicon, Atom).", _optional_url),
+    Setting("cache_dir", None, "Folder for rendered post HTML, so a restart renders nothing again; off when unset.", _optional_path),
     Setting("log_format", "kv", "Log line format: kv (key=value) or json.", _choice("kv", "json")),
 )
 
@@ -198,6 +204,7 @@ class Config:
     rebuild_token: str | None
     icon: str | None
     favicon: str | None
+    cache_dir: Path | None
     log_format: str
 
     def absolute(self, url_or_path: str) -> str:

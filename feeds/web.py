@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, ServiceUnavailable
 
+from .fastpath import ReplayCache
 from .formats import FORMATS
 from .negotiation import link_header, prefers_html
 from .snapshot import Body, Snapshot, SnapshotStore
@@ -161,3 +162,5 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _plain_error)
     app.after_request(_nosniff)
+    # Repeated feed requests are answered from the snapshot's replay cache, skipping Flask.
+    app.wsgi_app = ReplayCache(app.wsgi_app, lambda: app.extensions["feeds"].store.current)  # type: ignore[method-assign]

@@ -1,0 +1,131 @@
+"""Rendered post HTML, cached in memory and on disk, rendered on both cores when many are missing.
+
+A disk entry is keyed by a hash of (renderer version, base URL, Markdown source),
+so a restart over the same content renders nothing, and any change to the
+source, the post URL, markup.py or the Markdown libraries misses the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from importlib import metadata
+from multiprocessing import get_context
+from pathlib import Path
+
+from . import __version__, markup
+from .markup import Rendered
+
+#: Below this many misses a process pool costs more than it saves.
+PARALLEL_FROM = 64
+_SEPARATOR = "\0"
+
+Source = tuple[str, str]  # (Markdown body, base URL)
+
+
+@lru_cache(maxsize=1)
+def renderer_version() -> str:
+    """Everything that changes the HTML of a given source: our markup code and the libraries."""
+    parts = [__version__, Path(markup.__file__).read_bytes().hex()]
+    parts += [metadata.version(name) for name in ("markdown-it-py", "mdit-py-plugins")]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def cache_key(body: str, base_url: str) -> str:
+    digest = hashlib.sha256(f"{renderer_version()}\n{base_url}\n".encode())
+    digest.update(body.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+class RenderCache:
+    """Markdown → Rendered, once per distinct source per process (and once per disk cache)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+
+    def render(self, body: str, base_url: str) -> Rendered:
+        return self.render_many([(body, base_url)])[0]
+
+    def render_many(self, sources: Sequence[Source]) -> list[Rendered]:
+        """Return the rendering of each source, in order; misses are rendered (in parallel if many)."""
+        results: list[Rendered | None] = []
+        missing: list[int] = []
+        for index, (body, url) in enumerate(sources):
+            known = _known(body, url)
+            if known is None and self.folder is not None:
+                known = self._read(cache_key(body, url))
+                if known is not None:
+                    _remember(body, url, known)
+            results.append(known)
+            if known is None:
+                missing.append(index)
+        if missing:
+            fresh = _render_all([sources[i] for i in missing])
+            for index, rendered in zip(missing, fresh, strict=True):
+                body, url = sources[index]
+                _remember(body, url, rendered)
+                if self.folder is not None:
+                    self._write(cache_key(body, url), rendered)
+                results[index] = rendered
+        return [r for r in results if r is not None]
+
+    def _path(self, key: str) -> Path:
+        assert self.folder is not None
+        return self.folder / key[:2] / key[2:]
+
+    def _read(self, key: str) -> Rendered | None:
+        try:
+            text = self._path(key).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        first, sep, html = text.partition(_SEPARATOR)
+        return Rendered(html, first) if sep else None
+
+    def _write(self, key: str, rendered: Rendered) -> None:
+        # A cache that cannot be written only costs time: never fail a build for it.
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(rendered.first_paragraph + _SEPARATOR + rendered.html)
+            os.replace(tmp, path)  # atomic: readers see a whole entry or none
+        except OSError:
+            pass
+
+
+# The in-process memory: lru_cache keyed by (body, url); str hashes are cached by CPython.
+_memory: dict[Source, Rendered] = {}
+_MEMORY_LIMIT = 20000
+
+
+def _known(body: str, url: str) -> Rendered | None:
+    return _memory.get((body, url))
+
+
+def _remember(body: str, url: str, rendered: Rendered) -> None:
+    if len(_memory) >= _MEMORY_LIMIT:
+        _memory.pop(next(iter(_memory)))  # oldest first: edited posts leave old sources behind
+    _memory[(body, url)] = rendered
+
+
+def _render_chunk(sources: list[Source]) -> list[Rendered]:
+    return [markup.render(body, url) for body, url in sources]
+
+
+def _render_all(sources: list[Source]) -> list[Rendered]:
+    workers = os.cpu_count() or 1
+    if len(sources) < PARALLEL_FROM or workers < 2:
+        return _render_chunk(sources)
+    # fork: the children inherit the imported parser; they only render and return strings.
+    size = max(8, len(sources) // (workers * 4))
+    chunks = [sources[i : i + size] for i in range(0, len(sources), size)]
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+            return [rendered for chunk in pool.map(_render_chunk, chunks) for rendered in chunk]
+    except (OSError, RuntimeError):  # no fork or no processes here: render in this one
+        return _render_chunk(sources)
