@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -84,6 +84,21 @@ def _load(file: SourceFile, config: Config, problems: list[Problem]) -> Post:
     return _post_from(file, config, fields, body)
 
 
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _safe_load(text: str) -> Any:
+    """Parse YAML with libyaml when present (~10x faster on 10k posts).
+
+    On any error the pure-Python parser parses it again, so problems keep its
+    messages and line marks exactly.
+    """
+    try:
+        return yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 - a SafeLoader
+    except Exception:
+        return yaml.safe_load(text)
+
+
 def _split(rel: str, text: str) -> tuple[dict[str, Any], str, list[str]]:
     """Split front matter from body; return (mapping, body, lines).
 
@@ -101,7 +116,7 @@ def _split(rel: str, text: str) -> tuple[dict[str, Any], str, list[str]]:
     first_line = text[: opening.end()].count("\n") + 1 if opening else 1  # file line where fm_text starts
     lines = [""] * (first_line - 1) + fm_text.split("\n")
     try:
-        meta = yaml.safe_load(fm_text)
+        meta = _safe_load(fm_text)
     except yaml.MarkedYAMLError as e:
         # The context mark points at an unclosed bracket or quote; prefer it.
         mark = e.context_mark or e.problem_mark
@@ -390,6 +405,8 @@ class ContentIndex:
 
     config: Config
     _known: dict[str, _Known] = field(default_factory=dict)
+    #: The last scan and the folder problems behind it: returned again when nothing changed.
+    _last: tuple[list[Problem], Scan] | None = field(default=None, repr=False)
 
     def scan(self) -> Scan:
         """Scan the folder; raise ContentRootError if the folder itself is unreadable."""
@@ -426,6 +443,10 @@ class ContentIndex:
         removed = sorted(set(self._known) - seen - troubled)
         for rel in removed:
             del self._known[rel]
+        if not changed and not removed and self._last is not None and self._last[0] == problems:
+            # Nothing to read again: the same posts and problems, without rebuilding the lists.
+            return replace(self._last[1], changed=(), removed=())
+        folder_problems = list(problems)
 
         posts: list[Post] = []
         for rel in sorted(self._known):
@@ -436,4 +457,6 @@ class ContentIndex:
             elif known.last_good is not None:
                 posts.append(known.last_good)
                 problems.append(Problem(rel, 1, "serving the last good version of this post until the file is fixed"))
-        return Scan(tuple(posts), tuple(problems), tuple(changed), tuple(removed))
+        result = Scan(tuple(posts), tuple(problems), tuple(changed), tuple(removed))
+        self._last = (folder_problems, result)
+        return result

@@ -45,6 +45,19 @@ class SourceFile:
         return (self.size, self.mtime_ns, self.inode)
 
 
+_paths: dict[str, Path] = {}
+
+
+def _path_of(name: str) -> Path:
+    """Path(name), remembered: building 10k Path objects was most of a no-change rescan."""
+    path = _paths.get(name)
+    if path is None:
+        if len(_paths) > 200_000:
+            _paths.clear()
+        path = _paths[name] = Path(name)
+    return path
+
+
 def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
     """List the post files under ``root``: ``*.md``, skipping ``.``/``_`` names.
 
@@ -83,7 +96,7 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
             if entry.name.startswith((".", "_")):
                 continue
             rel = rel_prefix + entry.name
-            path = Path(entry.path)
+            path = _path_of(entry.path)
             is_md = entry.name.endswith(".md")
             if _BAD_NAME.search(entry.name) and (is_md or entry.is_dir()):
                 # Undecodable bytes (kept as surrogates) or control characters in a name would
@@ -103,7 +116,7 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
                         problems.append(Problem(rel, 1, "symlink points outside the content folder; not followed"))
                     continue
             try:
-                info = path.stat()
+                info = entry.stat()  # follows symlinks, like path.stat()
             except OSError as e:
                 if is_md:
                     problems.append(Problem(rel, 1, f"cannot read: {e.strerror}"))
