@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
@@ -119,7 +120,8 @@ def _render_chunk(sources: list[Source]) -> list[Rendered]:
 
 def _render_all(sources: list[Source]) -> list[Rendered]:
     workers = os.cpu_count() or 1
-    if len(sources) < PARALLEL_FROM or workers < 2:
+    # fork is only safe while no other thread can hold a lock (start-up, before the scheduler).
+    if len(sources) < PARALLEL_FROM or workers < 2 or threading.active_count() > 1:
         return _render_chunk(sources)
     # fork: the children inherit the imported parser; they only render and return strings.
     size = max(8, len(sources) // (workers * 4))

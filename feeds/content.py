@@ -7,10 +7,14 @@ collected, and a post that loaded before keeps its last good version.
 from __future__ import annotations
 
 import math
+import os
 import re
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
+from multiprocessing import get_context
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -53,6 +57,28 @@ class Scan:
     #: Files read again (new or changed) and files gone, relative paths.
     changed: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+
+
+#: Below this many files a process pool costs more than it saves.
+PARALLEL_FROM = 256
+
+
+def load_all(files: list[SourceFile], config: Config) -> list[Loaded]:
+    """Load many files, on every core when there are many and no other thread could hold a lock at fork."""
+    workers = os.cpu_count() or 1
+    if len(files) < PARALLEL_FROM or workers < 2 or threading.active_count() > 1:
+        return [load(file, config) for file in files]
+    size = max(32, len(files) // (workers * 4))
+    chunks = [files[i : i + size] for i in range(0, len(files), size)]
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+            return [loaded for part in pool.map(_load_chunk, chunks, [config] * len(chunks)) for loaded in part]
+    except (OSError, RuntimeError):  # no fork or no processes here: load in this one
+        return [load(file, config) for file in files]
+
+
+def _load_chunk(files: list[SourceFile], config: Config) -> list[Loaded]:
+    return [load(file, config) for file in files]
 
 
 def load(file: SourceFile, config: Config) -> Loaded:
@@ -419,12 +445,14 @@ class ContentIndex:
             )
         changed: list[str] = []
         seen: set[str] = set()
+        stale: list[SourceFile] = []
         for file in files:
             seen.add(file.rel)
             known = self._known.get(file.rel)
-            if known is not None and known.stamp == file.stamp:
-                continue
-            loaded = load(file, self.config)
+            if known is None or known.stamp != file.stamp:
+                stale.append(file)
+        for file, loaded in zip(stale, load_all(stale, self.config), strict=True):
+            known = self._known.get(file.rel)
             last_good = loaded.post if loaded.post is not None else (known.last_good if known else None)
             self._known[file.rel] = _Known(file.stamp, loaded, last_good)
             changed.append(file.rel)
