@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -131,3 +132,66 @@ def _render_all(sources: list[Source]) -> list[Rendered]:
             return [rendered for chunk in pool.map(_render_chunk, chunks) for rendered in chunk]
     except (OSError, RuntimeError):  # no fork or no processes here: render in this one
         return _render_chunk(sources)
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of this package's code: parsed posts are only reused by the very code that parsed them."""
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class PostCache:
+    """Loaded files by relative path and stamp (size, mtime_ns, inode), pickled in the cache folder.
+
+    The same stamp test the in-memory index uses between scans, kept across
+    restarts: a restart parses only files that changed. The file name holds a
+    hash of the settings and the code, so neither can serve stale posts. The
+    cache folder must be writable by the service only (it holds pickles).
+    """
+
+    def __init__(self, folder: Path, settings: str) -> None:
+        name = hashlib.sha256(f"{code_version()}\n{settings}".encode()).hexdigest()[:16]
+        self.path = folder / f"posts-{name}.pickle"
+        self._entries: dict[str, tuple[object, object]] | None = None
+
+    def get(self, rel: str, stamp: object) -> object | None:
+        if self._entries is None:
+            self._entries = self._read()
+        known = self._entries.get(rel)
+        return known[1] if known is not None and known[0] == stamp else None
+
+    def save(self, entries: dict[str, tuple[object, object]]) -> None:
+        """Replace the cache with ``entries`` (rel → (stamp, loaded)); failures only cost time."""
+        self._entries = entries
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(entries, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+    def _read(self) -> dict[str, tuple[object, object]]:
+        try:
+            with self.path.open("rb") as f:
+                data = pickle.load(f)  # noqa: S301 - our own file in the service's cache folder
+        except Exception:  # missing, truncated or from another version: parse again
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+_post_caches: dict[tuple[Path, str], PostCache] = {}
+
+
+def post_cache(folder: Path | None, settings: str) -> PostCache | None:
+    """The PostCache of a cache folder and settings (one per process), or None without a cache folder."""
+    if folder is None:
+        return None
+    key = (folder, settings)
+    if key not in _post_caches:
+        _post_caches[key] = PostCache(folder, settings)
+    return _post_caches[key]

@@ -15,12 +15,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
+from .cache import post_cache
 from .config import Config
 from .errors import ContentError, ContentRootError
 from .markup import join_url
@@ -64,7 +65,23 @@ PARALLEL_FROM = 256
 
 
 def load_all(files: list[SourceFile], config: Config) -> list[Loaded]:
-    """Load many files, on every core when there are many and no other thread could hold a lock at fork."""
+    """Load many files: unchanged ones from the post cache (if any), the rest on every core when many."""
+    cache = post_cache(config.cache_dir, repr(config))
+    if cache is None or len(files) < PARALLEL_FROM:
+        return _load_many(files, config)
+    # Start-up (or a large change): reuse what an earlier process parsed, then save the whole set.
+    results: list[Loaded | None] = [cast(Loaded | None, cache.get(f.rel, f.stamp)) for f in files]
+    missing = [i for i, loaded in enumerate(results) if not isinstance(loaded, Loaded)]
+    for index, loaded in zip(missing, _load_many([files[i] for i in missing], config), strict=True):
+        results[index] = loaded
+    done = [loaded for loaded in results if loaded is not None]
+    if missing:
+        cache.save({f.rel: (f.stamp, loaded) for f, loaded in zip(files, done, strict=True)})
+    return done
+
+
+def _load_many(files: list[SourceFile], config: Config) -> list[Loaded]:
+    """Load files, on every core when there are many and no other thread could hold a lock at fork."""
     workers = os.cpu_count() or 1
     if len(files) < PARALLEL_FROM or workers < 2 or threading.active_count() > 1:
         return [load(file, config) for file in files]

@@ -170,3 +170,31 @@ def test_body_only_edit_reuses_the_site_and_untouched_pages(content: Path) -> No
     assert changed
     kept = [k for k in first.bodies if k not in changed and k[1] == 1]
     assert kept and all(incremental.bodies[k] is first.bodies[k] for k in kept), "untouched bodies are the same objects"
+
+
+def test_post_cache_gives_the_posts_of_a_fresh_parse(content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from feeds import content as content_module
+
+    for n in range(content_module.PARALLEL_FROM):  # enough files for a start-up-sized load
+        (content / f"2020-01-01-many-{n}.md").write_text(f'---\ntitle: "Many {n}"\ntags: [Go]\n---\n\nPost {n}.\n')
+    (content / "broken.md").write_text("---\ntitle: [unclosed\n---\n\nText.\n")
+    config = _config(content, cache_dir=str(tmp_path / "cache"))
+    cold = ContentIndex(config).scan()
+    assert list((tmp_path / "cache").glob("posts-*.pickle"))
+
+    def no_parsing(file: Any, config: Any) -> Any:
+        raise AssertionError("a restart parses no unchanged file")
+
+    cache._post_caches.clear()
+    monkeypatch.setattr(content_module, "load", no_parsing)
+    warm = ContentIndex(config).scan()
+    assert warm.posts == cold.posts and warm.problems == cold.problems
+    monkeypatch.undo()
+
+    edited = content / "2020-01-01-many-7.md"
+    edited.write_text(edited.read_text() + "\nEdited.\n")
+    cache._post_caches.clear()
+    again = ContentIndex(config).scan()
+    assert next(p for p in again.posts if p.source == edited.name).body.endswith("Edited.\n")
+    other = _config(content, cache_dir=str(tmp_path / "cache"), title="Other")
+    assert cache.post_cache(other.cache_dir, repr(other)) is not cache.post_cache(config.cache_dir, repr(config))
