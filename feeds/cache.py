@@ -175,6 +175,10 @@ class PostCache:
         except OSError:
             pass
 
+    def forget(self) -> None:
+        """Drop the entries from memory (they are read again if needed)."""
+        self._entries = None
+
     def _read(self) -> dict[str, tuple[object, object]]:
         try:
             with self.path.open("rb") as f:

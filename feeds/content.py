@@ -77,6 +77,7 @@ def load_all(files: list[SourceFile], config: Config) -> list[Loaded]:
     done = [loaded for loaded in results if loaded is not None]
     if missing:
         cache.save({f.rel: (f.stamp, loaded) for f, loaded in zip(files, done, strict=True)})
+    cache.forget()  # the index holds the posts now; old versions need not stay in memory
     return done
 
 

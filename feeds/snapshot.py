@@ -7,10 +7,11 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import lru_cache, partial
+from multiprocessing import get_context
 from urllib.parse import quote
 
 from . import __version__, pages
@@ -73,6 +74,46 @@ def make_bodies(items: Sequence[Made]) -> list[Body]:
         stamp = last_modified.astimezone(UTC).replace(microsecond=0) if last_modified else None
         results[index] = Body(data, packed, media_type, etag, stamp)
     return [body for body in results if body is not None]
+
+
+#: The pages a forked renderer works on: set before the fork, read by the children.
+_FORK_JOB: tuple[list[tuple[Key, PageSpec]], Entries] | None = None
+
+
+def _render_first(first: list[tuple[Key, PageSpec]], entries: Entries, old_bodies: Mapping[Key, Body] | None) -> list[Body]:
+    """Page 1 of every feed: rendered and gzipped in forked processes at start-up (both cores), else here."""
+    global _FORK_JOB
+    workers = os.cpu_count() or 1
+    if len(first) < 32 or workers < 2 or threading.active_count() > 1:
+        return make_bodies([_page_data(key, spec, entries, _built(old_bodies, key)) for key, spec in first])
+    _FORK_JOB = (first, entries)
+    step = max(4, len(first) // (workers * 3))
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
+            parts = list(pool.map(_render_range, range(0, len(first), step), [step] * len(range(0, len(first), step))))
+    except (OSError, RuntimeError):
+        return make_bodies([_page_data(key, spec, entries, _built(old_bodies, key)) for key, spec in first])
+    finally:
+        _FORK_JOB = None
+    bodies: list[Body] = []
+    for (key, _), (data, packed, media_type, last_modified, etag) in zip(first, [r for part in parts for r in part], strict=True):
+        previous = _built(old_bodies, key)
+        if previous is not None and previous.etag == etag and previous.media_type == media_type:
+            bodies.append(previous)
+        else:
+            stamp = last_modified.astimezone(UTC).replace(microsecond=0) if last_modified else None
+            bodies.append(Body(data, packed, media_type, etag, stamp))
+    return bodies
+
+
+def _render_range(start: int, count: int) -> list[tuple[bytes, bytes, str, datetime | None, str]]:
+    assert _FORK_JOB is not None
+    first, entries = _FORK_JOB
+    out = []
+    for key, spec in first[start : start + count]:
+        data, media_type, last_modified, _ = _page_data(key, spec, entries)
+        out.append((data, _gzip(data), media_type, last_modified, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'))
+    return out
 
 
 def _gzip(data: bytes) -> bytes:
@@ -405,8 +446,7 @@ def build(scan: Scan, config: Config, now: datetime, previous: Snapshot | None =
     shown = [p for _, spec in first for p in spec.posts]
     shown += [p for posts in by_tag.values() for p in posts[: config.items_per_feed]] + list(site.posts[: config.items_per_feed])
     entries.prepare(shown)
-    made = make_bodies([_page_data(key, spec, entries, _built(old_bodies, key)) for key, spec in first])
-    bodies.update(zip([key for key, _ in first], made, strict=True))
+    bodies.update(zip([key for key, _ in first], _render_first(first, entries, old_bodies), strict=True))
 
     html, index = _html(config, site, entries, by_tag, prev.html if prev and same_shape else {}, old_bodies)
     bodies.update((key, body) for key, (_, body) in html.items())

@@ -198,3 +198,14 @@ def test_post_cache_gives_the_posts_of_a_fresh_parse(content: Path, tmp_path: Pa
     assert next(p for p in again.posts if p.source == edited.name).body.endswith("Edited.\n")
     other = _config(content, cache_dir=str(tmp_path / "cache"), title="Other")
     assert cache.post_cache(other.cache_dir, repr(other)) is not cache.post_cache(config.cache_dir, repr(config))
+
+
+def test_forked_first_pages_are_the_same_bytes(content: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(content)
+    scan = ContentIndex(config).scan()
+    monkeypatch.setattr(snapshot.threading, "active_count", lambda: 2)  # another thread: render here
+    here = _everything(snapshot.build(scan, config, NOW))
+    monkeypatch.setattr(snapshot.threading, "active_count", lambda: 1)  # start-up: fork renderers
+    forked = snapshot.build(scan, config, NOW)
+    assert sum(1 for k in forked.bodies if k[1] == 1 and forked.bodies.spec(k) is not None) >= 32
+    assert _everything(forked) == here
