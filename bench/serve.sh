@@ -6,7 +6,8 @@
 # Needs wrk and nginx (Debian: apt-get install -y nginx wrk) and the project venv (make test).
 # Both servers listen on 127.0.0.1 only; each wrk run is bounded by SECONDS.
 # Env: CONNS (default 50), THREADS (wrk, default 2), WORKERS (both servers, default 2),
-#      GUNICORN_ARGS (extra gunicorn flags, e.g. "--worker-class gthread --threads 4").
+#      GUNICORN_ARGS (extra gunicorn flags, e.g. "--worker-class gthread --threads 4"),
+#      APP (default wsgi:app; APP=flask_only:app measures the plain Flask path, replay cache off).
 set -euo pipefail
 
 N=${1:-10000}
@@ -15,6 +16,7 @@ CONNS=${CONNS:-50}
 THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-2}
 GUNICORN_ARGS=${GUNICORN_ARGS:-}
+APP=${APP:-wsgi:app}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 BIN=$(dirname "$PY")
@@ -83,7 +85,8 @@ PIDS+=($!)
 APP_PORT=$(free_port)
 # --preload: build the snapshot once in the arbiter, before forking the workers.
 (cd "$ROOT" && FEEDS_CONFIG="$SITE/feeds.toml" FEEDS_CONTENT_DIR="$SITE/content" FEEDS_LOG_FORMAT=kv \
-    exec "$BIN/gunicorn" --preload -w "$WORKERS" -b "127.0.0.1:$APP_PORT" --log-level warning $GUNICORN_ARGS wsgi:app) \
+    exec "$BIN/gunicorn" --preload -w "$WORKERS" -b "127.0.0.1:$APP_PORT" --log-level warning \
+    --pythonpath "$ROOT,$ROOT/bench" $GUNICORN_ARGS "$APP") \
     >"$SCRATCH/gunicorn.log" 2>&1 &
 PIDS+=($!)
 
@@ -110,7 +113,7 @@ load() {  # url [header] → "req/s p99"
 
 TAG_FEED=/tags/go/feed.xml
 echo "# $(hostname) · $(nproc) CPUs · $(date -u '+%Y-%m-%d %H:%M UTC') · N=$N · wrk -t$THREADS -c$CONNS -d${SECONDS_PER_RUN}s, gzip accepted"
-echo "# gunicorn -w $WORKERS --preload $GUNICORN_ARGS wsgi:app vs nginx (worker_processes $WORKERS, gzip_static)"
+echo "# gunicorn -w $WORKERS --preload $GUNICORN_ARGS $APP vs nginx (worker_processes $WORKERS, gzip_static)"
 echo "| request | gunicorn req/s | p99 | nginx req/s | p99 | ratio |"
 echo "|---|---|---|---|---|---|"
 for path in /feed.xml "$TAG_FEED"; do

@@ -1,0 +1,10 @@
+"""``wsgi:app`` without the replay cache (the plain Flask path), for ``APP=flask_only:app bench/serve.sh``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsgi import app as _service
+
+#: Flask's own WSGI callable, from inside the ReplayCache that web.init_app wraps it in.
+app: Any = _service.wsgi_app.app  # type: ignore[attr-defined]
