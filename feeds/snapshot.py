@@ -80,30 +80,53 @@ def make_bodies(items: Sequence[Made]) -> list[Body]:
 _FORK_JOB: tuple[list[tuple[Key, PageSpec]], Entries] | None = None
 
 
-def _render_first(first: list[tuple[Key, PageSpec]], entries: Entries, old_bodies: Mapping[Key, Body] | None) -> list[Body]:
-    """Page 1 of every feed: rendered and gzipped in forked processes at start-up (both cores), else here."""
+def _render_first(
+    first: list[tuple[Key, PageSpec]], entries: Entries, old_bodies: Mapping[Key, Body] | None
+) -> Callable[[], list[Body]]:
+    """Start rendering page 1 of every feed; the returned call waits for the bodies.
+
+    At start-up (single-threaded, many pages) forked processes render and gzip
+    them on both cores while this process renders the HTML pages; otherwise
+    the call renders them here.
+    """
     global _FORK_JOB
+
+    def here() -> list[Body]:
+        return make_bodies([_page_data(key, spec, entries, _built(old_bodies, key)) for key, spec in first])
+
     workers = os.cpu_count() or 1
     if len(first) < 32 or workers < 2 or threading.active_count() > 1:
-        return make_bodies([_page_data(key, spec, entries, _built(old_bodies, key)) for key, spec in first])
+        return here
     _FORK_JOB = (first, entries)
     step = max(4, len(first) // (workers * 3))
+    starts = range(0, len(first), step)
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-            parts = list(pool.map(_render_range, range(0, len(first), step), [step] * len(range(0, len(first), step))))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
+        parts_iter = pool.map(_render_range, starts, [step] * len(starts))  # forks the workers now
     except (OSError, RuntimeError):
-        return make_bodies([_page_data(key, spec, entries, _built(old_bodies, key)) for key, spec in first])
-    finally:
         _FORK_JOB = None
-    bodies: list[Body] = []
-    for (key, _), (data, packed, media_type, last_modified, etag) in zip(first, [r for part in parts for r in part], strict=True):
-        previous = _built(old_bodies, key)
-        if previous is not None and previous.etag == etag and previous.media_type == media_type:
-            bodies.append(previous)
-        else:
-            stamp = last_modified.astimezone(UTC).replace(microsecond=0) if last_modified else None
-            bodies.append(Body(data, packed, media_type, etag, stamp))
-    return bodies
+        return here
+
+    def wait() -> list[Body]:
+        global _FORK_JOB
+        try:
+            parts = list(parts_iter)
+        except (OSError, RuntimeError):
+            return here()
+        finally:
+            pool.shutdown()
+            _FORK_JOB = None
+        bodies: list[Body] = []
+        for (key, _), (data, packed, media_type, last_modified, etag) in zip(first, [r for part in parts for r in part], strict=True):
+            previous = _built(old_bodies, key)
+            if previous is not None and previous.etag == etag and previous.media_type == media_type:
+                bodies.append(previous)
+            else:
+                stamp = last_modified.astimezone(UTC).replace(microsecond=0) if last_modified else None
+                bodies.append(Body(data, packed, media_type, etag, stamp))
+        return bodies
+
+    return wait
 
 
 def _render_range(start: int, count: int) -> list[tuple[bytes, bytes, str, datetime | None, str]]:
@@ -446,12 +469,17 @@ def build(scan: Scan, config: Config, now: datetime, previous: Snapshot | None =
     shown = [p for _, spec in first for p in spec.posts]
     shown += [p for posts in by_tag.values() for p in posts[: config.items_per_feed]] + list(site.posts[: config.items_per_feed])
     entries.prepare(shown)
-    bodies.update(zip([key for key, _ in first], _render_first(first, entries, old_bodies), strict=True))
+    first_bodies = _render_first(first, entries, old_bodies)
 
+    # While forked processes render the feeds (at start-up), this one renders the HTML.
     html, index = _html(config, site, entries, by_tag, prev.html if prev and same_shape else {}, old_bodies)
     bodies.update((key, body) for key, (_, body) in html.items())
-    state = BuildState(config, now, scan.posts, site, entries, new_scopes, html)
     old_views = previous.views if previous is not None and isinstance(previous.views, Views) else None
+    views = Views(specs, entries, index, old_views)
+    for post in site.posts:
+        _fingerprint(post)  # for the version, also while the feeds render
+    bodies.update(zip([key for key, _ in first], first_bodies(), strict=True))
+    state = BuildState(config, now, scan.posts, site, entries, new_scopes, html)
     return Snapshot(
         version=_version(bodies, specs, site),
         bodies=Bodies(bodies, specs, state),
@@ -461,7 +489,7 @@ def build(scan: Scan, config: Config, now: datetime, previous: Snapshot | None =
         problems=scan.problems + site.problems,
         next_change=site.next_change,
         built_at=datetime.now(UTC),
-        views=Views(specs, entries, index, old_views),
+        views=views,
     )
 
 
