@@ -85,7 +85,9 @@ class Builder:
             version=new.version,
             files_changed=len(scan.changed),
             files_removed=len(scan.removed),
+            changed=_names(scan.changed + scan.removed),
             bodies_changed=len(changed),
+            feeds_changed=len(set(changed).intersection(new.feed_keys())),
             posts=new.post_count,
             problems=len(new.problems),
             seconds=f"{time.perf_counter() - started:.3f}",
@@ -99,3 +101,9 @@ class Builder:
 
     def _version(self) -> str:
         return self.store.current.version if self.store.current else "none"
+
+
+def _names(files: tuple[str, ...], limit: int = 10) -> str:
+    """Name the changed files in a log field, at most ``limit`` of them."""
+    more = f",…(+{len(files) - limit})" if len(files) > limit else ""
+    return ",".join(files[:limit]) + more

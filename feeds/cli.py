@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -45,7 +47,18 @@ def serve(host: str, port: int, content_dir: str | None, config_file: str | None
         app = create_app(overrides, config_file=config_file, scheduler=True)
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # SIGTERM (systemd, docker, tests) ends the server like Ctrl-C, so the scheduler stops cleanly.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.extensions["feeds"].stop()
+
+
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 @main.command()

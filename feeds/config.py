@@ -154,6 +154,17 @@ def _optional_path(value: Any) -> Path | None:
     return Path(text).expanduser() if text else None
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _string(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
 def _choice(*choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         text = _string(value).strip().lower()
@@ -182,6 +193,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("favicon", "/static/favicon-64.png", "Small square icon URL or site path, 64×64 (JSON Feed favicon, Atom).", _optional_url),
     Setting("cache_dir", None, "Folder for rendered post HTML, so a restart renders nothing again; off when unset.", _optional_path),
     Setting("log_format", "kv", "Log line format: kv (key=value) or json.", _choice("kv", "json")),
+    Setting(
+        "snapshot_dir",
+        None,
+        "Folder where the one builder per host publishes the snapshot for every worker (default: a private folder in the system temp dir).",
+        _optional_path,
+    ),
+    Setting("worker_header", False, "Add X-Feeds-Worker: <pid> to every response, to see which worker answered (tests, debugging).", _bool),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -206,6 +224,8 @@ class Config:
     favicon: str | None
     cache_dir: Path | None
     log_format: str
+    snapshot_dir: Path | None
+    worker_header: bool
 
     def absolute(self, url_or_path: str) -> str:
         """Return ``url_or_path`` as an absolute URL (site paths join ``site_url``)."""
@@ -221,6 +241,7 @@ class Config:
         values["timezone"] = str(self.timezone)
         values["content_dir"] = str(self.content_dir)
         values["websub_hubs"] = ",".join(self.websub_hubs)
+        values["snapshot_dir"] = str(self.snapshot_dir or "auto")
         return values
 
 

@@ -506,3 +506,7 @@ class ContentIndex:
         result = Scan(tuple(posts), tuple(problems), tuple(changed), tuple(removed))
         self._last = (folder_problems, result)
         return result
+
+    def stamps(self) -> dict[str, tuple[int, int, int]]:
+        """Return the (size, mtime_ns, inode) each file had when the last scan read it."""
+        return {rel: known.stamp for rel, known in self._known.items()}

@@ -1,17 +1,39 @@
-"""One log line per event, as key=value pairs or JSON (setting ``log_format``)."""
+"""One log line per event, as key=value pairs or JSON (setting ``log_format``).
+
+Events are also handed to observers (``feeds.metrics`` counts rebuilds from
+them), so a log line and its metric can never disagree.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 logger = logging.getLogger("feeds")
 
+#: Called with every event's name and fields, before it is logged.
+Observer = Callable[[str, dict[str, Any]], None]
+_observers: list[Observer] = []
+
 
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log event ``name`` with ``fields``; the formatter decides the shape."""
+    for observer in _observers:
+        try:
+            observer(name, fields)
+        except Exception:  # counting must never break what is being counted
+            logger.exception("event observer failed")
     logger.log(level, name, extra={"feeds_fields": fields})
+
+
+def observe(observer: Observer) -> None:
+    """Hand every later event to ``observer`` (once, however often this is called)."""
+    if observer not in _observers:
+        _observers.append(observer)
 
 
 def _kv_value(value: Any) -> str:
@@ -21,11 +43,21 @@ def _kv_value(value: Any) -> str:
     return text
 
 
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    # pid: under gunicorn several workers write to one log.
+    fields = {
+        "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+        "level": record.levelname.lower(),
+        "pid": os.getpid(),
+        "event": record.getMessage(),
+    }
+    fields.update(getattr(record, "feeds_fields", {}))
+    return fields
+
+
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(), "event": record.getMessage()}
-        fields.update(getattr(record, "feeds_fields", {}))
-        line = " ".join(f"{key}={_kv_value(value)}" for key, value in fields.items())
+        line = " ".join(f"{key}={_kv_value(value)}" for key, value in _fields(record).items())
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -33,8 +65,7 @@ class KeyValueFormatter(logging.Formatter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(), "event": record.getMessage()}
-        fields.update(getattr(record, "feeds_fields", {}))
+        fields = _fields(record)
         if record.exc_info:
             fields["exception"] = self.formatException(record.exc_info)
         return json.dumps(fields, ensure_ascii=False, default=str)

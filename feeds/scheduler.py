@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .builder import Builder
 
 
-def start(builder: Builder, interval: int) -> BackgroundScheduler:
-    """Start a daemon scheduler that rescans every ``interval`` seconds."""
+def start(builder: Builder, interval: int, *, run_now: bool = False) -> BackgroundScheduler:
+    """Start a daemon scheduler that rescans every ``interval`` seconds (and at once with ``run_now``)."""
     scheduler = BackgroundScheduler(daemon=True, timezone="UTC")
+    # A worker that just became the host's builder scans at once, not one interval later
+    # (next_run_time=None would pause the job, so leave it out otherwise).
+    first: dict[str, datetime] = {"next_run_time": datetime.now(UTC)} if run_now else {}
     scheduler.add_job(
         _rescan,
         "interval",
@@ -21,9 +25,16 @@ def start(builder: Builder, interval: int) -> BackgroundScheduler:
         max_instances=1,
         coalesce=True,
         replace_existing=True,
+        **first,
     )
     scheduler.start()
     return scheduler
+
+
+def stop(scheduler: BackgroundScheduler) -> None:
+    """Stop scheduling; a rescan in progress finishes in its (daemon) thread."""
+    if scheduler.running:
+        scheduler.shutdown(wait=False)
 
 
 def _rescan(builder: Builder) -> None:

@@ -83,6 +83,7 @@ def healthz() -> Response:
         "tags": len(snapshot.tags) if snapshot else 0,
         "problems": [str(p) for p in snapshot.problems] if snapshot else [],
     }
+    data.update(current_app.extensions["feeds"].health())  # pid, snapshot age; builder role under gunicorn
     response = jsonify(data)
     response.headers["Cache-Control"] = "no-store"
     if snapshot is None:

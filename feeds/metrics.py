@@ -1,0 +1,147 @@
+"""Prometheus metrics at ``/metrics``: counters summed over every gunicorn worker, gauges read from the served snapshot.
+
+Under gunicorn, ``gunicorn.conf.py`` sets ``PROMETHEUS_MULTIPROC_DIR`` before any
+worker imports this module, so each counter increment lands in a per-process
+file that the scraping worker sums (prometheus-client's multiprocess mode).
+The gauges need no such care: every worker serves the same snapshot, so the
+one that answers the scrape reports them from memory at scrape time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from . import log
+
+#: This package's own metrics (in multiprocess mode their values live in files; this registry is unused then).
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+REQUESTS = Counter(
+    "feeds_requests",
+    "HTTP requests answered, by route kind (feed, page, health, metrics, rebuild, unknown), format and status.",
+    ["route", "format", "status"],
+    registry=REGISTRY,
+)
+REBUILDS = Counter("feeds_rebuilds", "Snapshot rebuilds on this host, by result (ok, failed).", ["result"], registry=REGISTRY)
+REBUILD_SECONDS = Histogram(
+    "feeds_rebuild_duration_seconds",
+    "Time from the start of a scan to the swap of the rebuilt snapshot.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+    registry=REGISTRY,
+)
+SCAN_FAILURES = Counter("feeds_scan_failures", "Scans that could not read the content folder at all.", registry=REGISTRY)
+PUBLISHES = Counter("feeds_publishes", "Snapshots written to snapshot_dir for the other workers, by result.", ["result"], registry=REGISTRY)
+WEBSUB_PINGS = Counter(
+    "feeds_websub_pings",
+    "WebSub publish pings sent to hubs, by result (ok, failed); counted from websub_ping log events.",
+    ["result"],
+    registry=REGISTRY,
+)
+
+_ROUTES = {"feeds.feed": "feed", "feeds.page": "page", "feeds.healthz": "health", "metrics.metrics": "metrics"}
+_FORMATS = {
+    "application/rss+xml": "rss",
+    "application/atom+xml": "atom",
+    "application/feed+json": "json",
+    "application/json": "json",
+    "text/html": "html",
+    "text/x-opml": "opml",
+    "text/plain": "text",
+}
+
+bp = Blueprint("metrics", __name__)
+
+
+def multiprocess_dir() -> str | None:
+    """The folder of multiprocess mode, when gunicorn.conf.py (or the operator) set one."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def on_event(name: str, fields: dict[str, Any]) -> None:
+    """Count the events that are metrics too (a log observer)."""
+    if name == "rebuild":
+        REBUILDS.labels(result="ok").inc()
+        REBUILD_SECONDS.observe(float(fields.get("seconds", 0)))
+    elif name == "rebuild_failed":
+        REBUILDS.labels(result="failed").inc()
+    elif name == "scan_failed":
+        SCAN_FAILURES.inc()
+    elif name in ("publish", "publish_failed"):
+        PUBLISHES.labels(result="ok" if name == "publish" else "failed").inc()
+    elif name == "websub_ping":
+        WEBSUB_PINGS.labels(result=str(fields.get("result", "unknown"))).inc()
+
+
+class SnapshotCollector(Collector):
+    """Gauges about the snapshot this worker serves, computed when scraped."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        store = self.state.store
+        snapshot = store.current
+        yield _gauge("feeds_posts_published", "Published posts in the served snapshot.", snapshot.post_count if snapshot else 0)
+        yield _gauge("feeds_tags", "Tags with at least one published post.", len(snapshot.tags) if snapshot else 0)
+        problems = GaugeMetricFamily("feeds_content_problems", "Content problems in the served snapshot, by severity.", labels=["severity"])
+        for severity in ("error", "warning"):
+            problems.add_metric([severity], sum(p.severity == severity for p in snapshot.problems) if snapshot else 0)
+        yield problems
+        if snapshot is not None:
+            age = (datetime.now(UTC) - snapshot.built_at).total_seconds()
+            yield _gauge("feeds_snapshot_age_seconds", "Seconds since the served snapshot was built.", age)
+            yield _gauge("feeds_snapshot_built_timestamp_seconds", "When the served snapshot was built.", snapshot.built_at.timestamp())
+            info = GaugeMetricFamily("feeds_snapshot_info", "The served snapshot's version (equal for equal content).", labels=["version"])
+            info.add_metric([snapshot.version], 1)
+            yield info
+        if store.last_scan is not None:
+            yield _gauge("feeds_last_scan_timestamp_seconds", "When the builder last scanned the content.", store.last_scan.timestamp())
+        healthy = snapshot is not None and store.error is None
+        yield _gauge("feeds_degraded", "1 when there is no snapshot or the last scan or publish failed.", 0 if healthy else 1)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    live = CollectorRegistry(auto_describe=False)
+    live.register(SnapshotCollector(current_app.extensions["feeds"]))
+    if multiprocess_dir():
+        multiprocess.MultiProcessCollector(live)  # type: ignore[no-untyped-call]
+        data = generate_latest(live)
+    else:
+        data = generate_latest(REGISTRY) + generate_latest(live)
+    response = Response(data, content_type=CONTENT_TYPE_LATEST)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _count(response: Response) -> Response:
+    media_type = _FORMATS.get(response.mimetype or "", "other")
+    REQUESTS.labels(route=_route(), format=media_type, status=str(response.status_code)).inc()
+    return response
+
+
+def _route() -> str:
+    # Endpoint names, never paths: a label per path would let any client grow the metrics without bound.
+    endpoint = request.endpoint
+    if endpoint is None:
+        return "unknown"
+    return _ROUTES.get(endpoint, endpoint.rsplit(".", 1)[-1])
+
+
+def init_app(app: Flask) -> None:
+    """Register ``/metrics``, count every response, and count rebuilds from log events."""
+    app.register_blueprint(bp)
+    app.after_request(_count)
+    log.observe(on_event)

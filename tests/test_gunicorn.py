@@ -1,0 +1,223 @@
+"""Real gunicorn with several workers: one build per change, the same bytes from every worker, counters summed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, SAMPLE, SITE_CONFIG
+from .server import Reply, ServerProcess, free_port
+
+WORKERS = 3
+
+
+class Gunicorn(ServerProcess):
+    """``gunicorn -c gunicorn.conf.py wsgi:app -w N`` on a free 127.0.0.1 port (reuses ServerProcess's helpers)."""
+
+    def __init__(self, root: Path, env: dict[str, str] | None = None, workers: int = WORKERS) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = root / f"gunicorn-{self.port}.log"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("FEEDS_", "PROMETHEUS_"))}
+        environ.update(
+            {
+                "FEEDS_CONFIG": str(root / "feeds.toml"),
+                "FEEDS_CONTENT_DIR": str(root / "content"),
+                "FEEDS_SNAPSHOT_DIR": str(root / "snapshot"),
+                "FEEDS_SITE_URL": self.base,
+                "FEEDS_SCAN_INTERVAL": "1",
+                "FEEDS_WORKER_HEADER": "1",
+                **(env or {}),
+            }
+        )
+        self._log_file = self.log.open("w")
+        command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--chdir", str(ROOT)]
+        command += ["-w", str(workers), "-b", f"127.0.0.1:{self.port}", "wsgi:app"]
+        self.process = subprocess.Popen(command, env=environ, cwd=root, stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    def start(self) -> Gunicorn:
+        self._wait_ready(timeout=30)
+        return self
+
+    def workers(self) -> set[int]:
+        """Pids of the master's live worker processes."""
+        pids = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid and fields[0] != "Z":
+                pids.add(int(stat.parent.name))
+        return pids
+
+    def serving(self, tries: int = 20) -> set[int]:
+        """Pids of the workers seen answering /healthz with a snapshot, over a few requests."""
+        replies = [self.request("/healthz") for _ in range(tries)]
+        return {int(json.loads(r.body)["pid"]) for r in replies if r.status == 200}
+
+    def events(self, name: str) -> list[str]:
+        return [line for line in self.log.read_text().splitlines() if f" event={name} " in line + " "]
+
+    def health(self) -> dict[str, object]:
+        data: dict[str, object] = json.loads(self.request("/healthz").body)
+        return data
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The value of one sample in /metrics (0 when absent)."""
+        wanted = {f'{k}="{v}"' for k, v in labels.items()}
+        for line in self.request("/metrics").body.decode().splitlines():
+            match = re.fullmatch(r"([a-z_]+)(?:\{(.*)\})? (\S+)", line)
+            if match and match[1] == name and wanted <= set(filter(None, (match[2] or "").split(","))):
+                return float(match[3])
+        return 0.0
+
+
+def _site(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(SAMPLE, root / "content")
+    (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
+    return root
+
+
+def _until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
+    server = Gunicorn(_site(tmp_path_factory.mktemp("gunicorn"))).start()
+    try:
+        _until(lambda: len(server.workers()) == WORKERS)
+        _until(lambda: server.serving() >= server.workers())
+        yield server
+    finally:
+        server.stop()
+
+
+def _spread(server: Gunicorn, path: str, count: int, headers: dict[str, str] | None = None) -> list[Reply]:
+    return [server.request(path, headers=headers) for _ in range(count)]
+
+
+def _edit(server: Gunicorn, marker: str) -> None:
+    post = next((server.log.parent / "content").glob("2026-05-02-*.md"))
+    text = re.sub(r'title: "Three Layers of Idempotency[^"]*"', f'title: "Three Layers of Idempotency {marker}"', post.read_text())
+    post.write_text(text)
+
+
+def test_every_worker_answers_with_the_same_bytes_etag_and_date(cluster: Gunicorn) -> None:
+    for path in ("/feed.xml", "/tags/go/atom.xml", "/feed.json?page=1", "/"):
+        replies = _spread(cluster, path, 30)
+        assert len({r.headers["x-feeds-worker"] for r in replies}) >= 2, "requests all landed on one worker"
+        assert {r.status for r in replies} == {200}
+        assert len({(r.body, r.headers["etag"], r.headers["last-modified"]) for r in replies}) == 1, path
+    zipped = _spread(cluster, "/atom.xml", 20, {"Accept-Encoding": "gzip"})
+    assert len({(r.body, r.headers["etag"]) for r in zipped}) == 1
+
+
+def test_a_conditional_request_gets_304_from_any_worker(cluster: Gunicorn) -> None:
+    etag = cluster.request("/feed.xml").headers["etag"]
+    replies = _spread(cluster, "/feed.xml", 20, {"If-None-Match": etag})
+    assert {r.status for r in replies} == {304}
+    assert len({r.headers["x-feeds-worker"] for r in replies}) >= 2
+
+
+def test_a_change_is_built_once_and_every_worker_serves_it_within_a_second(cluster: Gunicorn) -> None:
+    rebuilds = len(cluster.events("rebuild"))
+    counted = cluster.metric("feeds_rebuilds_total", result="ok")
+    old = cluster.request("/feed.xml").headers["etag"]
+    old_version = cluster.health()["version"]
+    _edit(cluster, "(edited once)")
+    _until(lambda: cluster.health()["version"] != old_version)
+    new = next(v for v in iter(lambda: cluster.health()["version"], None) if v != old_version)
+
+    # Every worker reports, through /healthz, when it began serving the new version.
+    served: dict[int, dict[str, object]] = {}
+    workers = cluster.workers()
+
+    def every_worker_reported() -> bool:
+        health = cluster.health()
+        if health["version"] == new:
+            served[int(str(health["pid"]))] = health
+        return workers <= served.keys()
+
+    _until(every_worker_reported)
+    built = datetime.fromisoformat(str(served[next(iter(served))]["built_at"]))
+    for pid, health in served.items():
+        lag = (datetime.fromisoformat(str(health["served_since"])) - built).total_seconds()
+        assert lag < 1.0, f"worker {pid} served the new snapshot {lag:.2f}s after the build"
+    assert all(r.headers["etag"] != old for r in _spread(cluster, "/feed.xml", 20))
+
+    time.sleep(1.5)  # more scans, no more builds
+    assert len(cluster.events("rebuild")) == rebuilds + 1
+    assert cluster.metric("feeds_rebuilds_total", result="ok") == counted + 1
+    assert len(cluster.events("load")) >= WORKERS - 1  # the followers loaded it, none built it
+
+
+def test_metrics_count_requests_of_every_worker(cluster: Gunicorn) -> None:
+    before = cluster.metric("feeds_requests_total", route="page", format="opml", status="200")
+    before_304 = cluster.metric("feeds_requests_total", route="page", format="opml", status="304")
+    replies = _spread(cluster, "/feeds.opml", 30)
+    assert len({r.headers["x-feeds-worker"] for r in replies}) >= 2
+    etag = replies[0].headers["etag"]
+    _spread(cluster, "/feeds.opml", 7, {"If-None-Match": etag})
+    assert cluster.metric("feeds_requests_total", route="page", format="opml", status="200") == before + 30
+    assert cluster.metric("feeds_requests_total", route="page", format="opml", status="304") == before_304 + 7
+    assert cluster.metric("feeds_posts_published") == 18
+    assert cluster.metric("feeds_snapshot_age_seconds") > 0
+
+
+def test_recycled_workers_serve_the_current_snapshot_without_rebuilding(cluster: Gunicorn) -> None:
+    rebuilds = len(cluster.events("rebuild"))
+    version = cluster.health()["version"]
+    builder = int(str(cluster.health()["builder_pid"]))
+    follower = next(pid for pid in cluster.workers() if pid != builder)
+
+    os.kill(follower, signal.SIGKILL)
+    _until(lambda: follower not in cluster.workers() and len(cluster.workers()) == WORKERS)
+    os.kill(builder, signal.SIGTERM)  # a graceful recycle, as max_requests does
+    _until(lambda: builder not in cluster.workers() and len(cluster.workers()) == WORKERS)
+    _until(lambda: cluster.health()["builder_pid"] not in (None, builder))
+    _until(lambda: len(cluster.events("adopt")) == 1)
+
+    replies = _spread(cluster, "/healthz", 30)
+    assert {json.loads(r.body)["version"] for r in replies} == {version}
+    assert len(cluster.events("rebuild")) == rebuilds
+
+    _edit(cluster, "(edited twice)")
+    _until(lambda: cluster.health()["version"] != version)
+    time.sleep(1.5)
+    assert len(cluster.events("rebuild")) == rebuilds + 1
+
+
+def test_sigterm_stops_every_worker_cleanly(tmp_path: Path) -> None:
+    server = Gunicorn(_site(tmp_path / "site"), workers=2).start()
+    _until(lambda: len(server.workers()) == 2)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=20) == 0
+    server.stop()
+    log = server.log.read_text()
+    assert len(server.events("stop")) >= 2
+    assert "Traceback" not in log
+
+
+def test_a_bad_setting_stops_gunicorn_and_names_the_key(tmp_path: Path) -> None:
+    server = Gunicorn(_site(tmp_path / "site"), env={"FEEDS_ITEMS_PER_FEED": "lots"})
+    code = server.process.wait(timeout=20)
+    server.stop()
+    assert code != 0
+    assert "items_per_feed" in server.log.read_text()

@@ -1,0 +1,52 @@
+"""Start-up refuses bad settings naming the key; SIGTERM stops cleanly; no thread keeps a process alive."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from feeds import create_app
+
+from .server import ServerProcess, free_port
+
+
+def test_feeds_serve_stops_on_sigterm_with_its_scheduler(content: Path, config_file: Path) -> None:
+    server = ServerProcess(content, config_file)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=10) == 0
+    server.stop()
+    log = server.log.read_text()
+    assert " event=stop " in log
+    assert "Traceback" not in log
+
+
+def test_feeds_serve_refuses_a_bad_setting_naming_the_key(content: Path, config_file: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")} | {"FEEDS_SCAN_INTERVAL": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "feeds", "serve", "--port", str(free_port()), "--content", str(content), "--config", str(config_file)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "scan_interval" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_background_thread_keeps_the_process_alive(content: Path, config_file: Path, tmp_path: Path) -> None:
+    single = create_app({"content_dir": str(content)}, config_file=config_file, env={}, scheduler=True)
+    shared = create_app({"content_dir": str(content), "snapshot_dir": str(tmp_path / "snap")}, config_file=config_file, env={}, shared=True)
+    try:
+        assert single.extensions["feeds"].scheduler is not None and shared.extensions["feeds"].shared is not None
+        others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+        assert others and all(t.daemon for t in others), [t.name for t in others if not t.daemon]
+    finally:
+        single.extensions["feeds"].stop()
+        shared.extensions["feeds"].stop()
+    assert single.extensions["feeds"].scheduler is None
