@@ -16,11 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# -- metrics: one folder of per-process counter files, shared by the workers ---------
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="feeds-metrics-")
-    os.environ["_FEEDS_METRICS_DIR_OWNED"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]  # ours to remove on exit
-
 bind = "127.0.0.1:8000"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"  # answers are dictionary lookups of prebuilt bytes: nothing to wait on
@@ -39,7 +34,7 @@ control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:
-    """Refuse to start on a bad setting (naming it), and clear stale counters of an earlier run."""
+    """Refuse to start on a bad setting (naming it); give the workers a clean folder for their counters."""
     from feeds.config import load_config
     from feeds.errors import ConfigError
     from feeds.shared import prepare_dir
@@ -49,7 +44,11 @@ def on_starting(server: Any) -> None:
     except ConfigError as e:
         print(f"feeds: {e}", file=sys.stderr)
         raise SystemExit(1) from e
-    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+    # Set in the master before any worker is forked (and so before any imports prometheus_client).
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="feeds-metrics-")
+        os.environ["_FEEDS_METRICS_DIR_OWNED"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]  # ours to remove on exit
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):  # counters of an earlier run
         stale.unlink(missing_ok=True)
 
 
