@@ -70,9 +70,10 @@ class FeedsState:
         }
         if self.shared is not None:
             extra.update(self.shared.health())
-            if self.shared.stale(now):
+            trouble = self.shared.trouble(now)
+            if trouble is not None:
                 extra["status"] = "degraded"
-                extra["error"] = extra.get("error") or "the builder has not scanned for three intervals"
+                extra["error"] = self.store.error or trouble
         return extra
 
 

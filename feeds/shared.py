@@ -151,7 +151,9 @@ class Shared:
     _lock_fd: int = field(default=-1, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
+    #: A published folder this worker could not load, and why (it keeps serving what it has).
     _failed: str | None = field(default=None, init=False)
+    _failed_reason: str | None = field(default=None, init=False)
     _status_stamp: tuple[int, int] | None = field(default=None, init=False)
     _request_stamp: tuple[int, int] | None = field(default=None, init=False)
     _follow_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -159,7 +161,7 @@ class Shared:
     def __post_init__(self) -> None:
         self.folder = prepare_dir(self.config)
         self.builder.shared = self
-
+        code_digest()  # of the code this worker runs, before a deploy may replace the files
     def start(self) -> None:
         """Serve what is published, become the builder if nobody is, and follow changes in a daemon thread."""
         self._lock_fd = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -323,11 +325,12 @@ class Shared:
             snapshot = export.read(self.folder / target, self.store.current)
         except export.ExportError as e:
             if self._target() == target:  # not merely pruned under us: say so once
-                self._failed = target
+                self._failed, self._failed_reason = target, str(e)
                 log.event("load_failed", logging.ERROR, folder=target, error=str(e))
             return
         sources = _read_json(self.folder / target / SOURCES) or {}
         self.store.swap(snapshot)
+        self._failed = self._failed_reason = None
         self.served_since = datetime.now(UTC)
         self.loaded, self.loaded_fingerprint = target, sources.get("fingerprint")
         log.event("load", version=snapshot.version, folder=target, seconds=f"{time.perf_counter() - started:.3f}")
@@ -354,10 +357,14 @@ class Shared:
             "served_since": self.served_since.isoformat() if self.served_since else None,
         }
 
-    def stale(self, now: datetime) -> bool:
-        """Whether the builder has not scanned for three intervals (it hangs, or none runs)."""
+    def trouble(self, now: datetime) -> str | None:
+        """Why this worker may serve an outdated snapshot: a folder it cannot load, or a builder that stopped scanning."""
+        if self._failed_reason is not None:
+            return f"cannot load the published snapshot: {self._failed_reason}"
         last = self.store.last_scan
-        return last is None or (now - last).total_seconds() > 3 * self.config.scan_interval + 10
+        if last is None or (now - last).total_seconds() > 3 * self.config.scan_interval + 10:
+            return "the builder has not scanned for three scan intervals"
+        return None
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -187,9 +187,9 @@ def test_recycled_workers_serve_the_current_snapshot_without_rebuilding(cluster:
     builder = int(str(cluster.health()["builder_pid"]))
     follower = next(pid for pid in cluster.workers() if pid != builder)
 
-    os.kill(follower, signal.SIGKILL)
+    os.kill(follower, signal.SIGTERM)  # a graceful recycle, as max_requests does
     _until(lambda: follower not in cluster.workers() and len(cluster.workers()) == WORKERS)
-    os.kill(builder, signal.SIGTERM)  # a graceful recycle, as max_requests does
+    os.kill(builder, signal.SIGKILL)  # a crash: the kernel releases its lock
     _until(lambda: builder not in cluster.workers() and len(cluster.workers()) == WORKERS)
     _until(lambda: cluster.health()["builder_pid"] not in (None, builder))
     _until(lambda: len(cluster.events("adopt")) == 1)

@@ -168,3 +168,22 @@ def test_a_snapshot_dir_others_can_write_is_refused(content: Path, config_file: 
     with pytest.raises(ConfigError) as error:
         create_app({"content_dir": str(content), "snapshot_dir": str(folder)}, config_file=config_file, env={}, shared=True)
     assert error.value.key == "snapshot_dir"
+
+
+def test_a_follower_that_cannot_load_keeps_serving_and_says_degraded(worker: Callable[..., Flask], tmp_path: Path) -> None:
+    leader = _first(worker)
+    follower = worker()
+    version = _version(follower)
+    torn = tmp_path / "snap" / "snapshot-torn"
+    torn.mkdir()
+    (torn / "manifest.json").write_text("{not json")
+    link = tmp_path / "snap" / ".current-test"
+    link.symlink_to(torn.name)
+    link.replace(tmp_path / "snap" / CURRENT)
+    _shared(follower).poll()
+    assert _version(follower) == version
+    health = follower.test_client().get("/healthz")
+    assert health.status_code == 200
+    assert health.get_json()["status"] == "degraded" and "cannot load" in health.get_json()["error"]
+    assert follower.test_client().get("/feed.xml").status_code == 200
+    assert _version(leader) == version
