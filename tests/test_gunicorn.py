@@ -98,6 +98,19 @@ def _until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
+def _next_scan(server: Gunicorn) -> None:
+    """Wait until the builder has finished a scan that started after now."""
+
+    def last_scan() -> datetime:
+        return datetime.fromisoformat(str(server.health()["last_scan"]))
+
+    # Workers learn of a scan up to one poll apart, so compare times, not "changed".
+    first = last_scan()
+    _until(lambda: last_scan() > first)
+    second = last_scan()
+    _until(lambda: last_scan() > second)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
     server = Gunicorn(_site(tmp_path_factory.mktemp("gunicorn"))).start()
@@ -162,7 +175,7 @@ def test_a_change_is_built_once_and_every_worker_serves_it_within_a_second(clust
         assert lag < 1.0, f"worker {pid} served the new snapshot {lag:.2f}s after the build"
     assert all(r.headers["etag"] != old for r in _spread(cluster, "/feed.xml", 20))
 
-    time.sleep(1.5)  # more scans, no more builds
+    _next_scan(cluster)  # scans go on, builds do not
     assert len(cluster.events("rebuild")) == rebuilds + 1
     assert cluster.metric("feeds_rebuilds_total", result="ok") == counted + 1
     assert len(cluster.events("load")) >= WORKERS - 1  # the followers loaded it, none built it
@@ -200,19 +213,8 @@ def test_recycled_workers_serve_the_current_snapshot_without_rebuilding(cluster:
 
     _edit(cluster, "(edited twice)")
     _until(lambda: cluster.health()["version"] != version)
-    time.sleep(1.5)
+    _next_scan(cluster)
     assert len(cluster.events("rebuild")) == rebuilds + 1
-
-
-def test_sigterm_stops_every_worker_cleanly(tmp_path: Path) -> None:
-    server = Gunicorn(_site(tmp_path / "site"), workers=2).start()
-    _until(lambda: len(server.workers()) == 2)
-    server.process.send_signal(signal.SIGTERM)
-    assert server.process.wait(timeout=20) == 0
-    server.stop()
-    log = server.log.read_text()
-    assert len(server.events("stop")) >= 2
-    assert "Traceback" not in log
 
 
 def test_a_bad_setting_stops_gunicorn_and_names_the_key(tmp_path: Path) -> None:
@@ -221,3 +223,13 @@ def test_a_bad_setting_stops_gunicorn_and_names_the_key(tmp_path: Path) -> None:
     server.stop()
     assert code != 0
     assert "items_per_feed" in server.log.read_text()
+
+
+def test_sigterm_stops_every_worker_cleanly(cluster: Gunicorn) -> None:
+    # Last in the module: it ends the shared cluster.
+    workers = cluster.workers()
+    stops = len(cluster.events("stop"))
+    cluster.process.send_signal(signal.SIGTERM)
+    assert cluster.process.wait(timeout=20) == 0
+    assert len(cluster.events("stop")) >= stops + len(workers)
+    assert "Traceback" not in cluster.log.read_text()
