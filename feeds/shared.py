@@ -92,6 +92,8 @@ class SharedBuilder(Builder):
 
     shared: Shared | None = None
     _primed: bool = field(default=False, init=False)
+    #: The schedule and a rebuild request may both arrive first; one of them decides about adopting.
+    _first: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def rescan(self, force: bool = False) -> bool:
         shared = self.shared
@@ -102,7 +104,9 @@ class SharedBuilder(Builder):
         started = time.time()
         try:
             if not self._primed:
-                return self._first_rescan()
+                with self._first:
+                    if not self._primed:
+                        return self._first_rescan()
             return super().rescan(force)
         finally:
             shared.write_status(started)
@@ -162,6 +166,7 @@ class Shared:
         self.folder = prepare_dir(self.config)
         self.builder.shared = self
         code_digest()  # of the code this worker runs, before a deploy may replace the files
+
     def start(self) -> None:
         """Serve what is published, become the builder if nobody is, and follow changes in a daemon thread."""
         self._lock_fd = os.open(self.folder / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -172,7 +177,7 @@ class Shared:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop following; a builder finishes its current rebuild, then releases the lock to the next worker."""
+        """Stop following; a builder waits (up to 10 s) for a rebuild in progress, then hands the lock on."""
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
@@ -270,7 +275,10 @@ class Shared:
             "error": self.store.error,
             "version": self.store.current.version if self.store.current else None,
         }
-        _write_atomically(self.folder / STATUS, json.dumps(status) + "\n")
+        try:
+            _write_atomically(self.folder / STATUS, json.dumps(status) + "\n")
+        except OSError as e:  # followers then report a stale builder on /healthz
+            log.event("status_failed", logging.ERROR, error=str(e))
 
     def _answer_requests(self) -> None:
         stamp = _stamp(self.folder / REQUEST)
