@@ -118,8 +118,13 @@ for name, entry in sorted(files.items()):
     url = entry["path"] if entry["page"] == 1 else f"{entry['path']}?page={entry['page']}"
     a, n = same(url)
     same(url, {"Accept-Encoding": "gzip"})
+    if entry["path"].endswith(("feed.xml", "atom.xml", "feed.json")):
+        same(url, {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"})  # the browser view
+        same(url, {"Accept": "application/rss+xml, text/html;q=0.1"})  # a reader that mentions HTML
     if n[0] == 200 and n[2] != (root / name).read_bytes():
         failures.append(f"{url}: nginx body is not {name}")
+    if n[1].get("etag") == a[1].get("etag"):  # nginx's own ETags are "<mtime>-<size>"
+        failures.append(f"{url}: nginx passed it to the app instead of serving {name}")
     if n[0] == 200:
         since = n[1]["last-modified"]
         status = get(nginx_port, url, {"If-Modified-Since": since})[0]

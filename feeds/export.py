@@ -44,18 +44,11 @@ def file_name(key: Key) -> str:
 
 def manifest(snapshot: Snapshot) -> dict[str, Any]:
     """Describe ``snapshot`` so that :func:`read` can serve it again; only ``built_at`` is wall-clock."""
-    files = {
-        file_name(key): {
-            "path": key[0],
-            "page": key[1],
-            "media_type": body.media_type,
-            "etag": body.etag,
-            "last_modified": _iso(body.last_modified),
-            "size": len(body.data),
-            "gzip_size": len(body.gzip),
-        }
-        for key, body in sorted(snapshot.bodies.items())
-    }
+    files = {file_name(key): {"path": key[0], "page": key[1], **_describe(body)} for key, body in sorted(snapshot.bodies.items())}
+    # Browser views of feeds (one per feed page, shared by its three formats): for workers, not web servers.
+    views: dict[str, dict[str, Any]] = {}
+    for key, body in sorted(snapshot.views.items()):
+        views.setdefault(_view_name(body), {**_describe(body), "keys": []})["keys"].append([key[0], key[1]])
     return {
         "format": MANIFEST_FORMAT,
         "version": snapshot.version,
@@ -66,6 +59,7 @@ def manifest(snapshot: Snapshot) -> dict[str, Any]:
         "next_change": _iso(snapshot.next_change),
         "pages": dict(sorted(snapshot.pages.items())),
         "files": files,
+        "views": views,
     }
 
 
@@ -76,14 +70,16 @@ def write_tree(snapshot: Snapshot, folder: Path, previous: Path | None = None) -
     from it instead of written: published trees are never modified, so sharing
     inodes is safe, and an edit to one post rewrites only the feeds it is in.
     """
-    old_files = _manifest_files(previous) if previous is not None else {}
+    old = _manifest_entries(previous) if previous is not None else {}
     meta = manifest(snapshot)
     written = linked = 0
-    for entry_name, entry in meta["files"].items():
-        body = snapshot.bodies[(entry["path"], entry["page"])]
+    bodies = [(name, entry, snapshot.bodies[(entry["path"], entry["page"])]) for name, entry in meta["files"].items()]
+    bodies += [(name, entry, snapshot.views[(entry["keys"][0][0], entry["keys"][0][1])]) for name, entry in meta["views"].items()]
+    for entry_name, entry, body in bodies:
         target = folder / entry_name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if previous is not None and old_files.get(entry_name) == entry and _link(previous, folder, entry_name):
+        before = old.get(entry_name)
+        if previous is not None and before is not None and _same(before, entry) and _link(previous, folder, entry_name):
             linked += 2
             continue
         _write(target, body.data, body)
@@ -128,20 +124,15 @@ def read(folder: Path, previous: Snapshot | None = None) -> Snapshot:
         data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         if data.get("format") != MANIFEST_FORMAT:
             raise ExportError(f"{folder / MANIFEST}: manifest format {data.get('format')!r}, expected {MANIFEST_FORMAT}")
-        old = previous.bodies if previous is not None else {}
         bodies: dict[Key, Body] = {}
         for name, entry in data["files"].items():
             key = (entry["path"], entry["page"])
-            last_modified = _datetime(entry["last_modified"])
-            known = old.get(key)
-            media_type, etag = entry["media_type"], entry["etag"]
-            if known is not None and (known.etag, known.media_type, known.last_modified) == (etag, media_type, last_modified):
-                bodies[key] = known
-                continue
-            body = Body((folder / name).read_bytes(), (folder / (name + ".gz")).read_bytes(), media_type, etag, last_modified)
-            if (len(body.data), len(body.gzip)) != (entry["size"], entry["gzip_size"]):
-                raise ExportError(f"{folder / name}: size differs from the manifest")
-            bodies[key] = body
+            bodies[key] = _load(folder, name, entry, previous.bodies.get(key) if previous else None)
+        views: dict[Key, Body] = {}
+        for name, entry in data["views"].items():
+            keys = [(path, page) for path, page in entry["keys"]]
+            view = _load(folder, name, entry, previous.views.get(keys[0]) if previous else None)
+            views.update(dict.fromkeys(keys, view))
         return Snapshot(
             version=data["version"],
             bodies=bodies,
@@ -151,16 +142,50 @@ def read(folder: Path, previous: Snapshot | None = None) -> Snapshot:
             problems=tuple(Problem(p["path"], p["line"], p["message"], p["severity"]) for p in data["problems"]),
             next_change=_datetime(data["next_change"]),
             built_at=datetime.fromisoformat(data["built_at"]),
+            views=views,
         )
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ExportError(f"{folder}: cannot read the snapshot: {e}") from e
 
 
-def _manifest_files(folder: Path) -> dict[str, Any]:
+def _describe(body: Body) -> dict[str, Any]:
+    return {
+        "media_type": body.media_type,
+        "etag": body.etag,
+        "last_modified": _iso(body.last_modified),
+        "size": len(body.data),
+        "gzip_size": len(body.gzip),
+    }
+
+
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two manifest entries describe the same bytes with the same dates."""
+    return all(old.get(field) == new[field] for field in ("media_type", "etag", "last_modified", "size", "gzip_size"))
+
+
+def _view_name(body: Body) -> str:
+    # Named by content (and date): the three formats of a feed page share one view.
+    stamp = int(body.last_modified.timestamp()) if body.last_modified else 0
+    return f"_views/{body.etag.strip(chr(34))}-{stamp}.html"
+
+
+def _load(folder: Path, name: str, entry: dict[str, Any], known: Body | None) -> Body:
+    """Return the body of one manifest entry: ``known`` when it is the same, else read from ``folder``."""
+    last_modified = _datetime(entry["last_modified"])
+    media_type, etag = entry["media_type"], entry["etag"]
+    if known is not None and (known.etag, known.media_type, known.last_modified) == (etag, media_type, last_modified):
+        return known
+    body = Body((folder / name).read_bytes(), (folder / (name + ".gz")).read_bytes(), media_type, etag, last_modified)
+    if (len(body.data), len(body.gzip)) != (entry["size"], entry["gzip_size"]):
+        raise ExportError(f"{folder / name}: size differs from the manifest")
+    return body
+
+
+def _manifest_entries(folder: Path) -> dict[str, Any]:
     try:
-        files: dict[str, Any] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
-        return files
-    except (OSError, ValueError, KeyError):
+        meta = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return {**meta["files"], **meta.get("views", {})}
+    except (OSError, ValueError, KeyError, AttributeError):
         return {}
 
 

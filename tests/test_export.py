@@ -41,7 +41,8 @@ def test_every_exported_file_is_what_the_server_answers_for_its_url(
     files = manifest["files"]
     assert len(files) > 100
     on_disk = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
-    assert on_disk == {"manifest.json"} | set(files) | {name + ".gz" for name in files}
+    named = set(files) | set(manifest["views"])
+    assert on_disk == {"manifest.json"} | named | {name + ".gz" for name in named}
     for name, entry in files.items():
         url = entry["path"] if entry["page"] == 1 else f"{entry['path']}?page={entry['page']}"
         plain = server.request(url)
@@ -55,6 +56,11 @@ def test_every_exported_file_is_what_the_server_answers_for_its_url(
         assert zipped.body == (out / (name + ".gz")).read_bytes(), url
         assert (out / (name + ".gz")).stat().st_mtime == mtime
         assert gzip.decompress(zipped.body) == plain.body
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    for name, entry in manifest["views"].items():
+        for path, page in entry["keys"]:
+            view = server.request(path if page == 1 else f"{path}?page={page}", headers=browser)
+            assert (view.body, view.headers["etag"]) == ((out / name).read_bytes(), entry["etag"]), path
 
 
 def test_paged_feeds_and_pages_map_to_files() -> None:
@@ -71,7 +77,8 @@ def test_an_export_reads_back_as_the_same_snapshot(tmp_path: Path, make_app: Cal
     assert max(snapshot.pages.values()) > 1
     export.export(snapshot, tmp_path / "out")
     loaded = read(tmp_path / "out")
-    assert loaded == snapshot  # every body, page count, tag, problem and date
+    assert loaded.views and len(set(map(id, loaded.views.values()))) == len(loaded.views) // 3  # formats share a view
+    assert loaded == snapshot  # every body, browser view, page count, tag, problem and date
 
 
 def test_read_reuses_unchanged_bodies(tmp_path: Path, app: Flask) -> None:

@@ -140,6 +140,9 @@ def test_every_worker_answers_with_the_same_bytes_etag_and_date(cluster: Gunicor
         assert len({(r.body, r.headers["etag"], r.headers["last-modified"]) for r in replies}) == 1, path
     zipped = _spread(cluster, "/atom.xml", 20, {"Accept-Encoding": "gzip"})
     assert len({(r.body, r.headers["etag"]) for r in zipped}) == 1
+    browser = _spread(cluster, "/tags/go/feed.xml", 20, {"Accept": "text/html,application/xml;q=0.9"})
+    assert len({(r.body, r.headers["etag"], r.headers["content-type"]) for r in browser}) == 1
+    assert browser[0].headers["content-type"].startswith("text/html")
 
 
 def test_a_conditional_request_gets_304_from_any_worker(cluster: Gunicorn) -> None:

@@ -15,6 +15,8 @@ from feeds import create_app, log
 from feeds.errors import ConfigError
 from feeds.shared import CURRENT, Shared
 
+from .test_websub import Hub
+
 
 @pytest.fixture
 def events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
@@ -187,3 +189,19 @@ def test_a_follower_that_cannot_load_keeps_serving_and_says_degraded(worker: Cal
     assert health.get_json()["status"] == "degraded" and "cannot load" in health.get_json()["error"]
     assert follower.test_client().get("/feed.xml").status_code == 200
     assert _version(leader) == version
+
+
+def test_only_the_builder_pings_the_hub_once_per_changed_feed(worker: Callable[..., Flask], content: Path) -> None:
+    hub = Hub()
+    try:
+        leader = _first(lambda **kw: worker(websub_hubs=[hub.url], **kw))
+        follower = worker(websub_hubs=[hub.url])
+        _edit(content)
+        assert follower.extensions["feeds"].builder.rescan()  # asked of a follower, built by the builder
+        assert leader.extensions["feeds"].publisher.wait_idle(10)
+        topics = hub.topics()
+        assert topics and len(topics) == len(set(topics))
+        assert "http://127.0.0.1:8000/feed.xml" in topics
+        assert follower.extensions["feeds"].publisher.sent == 0
+    finally:
+        hub.close()
