@@ -104,8 +104,14 @@ class SnapshotCollector(Collector):
             yield info
         if store.last_scan is not None:
             yield _gauge("feeds_last_scan_timestamp_seconds", "When the builder last scanned the content.", store.last_scan.timestamp())
-        healthy = snapshot is not None and store.error is None
-        yield _gauge("feeds_degraded", "1 when there is no snapshot or the last scan or publish failed.", 0 if healthy else 1)
+        shared = getattr(self.state, "shared", None)
+        healthy = (
+            snapshot is not None
+            and store.error is None
+            and not any(p.severity == "error" for p in snapshot.problems)
+            and (shared is None or shared.trouble(datetime.now(UTC)) is None)
+        )
+        yield _gauge("feeds_degraded", "1 when /healthz says degraded (see its error and problems).", 0 if healthy else 1)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

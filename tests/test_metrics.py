@@ -68,7 +68,8 @@ def test_snapshot_gauges_describe_the_served_snapshot(make_app: Callable[..., Fl
     assert _sample(client, "feeds_snapshot_info", version=snapshot.version) == 1
     assert 0 <= _sample(client, "feeds_snapshot_age_seconds") < 3600
     assert _sample(client, "feeds_snapshot_built_timestamp_seconds") == snapshot.built_at.timestamp()
-    assert _sample(client, "feeds_degraded") == 0
+    assert _sample(client, "feeds_degraded") == 1  # as /healthz: a post has an error
+    assert client.get("/healthz").get_json()["status"] == "degraded"
 
 
 def test_websub_ping_events_feed_the_ping_counter(client: FlaskClient) -> None:

@@ -205,3 +205,15 @@ def test_only_the_builder_pings_the_hub_once_per_changed_feed(worker: Callable[.
         assert follower.extensions["feeds"].publisher.sent == 0
     finally:
         hub.close()
+
+
+def test_post_rebuild_to_any_worker_builds_once_in_the_builder(
+    worker: Callable[..., Flask], events: list[tuple[str, dict[str, Any]]], content: Path
+) -> None:
+    leader = _first(lambda **kw: worker(rebuild_token="t0ken", **kw))
+    follower = worker(rebuild_token="t0ken")
+    _edit(content)
+    reply = follower.test_client().post("/-/rebuild", headers={"Authorization": "Bearer t0ken"})
+    assert reply.status_code == 200 and reply.get_json()["changed"] is True
+    assert reply.get_json()["version"] == _version(leader) == _version(follower)
+    assert _count(events, "rebuild") == 2
