@@ -41,6 +41,9 @@ REQUEST = "rebuild-request"
 SOURCES = "sources.json"
 #: Seconds between a follower's checks of ``current``; the swap reaches every worker within about this.
 POLL = 0.2
+#: How long a starting worker waits for the host's first snapshot before it serves (503s) anyway;
+#: below gunicorn's default 30 s worker timeout, which also runs while a worker boots.
+FIRST_WAIT = 20.0
 #: Settings that change no byte of a snapshot (so a restart with a new value keeps it).
 _RUNTIME_ONLY = frozenset({"scan_interval", "log_format", "snapshot_dir", "worker_header", "rebuild_token"})
 
@@ -173,8 +176,25 @@ class Shared:
         self._follow()
         self._read_status()
         self._try_lead()
+        self._wait_for_first(FIRST_WAIT)
         self._thread = threading.Thread(target=self._run, name="feeds-shared", daemon=True)
         self._thread.start()
+
+    def _wait_for_first(self, timeout: float) -> None:
+        """On a host's first start, hold this worker back until the first snapshot is published.
+
+        A worker accepts requests only once the app is loaded, so no worker answers
+        503 while another already serves feeds.
+        """
+        deadline = time.monotonic() + timeout
+        while self.store.current is None or (self.is_leader and self.loaded is None):
+            if time.monotonic() >= deadline:
+                log.event("first_snapshot_late", logging.WARNING, seconds=timeout, role="builder" if self.is_leader else "follower")
+                return
+            time.sleep(0.05)
+            if not self.is_leader:
+                self._follow()
+                self._try_lead()
 
     def stop(self) -> None:
         """Stop following; a builder waits (up to 10 s) for a rebuild in progress, then hands the lock on."""

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -123,7 +124,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
 
 
 def _spread(server: Gunicorn, path: str, count: int, headers: dict[str, str] | None = None) -> list[Reply]:
-    return [server.request(path, headers=headers) for _ in range(count)]
+    """Send ``count`` requests, several at a time: a sync worker holds one, so others must answer too."""
+    with ThreadPoolExecutor(max_workers=2 * WORKERS) as pool:
+        return list(pool.map(lambda _: server.request(path, headers=headers), range(count)))
 
 
 def _edit(server: Gunicorn, marker: str) -> None:

@@ -31,6 +31,7 @@ class Gunicorn:
         self.log = content.parent / f"gunicorn-{self.port}.log"
         environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
         environ |= {"FEEDS_CONFIG": str(config), "FEEDS_CONTENT_DIR": str(content), "FEEDS_SITE_URL": f"http://127.0.0.1:{self.port}"}
+        environ["FEEDS_SNAPSHOT_DIR"] = str(content.parent / "snapshot")  # gunicorn reads ./gunicorn.conf.py: shared mode
         self._log_file = self.log.open("w")
         command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=self._log_file, stderr=subprocess.STDOUT)
