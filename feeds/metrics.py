@@ -132,9 +132,51 @@ def metrics() -> Response:
     return response
 
 
-def _count(response: Response) -> Response:
-    media_type = _FORMATS.get(response.mimetype or "", "other")
-    REQUESTS.labels(route=_route(), format=media_type, status=str(response.status_code)).inc()
+class CountingFlask(Flask):
+    """The Flask app, counting every answer it gives, also those replayed without Flask (``fastpath``).
+
+    Counting wraps ``__call__`` rather than ``wsgi_app``, so it sits outside every
+    WSGI layer an ``init_app`` adds there.
+    """
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        counted = False
+
+        def counting(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal counted
+            if not counted:
+                counted = True
+                _count(environ, status, headers)
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return self.wsgi_app(environ, counting)
+
+
+def _count(environ: dict[str, Any], status: str, headers: list[tuple[str, str]]) -> None:
+    # Flask's answers carry their labels; a replayed one has the labels of the answer it replays.
+    labels = environ.get("feeds.labels") or _LEARNED.get(_learn_key(environ))
+    if labels is None:
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        labels = ("unknown", _FORMATS.get(content_type.split(";", 1)[0].strip().lower(), "other"))
+    REQUESTS.labels(route=labels[0], format=labels[1], status=status.split(" ", 1)[0]).inc()
+
+
+#: Labels of the answers Flask gave, by path and Accept, for the same answers replayed without Flask.
+_LEARNED: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _learn_key(environ: dict[str, Any]) -> tuple[str, str]:
+    return (environ.get("PATH_INFO", ""), environ.get("HTTP_ACCEPT", ""))
+
+
+def _label(response: Response) -> Response:
+    # Labels from the Response object: at the WSGI level a 304 has lost its Content-Type.
+    labels = (_route(), _FORMATS.get(response.mimetype or "", "other"))
+    request.environ["feeds.labels"] = labels
+    if labels[0] in ("feed", "page"):
+        if len(_LEARNED) >= 65536:  # keys include a client's Accept header: stay bounded
+            _LEARNED.clear()
+        _LEARNED[_learn_key(request.environ)] = labels
     return response
 
 
@@ -147,7 +189,7 @@ def _route() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Register ``/metrics``, count every response, and count rebuilds from log events."""
+    """Register ``/metrics``, label every response for CountingFlask, and count rebuilds from log events."""
     app.register_blueprint(bp)
-    app.after_request(_count)
+    app.after_request(_label)  # the counting itself is CountingFlask's
     log.observe(on_event)

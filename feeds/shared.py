@@ -45,7 +45,7 @@ POLL = 0.2
 #: below gunicorn's default 30 s worker timeout, which also runs while a worker boots.
 FIRST_WAIT = 20.0
 #: Settings that change no byte of a snapshot (so a restart with a new value keeps it).
-_RUNTIME_ONLY = frozenset({"scan_interval", "log_format", "snapshot_dir", "worker_header", "rebuild_token"})
+_RUNTIME_ONLY = frozenset({"scan_interval", "log_format", "snapshot_dir", "worker_header", "rebuild_token", "cache_dir"})
 
 
 def config_digest(config: Config) -> str:

@@ -39,6 +39,14 @@ def test_requests_are_counted_by_route_format_and_status(client: FlaskClient) ->
     assert count("feed", "atom", "304") == before[("feed", "atom", "304")] + 1
     assert count("feed", "text", "404") == before[("feed", "text", "404")] + 1
     assert count("unknown", "text", "404") == before[("unknown", "text", "404")] + 1
+    # Repeats are answered by the replay cache without Flask (feeds.fastpath): still counted, same labels.
+    opml = count("page", "opml", "200")
+    for _ in range(3):
+        client.get("/feeds.opml")
+    for _ in range(2):
+        client.get("/atom.xml", headers={"If-None-Match": etag})
+    assert count("page", "opml", "200") == opml + 3
+    assert count("feed", "atom", "304") == before[("feed", "atom", "304")] + 3
     client.get("/healthz")
     assert _sample(client, "feeds_requests_total", route="health", format="json", status="200") >= 1
     assert _sample(client, "feeds_requests_total", route="metrics", format="text", status="200") >= 1
