@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import threading
 from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import lru_cache, partial
@@ -15,6 +14,10 @@ from multiprocessing import get_context
 from urllib.parse import quote
 
 from . import __version__, pages
+from .bodies import Body as Body
+from .bodies import Key as Key
+from .bodies import Made, body_from, compress, etag_of, make_bodies
+from .bodies import make_body as make_body
 from .cache import RenderCache
 from .config import Config
 from .content import Scan
@@ -26,54 +29,6 @@ from .tags import TagIndex
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HTML = "text/html; charset=utf-8"
 OPML = "text/x-opml; charset=utf-8"
-
-
-@dataclass(frozen=True)
-class Body:
-    """One response body, ready to send as it is or gzipped."""
-
-    data: bytes
-    gzip: bytes
-    media_type: str
-    #: Strong validator of ``data``: the quoted start of its SHA-256.
-    etag: str
-    #: Newest post change behind the body (HTTP dates are whole seconds).
-    last_modified: datetime | None
-
-    @property
-    def gzip_etag(self) -> str:
-        """The validator of the gzip representation, distinct as RFC 9110 §8.8.3 asks."""
-        return self.etag[:-1] + '-gz"'
-
-
-def make_body(data: bytes, media_type: str, last_modified: datetime | None, previous: Body | None = None) -> Body:
-    """Return a Body for ``data``, reusing ``previous`` when its bytes are the same."""
-    return make_bodies([(data, media_type, last_modified, previous)])[0]
-
-
-Made = tuple[bytes, str, "datetime | None", "Body | None"]
-
-
-def make_bodies(items: Sequence[Made]) -> list[Body]:
-    """make_body for many (data, media type, last modified, previous); gzip on every core (zlib frees the GIL)."""
-    results: list[Body | None] = []
-    todo: list[tuple[int, bytes, str, datetime | None, str]] = []
-    for index, (data, media_type, last_modified, previous) in enumerate(items):
-        etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-        if previous is not None and previous.etag == etag and previous.media_type == media_type:
-            results.append(previous)
-        else:
-            results.append(None)
-            todo.append((index, data, media_type, last_modified, etag))
-    if len(todo) > 1 and (os.cpu_count() or 1) > 1:
-        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-            compressed = list(pool.map(_gzip, [t[1] for t in todo]))
-    else:
-        compressed = [_gzip(t[1]) for t in todo]
-    for (index, data, media_type, last_modified, etag), packed in zip(todo, compressed, strict=True):
-        stamp = last_modified.astimezone(UTC).replace(microsecond=0) if last_modified else None
-        results[index] = Body(data, packed, media_type, etag, stamp)
-    return [body for body in results if body is not None]
 
 
 #: The pages a forked renderer works on: set before the fork, read by the children.
@@ -118,12 +73,7 @@ def _render_first(
             _FORK_JOB = None
         bodies: list[Body] = []
         for (key, _), (data, packed, media_type, last_modified, etag) in zip(first, [r for part in parts for r in part], strict=True):
-            previous = _built(old_bodies, key)
-            if previous is not None and previous.etag == etag and previous.media_type == media_type:
-                bodies.append(previous)
-            else:
-                stamp = last_modified.astimezone(UTC).replace(microsecond=0) if last_modified else None
-                bodies.append(Body(data, packed, media_type, etag, stamp))
+            bodies.append(body_from(data, packed, media_type, last_modified, etag, _built(old_bodies, key)))
         return bodies
 
     return wait
@@ -135,16 +85,10 @@ def _render_range(start: int, count: int) -> list[tuple[bytes, bytes, str, datet
     out = []
     for key, spec in first[start : start + count]:
         data, media_type, last_modified, _ = _page_data(key, spec, entries)
-        out.append((data, _gzip(data), media_type, last_modified, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'))
+        out.append((data, compress(data), media_type, last_modified, etag_of(data)))
     return out
 
 
-def _gzip(data: bytes) -> bytes:
-    # mtime=0 and no file name: the same bytes gzip to the same bytes everywhere.
-    return gzip.compress(data, compresslevel=6, mtime=0)
-
-
-Key = tuple[str, int]
 
 
 @dataclass(frozen=True)
