@@ -24,16 +24,19 @@ from .server import ServerProcess, free_port
 
 
 class Gunicorn:
-    """``gunicorn wsgi:app`` with two workers: the production server sees the same requests."""
+    """``gunicorn wsgi:app`` (or ``granian --interface wsgi wsgi:app``) with two workers: production servers see the same requests."""
 
-    def __init__(self, content: Path, config: Path) -> None:
+    def __init__(self, content: Path, config: Path, granian: bool = False) -> None:
         self.port = free_port()
-        self.log = content.parent / f"gunicorn-{self.port}.log"
+        self.log = content.parent / f"{'granian' if granian else 'gunicorn'}-{self.port}.log"
         environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
         environ |= {"FEEDS_CONFIG": str(config), "FEEDS_CONTENT_DIR": str(content), "FEEDS_SITE_URL": f"http://127.0.0.1:{self.port}"}
         environ["FEEDS_SNAPSHOT_DIR"] = str(content.parent / "snapshot")  # gunicorn reads ./gunicorn.conf.py: shared mode
         self._log_file = self.log.open("w")
         command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"]
+        if granian:
+            command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--host", "127.0.0.1"]
+            command += ["--port", str(self.port), "wsgi:app"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=self._log_file, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -57,13 +60,13 @@ class Gunicorn:
         self._log_file.close()
 
 
-@pytest.fixture(scope="module", params=["feeds serve", "gunicorn"])
+@pytest.fixture(scope="module", params=["feeds serve", "gunicorn", "granian"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess | Gunicorn]:
     root = tmp_path_factory.mktemp("hostile")
     shutil.copytree(SAMPLE, root / "content")
     (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
-    if request.param == "gunicorn":
-        process = Gunicorn(root / "content", root / "feeds.toml")
+    if request.param in ("gunicorn", "granian"):
+        process = Gunicorn(root / "content", root / "feeds.toml", granian=request.param == "granian")
         yield process
         process.stop()
     else:
@@ -96,9 +99,9 @@ def raw(server: ServerProcess | Gunicorn, target: bytes, method: bytes = b"GET",
 
 
 def own_error(reply: Reply) -> bool:
-    """Whether gunicorn itself refused the request before the app saw it (bad request line, too long).
+    """Whether the WSGI server itself (gunicorn, granian) refused the request before the app saw it (bad request line, too long).
 
-    Those answers are gunicorn's short HTML pages, without the app's headers.
+    Those answers are the server's own short pages, without the app's headers.
     """
     return reply.gunicorn and reply.status in (400, 414, 431) and "x-content-type-options" not in reply.headers
 
