@@ -112,9 +112,9 @@ wait_up "http://127.0.0.1:$NGINX_PORT/feed.xml" 30
 # --- the service under one server at a time ---------------------------------------------------
 server_cmd() {  # server port → the command line (also printed in the header)
     case $1 in
-        # --preload: build the snapshot once in the arbiter, before forking the workers.
-        gunicorn-sync) echo "gunicorn --preload -w $WORKERS -b 127.0.0.1:$2 $GUNICORN_ARGS $APP" ;;
-        gunicorn-gthread) echo "gunicorn --preload -w $WORKERS --worker-class gthread --threads $GTHREADS --keep-alive $KEEPALIVE -b 127.0.0.1:$2 $GUNICORN_ARGS $APP" ;;
+        # gunicorn reads ./gunicorn.conf.py (no preload, metrics folder, hooks); flags override it.
+        gunicorn-sync) echo "gunicorn -w $WORKERS -b 127.0.0.1:$2 $GUNICORN_ARGS $APP" ;;
+        gunicorn-gthread) echo "gunicorn -w $WORKERS --worker-class gthread --threads $GTHREADS --keep-alive $KEEPALIVE -b 127.0.0.1:$2 $GUNICORN_ARGS $APP" ;;
         granian) echo "granian --interface wsgi --workers $WORKERS --host 127.0.0.1 --port $2 --no-ws $GRANIAN_ARGS $APP" ;;
     esac
 }
@@ -124,7 +124,12 @@ start_app() {  # server → APP_PORT, APP_PID
     local cmd
     cmd=$(server_cmd "$1" "$APP_PORT")
     local quiet="--log-level warning"
+    # A fresh snapshot_dir per start (so each server builds), and a metrics folder as production
+    # has one (gunicorn.conf.py would make its own; granian needs the operator to set it).
+    local state="$SCRATCH/state-$1-$APP_PORT"
+    mkdir -p "$state/metrics"
     (cd "$ROOT" && FEEDS_CONFIG="$SITE/feeds.toml" FEEDS_CONTENT_DIR="$SITE/content" FEEDS_LOG_FORMAT=kv \
+        FEEDS_SNAPSHOT_DIR="$state/snapshot" PROMETHEUS_MULTIPROC_DIR="$state/metrics" \
         PYTHONPATH="$ROOT:$ROOT/bench" exec "$BIN"/$cmd $quiet) >"$SCRATCH/app.log" 2>&1 &
     APP_PID=$!
     wait_up "http://127.0.0.1:$APP_PORT/feed.xml" 900

@@ -25,7 +25,7 @@ SITE_URL = "http://feeds.test"
 
 
 class Served:
-    """One WSGI server process running ``wsgi:app`` on 127.0.0.1 with one worker."""
+    """One WSGI server process running ``wsgi:app`` on 127.0.0.1 with one worker (gunicorn reads ./gunicorn.conf.py)."""
 
     def __init__(self, name: str, content: Path, config: Path) -> None:
         self.name = name
@@ -34,6 +34,8 @@ class Served:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
         # The same site URL for both servers, so absolute links in the bodies agree.
         environ |= {"FEEDS_CONFIG": str(config), "FEEDS_CONTENT_DIR": str(content), "FEEDS_SITE_URL": SITE_URL}
+        # Its own snapshot_dir: each server builds its snapshot itself instead of loading the other's.
+        environ["FEEDS_SNAPSHOT_DIR"] = str(content.parent / f"snapshot-{name}")
         if name == "granian":
             command = ["-m", "granian", "--interface", "wsgi", "--workers", "1", "--host", "127.0.0.1", "--port", str(self.port)]
         else:
