@@ -50,7 +50,7 @@ def config_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_app(content: Path, config_file: Path) -> Callable[..., Flask]:
+def make_app(content: Path, config_file: Path) -> Iterator[Callable[..., Flask]]:
     """Build an app over the ``content`` copy; keyword arguments override settings."""
     apps: list[Flask] = []
 
@@ -59,7 +59,7 @@ def make_app(content: Path, config_file: Path) -> Callable[..., Flask]:
         apps.append(app)
         return app
 
-    yield factory  # type: ignore[misc]
+    yield factory
     for app in apps:
         app.extensions["feeds"].stop()
 

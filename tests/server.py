@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -41,21 +43,27 @@ class ServerProcess:
         cwd: Path | None = None,
         preexec_fn: Callable[[], None] | None = None,
     ) -> None:
+        folder = cwd or content.parent
+        self._spawn("server", folder, {}, env, preexec_fn)
+        argv = ["-m", "feeds", "serve", "--port", str(self.port), "--content", str(content), "--config", str(config)]
+        self._run(argv, folder, preexec_fn)
+        self._wait_ready()
+
+    def _spawn(
+        self, name: str, folder: Path, settings: dict[str, str], env: dict[str, str] | None, preexec_fn: Callable[[], None] | None = None
+    ) -> None:
+        """Pick a port and a log file in ``folder``; build the environment (no inherited FEEDS_/PROMETHEUS_ values)."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = (cwd or content.parent) / f"server-{self.port}.log"
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-        environ.update({"FEEDS_SITE_URL": self.base, **(env or {})})
+        self.log = folder / f"{name}-{self.port}.log"
+        self._environ = {k: v for k, v in os.environ.items() if not k.startswith(("FEEDS_", "PROMETHEUS_"))}
+        self._environ.update({"FEEDS_SITE_URL": self.base, **settings, **(env or {})})
+
+    def _run(self, argv: list[str], cwd: Path, preexec_fn: Callable[[], None] | None = None) -> None:
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "feeds", "serve", "--port", str(self.port), "--content", str(content), "--config", str(config)],
-            env=environ,
-            cwd=cwd or content.parent,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=preexec_fn,
+            [sys.executable, *argv], env=self._environ, cwd=cwd, stdout=self._log_file, stderr=subprocess.STDOUT, preexec_fn=preexec_fn
         )
-        self._wait_ready()
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -70,7 +78,7 @@ class ServerProcess:
         finally:
             connection.close()
 
-    def _wait_ready(self, timeout: float = 20.0) -> None:
+    def _wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -98,3 +106,26 @@ class ServerProcess:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.stop()
+
+
+class WsgiServer(ServerProcess):
+    """``gunicorn wsgi:app`` or ``granian --interface wsgi wsgi:app`` from the checkout, on a free 127.0.0.1 port.
+
+    gunicorn reads ``./gunicorn.conf.py`` (shared mode), so each server gets its
+    own ``snapshot_dir`` unless one is given.
+    """
+
+    def __init__(
+        self, kind: str, content: Path, config: Path, workers: int = 2, env: dict[str, str] | None = None, site_url: str | None = None
+    ) -> None:
+        settings = {"FEEDS_CONFIG": str(config), "FEEDS_CONTENT_DIR": str(content)}
+        self._spawn(kind, content.parent, settings, env)
+        self._environ.setdefault("FEEDS_SNAPSHOT_DIR", str(content.parent / f"snapshot-{kind}-{self.port}"))
+        if site_url:
+            self._environ["FEEDS_SITE_URL"] = site_url
+        if kind == "granian":
+            argv = ["-m", "granian", "--interface", "wsgi", "--workers", str(workers), "--host", "127.0.0.1", "--port", str(self.port)]
+        else:
+            argv = ["-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}"]
+        self._run([*argv, "wsgi:app"], ROOT)
+        self._wait_ready()

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import http.client
-import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SITE_CONFIG
+from .conftest import SITE_CONFIG
 from .corpus import SAMPLE
-from .server import free_port
+from .server import WsgiServer
 
 pytest.importorskip("granian")
 
@@ -24,39 +20,13 @@ SERVER_OWN = frozenset({"date", "server", "connection", "keep-alive"})
 SITE_URL = "http://feeds.test"
 
 
-class Served:
-    """One WSGI server process running ``wsgi:app`` on 127.0.0.1 with one worker (gunicorn reads ./gunicorn.conf.py)."""
+class Served(WsgiServer):
+    """One server process running ``wsgi:app`` with one worker, at the same site URL as the other, so bodies agree."""
 
     def __init__(self, name: str, content: Path, config: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.log = content.parent / f"{name}-{self.port}.log"
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-        # The same site URL for both servers, so absolute links in the bodies agree.
-        environ |= {"FEEDS_CONFIG": str(config), "FEEDS_CONTENT_DIR": str(content), "FEEDS_SITE_URL": SITE_URL}
-        # Its own snapshot_dir: each server builds its snapshot itself instead of loading the other's.
-        environ["FEEDS_SNAPSHOT_DIR"] = str(content.parent / f"snapshot-{name}")
-        if name == "granian":
-            command = ["-m", "granian", "--interface", "wsgi", "--workers", "1", "--host", "127.0.0.1", "--port", str(self.port)]
-        else:
-            command = ["-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{self.port}"]
-        self._log_file = self.log.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, *command, "wsgi:app"], cwd=ROOT, env=environ, stdout=self._log_file, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{name} exited:\n{self.log.read_text()}")
-            try:
-                if self.request("GET", "/healthz", {})[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{name} did not start:\n{self.log.read_text()}")
+        super().__init__(name, content, config, workers=1, site_url=SITE_URL)
 
-    def request(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
         """Status, the app's headers (lower-case names, in order) and the raw body (no decompression)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
@@ -66,15 +36,6 @@ class Served:
             return response.status, own, response.read()
         finally:
             connection.close()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log_file.close()
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +62,8 @@ def test_servers_answer_the_same(servers: tuple[Served, Served]) -> None:
     for path in PATHS:
         for headers in ({}, GZIP, {"Accept": "text/html"}):
             for method in ("GET", "HEAD", "GET"):  # the second GET is replayed by the fast path
-                expected = gunicorn.request(method, path, headers)
-                got = granian.request(method, path, headers)
+                expected = gunicorn.answer(method, path, headers)
+                got = granian.answer(method, path, headers)
                 assert got == expected, (method, path, headers)
 
 
@@ -110,7 +71,7 @@ def test_conditional_requests_answer_the_same(servers: tuple[Served, Served]) ->
     gunicorn, granian = servers
     for path in ("/feed.xml", "/tags/observability/atom.xml", "/feed.json"):
         for encoding in ({}, GZIP):
-            status, headers, _ = gunicorn.request("GET", path, encoding)
+            status, headers, _ = gunicorn.answer("GET", path, encoding)
             assert status == 200, path
             validators = dict(headers)
             for conditional in (
@@ -119,6 +80,6 @@ def test_conditional_requests_answer_the_same(servers: tuple[Served, Served]) ->
                 {"If-None-Match": '"stale"'},
             ):
                 for method in ("GET", "HEAD", "GET"):
-                    expected = gunicorn.request(method, path, encoding | conditional)
-                    assert granian.request(method, path, encoding | conditional) == expected, (method, path, encoding, conditional)
-            assert gunicorn.request("GET", path, encoding | {"If-None-Match": validators["etag"]})[0] == 304, path
+                    expected = gunicorn.answer(method, path, encoding | conditional)
+                    assert granian.answer(method, path, encoding | conditional) == expected, (method, path, encoding, conditional)
+            assert gunicorn.answer("GET", path, encoding | {"If-None-Match": validators["etag"]})[0] == 304, path

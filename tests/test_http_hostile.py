@@ -4,71 +4,26 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SITE_CONFIG
+from .conftest import SITE_CONFIG
 from .corpus import SAMPLE
-from .server import ServerProcess, free_port
-
-
-class Gunicorn:
-    """``gunicorn wsgi:app`` (or ``granian --interface wsgi wsgi:app``) with two workers: production servers see the same requests."""
-
-    def __init__(self, content: Path, config: Path, granian: bool = False) -> None:
-        self.port = free_port()
-        self.log = content.parent / f"{'granian' if granian else 'gunicorn'}-{self.port}.log"
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
-        environ |= {"FEEDS_CONFIG": str(config), "FEEDS_CONTENT_DIR": str(content), "FEEDS_SITE_URL": f"http://127.0.0.1:{self.port}"}
-        environ["FEEDS_SNAPSHOT_DIR"] = str(content.parent / "snapshot")  # gunicorn reads ./gunicorn.conf.py: shared mode
-        self._log_file = self.log.open("w")
-        command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{self.port}", "wsgi:app"]
-        if granian:
-            command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--host", "127.0.0.1"]
-            command += ["--port", str(self.port), "wsgi:app"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=environ, stdout=self._log_file, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited:\n{self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1):
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"gunicorn did not start:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log_file.close()
+from .server import ServerProcess, WsgiServer
 
 
 @pytest.fixture(scope="module", params=["feeds serve", "gunicorn", "granian"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess | Gunicorn]:
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("hostile")
     shutil.copytree(SAMPLE, root / "content")
     (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
     if request.param in ("gunicorn", "granian"):
-        process = Gunicorn(root / "content", root / "feeds.toml", granian=request.param == "granian")
-        yield process
-        process.stop()
+        with WsgiServer(request.param, root / "content", root / "feeds.toml") as production:
+            yield production
     else:
         with ServerProcess(root / "content", root / "feeds.toml") as dev:
             yield dev
@@ -86,7 +41,7 @@ class Reply:
             self.headers[name.strip().lower()] = value.strip()
 
 
-def raw(server: ServerProcess | Gunicorn, target: bytes, method: bytes = b"GET", headers: dict[str, str] | None = None) -> Reply:
+def raw(server: ServerProcess, target: bytes, method: bytes = b"GET", headers: dict[str, str] | None = None) -> Reply:
     """Send one request byte for byte (no client-side normalising) and read the whole answer."""
     lines = [method + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
     lines += [f"{name}: {value}".encode("latin-1") for name, value in (headers or {}).items()]
@@ -95,7 +50,7 @@ def raw(server: ServerProcess | Gunicorn, target: bytes, method: bytes = b"GET",
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
-    return Reply(b"".join(chunks), isinstance(server, Gunicorn))
+    return Reply(b"".join(chunks), isinstance(server, WsgiServer))
 
 
 def own_error(reply: Reply) -> bool:
@@ -201,14 +156,14 @@ ODD_HEADERS = [
 
 
 @pytest.mark.parametrize("path", HOSTILE_PATHS, ids=lambda p: p[:40].decode("latin-1"))
-def test_hostile_path_is_never_a_server_error(server: ServerProcess | Gunicorn, path: bytes) -> None:
+def test_hostile_path_is_never_a_server_error(server: ServerProcess, path: bytes) -> None:
     reply = raw(server, path)
     assert_sane(reply, path)
     assert b"root:" not in reply.body
 
 
 @pytest.mark.parametrize("path", STATIC_TRAVERSALS, ids=lambda p: p.decode("latin-1"))
-def test_static_route_does_not_escape_its_folder(server: ServerProcess | Gunicorn, path: bytes) -> None:
+def test_static_route_does_not_escape_its_folder(server: ServerProcess, path: bytes) -> None:
     reply = raw(server, path)
     assert_sane(reply, path)
     assert reply.status in (308, 400, 404), path  # 400: refused by gunicorn itself
@@ -217,14 +172,14 @@ def test_static_route_does_not_escape_its_folder(server: ServerProcess | Gunicor
     assert b"__version__" not in reply.body and b"root:" not in reply.body and b"[project]" not in reply.body
 
 
-def test_static_files_still_serve(server: ServerProcess | Gunicorn) -> None:
+def test_static_files_still_serve(server: ServerProcess) -> None:
     assert_sane(reply := raw(server, b"/static/feeds.css"), "css")
     assert reply.status == 200
 
 
 @pytest.mark.parametrize("query", BAD_QUERIES, ids=lambda q: q[:30].decode("latin-1"))
 @pytest.mark.parametrize("path", [b"/feed.xml", b"/tags/go/feed.json"])
-def test_bad_page_query_is_a_client_error(server: ServerProcess | Gunicorn, path: bytes, query: bytes) -> None:
+def test_bad_page_query_is_a_client_error(server: ServerProcess, path: bytes, query: bytes) -> None:
     reply = raw(server, path + b"?" + query)
     assert_sane(reply, query)
     if not own_error(reply) and query.startswith((b"page=abc", b"page=-1", b"page=0", b"page=99", b"page=1.5", b"page=2")):
@@ -233,11 +188,11 @@ def test_bad_page_query_is_a_client_error(server: ServerProcess | Gunicorn, path
 
 @pytest.mark.parametrize("headers", ODD_HEADERS, ids=lambda h: str(h)[:40])
 @pytest.mark.parametrize("path", [b"/feed.xml", b"/", b"/healthz"])
-def test_odd_headers_are_never_a_server_error(server: ServerProcess | Gunicorn, path: bytes, headers: dict[str, str]) -> None:
+def test_odd_headers_are_never_a_server_error(server: ServerProcess, path: bytes, headers: dict[str, str]) -> None:
     assert_sane(raw(server, path, headers=headers), headers)
 
 
-def test_gzip_refused_with_q0_gives_identity(server: ServerProcess | Gunicorn) -> None:
+def test_gzip_refused_with_q0_gives_identity(server: ServerProcess) -> None:
     reply = raw(server, b"/feed.xml", headers={"Accept-Encoding": "gzip;q=0"})
     assert reply.status == 200
     assert "content-encoding" not in reply.headers
@@ -248,7 +203,7 @@ def test_gzip_refused_with_q0_gives_identity(server: ServerProcess | Gunicorn) -
     assert_sane(zipped, "gzip")
 
 
-def test_conditional_requests_still_work(server: ServerProcess | Gunicorn) -> None:
+def test_conditional_requests_still_work(server: ServerProcess) -> None:
     first = raw(server, b"/feed.xml")
     again = raw(server, b"/feed.xml", headers={"If-None-Match": first.headers["etag"]})
     assert again.status == 304 and again.body == b""
@@ -258,7 +213,7 @@ def test_conditional_requests_still_work(server: ServerProcess | Gunicorn) -> No
 
 @pytest.mark.parametrize("method", [b"POST", b"PUT", b"DELETE", b"PATCH", b"TRACE", b"CONNECT", b"FOO", b"PROPFIND"])
 @pytest.mark.parametrize("path", [b"/feed.xml", b"/tags/go/atom.xml", b"/", b"/tags/", b"/feeds.opml", b"/healthz"])
-def test_wrong_method_is_405_with_allow(server: ServerProcess | Gunicorn, path: bytes, method: bytes) -> None:
+def test_wrong_method_is_405_with_allow(server: ServerProcess, path: bytes, method: bytes) -> None:
     reply = raw(server, path, method=method, headers={"Content-Length": "0"})
     assert_sane(reply, (method, path))
     if own_error(reply):  # gunicorn refuses some methods (CONNECT) itself
@@ -268,7 +223,7 @@ def test_wrong_method_is_405_with_allow(server: ServerProcess | Gunicorn, path: 
     assert {"GET", "HEAD"} <= allowed and not {"POST", "PUT", "DELETE", "PATCH"} & allowed
 
 
-def test_rebuild_endpoint_is_off_without_a_token(server: ServerProcess | Gunicorn) -> None:
+def test_rebuild_endpoint_is_off_without_a_token(server: ServerProcess) -> None:
     for method in (b"POST", b"GET"):
         reply = raw(server, b"/-/rebuild", method=method, headers={"Authorization": "Bearer x", "Content-Length": "0"})
         assert_sane(reply, method)
@@ -276,7 +231,7 @@ def test_rebuild_endpoint_is_off_without_a_token(server: ServerProcess | Gunicor
 
 
 @pytest.mark.parametrize("path", [b"/feed.xml", b"/", b"/healthz", b"/nope", b"/feed.xml?page=abc"])
-def test_head_and_options_answer_without_error(server: ServerProcess | Gunicorn, path: bytes) -> None:
+def test_head_and_options_answer_without_error(server: ServerProcess, path: bytes) -> None:
     head = raw(server, path, method=b"HEAD")
     assert 200 <= head.status < 500 and head.headers.get("x-content-type-options") == "nosniff"
     assert head.body == b""
@@ -284,7 +239,7 @@ def test_head_and_options_answer_without_error(server: ServerProcess | Gunicorn,
     assert 200 <= options.status < 500 and options.headers.get("x-content-type-options") == "nosniff"
 
 
-def test_every_error_is_short_plain_text(server: ServerProcess | Gunicorn) -> None:
+def test_every_error_is_short_plain_text(server: ServerProcess) -> None:
     reply = raw(server, b"/tags/" + b"x" * 2000 + b"/feed.xml")
     assert reply.status == 404
     assert reply.headers["content-type"].startswith("text/plain")
