@@ -28,6 +28,8 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["rfc822"] = email.utils.format_datetime
+    # Tag slugs may hold any letter (café): links carry them percent-encoded, as the feeds do.
+    env.filters["path"] = quote
     env.globals["entry_html"] = entry_html
     return env
 

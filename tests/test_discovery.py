@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import feedparser
 from flask import Flask
@@ -115,3 +117,14 @@ def test_the_real_server_hides_drafts_and_future_posts(server: ServerProcess) ->
         with urllib.request.urlopen(server.url(path)) as response:
             body = response.read()
         assert DRAFT_TITLE.encode() not in body and FUTURE_TITLE.encode() not in body, path
+
+
+def test_links_to_non_ascii_tags_are_percent_encoded_and_work(make_app: Callable[..., Flask], content: Path) -> None:
+    (content / "2026-06-03-cafe.md").write_text("---\ntitle: Coffee\ntags: [Café]\n---\nBeans.\n", encoding="utf-8")
+    client = make_app().test_client()
+    encoded = "/tags/caf%C3%A9/"
+    assert f'{encoded}"' in client.get("/tags/").get_data(as_text=True)
+    assert f'{encoded}"' in client.get("/").get_data(as_text=True)
+    opml = client.get("/feeds.opml").get_data(as_text=True)
+    assert f'{encoded}feed.xml"' in opml and "/tags/café/" not in opml
+    assert client.get(encoded + "feed.xml").status_code == 200
