@@ -119,7 +119,6 @@ def send(body: Body, vary: str = "Accept-Encoding") -> Response:
         "ETag": etag,
         "Cache-Control": f"public, max-age={current_app.extensions['feeds'].config.scan_interval}",
         "Vary": vary,
-        "X-Content-Type-Options": "nosniff",
     }
     response = Response(status=200, headers=headers, content_type=body.media_type)
     if body.last_modified is not None:
@@ -148,7 +147,6 @@ def _plain_error(error: HTTPException) -> Response:
     for name, value in error.get_headers():
         if name.lower() == "allow":
             response.headers[name] = value
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

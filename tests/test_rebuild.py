@@ -162,7 +162,8 @@ def test_authorized_parses_the_header() -> None:
     assert authorized("Bearer caf\u00c3\u00a9", "caf\u00e9")  # UTF-8 bytes as WSGI hands them over
 
 
-def test_coalescer_runs_once_more_for_any_number_of_requests_during_a_run() -> None:
+def _blocking_job(fail_first: bool = False) -> tuple[Callable[[], None], threading.Event, threading.Event, list[int]]:
+    """A job whose first run signals ``started`` and waits for ``release`` (then fails, if asked)."""
     started, release = threading.Event(), threading.Event()
     runs: list[int] = []
 
@@ -171,6 +172,14 @@ def test_coalescer_runs_once_more_for_any_number_of_requests_during_a_run() -> N
         if len(runs) == 1:
             started.set()
             release.wait(10)
+            if fail_first:
+                raise RuntimeError("first run fails")
+
+    return job, started, release, runs
+
+
+def test_coalescer_runs_once_more_for_any_number_of_requests_during_a_run() -> None:
+    job, started, release, runs = _blocking_job()
 
     coalescer = Coalescer(job)
     first = threading.Thread(target=coalescer.request)
@@ -195,15 +204,7 @@ def test_coalescer_recovers_from_a_failing_job() -> None:
 
 
 def test_coalescer_still_runs_the_queued_run_after_a_failure() -> None:
-    started, release = threading.Event(), threading.Event()
-    runs: list[int] = []
-
-    def job() -> None:
-        runs.append(1)
-        if len(runs) == 1:
-            started.set()
-            release.wait(10)
-            raise RuntimeError("first run fails")
+    job, started, release, runs = _blocking_job(fail_first=True)
 
     coalescer = Coalescer(job)
     errors: list[BaseException] = []
