@@ -37,7 +37,7 @@ def on_starting(server: Any) -> None:
     """Refuse to start on a bad setting (naming it); give the workers a clean folder for their counters."""
     from feeds.config import load_config
     from feeds.errors import ConfigError
-    from feeds.shared import prepare_dir
+    from feeds.service.shared import prepare_dir
 
     try:
         prepare_dir(load_config())

@@ -1,5 +1,5 @@
-"""WSGI entry point: ``gunicorn wsgi:app``."""
+"""WSGI entry point: ``gunicorn wsgi:app`` or ``granian --interface wsgi wsgi:app``."""
 
-from feeds import create_app
+from feeds.web.app import create_app
 
 app = create_app()

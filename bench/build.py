@@ -67,8 +67,8 @@ def site(n: int) -> Path:
 def child(folder: Path, cache: str, rescans: int) -> None:
     """Start the app on ``folder``; print JSON timings; exit without tearing down."""
     started = time.perf_counter()
-    import feeds.snapshot as snapshot_module
-    from feeds import create_app
+    import feeds.snapshot.build as snapshot_module
+    from feeds.web.app import create_app
 
     builds: list[float] = []
     real_build = snapshot_module.build

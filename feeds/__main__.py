@@ -1,3 +1,3 @@
-from .cli import main
+from feeds.cli import main
 
 main()

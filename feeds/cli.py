@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from .config import Config, load_config
-from .content import ContentIndex
-from .errors import ConfigError, ContentRootError
-from .site import select
+from feeds.config import Config, load_config
+from feeds.content.index import ContentIndex
+from feeds.content.site import select
+from feeds.errors import ConfigError, ContentRootError
 
 _config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (default: feeds.toml).")
 _content_option = click.option("--content", "content_dir", type=click.Path(file_okay=False), help="Content folder (overrides content_dir).")
@@ -40,7 +40,7 @@ def main() -> None:
 @_config_option
 def serve(host: str, port: int, content_dir: str | None, config_file: str | None) -> None:
     """Run the service with the development server (use gunicorn in production)."""
-    from . import create_app
+    from feeds.web.app import create_app
 
     overrides: dict[str, Any] = {"content_dir": content_dir} if content_dir else {}
     try:
@@ -67,8 +67,9 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
 @_config_option
 def build(out_dir: str, content_dir: str | None, config_file: str | None) -> None:
     """Write every feed, page and .gz copy as static files."""
-    from . import log, snapshot
-    from .export import export
+    from feeds import log
+    from feeds.snapshot import build as snapshot
+    from feeds.snapshot.export import export
 
     config = _load(config_file, content_dir)
     log.configure(config.log_format)

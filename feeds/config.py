@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError
-from .models import Author
+from feeds.errors import ConfigError
+from feeds.models import Author
 
 ENV_PREFIX = "FEEDS_"
 DEFAULT_FILE = "feeds.toml"

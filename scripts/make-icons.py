@@ -1,6 +1,6 @@
 """Draw the default feed icons (the orange feed symbol) as PNGs, byte for byte the same on every run.
 
-Usage: python scripts/make-icons.py  → feeds/static/icon-512.png, feeds/static/favicon-64.png
+Usage: python scripts/make-icons.py  → feeds/web/static/icon-512.png, feeds/web/static/favicon-64.png
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import struct
 import zlib
 from pathlib import Path
 
-STATIC = Path(__file__).resolve().parent.parent / "feeds" / "static"
+STATIC = Path(__file__).resolve().parent.parent / "feeds" / "web" / "static"
 ORANGE = (0xF2, 0x6B, 0x1D)
 WHITE = (0xFF, 0xFF, 0xFF)
 

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feeds import create_app
+from feeds.web.app import create_app
 
 from .server import ServerProcess
 

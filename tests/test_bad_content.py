@@ -20,11 +20,11 @@ import frontmatter
 import pytest
 from flask import Flask
 
-from feeds import content as content_module
-from feeds import sources
 from feeds.config import Config, load_config
-from feeds.content import ContentIndex, Scan, discover, load
-from feeds.tags import slugify
+from feeds.content import files as sources
+from feeds.content import index as content_module
+from feeds.content.index import ContentIndex, Scan, discover, load
+from feeds.content.tags import slugify
 
 from . import feedcheck
 from .conftest import SITE_CONFIG

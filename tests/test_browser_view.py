@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feeds.negotiation import prefers_html
+from feeds.web.negotiation import prefers_html
 
 from .server import ServerProcess
 

@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from feeds import cache, markup, pages, snapshot
 from feeds.config import Config, load_config
-from feeds.content import ContentIndex
-from feeds.formats import FORMATS
+from feeds.content.index import ContentIndex
+from feeds.content.site import select
 from feeds.models import Entry
-from feeds.site import select
-from feeds.snapshot import Bodies, Key, Snapshot
+from feeds.render import cache, markup, pages
+from feeds.render.formats import FORMATS
+from feeds.snapshot import build as snapshot
+from feeds.snapshot.build import Bodies, Key, Snapshot
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -173,7 +174,7 @@ def test_body_only_edit_reuses_the_site_and_untouched_pages(content: Path) -> No
 
 
 def test_post_cache_gives_the_posts_of_a_fresh_parse(content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from feeds import content as content_module
+    from feeds.content import index as content_module
 
     for n in range(content_module.PARALLEL_FROM):  # enough files for a start-up-sized load
         (content / f"2020-01-01-many-{n}.md").write_text(f'---\ntitle: "Many {n}"\ntags: [Go]\n---\n\nPost {n}.\n')

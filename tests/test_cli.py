@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from feeds.export import file_name
+from feeds.snapshot.export import file_name
 
 
 def _feeds(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from feeds.config import Config, load_config
-from feeds.content import ContentIndex
-from feeds.site import select
-from feeds.tags import slugify
+from feeds.content.index import ContentIndex
+from feeds.content.site import select
+from feeds.content.tags import slugify
 
 from .conftest import SAMPLE
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from feeds import export
-from feeds.export import ExportError, file_name, read, write_tree
+from feeds.snapshot import export
+from feeds.snapshot.export import ExportError, file_name, read, write_tree
 
 from .server import ServerProcess
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from feeds import snapshot
-from feeds.builder import Builder
+from feeds.service.builder import Builder
+from feeds.snapshot import build as snapshot
 
 from .corpus import without_dac_override
 from .server import ServerProcess

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from feeds.fastpath import ReplayCache
+from feeds.web.fastpath import ReplayCache
 
 Answer = tuple[str, list[tuple[str, str]], bytes]
 

@@ -107,7 +107,7 @@ def test_index_page_lists_the_feeds_with_autodiscovery(site: ServerProcess) -> N
 
 
 def test_same_content_gives_byte_identical_bodies_in_two_apps(content: Path, config_file: Path) -> None:
-    from feeds import create_app
+    from feeds.web.app import create_app
 
     def bodies() -> dict[str, bytes]:
         app: Flask = create_app({"content_dir": str(content)}, config_file=config_file, env={})

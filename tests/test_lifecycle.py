@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from feeds import create_app
+from feeds.web.app import create_app
 
 from .server import ServerProcess, free_port
 

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from feeds import snapshot
 from feeds.config import load_config
-from feeds.content import ContentIndex
+from feeds.content.index import ContentIndex
+from feeds.snapshot import build as snapshot
 
 from .conftest import SITE_CONFIG
 from .wellformed import assert_json_feed, assert_xml_feed

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from feeds import rebuild
-from feeds.rebuild import Coalescer, authorized
+from feeds.web import rebuild
+from feeds.web.rebuild import Coalescer, authorized
 
 from .conftest import SITE_CONFIG
 from .corpus import SAMPLE

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from feeds import create_app, log
+from feeds import log
 from feeds.errors import ConfigError
-from feeds.shared import CURRENT, Shared
+from feeds.service.shared import CURRENT, Shared
+from feeds.web.app import create_app
 
 from .test_websub import Hub
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from feeds.content.tags import index_tags, slugify
 from feeds.models import Post
-from feeds.tags import index_tags, slugify
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feeds.websub import Publisher
+from feeds.service.websub import Publisher
 
 SITE = "http://127.0.0.1:8000"
 FORMATS = ("feed.xml", "atom.xml", "feed.json")

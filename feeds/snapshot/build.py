@@ -13,18 +13,19 @@ from functools import lru_cache, partial
 from multiprocessing import get_context
 from urllib.parse import quote
 
-from . import __version__, pages
-from .bodies import Body as Body
-from .bodies import Key as Key
-from .bodies import Made, body_from, compress, etag_of, make_bodies
-from .bodies import make_body as make_body
-from .cache import RenderCache
-from .config import Config
-from .content import Scan
-from .formats import FORMATS
-from .models import Entry, FeedPage, Post, Problem, Tag
-from .site import Site, select
-from .tags import TagIndex
+from feeds import __version__
+from feeds.config import Config
+from feeds.content.index import Scan
+from feeds.content.site import Site, select
+from feeds.content.tags import TagIndex
+from feeds.models import Entry, FeedPage, Post, Problem, Tag
+from feeds.render import pages
+from feeds.render.cache import RenderCache
+from feeds.render.formats import FORMATS
+from feeds.snapshot.bodies import Body as Body
+from feeds.snapshot.bodies import Key as Key
+from feeds.snapshot.bodies import Made, body_from, compress, etag_of, make_bodies
+from feeds.snapshot.bodies import make_body as make_body
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HTML = "text/html; charset=utf-8"

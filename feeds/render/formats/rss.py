@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from ..models import FeedPage
+from feeds.models import FeedPage
+
 from ._feedgen import feed_generator
 
 MEDIA_TYPE = "application/rss+xml; charset=utf-8"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..models import FeedPage
+from feeds.models import FeedPage
+
 from . import atom, jsonfeed, rss
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .builder import Builder
+from feeds.service.builder import Builder
 
 
 def start(builder: Builder, interval: int, *, run_now: bool = False) -> BackgroundScheduler:

@@ -19,8 +19,9 @@ from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
 
-from . import __version__, markup
-from .markup import Rendered
+from feeds import __version__
+from feeds.render import markup
+from feeds.render.markup import Rendered
 
 #: Below this many misses a process pool costs more than it saves.
 PARALLEL_FROM = 64
@@ -138,7 +139,7 @@ def _render_all(sources: list[Source]) -> list[Rendered]:
 def code_version() -> str:
     """A hash of this package's code: parsed posts are only reused by the very code that parsed them."""
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for path in sorted(Path(__file__).parent.parent.rglob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -19,8 +19,8 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import log
-from .snapshot import Snapshot, changed_keys
+from feeds import log
+from feeds.snapshot.build import Snapshot, changed_keys
 
 FEED_FILES = ("feed.xml", "atom.xml", "feed.json")
 

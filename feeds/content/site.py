@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from .models import Post, Problem
-from .tags import TagIndex, index_tags
+from feeds.content.tags import TagIndex, index_tags
+from feeds.models import Post, Problem
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
-from .cache import post_cache
-from .config import Config
-from .errors import ContentError, ContentRootError
-from .markup import join_url
-from .models import Author, Enclosure, Post, Problem
-from .sources import SourceFile, clean, discover, read_text
-from .tags import slugify
+from feeds.config import Config
+from feeds.content.files import SourceFile, clean, discover, read_text
+from feeds.content.tags import slugify
+from feeds.errors import ContentError, ContentRootError
+from feeds.models import Author, Enclosure, Post, Problem
+from feeds.render.cache import post_cache
+from feeds.render.markup import join_url
 
 FIELDS = frozenset(
     {"title", "date", "updated", "slug", "id", "summary", "tags", "authors", "image",

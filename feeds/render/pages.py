@@ -12,16 +12,16 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from .config import Config
-from .models import Entry, FeedPage, Post, Tag
-from .site import Site
+from feeds.config import Config
+from feeds.content.site import Site
+from feeds.models import Entry, FeedPage, Post, Tag
 
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     # Autoescape HTML and XML: a post titled "<script>" stays text.
     env = Environment(
-        loader=PackageLoader("feeds", "templates"),
+        loader=PackageLoader("feeds.render", "templates"),
         autoescape=select_autoescape(["html", "xml", "opml"]),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -49,7 +49,7 @@ class FeedLink:
 
 def feed_links(config: Config, prefix: str) -> list[FeedLink]:
     """Return the three feeds of a scope (``/`` or ``/tags/<slug>/``)."""
-    from .formats import FORMATS  # the registry imports models only; no cycle at run time
+    from feeds.render.formats import FORMATS  # the registry imports models only; no cycle at run time
 
     return [FeedLink(f.label, config.site_url + quote(prefix) + f.filename, f.media_type.split(";")[0]) for f in FORMATS.values()]
 
@@ -89,7 +89,7 @@ class Index:
         One outline per scope, not three: an aggregator importing three formats
         of one feed would show every post three times. http://opml.org/spec2.opml
         """
-        from .formats import FORMATS
+        from feeds.render.formats import FORMATS
 
         newest = self.site.posts[0].updated if self.site.posts else None
         scopes: list[tuple[str, str, Tag | None]] = [(self.config.title, "/", None)]

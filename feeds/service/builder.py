@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from . import log, snapshot
-from .config import Config
-from .content import ContentIndex
-from .errors import ContentRootError
-from .snapshot import Snapshot, SnapshotStore
+from feeds import log
+from feeds.config import Config
+from feeds.content.index import ContentIndex
+from feeds.errors import ContentRootError
+from feeds.snapshot import build as snapshot
+from feeds.snapshot.build import Snapshot, SnapshotStore
 
 #: Called after each swap with the old and the new snapshot (WebSub pings, metrics).
 SwapListener = Callable[[Snapshot | None, Snapshot], None]

@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, ServiceUnavailable
 
-from .fastpath import ReplayCache
-from .formats import FORMATS
-from .negotiation import link_header, prefers_html
-from .snapshot import Body, Snapshot, SnapshotStore
+from feeds.render.formats import FORMATS
+from feeds.snapshot.build import Body, Snapshot, SnapshotStore
+from feeds.web.fastpath import ReplayCache
+from feeds.web.negotiation import link_header, prefers_html
 
 bp = Blueprint("feeds", __name__)
 _PAGE = re.compile(r"[0-9]{1,9}")

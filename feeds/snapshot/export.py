@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import FeedsError
-from .models import Problem, Tag
-from .snapshot import Body, Key, Snapshot
+from feeds.errors import FeedsError
+from feeds.models import Problem, Tag
+from feeds.snapshot.build import Body, Key, Snapshot
 
 MANIFEST = "manifest.json"
 #: Bumped when the manifest's shape changes; a reader refuses other formats.

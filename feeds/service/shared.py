@@ -28,11 +28,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import export, log
-from .builder import Builder
-from .config import Config
-from .errors import ConfigError, ContentRootError
-from .snapshot import Snapshot, SnapshotStore
+from feeds import log
+from feeds.config import Config
+from feeds.errors import ConfigError, ContentRootError
+from feeds.service.builder import Builder
+from feeds.snapshot import export
+from feeds.snapshot.build import Snapshot, SnapshotStore
 
 LOCK = "builder.lock"
 CURRENT = "current"
@@ -58,7 +59,7 @@ def config_digest(config: Config) -> str:
 @lru_cache(maxsize=1)
 def code_digest() -> str:
     """Hash this package's code and templates: new code must rebuild, not adopt an old snapshot."""
-    root = Path(__file__).parent
+    root = Path(__file__).parent.parent
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix not in (".pyc",)):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .models import Post, Problem, Tag
+from feeds.models import Post, Problem, Tag
 
 _NOT_ALNUM = re.compile(r"[^\w]+|_+")
 # Separators that do not change which tag is meant: "Pub/Sub" = "pub sub" = "PUB-SUB".

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from . import log
+from feeds import log
 
 #: This package's own metrics (in multiprocess mode their values live in files; this registry is unused then).
 REGISTRY = CollectorRegistry(auto_describe=True)

@@ -17,8 +17,8 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from .. import __version__
-from ..models import Author, Entry, FeedPage, Post
+from feeds import __version__
+from feeds.models import Author, Entry, FeedPage, Post
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_NS = "http://search.yahoo.com/mrss/"

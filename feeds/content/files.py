@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import Config
-from .errors import ContentError, ContentRootError
-from .models import Problem
+from feeds.config import Config
+from feeds.errors import ContentError, ContentRootError
+from feeds.models import Problem
 
 # Characters XML 1.0 forbids: C0 controls except tab/LF/CR, lone surrogates, U+FFFE/U+FFFF
 # (https://www.w3.org/TR/xml/#charsets); also DEL and the C1 controls, which XML 1.0 §2.2

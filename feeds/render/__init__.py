@@ -1,0 +1,1 @@
+"""Posts → bytes: Markdown, the feed formats, the HTML pages and OPML."""

@@ -1,0 +1,1 @@
+"""Bytes → an immutable snapshot: its files, its manifest, the static export."""
