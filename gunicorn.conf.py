@@ -1,9 +1,11 @@
 """gunicorn settings for feeds: ``gunicorn -c gunicorn.conf.py wsgi:app`` (command-line options override these).
 
 One worker per host builds the snapshot and publishes it to ``snapshot_dir``;
-every worker serves it from memory (see ``feeds/shared.py``). Counters are
-summed across workers through prometheus-client's multiprocess mode, whose
-folder must be set here, in the master, before any worker imports the app.
+every worker serves it from the files there (see ``feeds/service/runtime.py``).
+Counters are summed across workers through prometheus-client's multiprocess
+mode, whose folder must be set here, in the master, before any worker imports
+the app. The master imports the code (not the app) once, so workers fork with
+it loaded and share its memory.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def on_starting(server: Any) -> None:
     """Refuse to start on a bad setting (naming it); give the workers a clean folder for their counters."""
     from feeds.config import load_config
     from feeds.errors import ConfigError
-    from feeds.service.shared import prepare_dir
+    from feeds.service.folders import prepare_dir
 
     try:
         prepare_dir(load_config())
@@ -50,14 +52,17 @@ def on_starting(server: Any) -> None:
         os.environ["_FEEDS_METRICS_DIR_OWNED"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]  # ours to remove on exit
     for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):  # counters of an earlier run
         stale.unlink(missing_ok=True)
+    # Modules only, no app: no thread, lock or file is created here, and every worker forks with them loaded.
+    import feeds.web.app  # noqa: F401
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Stop the worker's scheduler and watcher, and hand the builder role to another worker."""
+    """Stop the worker's scan schedule and watcher, and hand the builder role to another worker."""
+    from feeds.web.app import stop
+
     app = getattr(worker, "wsgi", None)
-    state = getattr(app, "extensions", {}).get("feeds")
-    if state is not None:
-        state.stop()
+    if getattr(app, "extensions", {}).get("feeds") is not None:
+        stop(app)
 
 
 def child_exit(server: Any, worker: Any) -> None:

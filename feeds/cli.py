@@ -1,4 +1,4 @@
-"""The ``feeds`` command: serve, build, check."""
+"""The ``feeds`` command: serve, build, check, empty."""
 
 from __future__ import annotations
 
@@ -11,18 +11,22 @@ from typing import Any
 import click
 
 from feeds.config import Config, load_config
+from feeds.content.files import EMPTY_MARKER
 from feeds.content.index import ContentIndex
 from feeds.content.site import select
-from feeds.errors import ConfigError, ContentRootError
+from feeds.errors import ConfigError, ContentRootError, FeedsError
 
 _config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (default: feeds.toml).")
 _content_option = click.option("--content", "content_dir", type=click.Path(file_okay=False), help="Content folder (overrides content_dir).")
 
 
+def _overrides(content_dir: str | None) -> dict[str, Any]:
+    return {"content_dir": content_dir} if content_dir else {}
+
+
 def _load(config_file: str | None, content_dir: str | None) -> Config:
-    overrides: dict[str, Any] = {"content_dir": content_dir} if content_dir else {}
     try:
-        return load_config(config_file, overrides=overrides)
+        return load_config(config_file, overrides=_overrides(content_dir))
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
 
@@ -39,22 +43,21 @@ def main() -> None:
 @_content_option
 @_config_option
 def serve(host: str, port: int, content_dir: str | None, config_file: str | None) -> None:
-    """Run the service with the development server (use gunicorn in production)."""
-    from feeds.web.app import create_app
+    """Run the service in one process (the production runtime, with Werkzeug's server; use granian in production)."""
+    from feeds.web.app import create_app, stop
 
-    overrides: dict[str, Any] = {"content_dir": content_dir} if content_dir else {}
     try:
-        app = create_app(overrides, config_file=config_file, scheduler=True)
+        app = create_app(_overrides(content_dir) or None, config_file=config_file, schedule=True, wait=False)
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
-    # SIGTERM (systemd, docker, tests) ends the server like Ctrl-C, so the scheduler stops cleanly.
+    # SIGTERM (systemd, docker, tests) ends the server like Ctrl-C, so the builder stops cleanly.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     except KeyboardInterrupt:
         pass
     finally:
-        app.extensions["feeds"].stop()
+        stop(app)
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
@@ -66,22 +69,34 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
 @_content_option
 @_config_option
 def build(out_dir: str, content_dir: str | None, config_file: str | None) -> None:
-    """Write every feed, page and .gz copy as static files."""
+    """Build the snapshot (in snapshot_dir, as the service does) and write every feed, page and .gz copy as static files."""
     from feeds import log
-    from feeds.snapshot import build as snapshot
+    from feeds.service.runtime import Runtime
     from feeds.snapshot.export import export
 
     config = _load(config_file, content_dir)
     log.configure(config.log_format)
     try:
-        scan = ContentIndex(config).scan()
-    except ContentRootError as e:
+        runtime = Runtime(config, schedule=False).start(watch=False)
+    except ConfigError as e:
         raise click.ClickException(str(e)) from e
-    snap = snapshot.build(scan, config, datetime.now(UTC))
-    count = export(snap, Path(out_dir))
-    for problem in snap.problems:
+    try:
+        if runtime.builder is not None:
+            runtime.builder_run()
+        else:  # a running service builds for this snapshot folder: ask it, then export what it publishes
+            runtime.rebuild()
+        if not runtime.wait_for(lambda m: m is not None and m.complete, 600):
+            error = runtime.builder_status().error or "no complete snapshot was published"
+            raise click.ClickException(error)
+        manifest = runtime.current
+        assert manifest is not None
+        count = export(manifest, runtime.store, Path(out_dir))
+    finally:
+        runtime.stop()
+    for problem in manifest.problems:
         click.echo(str(problem), err=True)
-    click.echo(f"wrote {count} files for {snap.post_count} posts and {len(snap.tags)} tags to {out_dir} (version {snap.version})")
+    summary = f"{manifest.post_count} posts and {len(manifest.tags)} tags"
+    click.echo(f"wrote {count} files for {summary} to {out_dir} (version {manifest.version})")
 
 
 @main.command()
@@ -98,8 +113,41 @@ def check(content_dir: str | None, config_file: str | None) -> None:
     problems = sorted(scan.problems + site.problems, key=lambda p: (p.path, p.line, p.message))
     for problem in problems:
         click.echo(str(problem))
+    for kept in _published_kept(config):
+        click.echo(f"{kept.path}:1: served from its last good version since {kept.since.isoformat()} ({kept.reason})")
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     click.echo(f"{len(scan.posts)} posts, {len(site.posts)} published, {errors} errors, {warnings} warnings", err=True)
     if errors:
         raise SystemExit(1)
+
+
+def _published_kept(config: Config) -> list[Any]:
+    """The posts the published snapshot (if any) serves from a kept version."""
+    from feeds.service.folders import default_dir
+    from feeds.snapshot.store import Store
+
+    folder = config.snapshot_dir or default_dir(config)
+    manifest = Store(folder).load_current() if folder.is_dir() else None
+    return list(manifest.kept) if manifest else []
+
+
+@main.command()
+@_content_option
+@_config_option
+def empty(content_dir: str | None, config_file: str | None) -> None:
+    """Publish an empty site on purpose: mark the content folder so that having no posts is not taken for a lost volume."""
+    config = _load(config_file, content_dir)
+    folder = config.content_dir
+    if not folder.is_dir():
+        raise click.ClickException(f"{folder}: content folder not found")
+    try:
+        (folder / EMPTY_MARKER).write_text(
+            "This folder may have no posts: feeds then publishes an empty site (see `feeds empty`).\n", encoding="utf-8"
+        )
+    except OSError as e:
+        raise click.ClickException(f"{folder / EMPTY_MARKER}: {e.strerror}") from e
+    click.echo(f"marked {folder} (wrote {EMPTY_MARKER}); the next scan publishes whatever posts it holds, none included")
+
+
+__all__ = ["main", "FeedsError"]

@@ -145,6 +145,21 @@ def _url_list(value: Any) -> tuple[str, ...]:
     return tuple(_url(item) for item in value)
 
 
+_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def _host_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[\s,]+", value) if part]
+    if not isinstance(value, list):
+        raise ValueError("expected a list of host names")
+    hosts = tuple(_string(item).strip().lower() for item in value)
+    for host in hosts:
+        if not _HOST.match(host):
+            raise ValueError(f"not a host name: {host!r} (no scheme, path or port)")
+    return hosts
+
+
 def _path(value: Any) -> Path:
     return Path(_string(value)).expanduser()
 
@@ -200,6 +215,10 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_path,
     ),
     Setting("worker_header", False, "Add X-Feeds-Worker: <pid> to every response, to see which worker answered (tests, debugging).", _bool),
+    Setting(
+        "iframe_hosts", [], "Hosts whose <iframe> embeds posts may keep (www.youtube-nocookie.com); other iframes are removed.", _host_list
+    ),
+    Setting("memory_cache_mb", 16, "MiB of answers each worker keeps in memory for repeated requests (0: none).", _positive_int(0, 4096)),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -226,12 +245,8 @@ class Config:
     log_format: str
     snapshot_dir: Path | None
     worker_header: bool
-
-    def absolute(self, url_or_path: str) -> str:
-        """Return ``url_or_path`` as an absolute URL (site paths join ``site_url``)."""
-        if url_or_path.startswith("/") and not url_or_path.startswith("//"):
-            return self.site_url + url_or_path
-        return url_or_path
+    iframe_hosts: tuple[str, ...]
+    memory_cache_mb: int
 
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
@@ -241,6 +256,7 @@ class Config:
         values["timezone"] = str(self.timezone)
         values["content_dir"] = str(self.content_dir)
         values["websub_hubs"] = ",".join(self.websub_hubs)
+        values["iframe_hosts"] = ",".join(self.iframe_hosts)
         values["snapshot_dir"] = str(self.snapshot_dir or "auto")
         return values
 

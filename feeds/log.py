@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,15 @@ def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
         except Exception:  # counting must never break what is being counted
             logger.exception("event observer failed")
     logger.log(level, name, extra={"feeds_fields": fields})
+
+
+def tally(name: str, **fields: Any) -> None:
+    """Hand event ``name`` to the observers (metrics) without logging it: a repeat of a logged event."""
+    for observer in _observers:
+        try:
+            observer(name, fields)
+        except Exception:
+            logger.exception("event observer failed")
 
 
 def observe(observer: Observer) -> None:
@@ -71,10 +81,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(fields, ensure_ascii=False, default=str)
 
 
+class _Stderr(logging.StreamHandler[Any]):
+    """Write to whatever ``sys.stderr`` is at the time of the event (a server or test runner may replace it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(log_format: str = "kv", level: int = logging.INFO) -> None:
     """Send the ``feeds`` logger to stderr in ``log_format``; safe to call again."""
-    handler = logging.StreamHandler()
+    handler = _Stderr()
     handler.setFormatter(JsonFormatter() if log_format == "json" else KeyValueFormatter())
-    logger.handlers[:] = [handler]
+    # Replace only our own handler: others (a test's, an operator's) stay.
+    logger.handlers[:] = [h for h in logger.handlers if not isinstance(h, _Stderr)] + [handler]
     logger.setLevel(level)
     logger.propagate = False

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
+
+from feeds import urls
 
 Severity = Literal["error", "warning"]
 
@@ -60,8 +64,9 @@ class Post:
     published: datetime
     #: Last change, tz-aware, never before ``published``.
     updated: datetime
-    #: Markdown source of the body (front matter removed).
-    body: str
+    #: SHA-256 (hex) of the Markdown body; with ``url`` it names the rendered HTML. The body itself
+    #: stays out of the record (the content index keeps it compressed), so 50,000 posts stay small.
+    body_digest: str
     #: Summary from the front matter; ``None`` means "first paragraph of the body".
     summary: str | None = None
     #: Tag names as written in the front matter, duplicates removed, in order.
@@ -74,6 +79,12 @@ class Post:
     draft: bool = False
     #: Estimated reading time in minutes.
     reading_time: int | None = None
+
+    @cached_property
+    def digest(self) -> str:
+        """Hash of every field: two records with the same digest render the same bytes."""
+        values = repr(tuple(getattr(self, f.name) for f in fields(self)))
+        return hashlib.sha256(values.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -103,10 +114,9 @@ class FeedPage:
 
     title: str
     description: str
-    #: Absolute URL of the HTML page this feed belongs to.
-    home_url: str
-    #: Absolute URL prefix under which the feed files live (``…/tags/go/``), ends with ``/``.
-    base_url: str
+    #: The site's base URL (no trailing slash) and the scope's path (``/`` or ``/tags/<slug>/``).
+    site_url: str
+    prefix: str
     #: 1-based page number and the number of pages (at least 1).
     page: int
     last_page: int
@@ -124,8 +134,11 @@ class FeedPage:
     icon: str | None = None
     favicon: str | None = None
 
+    @property
+    def home_url(self) -> str:
+        """Absolute URL of the HTML page this feed belongs to."""
+        return urls.absolute(self.site_url, self.prefix)
+
     def url(self, filename: str, page: int | None = None) -> str:
-        """Return the absolute URL of ``filename`` (e.g. ``atom.xml``) at ``page``."""
-        number = self.page if page is None else page
-        suffix = f"?page={number}" if number > 1 else ""
-        return f"{self.base_url}{filename}{suffix}"
+        """Return the absolute URL of ``filename`` (e.g. ``atom.xml``) at ``page`` (this page by default)."""
+        return urls.absolute(self.site_url, urls.feed_path(self.prefix, filename, self.page if page is None else page))

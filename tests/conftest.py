@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feeds.web.app import create_app
+from feeds.web.app import create_app, stop
 
 from .server import ServerProcess
 
@@ -55,13 +55,20 @@ def make_app(content: Path, config_file: Path) -> Iterator[Callable[..., Flask]]
     apps: list[Flask] = []
 
     def factory(**overrides: Any) -> Flask:
-        app = create_app({"content_dir": str(content), **overrides}, config_file=config_file, env={})
+        settings = {"content_dir": str(content), "snapshot_dir": str(content.parent / f"snapshot-{len(apps)}"), **overrides}
+        app = create_app(settings, config_file=config_file, env={})
         apps.append(app)
         return app
 
     yield factory
     for app in apps:
-        app.extensions["feeds"].stop()
+        stop(app)
+
+
+def published(app: Flask) -> dict[str, bytes]:
+    """Every document the app's runtime serves now, by path (browser views under /_views/ included)."""
+    runtime = app.extensions["feeds"]
+    return {path: runtime.store.read(item.etag) for path, item in runtime.current.items.items()}
 
 
 @pytest.fixture

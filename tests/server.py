@@ -57,7 +57,8 @@ class ServerProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = folder / f"{name}-{self.port}.log"
         self._environ = {k: v for k, v in os.environ.items() if not k.startswith(("FEEDS_", "PROMETHEUS_"))}
-        self._environ.update({"FEEDS_SITE_URL": self.base, **settings, **(env or {})})
+        self._environ.update({"FEEDS_SITE_URL": self.base, "FEEDS_SNAPSHOT_DIR": str(folder / f"snapshot-{name}-{self.port}")})
+        self._environ.update({**settings, **(env or {})})
 
     def _run(self, argv: list[str], cwd: Path, preexec_fn: Callable[[], None] | None = None) -> None:
         self._log_file = self.log.open("w")
@@ -120,7 +121,6 @@ class WsgiServer(ServerProcess):
     ) -> None:
         settings = {"FEEDS_CONFIG": str(config), "FEEDS_CONTENT_DIR": str(content)}
         self._spawn(kind, content.parent, settings, env)
-        self._environ.setdefault("FEEDS_SNAPSHOT_DIR", str(content.parent / f"snapshot-{kind}-{self.port}"))
         if site_url:
             self._environ["FEEDS_SITE_URL"] = site_url
         if kind == "granian":

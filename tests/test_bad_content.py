@@ -22,8 +22,10 @@ from flask import Flask
 
 from feeds.config import Config, load_config
 from feeds.content import files as sources
-from feeds.content import index as content_module
-from feeds.content.index import ContentIndex, Scan, discover, load
+from feeds.content import post as content_module
+from feeds.content.files import discover
+from feeds.content.index import ContentIndex, Scan
+from feeds.content.post import load
 from feeds.content.tags import slugify
 
 from . import feedcheck
@@ -185,7 +187,7 @@ def test_folder_reached_twice_is_scanned_once(content: Path) -> None:
 
 def test_file_swapped_after_listing_is_checked_again(content: Path, tmp_path: Path) -> None:
     config = config_of(content)
-    files, _ = discover(content)
+    files = discover(content).files
     by_name = {f.rel: f for f in files}
     secret = tmp_path / "secret.md"
     secret.write_text("---\ntitle: Secret\ndate: 2026-01-01\n---\nx\n", encoding="utf-8")

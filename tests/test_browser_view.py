@@ -46,7 +46,7 @@ def test_prefers_html(accept: str | None, html: bool) -> None:
     assert prefers_html(accept) is html
 
 
-@pytest.mark.parametrize("path", ["/feed.xml", "/atom.xml", "/feed.json", "/tags/go/feed.xml", "/feed.xml?page=1"])
+@pytest.mark.parametrize("path", ["/feed.xml", "/atom.xml", "/feed.json", "/tags/go/feed.xml"])
 def test_a_browser_gets_the_html_view_with_the_items(client: FlaskClient, path: str) -> None:
     feed = client.get(path)
     view = client.get(path, headers={"Accept": CHROME})
@@ -88,9 +88,11 @@ def test_the_view_is_gzipped_and_answers_head(client: FlaskClient) -> None:
 
 def test_older_pages_have_their_own_view_with_paging(make_app: Callable[..., Flask]) -> None:
     client = make_app(items_per_feed=5).test_client()
-    second = client.get("/feed.xml?page=2", headers={"Accept": CHROME}).get_data(as_text=True)
-    assert "page 2 of 4" in second and 'href="?page=3"' in second and 'href="?page=1"' in second
-    assert client.get("/feed.xml?page=9", headers={"Accept": CHROME}).status_code == 404
+    second = client.get("/page/2/feed.xml", headers={"Accept": CHROME}).get_data(as_text=True)
+    assert "page 2 of 4" in second
+    assert 'href="http://127.0.0.1:8000/page/3/feed.xml" rel="next"' in second
+    assert 'href="http://127.0.0.1:8000/feed.xml" rel="prev"' in second
+    assert client.get("/page/9/feed.xml", headers={"Accept": CHROME}).status_code == 404
 
 
 def test_the_real_server_negotiates(server: ServerProcess) -> None:

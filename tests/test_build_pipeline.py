@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from feeds.snapshot.build import Bodies, Key, Snapshot
 
 from feeds.config import Config, load_config
 from feeds.content.index import ContentIndex
@@ -15,7 +16,6 @@ from feeds.models import Entry
 from feeds.render import cache, markup, pages
 from feeds.render.formats import FORMATS
 from feeds.snapshot import build as snapshot
-from feeds.snapshot.build import Bodies, Key, Snapshot
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

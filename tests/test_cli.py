@@ -10,7 +10,9 @@ from pathlib import Path
 
 from flask import Flask
 
-from feeds.snapshot.export import file_name
+from feeds.urls import file_name
+
+from .conftest import published
 
 
 def _feeds(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -21,15 +23,18 @@ def test_build_writes_the_bytes_the_service_serves(tmp_path: Path, content: Path
     out = tmp_path / "out"
     result = _feeds("build", "--out", str(out), "--content", str(content), "--config", str(config_file), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    snapshot = app.extensions["feeds"].store.current
+    runtime = app.extensions["feeds"]
     client = app.test_client()
-    for (path, page), body in snapshot.bodies.items():
-        exported = out / file_name((path, page))
-        served = client.get(path if page == 1 else f"{path}?page={page}").data
-        assert exported.read_bytes() == served == body.data, path
-        assert gzip.decompress((out / (file_name((path, page)) + ".gz")).read_bytes()) == served
+    documents = {path: body for path, body in published(app).items() if not path.startswith("/_views/")}
+    for path, body in documents.items():
+        exported = out / file_name(path)
+        served = client.get(path).data
+        assert exported.read_bytes() == served == body, path
+        assert gzip.decompress((out / (file_name(path) + ".gz")).read_bytes()) == served
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["version"] == snapshot.version
+    assert manifest["version"] == runtime.current.version
+    assert set(manifest["files"]) == {file_name(path) for path in documents}
+    assert not (out / "_views").exists()  # browser views need the app's negotiation
     assert (out / "tags" / "pub-sub" / "atom.xml").is_file()
 
 

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from lxml import etree
 from lxml import html as lxml_html
 
+from .conftest import published
 from .server import ServerProcess
 
 SITE = "http://127.0.0.1:8000"
@@ -89,8 +90,7 @@ def test_opml_is_opml_2_with_one_outline_per_scope_in_each_format(client: FlaskC
 
 
 def every_body(app: Flask) -> list[bytes]:
-    snapshot = app.extensions["feeds"].store.current
-    return [body.data for body in [*snapshot.bodies.values(), *snapshot.views.values()]]
+    return list(published(app).values())
 
 
 def test_a_draft_appears_nowhere(app: Flask) -> None:
@@ -109,7 +109,7 @@ def test_a_scheduled_post_appears_at_the_first_scan_after_its_time(app: Flask) -
     assert feedparser.parse(client.get("/feed.xml").data).entries[0].title == FUTURE_TITLE
     assert FUTURE_TITLE.encode() in client.get("/tags/architecture/atom.xml").data
     assert FUTURE_TITLE.encode() in client.get("/").data
-    assert state.store.current.next_change is None
+    assert state.current.next_change is None
 
 
 def test_the_real_server_hides_drafts_and_future_posts(server: ServerProcess) -> None:

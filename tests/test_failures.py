@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from feeds.service import builder as builder_module
 from feeds.service.builder import Builder
-from feeds.snapshot import build as snapshot
+from feeds.web.app import create_app, stop
 
 from .corpus import without_dac_override
 from .server import ServerProcess
@@ -163,16 +164,16 @@ def test_failing_rebuild_never_replaces_the_snapshot(
     listen(records)
     client = app.test_client()
     state = app.extensions["feeds"]
-    served = state.store.current
+    served = state.current
     etag = client.get("/feed.xml").headers["ETag"]
 
-    def broken(*args: Any, **kwargs: Any) -> snapshot.Snapshot:
+    def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setattr(snapshot, "build", broken)
+    monkeypatch.setattr(builder_module, "plan", broken)
     (content / POST).write_text("---\ntitle: Changed\ndate: 2026-05-02\n---\nNew body.\n", encoding="utf-8")
     assert state.builder.rescan() is False
-    assert state.store.current is served
+    assert state.current is served
     assert client.get("/feed.xml").headers["ETag"] == etag
     health = client.get("/healthz")
     assert health.status_code == 200
@@ -186,7 +187,7 @@ def test_failing_rebuild_never_replaces_the_snapshot(
 
 
 def test_exception_in_the_scheduled_job_is_logged_and_the_schedule_continues(
-    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, records: Records
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, records: Records, content: Path, config_file: Path, tmp_path: Path
 ) -> None:
     calls: list[int] = []
     real = Builder.rescan
@@ -197,15 +198,20 @@ def test_exception_in_the_scheduled_job_is_logged_and_the_schedule_continues(
             raise RuntimeError(f"boom {len(calls)}")
         return real(self, force)
 
-    app = make_app(scan_interval=1)
+    app = make_app(scan_interval=1)  # built once, no schedule
     listen(records)
     monkeypatch.setattr(Builder, "rescan", flaky)
-    app.extensions["feeds"].start_scheduler()
-    wait_for(lambda: len(calls) >= 3, "the schedule to go on after two failures")
-    failures = [r for r in records.records if r.getMessage() == "scheduled rescan failed"]
-    assert len(failures) >= 2 and failures[0].exc_info is not None
-    assert "boom 1" in str(failures[0].exc_info[1])
-    assert app.test_client().get("/feed.xml").status_code == 200
+    settings = {"content_dir": str(content), "snapshot_dir": str(tmp_path / "scheduled"), "scan_interval": 1}
+    scheduled = create_app(settings, config_file=config_file, env={}, schedule=True)
+    try:
+        wait_for(lambda: len(calls) >= 3, "the schedule to go on after two failures")
+        failures = [r for r in records.records if r.getMessage() == "scheduled rescan failed"]
+        assert len(failures) >= 2 and failures[0].exc_info is not None
+        assert "boom 1" in str(failures[0].exc_info[1])
+        assert scheduled.test_client().get("/feed.xml").status_code == 200
+        assert app.test_client().get("/feed.xml").status_code == 200
+    finally:
+        stop(scheduled)
 
 
 def test_no_snapshot_ever_built_is_503(make_app: Callable[..., Flask], content: Path, tmp_path: Path) -> None:

@@ -37,7 +37,8 @@ def _requests(app: Flask) -> list[tuple[str, str, dict[str, str]]]:
     status, headers, _ = _call(app.wsgi_app, "/feed.xml")
     modified = dict(headers)["Last-Modified"]
     cases: list[tuple[str, str, dict[str, str]]] = []
-    for path in ("/feed.xml", "/atom.xml", "/feed.json", "/feed.xml?page=2", "/tags/observability/feed.json", "/", "/tags/", "/feeds.opml"):
+    paths = ("/feed.xml", "/atom.xml", "/feed.json", "/page/2/feed.xml", "/feed.xml?page=2", "/tags/observability/feed.json", "/", "/tags/")
+    for path in (*paths, "/feeds.opml"):
         for method in ("GET", "HEAD"):
             cases += [(path, method, {}), (path, method, gz), (path, method, {"Accept-Encoding": "gzip;q=0"})]
     cases += [

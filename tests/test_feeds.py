@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from jsonschema import Draft202012Validator
 
-from .conftest import DATA
+from .conftest import DATA, published
 from .server import ServerProcess
 
 SCHEMA = json.loads((DATA / "jsonfeed-1.1.schema.json").read_text(encoding="utf-8"))
@@ -107,13 +107,16 @@ def test_index_page_lists_the_feeds_with_autodiscovery(site: ServerProcess) -> N
 
 
 def test_same_content_gives_byte_identical_bodies_in_two_apps(content: Path, config_file: Path) -> None:
-    from feeds.web.app import create_app
+    from feeds.web.app import create_app, stop
 
-    def bodies() -> dict[str, bytes]:
-        app: Flask = create_app({"content_dir": str(content)}, config_file=config_file, env={})
-        snapshot = app.extensions["feeds"].store.current
-        return {f"{path}?{page}": body.data for (path, page), body in snapshot.bodies.items()}
+    def bodies(folder: str) -> dict[str, bytes]:
+        settings = {"content_dir": str(content), "snapshot_dir": str(content.parent / folder)}
+        app: Flask = create_app(settings, config_file=config_file, env={})
+        try:
+            return published(app)
+        finally:
+            stop(app)
 
-    first, second = bodies(), bodies()
+    first, second = bodies("one"), bodies("two")
     assert first == second
     assert len(first) > 100

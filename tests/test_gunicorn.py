@@ -136,7 +136,7 @@ def _edit(server: Gunicorn, marker: str) -> None:
 
 
 def test_every_worker_answers_with_the_same_bytes_etag_and_date(cluster: Gunicorn) -> None:
-    for path in ("/feed.xml", "/tags/go/atom.xml", "/feed.json?page=1", "/"):
+    for path in ("/feed.xml", "/tags/go/atom.xml", "/feed.json", "/"):
         replies = _spread(cluster, path, 30)
         assert len({r.headers["x-feeds-worker"] for r in replies}) >= 2, "requests all landed on one worker"
         assert {r.status for r in replies} == {200}

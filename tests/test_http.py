@@ -69,7 +69,7 @@ def test_gzip_when_accepted(site: ServerProcess) -> None:
     zipped = site.request("/feed.xml", {"Accept-Encoding": "gzip, deflate"})
     assert zipped.headers["content-encoding"] == "gzip"
     assert gzip.decompress(zipped.body) == plain.body
-    assert len(zipped.body) < len(plain.body) / 3
+    assert len(zipped.body) < len(plain.body) / 2.5  # igzip level 3 (bench: ~6% larger than zlib level 6, 15× faster)
     assert zipped.headers["etag"] != plain.headers["etag"]
     assert site.request("/feed.xml", {"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]}).status == 304
     refused = site.request("/feed.xml", {"Accept-Encoding": "gzip;q=0, identity"})
@@ -85,7 +85,7 @@ def test_unknown_paths_are_a_short_plain_404(site: ServerProcess, path: str) -> 
     assert len(reply.body) < 200
 
 
-@pytest.mark.parametrize(("query", "status"), [("page=abc", 400), ("page=0", 400), ("page=-1", 400), ("page=2", 404), ("page=1", 200)])
+@pytest.mark.parametrize(("query", "status"), [("page=abc", 400), ("page=0", 400), ("page=-1", 400), ("page=2", 404), ("page=1", 301)])
 def test_page_queries(site: ServerProcess, query: str, status: int) -> None:
     assert site.request(f"/feed.xml?{query}").status == status
 

@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from feeds.web.app import create_app
+from feeds.web.app import create_app, stop
 
 from .server import ServerProcess, free_port
 
@@ -40,13 +40,14 @@ def test_feeds_serve_refuses_a_bad_setting_naming_the_key(content: Path, config_
 
 
 def test_no_background_thread_keeps_the_process_alive(content: Path, config_file: Path, tmp_path: Path) -> None:
-    single = create_app({"content_dir": str(content)}, config_file=config_file, env={}, scheduler=True)
-    shared = create_app({"content_dir": str(content), "snapshot_dir": str(tmp_path / "snap")}, config_file=config_file, env={}, shared=True)
+    settings = {"content_dir": str(content), "snapshot_dir": str(tmp_path / "snap"), "websub_hubs": ["http://127.0.0.1:9/hub"]}
+    builder = create_app(settings, config_file=config_file, env={}, schedule=True)  # takes the lock: builds
+    follower = create_app(settings, config_file=config_file, env={}, schedule=True)  # same snapshot folder: follows
     try:
-        assert single.extensions["feeds"].scheduler is not None and shared.extensions["feeds"].shared is not None
+        assert builder.extensions["feeds"].role.name == "builder" and follower.extensions["feeds"].role.name == "follower"
         others = [t for t in threading.enumerate() if t is not threading.main_thread()]
         assert others and all(t.daemon for t in others), [t.name for t in others if not t.daemon]
     finally:
-        single.extensions["feeds"].stop()
-        shared.extensions["feeds"].stop()
-    assert single.extensions["feeds"].scheduler is None
+        stop(builder)
+        stop(follower)
+    assert builder.extensions["feeds"].role.scheduler is not None and not builder.extensions["feeds"].role.scheduler.running

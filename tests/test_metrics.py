@@ -69,7 +69,7 @@ def test_snapshot_gauges_describe_the_served_snapshot(make_app: Callable[..., Fl
     (content / "2026-06-03-broken.md").write_text("---\ntitle: [oops\n---\nbody\n")
     app = make_app()
     client = app.test_client()
-    snapshot = app.extensions["feeds"].store.current
+    snapshot = app.extensions["feeds"].current
     assert _sample(client, "feeds_posts_published") == 18
     assert _sample(client, "feeds_tags") == len(snapshot.tags)
     assert _sample(client, "feeds_content_problems", severity="error") == 1

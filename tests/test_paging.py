@@ -74,13 +74,17 @@ def test_every_page_but_the_last_is_full_and_newest_comes_first(paged: FlaskClie
 @pytest.mark.parametrize("filename", ["feed.xml", "atom.xml"])
 def test_paging_links_follow_rfc5005(paged: FlaskClient, filename: str) -> None:
     url = f"{SITE}/{filename}"
+
+    def page(n: int) -> str:
+        return f"{SITE}/page/{n}/{filename}"
+
     first = feedcheck.links(paged.get(f"/{filename}").data)
-    assert (first["first"], first["last"], first["next"]) == (url, f"{url}?page=6", f"{url}?page=2")
+    assert (first["first"], first["last"], first["next"]) == (url, page(6), page(2))
     assert "previous" not in first
-    middle = feedcheck.links(paged.get(f"/{filename}?page=3").data)
-    assert (middle["self"], middle["previous"], middle["next"]) == (f"{url}?page=3", f"{url}?page=2", f"{url}?page=4")
-    last = feedcheck.links(paged.get(f"/{filename}?page=6").data)
-    assert last["previous"] == f"{url}?page=5" and "next" not in last
+    middle = feedcheck.links(paged.get(f"/page/3/{filename}").data)
+    assert (middle["self"], middle["previous"], middle["next"]) == (page(3), page(2), page(4))
+    last = feedcheck.links(paged.get(f"/page/6/{filename}").data)
+    assert last["previous"] == page(5) and "next" not in last
 
 
 def test_a_feed_that_fits_one_page_has_no_paging_links(client: FlaskClient) -> None:
@@ -90,9 +94,25 @@ def test_a_feed_that_fits_one_page_has_no_paging_links(client: FlaskClient) -> N
 
 
 def test_page_one_is_the_plain_feed(paged: FlaskClient) -> None:
-    for path in ("/feed.xml", "/atom.xml", "/feed.json", "/tags/go/feed.xml"):
-        plain, page_one = paged.get(path), paged.get(path + "?page=1")
-        assert plain.data == page_one.data and plain.headers["ETag"] == page_one.headers["ETag"]
+    for prefix, filename in (("/", "feed.xml"), ("/", "atom.xml"), ("/", "feed.json"), ("/tags/go/", "feed.xml")):
+        for other in (f"{prefix}{filename}?page=1", f"{prefix}page/1/{filename}"):
+            moved = paged.get(other)
+            assert (moved.status_code, moved.headers["Location"]) == (301, f"{SITE}{prefix}{filename}")
+
+
+def test_query_pages_of_older_links_move_to_the_page_path(paged: FlaskClient) -> None:
+    """Older pages live at a path (a static host or an object store serves them as they are); ?page=N still works."""
+    for old, new in (("/feed.xml?page=2", "/page/2/feed.xml"), ("/tags/go/atom.xml?page=1", "/tags/go/atom.xml")):
+        moved = paged.get(old)
+        assert (moved.status_code, moved.headers["Location"]) == (301, SITE + new)
+    assert paged.get("/page/2/feed.xml").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/page/0/feed.xml", "/page/01/feed.xml", "/page/7/feed.xml", "/page/x/feed.xml", "/page/2/nope.xml"])
+def test_bad_page_paths_are_not_found(paged: FlaskClient, path: str) -> None:
+    response = paged.get(path)
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("text/plain")
 
 
 @pytest.mark.parametrize(

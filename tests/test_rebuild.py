@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from feeds.service.coalesce import Coalescer
 from feeds.web import rebuild
-from feeds.web.rebuild import Coalescer, authorized
+from feeds.web.rebuild import authorized
 
 from .conftest import SITE_CONFIG
 from .corpus import SAMPLE
@@ -167,7 +168,7 @@ def _blocking_job(fail_first: bool = False) -> tuple[Callable[[], None], threadi
     started, release = threading.Event(), threading.Event()
     runs: list[int] = []
 
-    def job() -> None:
+    def job(force: bool = False) -> None:
         runs.append(1)
         if len(runs) == 1:
             started.set()
@@ -193,7 +194,7 @@ def test_coalescer_runs_once_more_for_any_number_of_requests_during_a_run() -> N
 
 
 def test_coalescer_recovers_from_a_failing_job() -> None:
-    def job() -> None:
+    def job(force: bool = False) -> None:
         raise RuntimeError("boom")
 
     coalescer = Coalescer(job)

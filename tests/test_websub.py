@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from feeds.service.websub import Publisher
+from feeds.web.app import stop
 
 SITE = "http://127.0.0.1:8000"
 FORMATS = ("feed.xml", "atom.xml", "feed.json")
@@ -69,22 +70,23 @@ def hub() -> Iterator[Hub]:
 @pytest.fixture
 def hub_app(make_app: Callable[..., Flask], hub: Hub) -> Flask:
     app = make_app(websub_hubs=[hub.url])
-    app.extensions["feeds"].publisher.backoff = 0.01  # retries in milliseconds, not seconds
+    app.extensions["feeds.publisher"].backoff = 0.01  # retries in milliseconds, not seconds
     return app
 
 
 def publisher(app: Flask) -> Publisher:
-    found: Publisher = app.extensions["feeds"].publisher
+    found: Publisher = app.extensions["feeds.publisher"]
     return found
 
 
-def test_feeds_announce_the_hub_in_documents_and_headers(hub_app: Flask, hub: Hub) -> None:
+def test_feeds_announce_the_hub_in_documents_and_headers(hub_app: Flask, hub: Hub, make_app: Callable[..., Flask]) -> None:
     client = hub_app.test_client()
     for path in ("/feed.xml", "/atom.xml", "/feed.json", "/tags/go/atom.xml"):
         response = client.get(path)
         assert response.headers["Link"] == f'<{hub.url}>; rel="hub", <{SITE}{path}>; rel="self"'
         assert hub.url.encode() in response.data
-    assert client.get("/feed.xml?page=1").headers["Link"].endswith(f'<{SITE}/feed.xml>; rel="self"')
+    paged = make_app(websub_hubs=[hub.url], items_per_feed=5).test_client()
+    assert paged.get("/page/2/atom.xml").headers["Link"].endswith(f'<{SITE}/page/2/atom.xml>; rel="self"')
 
 
 def test_without_hubs_only_self_is_linked(client: FlaskClient) -> None:
@@ -109,7 +111,7 @@ def test_an_edited_post_pings_exactly_the_feeds_that_changed(hub_app: Flask, hub
 
 def test_an_unchanged_rescan_pings_nothing(hub_app: Flask, hub: Hub) -> None:
     assert not hub_app.extensions["feeds"].builder.rescan()
-    assert hub_app.extensions["feeds"].builder.rescan(force=True)  # rebuilt, same bytes
+    assert not hub_app.extensions["feeds"].builder.rescan(force=True)  # rebuilt: the same bytes, nothing to publish
     assert publisher(hub_app).wait_idle(5)
     assert hub.pings == []
 
@@ -145,9 +147,8 @@ def test_stop_ends_the_sender_thread(hub_app: Flask) -> None:
     sender = publisher(hub_app)
     thread = sender._thread
     assert thread is not None and thread.is_alive() and thread.daemon
-    hub_app.extensions["feeds"].stop()
+    stop(hub_app)
     assert not thread.is_alive()
-    assert hub_app.extensions["feeds"].publisher is None
 
 
 def test_the_real_server_pings_the_hub_after_an_edit(hub: Hub, content: Path, config_file: Path) -> None:

@@ -58,7 +58,24 @@ def _path_of(name: str) -> Path:
     return path
 
 
-def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
+#: A file in the content root that says "no posts is what I mean": an empty folder then publishes an empty site.
+EMPTY_MARKER = ".feeds-empty"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a walk of the content folder found."""
+
+    files: list[SourceFile]
+    problems: list[Problem]
+    #: Newest modification time (ns) of a post file or of a folder walked: a deleted or
+    #: renamed file changes its folder's, so any change to the content moves it forward.
+    newest_ns: int
+    #: Whether the root holds the EMPTY_MARKER file.
+    empty_ok: bool = False
+
+
+def discover(root: Path) -> Listing:
     """List the post files under ``root``: ``*.md``, skipping ``.``/``_`` names.
 
     Symlinks are followed only when they resolve inside ``root``; a folder
@@ -79,15 +96,18 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
     files: list[SourceFile] = []
     problems: list[Problem] = []
     seen_dirs: dict[tuple[int, int], str] = {}
+    newest = 0
 
     def walk(directory: Path, rel_prefix: str) -> None:
         rel_dir = rel_prefix.rstrip("/") or "."
+        nonlocal newest
         try:
             info = directory.stat()
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as e:
             problems.append(Problem(rel_dir, 1, f"cannot read folder: {e.strerror}"))
             return
+        newest = max(newest, info.st_mtime_ns)
         first = seen_dirs.setdefault((info.st_dev, info.st_ino), rel_dir)
         if first != rel_dir:
             problems.append(Problem(rel_dir, 1, f"is the same folder as {first}; not scanned twice", "warning"))
@@ -127,11 +147,12 @@ def discover(root: Path) -> tuple[list[SourceFile], list[Problem]]:
                 walk(path, rel + "/")
             elif is_md and stat.S_ISREG(info.st_mode):
                 files.append(SourceFile(path, rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root))
+                newest = max(newest, info.st_mtime_ns)
             elif is_md:
                 problems.append(Problem(rel, 1, "is not a regular file (a pipe or device?); skipped"))
 
     walk(real_root, "")
-    return files, problems
+    return Listing(files, problems, newest, (real_root / EMPTY_MARKER).is_file())
 
 
 def _escaped(name: str) -> str:

@@ -1,52 +1,48 @@
-"""Read the content folder: every ``*.md`` file → a Post, or problems naming it.
+"""The content folder as last scanned: re-read only files whose stamp changed, keep the last good version of a broken post.
 
-Pure Python, no Flask. One bad file never stops the others: its problems are
-collected, and a post that loaded before keeps its last good version.
+Pure: no threads. Loading many files may be spread over processes by the
+caller (``load_many``); the index itself is only touched by the builder.
+A post that was published and whose file breaks keeps being published in its
+last good version, and that version survives restarts: the caller saves
+:meth:`ContentIndex.state` with the snapshot and hands it back to
+:meth:`ContentIndex.restore` in the next builder.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import re
-import threading
-from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
-from multiprocessing import get_context
-from typing import Any, cast
-from urllib.parse import quote, urlsplit, urlunsplit
-
-import yaml
-from frontmatter.default_handlers import YAMLHandler
+from datetime import UTC, datetime
+from pathlib import Path
 
 from feeds.config import Config
-from feeds.content.files import SourceFile, clean, discover, read_text
-from feeds.content.tags import slugify
-from feeds.errors import ContentError, ContentRootError
-from feeds.models import Author, Enclosure, Post, Problem
-from feeds.render.cache import post_cache
-from feeds.render.markup import join_url
+from feeds.content.files import Listing, SourceFile, discover
+from feeds.content.post import Loaded, load
+from feeds.errors import ContentRootError
+from feeds.models import Post, Problem
 
-FIELDS = frozenset(
-    {"title", "date", "updated", "slug", "id", "summary", "tags", "authors", "image",
-     "draft", "link", "enclosure", "reading_time"}
-)
-MAX_TAG_LENGTH = 100
-WORDS_PER_MINUTE = 230
+#: Loads files into Loaded records, in order (the builder passes a process pool's map).
+LoadMany = Callable[[Sequence[SourceFile], Config], list[Loaded]]
+#: The stamp of a file that is listed with a problem instead of being read: never equal to a real one.
+_TROUBLED = (-1, -1, -1)
+KEPT_MESSAGE = "serving the last good version of this post until the file is fixed"
 
-_DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})-(.+)$")
-_SLUG = re.compile(r"^[\w][\w.~-]*$")
-_MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+
+def load_serially(files: Sequence[SourceFile], config: Config) -> list[Loaded]:
+    """Load ``files`` one after the other in this process."""
+    return [load(file, config) for file in files]
 
 
 @dataclass(frozen=True)
-class Loaded:
-    """The result of reading one file: a post, problems, or both."""
+class Kept:
+    """A published post whose file is broken now: its last good version stays published."""
 
-    post: Post | None
-    problems: tuple[Problem, ...] = ()
+    post: Post
+    #: Why: the file's first error.
+    reason: str
+    #: When the file was first seen broken (UTC).
+    since: datetime
 
 
 @dataclass(frozen=True)
@@ -58,389 +54,20 @@ class Scan:
     #: Files read again (new or changed) and files gone, relative paths.
     changed: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
-
-
-#: Below this many files a process pool costs more than it saves.
-PARALLEL_FROM = 256
-
-
-def load_all(files: list[SourceFile], config: Config) -> list[Loaded]:
-    """Load many files: unchanged ones from the post cache (if any), the rest on every core when many."""
-    cache = post_cache(config.cache_dir, repr(config))
-    if cache is None or len(files) < PARALLEL_FROM:
-        return _load_many(files, config)
-    # Start-up (or a large change): reuse what an earlier process parsed, then save the whole set.
-    results: list[Loaded | None] = [cast(Loaded | None, cache.get(f.rel, f.stamp)) for f in files]
-    missing = [i for i, loaded in enumerate(results) if not isinstance(loaded, Loaded)]
-    for index, loaded in zip(missing, _load_many([files[i] for i in missing], config), strict=True):
-        results[index] = loaded
-    done = [loaded for loaded in results if loaded is not None]
-    if missing:
-        cache.save({f.rel: (f.stamp, loaded) for f, loaded in zip(files, done, strict=True)})
-    cache.forget()  # the index holds the posts now; old versions need not stay in memory
-    return done
-
-
-def _load_many(files: list[SourceFile], config: Config) -> list[Loaded]:
-    """Load files, on every core when there are many and no other thread could hold a lock at fork."""
-    workers = os.cpu_count() or 1
-    if len(files) < PARALLEL_FROM or workers < 2 or threading.active_count() > 1:
-        return [load(file, config) for file in files]
-    size = max(32, len(files) // (workers * 4))
-    chunks = [files[i : i + size] for i in range(0, len(files), size)]
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
-            return [loaded for part in pool.map(_load_chunk, chunks, [config] * len(chunks)) for loaded in part]
-    except (OSError, RuntimeError):  # no fork or no processes here: load in this one
-        return [load(file, config) for file in files]
-
-
-def _load_chunk(files: list[SourceFile], config: Config) -> list[Loaded]:
-    return [load(file, config) for file in files]
-
-
-def load(file: SourceFile, config: Config) -> Loaded:
-    """Read one file into a Post; every problem names the file and line."""
-    problems: list[Problem] = []
-    try:
-        post = _load(file, config, problems)
-    except ContentError as e:
-        problems.append(Problem(file.rel, e.line, e.message))
-        post = None
-    except Exception as e:  # a bug, or input nobody foresaw: this file is skipped, the scan goes on
-        problems.append(Problem(file.rel, 1, f"cannot be loaded: {type(e).__name__}: {e}"))
-        post = None
-    return Loaded(post, tuple(problems))
-
-
-def _load(file: SourceFile, config: Config, problems: list[Problem]) -> Post:
-    text = read_text(file, config, problems)
-    meta, body, fm_lines = _split(file.rel, text)
-    fields = _Fields(file.rel, meta, fm_lines, problems)
-    seen: set[int] = set()
-    for name in list(meta):
-        meta[name], changed = clean(meta[name], seen)
-        if changed:
-            # Only YAML escapes ("\0", "\ud800") get here: the raw text was cleaned already.
-            fields.warn(str(name), "removed characters that XML 1.0 forbids (written as an escape sequence)")
-    if clean(meta, seen)[1]:
-        problems.append(Problem(file.rel, 2, "removed characters that XML 1.0 forbids from a field name", "warning"))
-    return _post_from(file, config, fields, body)
-
-
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _safe_load(text: str) -> Any:
-    """Parse YAML with libyaml when present (~10x faster on 10k posts).
-
-    On any error the pure-Python parser parses it again, so problems keep its
-    messages and line marks exactly.
-    """
-    try:
-        return yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 - a SafeLoader
-    except Exception:
-        return yaml.safe_load(text)
-
-
-def _split(rel: str, text: str) -> tuple[dict[str, Any], str, list[str]]:
-    """Split front matter from body; return (mapping, body, lines).
-
-    ``lines[n - 1]`` is line ``n`` of the file within the front matter (blank
-    before it), so errors can point at the file's own line numbers.
-    """
-    handler = YAMLHandler()
-    if not handler.detect(text):
-        raise ContentError(rel, "no front matter: the file must start with a '---' line", 1)
-    try:
-        fm_text, body = handler.split(text)
-    except ValueError as e:
-        raise ContentError(rel, "front matter is not closed by a '---' line", 1) from e
-    opening = handler.FM_BOUNDARY.search(text)
-    first_line = text[: opening.end()].count("\n") + 1 if opening else 1  # file line where fm_text starts
-    lines = [""] * (first_line - 1) + fm_text.split("\n")
-    try:
-        meta = _safe_load(fm_text)
-    except yaml.MarkedYAMLError as e:
-        # The context mark points at an unclosed bracket or quote; prefer it.
-        mark = e.context_mark or e.problem_mark
-        line = first_line + mark.line if mark else 1
-        reason = e.problem or str(e)
-        if e.context and e.problem_mark and e.context_mark and e.problem_mark.line != e.context_mark.line:
-            reason = f"{e.context}: {reason} on line {first_line + e.problem_mark.line}"
-        raise ContentError(rel, f"invalid YAML in front matter: {reason}", line) from e
-    except yaml.YAMLError as e:
-        raise ContentError(rel, f"invalid YAML in front matter: {e}", 1) from e
-    except ValueError as e:  # PyYAML raises this for an impossible date such as 2026-02-30
-        name, line = _date_field(lines)
-        raise ContentError(rel, f"{name}: not a real date ({e})", line) from e
-    if meta is None:
-        meta = {}
-    if not isinstance(meta, dict):
-        raise ContentError(rel, f"front matter must be a mapping of fields, not a {type(meta).__name__}", first_line + 1)
-    return meta, body.lstrip("\n"), lines
-
-
-def _date_field(lines: list[str]) -> tuple[str, int]:
-    """Return the first field holding a date that does not exist, and its line (PyYAML does not say)."""
-    for number, line in enumerate(lines, start=1):
-        match = re.match(r"^\s*(\w+)\s*:\s*['\"]?(\d{4})-(\d{1,2})-(\d{1,2})", line)
-        if match:
-            try:
-                date(*(int(part) for part in match.groups()[1:]))
-            except ValueError:
-                return match.group(1), number
-    return "date", 1
-
-
-class _Fields:
-    """Typed access to front matter fields; errors name the field and its line."""
-
-    def __init__(self, rel: str, meta: Mapping[str, Any], fm_lines: list[str], problems: list[Problem]) -> None:
-        self.rel, self.meta, self.fm_lines, self.problems = rel, meta, fm_lines, problems
-
-    def line(self, name: str) -> int:
-        pattern = re.compile(rf"^['\"]?{re.escape(name)}['\"]?\s*:")
-        for number, text in enumerate(self.fm_lines, start=1):
-            if pattern.match(text):
-                return number
-        return 1
-
-    def error(self, name: str, message: str) -> ContentError:
-        return ContentError(self.rel, f"{name}: {message}", self.line(name))
-
-    def warn(self, name: str, message: str) -> None:
-        self.problems.append(Problem(self.rel, self.line(name), f"{name}: {message}", "warning"))
-
-    def text(self, name: str, required: bool = False) -> str | None:
-        value = self.meta.get(name)
-        if value is None:
-            if required:
-                raise ContentError(self.rel, f"{name}: missing (required)", self.line(name) if name in self.meta else 1)
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise self.error(name, f"expected text, got {type(value).__name__}")
-        text = " ".join(str(value).split())
-        if required and not text:
-            raise self.error(name, "is empty")
-        return text or None
-
-
-def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str) -> Post:
-    meta = fields.meta
-    for name in sorted(set(meta) - FIELDS, key=str):
-        fields.warn(str(name), "unknown field, ignored")
-
-    title = fields.text("title", required=True)
-    assert title is not None
-
-    stem = file.path.name.removesuffix(".md")
-    prefix = _DATE_PREFIX.match(stem)
-    published = _datetime(fields, "date", config)
-    if published is None:
-        if prefix is None:
-            raise ContentError(file.rel, "date: missing, and the file name has no YYYY-MM-DD- prefix", 1)
-        try:
-            published = datetime.combine(date.fromisoformat(prefix.group(1)), time(), config.timezone)
-        except ValueError as e:
-            raise ContentError(file.rel, f"date: file name prefix {prefix.group(1)!r} is not a real date", 1) from e
-    updated = _datetime(fields, "updated", config) or published
-    if updated < published:
-        fields.warn("updated", "is before date; using date")
-        updated = published
-
-    slug = fields.text("slug")
-    if slug is not None:
-        if not _SLUG.match(slug):
-            raise fields.error("slug", f"{slug!r} may hold only letters, digits, '-', '_', '.' and '~'")
-    else:
-        slug = slugify(prefix.group(2) if prefix else stem)
-        if not slug:
-            raise ContentError(file.rel, "slug: the file name gives an empty slug; set slug in the front matter", 1)
-
-    url = config.site_url + config.permalink.format(
-        slug=quote(slug), year=f"{published.year:04d}", month=f"{published.month:02d}", day=f"{published.day:02d}"
-    )
-    post_id = fields.text("id") or _default_id(config.site_url, slug, published)
-
-    link = fields.text("link")
-    if link is not None:
-        link = _absolute_url(fields, "link", link, url)
-
-    image = fields.text("image")
-    if image is not None:
-        image = _absolute_url(fields, "image", image, url)
-
-    draft = meta.get("draft", False)
-    if not isinstance(draft, bool):
-        raise fields.error("draft", f"expected true or false, got {draft!r}")
-
-    reading_time = meta.get("reading_time")
-    if reading_time is not None and (isinstance(reading_time, bool) or not isinstance(reading_time, int) or reading_time < 1):
-        fields.warn("reading_time", "expected a whole number of minutes; estimating it")
-        reading_time = None
-    if reading_time is None:
-        reading_time = max(1, math.ceil(len(body.split()) / WORDS_PER_MINUTE))
-
-    return Post(
-        source=file.rel,
-        id=post_id,
-        slug=slug,
-        title=title,
-        url=url,
-        link=link or url,
-        published=published,
-        updated=updated,
-        body=body,
-        summary=fields.text("summary"),
-        tags=_tags(fields),
-        authors=_authors(fields, url),
-        image=image,
-        enclosure=_enclosure(fields, url),
-        draft=draft,
-        reading_time=reading_time,
-    )
-
-
-def _default_id(site_url: str, slug: str, published: datetime) -> str:
-    """Return a tag: URI (RFC 4151) from the site host, publication day and slug.
-
-    It does not change when the post is edited, only if its slug or day does;
-    set ``id`` in the front matter to keep identity across a rename.
-    """
-    host = urlsplit(site_url).hostname or "localhost"
-    return f"tag:{host},{published.date().isoformat()}:{quote(slug)}"
-
-
-def _datetime(fields: _Fields, name: str, config: Config) -> datetime | None:
-    value = fields.meta.get(name)
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        result = value
-    elif isinstance(value, date):
-        result = datetime.combine(value, time())
-    elif isinstance(value, str):
-        try:
-            result = datetime.fromisoformat(value.strip())
-        except ValueError as e:
-            raise fields.error(name, f"{value!r} is not an ISO 8601 date or date-time") from e
-    else:
-        raise fields.error(name, f"expected an ISO 8601 date, got {type(value).__name__}")
-    if result.tzinfo is None:
-        result = result.replace(tzinfo=config.timezone)
-    if not 1 <= result.year <= 9999 or not 1900 <= result.astimezone(config.timezone).year <= 9998:
-        raise fields.error(name, f"year {result.year} is out of range")
-    return result
-
-
-# What may stay unescaped in a path, and in a query or fragment (RFC 3986 §3.3-3.5).
-_PATH_SAFE = "!$%&'()*+,;=:@/~"
-_QUERY_SAFE = _PATH_SAFE + "?"
-_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-def _absolute_url(fields: _Fields, name: str, value: str, base: str) -> str:
-    """Return ``value`` as an absolute http(s) URI (RFC 3986): feeds and JSON Feed need URIs, not IRIs."""
-    if any(c.isspace() for c in value):
-        raise fields.error(name, f"{value!r} is not a URL (contains spaces)")
-    try:
-        parts = urlsplit(value)
-        if parts.scheme and parts.scheme not in ("http", "https"):
-            raise fields.error(name, f"{value!r}: only http(s) URLs or site paths are allowed")
-        if not parts.netloc.isascii():
-            raise fields.error(name, f"{value!r}: write a non-ASCII host name in its xn-- (punycode) form")
-        # Percent-encode what a URI may not hold (non-ASCII, quotes, angle brackets); keep %XX escapes.
-        path, query, fragment = (_STRAY_PERCENT.sub("%25", part) for part in (parts.path, parts.query, parts.fragment))
-        escaped = urlunsplit(
-            (parts.scheme, parts.netloc, quote(path, safe=_PATH_SAFE), quote(query, safe=_QUERY_SAFE), quote(fragment, safe=_QUERY_SAFE))
-        )
-        url = join_url(escaped, base)
-        absolute = urlsplit(url)
-        absolute.port  # noqa: B018 -- raises ValueError for a port that is not a number
-    except ValueError as e:
-        raise fields.error(name, f"{value!r} is not a valid URL: {e}") from e
-    if absolute.scheme not in ("http", "https") or not absolute.hostname:
-        raise fields.error(name, f"{value!r} does not make an absolute http(s) URL")
-    return url
-
-
-def _tags(fields: _Fields) -> tuple[str, ...]:
-    value = fields.meta.get("tags")
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise fields.error("tags", f"expected a list of names, got {type(value).__name__}")
-    names: list[str] = []
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
-            raise fields.error("tags", f"expected names, got a {type(item).__name__} entry")
-        name = " ".join(str(item).split())
-        if not name:
-            fields.warn("tags", "empty tag ignored")
-        elif len(name) > MAX_TAG_LENGTH:
-            fields.warn("tags", f"tag of {len(name)} characters ignored (limit {MAX_TAG_LENGTH})")
-        elif name not in names:
-            names.append(name)
-    return tuple(names)
-
-
-def _authors(fields: _Fields, base: str) -> tuple[Author, ...]:
-    value = fields.meta.get("authors")
-    if value is None:
-        return ()
-    if isinstance(value, str | dict):
-        value = [value]
-    if not isinstance(value, list):
-        raise fields.error("authors", f"expected a list of names or {{name, url, email}}, got {type(value).__name__}")
-    authors: list[Author] = []
-    for item in value:
-        if isinstance(item, str) and item.strip():
-            authors.append(Author(" ".join(item.split())))
-        elif isinstance(item, dict):
-            name, email, url = item.get("name"), item.get("email"), item.get("url")
-            if not isinstance(name, str) or not name.strip():
-                raise fields.error("authors", "each author needs a name")
-            if email is not None and (not isinstance(email, str) or "@" not in email):
-                raise fields.error("authors", f"invalid email {email!r}")
-            if url is not None and not isinstance(url, str):
-                raise fields.error("authors", f"invalid url {url!r}")
-            authors.append(
-                Author(" ".join(name.split()), email or None, _absolute_url(fields, "authors", url, base) if url else None)
-            )
-        else:
-            raise fields.error("authors", f"expected a name or {{name, url, email}}, got {item!r}")
-    return tuple(authors)
-
-
-def _enclosure(fields: _Fields, base: str) -> Enclosure | None:
-    value = fields.meta.get("enclosure")
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise fields.error("enclosure", "expected {url, type, length}")
-    url, media_type, length = value.get("url"), value.get("type"), value.get("length", 0)
-    if not isinstance(url, str) or not url.strip():
-        raise fields.error("enclosure", "needs a url")
-    if not isinstance(media_type, str) or not _MEDIA_TYPE.match(media_type):
-        raise fields.error("enclosure", f"needs a media type such as audio/mpeg, got {media_type!r}")
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise fields.error("enclosure", f"length must be a size in bytes, got {length!r}")
-    return Enclosure(_absolute_url(fields, "enclosure", url.strip(), base), media_type, length)
-
-
-#: The stamp of a file that is listed with a problem instead of being read: never equal to a real one.
-_TROUBLED = (-1, -1, -1)
+    #: Newest change of the content (a post file or a folder): the content's own clock, UTC.
+    content_time: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    #: Posts served from their last good version.
+    kept: tuple[Kept, ...] = ()
 
 
 @dataclass
 class _Known:
     stamp: tuple[int, int, int]
     loaded: Loaded
-    #: The post this file last published without an error: kept while the file is broken.
+    #: The post this file last published without an error, its body (zlib) and, while broken, since when.
     last_good: Post | None
+    body_z: bytes = b""
+    broken_since: datetime | None = None
 
 
 @dataclass
@@ -448,53 +75,35 @@ class ContentIndex:
     """The content folder as last scanned; re-reads only files whose stamp changed."""
 
     config: Config
+    load_many: LoadMany = load_serially
+    #: A clock for ``Kept.since`` (tests pass their own).
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _known: dict[str, _Known] = field(default_factory=dict)
-    #: The last scan and the folder problems behind it: returned again when nothing changed.
-    _last: tuple[list[Problem], Scan] | None = field(default=None, repr=False)
+    _last: tuple[list[Problem], int, Scan] | None = field(default=None, repr=False)
 
-    def scan(self) -> Scan:
-        """Scan the folder; raise ContentRootError if the folder itself is unreadable."""
-        files, problems = discover(self.config.content_dir)
-        if not files and any(k.last_good for k in self._known.values()):
-            # An unmounted volume often leaves an empty mount point behind: never
-            # turn that into empty feeds. Restarting accepts an empty folder.
+    def scan(self, root: Path | None = None, content_time: datetime | None = None) -> Scan:
+        """Scan ``root`` (the content folder by default); raise ContentRootError if it cannot be read.
+
+        ``content_time`` replaces the folder's modification times as the content
+        clock (a git checkout's files all have the checkout's time; its commit time is the clock).
+        """
+        listing = discover(root or self.config.content_dir)
+        if not listing.files and not listing.empty_ok and any(k.last_good for k in self._known.values()):
+            # An unmounted volume often leaves an empty mount point behind: never turn that
+            # into empty feeds unless the folder says so (the marker file, `feeds empty`).
             raise ContentRootError(
-                self.config.content_dir, f"content folder has no posts now but had {len(self._known)} files; keeping the last snapshot"
+                root or self.config.content_dir,
+                f"content folder has no posts now but had {len(self._known)}; keeping the last snapshot "
+                "(to publish an empty site on purpose, run `feeds empty`)",
             )
-        changed: list[str] = []
-        seen: set[str] = set()
-        stale: list[SourceFile] = []
-        for file in files:
-            seen.add(file.rel)
-            known = self._known.get(file.rel)
-            if known is None or known.stamp != file.stamp:
-                stale.append(file)
-        for file, loaded in zip(stale, load_all(stale, self.config), strict=True):
-            known = self._known.get(file.rel)
-            last_good = loaded.post if loaded.post is not None else (known.last_good if known else None)
-            self._known[file.rel] = _Known(file.stamp, loaded, last_good)
-            changed.append(file.rel)
-        # A published file that is still there but cannot be read now (a dangling or outside
-        # symlink, a pipe in its place, an unreadable folder around it) is broken, not
-        # deleted: keep its last good version.
-        reported = {p.path for p in problems}
-        troubled = {
-            rel for rel in set(self._known) - seen if rel in reported or any(rel.startswith(f"{path}/") for path in reported)
-        }
-        for rel in sorted(troubled):
-            known = self._known[rel]
-            if known.stamp != _TROUBLED:
-                self._known[rel] = _Known(_TROUBLED, Loaded(None), known.last_good)
-                changed.append(rel)
-        removed = sorted(set(self._known) - seen - troubled)
-        for rel in removed:
-            del self._known[rel]
-        if not changed and not removed and self._last is not None and self._last[0] == problems:
-            # Nothing to read again: the same posts and problems, without rebuilding the lists.
-            return replace(self._last[1], changed=(), removed=())
-        folder_problems = list(problems)
-
+        changed, removed = self._update(listing)
+        newest = content_time or datetime.fromtimestamp(listing.newest_ns / 1e9, UTC).replace(microsecond=0)
+        folder_problems = list(listing.problems)
+        if not changed and not removed and self._last is not None and self._last[:2] == (folder_problems, listing.newest_ns):
+            return self._last[2]  # nothing read again: the very same posts and problems, nothing changed
+        problems = list(folder_problems)
         posts: list[Post] = []
+        kept: list[Kept] = []
         for rel in sorted(self._known):
             known = self._known[rel]
             problems.extend(known.loaded.problems)
@@ -502,11 +111,63 @@ class ContentIndex:
                 posts.append(known.loaded.post)
             elif known.last_good is not None:
                 posts.append(known.last_good)
-                problems.append(Problem(rel, 1, "serving the last good version of this post until the file is fixed"))
-        result = Scan(tuple(posts), tuple(problems), tuple(changed), tuple(removed))
-        self._last = (folder_problems, result)
+                problems.append(Problem(rel, 1, KEPT_MESSAGE))
+                reason = next((p.message for p in known.loaded.problems if p.severity == "error"), "cannot be read")
+                kept.append(Kept(known.last_good, reason, known.broken_since or self.clock()))
+        result = Scan(tuple(posts), tuple(problems), tuple(changed), tuple(removed), newest, tuple(kept))
+        self._last = (folder_problems, listing.newest_ns, replace(result, changed=(), removed=()))
         return result
 
-    def stamps(self) -> dict[str, tuple[int, int, int]]:
-        """Return the (size, mtime_ns, inode) each file had when the last scan read it."""
-        return {rel: known.stamp for rel, known in self._known.items()}
+    def _update(self, listing: Listing) -> tuple[list[str], list[str]]:
+        """Read new and changed files; mark listed-but-unreadable ones broken; forget deleted ones."""
+        changed: list[str] = []
+        seen = {file.rel for file in listing.files}
+        stale = [f for f in listing.files if (known := self._known.get(f.rel)) is None or known.stamp != f.stamp]
+        for file, loaded in zip(stale, self.load_many(stale, self.config) if stale else [], strict=True):
+            self._remember(file.rel, file.stamp, loaded)
+            changed.append(file.rel)
+        # A published file that is still there but cannot be read now (a dangling or outside
+        # symlink, a pipe in its place, an unreadable folder around it) is broken, not deleted.
+        reported = {p.path for p in listing.problems}
+        troubled = {rel for rel in set(self._known) - seen if rel in reported or any(rel.startswith(f"{path}/") for path in reported)}
+        for rel in sorted(troubled):
+            if self._known[rel].stamp != _TROUBLED:
+                self._remember(rel, _TROUBLED, Loaded(None))
+                changed.append(rel)
+        removed = sorted(set(self._known) - seen - troubled)
+        for rel in removed:
+            del self._known[rel]
+        return changed, removed
+
+    def _remember(self, rel: str, stamp: tuple[int, int, int], loaded: Loaded) -> None:
+        known = self._known.get(rel)
+        if loaded.post is not None:
+            body_z = zlib.compress(loaded.body.encode("utf-8", "surrogatepass"), 1)
+            self._known[rel] = _Known(stamp, Loaded(loaded.post, "", loaded.problems), loaded.post, body_z)
+        elif known is not None and known.last_good is not None:
+            since = known.broken_since or self.clock()
+            self._known[rel] = _Known(stamp, loaded, known.last_good, known.body_z, since)
+        else:
+            self._known[rel] = _Known(stamp, loaded, None)
+
+    def body(self, post: Post) -> str | None:
+        """Return the Markdown body of this very version of ``post`` (None if the index no longer has it)."""
+        known = self._known.get(post.source)
+        if known is None or known.last_good is None or known.last_good.body_digest != post.body_digest:
+            return None
+        return zlib.decompress(known.body_z).decode("utf-8", "surrogatepass")
+
+    # -- surviving restarts ----------------------------------------------------------
+
+    def state(self) -> dict[str, tuple[tuple[int, int, int], Loaded, Post | None, bytes, datetime | None]]:
+        """Everything needed to carry on after a restart: each file's stamp, load result and last good version."""
+        return {rel: (k.stamp, k.loaded, k.last_good, k.body_z, k.broken_since) for rel, k in self._known.items()}
+
+    def restore(self, state: dict[str, tuple[tuple[int, int, int], Loaded, Post | None, bytes, datetime | None]]) -> None:
+        """Start from a saved :meth:`state`: unchanged files are not read again, broken ones keep their last good version."""
+        self._known = {rel: _Known(*entry) for rel, entry in state.items()}
+        self._last = None
+
+    def kept(self) -> Iterable[Kept]:
+        """The posts served from a kept version now."""
+        return self._last[2].kept if self._last is not None else ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark", {"html": True}).enable("table").use(footnote_plugin)
 
 
-def render(body: str, base_url: str) -> Rendered:
+def render(body: str, base_url: str, *, iframe_hosts: tuple[str, ...] = ()) -> Rendered:
     """Render Markdown ``body`` for a post published at ``base_url``."""
     md = _parser()
     tokens = md.parse(body)
@@ -118,3 +119,13 @@ def _join_srcset(srcset: str, base_url: str) -> str:
 def plain_text(fragment: str) -> str:
     """Return the text of an HTML fragment, tags dropped and whitespace folded."""
     return " ".join(html.unescape(re.sub(r"<[^>]*>", " ", fragment)).split())
+
+
+@lru_cache(maxsize=1)
+def renderer_version() -> str:
+    """Everything that changes the HTML of a given source: this module and the Markdown libraries."""
+    from importlib import metadata
+    from pathlib import Path
+
+    parts = [Path(__file__).read_bytes().hex()] + [metadata.version(name) for name in ("markdown-it-py", "mdit-py-plugins")]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -1,20 +1,21 @@
-"""The HTML index pages and the OPML list, rendered into the snapshot like feeds."""
+"""The HTML pages, the browser views of feeds and the OPML lists, rendered into the snapshot like feeds."""
 
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from feeds import urls
 from feeds.config import Config
-from feeds.content.site import Site
-from feeds.models import Entry, FeedPage, Post, Tag
+from feeds.models import Entry, FeedPage, Tag
+from feeds.render.formats import FORMATS
 
 
 @lru_cache(maxsize=1)
@@ -28,9 +29,10 @@ def _environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["rfc822"] = email.utils.format_datetime
-    # Tag slugs may hold any letter (café): links carry them percent-encoded, as the feeds do.
-    env.filters["path"] = quote
     env.globals["entry_html"] = entry_html
+    env.globals["url"] = urls.absolute_or_as_is
+    env.globals["feed_path"] = urls.feed_path
+    env.globals["tag_prefix"] = urls.tag_prefix
     return env
 
 
@@ -49,60 +51,39 @@ class FeedLink:
 
 def feed_links(config: Config, prefix: str) -> list[FeedLink]:
     """Return the three feeds of a scope (``/`` or ``/tags/<slug>/``)."""
-    from feeds.render.formats import FORMATS  # the registry imports models only; no cycle at run time
-
-    return [FeedLink(f.label, config.site_url + quote(prefix) + f.filename, f.media_type.split(";")[0]) for f in FORMATS.values()]
+    return [FeedLink(f.label, urls.absolute(config.site_url, prefix + f.filename), f.media_type.split(";")[0]) for f in FORMATS.values()]
 
 
-@dataclass(frozen=True)
-class Index:
-    """Everything the HTML pages show, rendered to bytes on demand of the builder."""
-
-    config: Config
-    site: Site
-    newest: Sequence[Entry]
-    posts_by_tag: Mapping[str, Sequence[Post]]
-
-    def _render(self, template: str, **context: Any) -> bytes:
-        page = _environment().get_template(template)
-        return page.render(config=self.config, site=self.site, **context).encode("utf-8")
-
-    def home(self) -> bytes:
-        return self._render("index.html", feeds=feed_links(self.config, "/"), entries=self.newest)
-
-    def tag_list(self) -> bytes:
-        rows = [(tag, len(self.posts_by_tag[tag.slug]), feed_links(self.config, f"/tags/{tag.slug}/")) for tag in self.site.tags.tags]
-        return self._render("tags.html", rows=rows, feeds=feed_links(self.config, "/"))
-
-    def tag_page(self, tag: Tag, entries: Sequence[Entry]) -> bytes:
-        return self._render(
-            "tag.html",
-            tag=tag,
-            count=len(self.posts_by_tag[tag.slug]),
-            feeds=feed_links(self.config, f"/tags/{tag.slug}/"),
-            entries=entries,
-        )
-
-    def opml(self, filename: str = "feed.xml") -> bytes:
-        """Return the OPML 2.0 subscription list: one outline per scope, in the format of ``filename``.
-
-        One outline per scope, not three: an aggregator importing three formats
-        of one feed would show every post three times. http://opml.org/spec2.opml
-        """
-        from feeds.render.formats import FORMATS
-
-        newest = self.site.posts[0].updated if self.site.posts else None
-        scopes: list[tuple[str, str, Tag | None]] = [(self.config.title, "/", None)]
-        scopes += [(f"{self.config.title}: {tag.name}", f"/tags/{tag.slug}/", tag) for tag in self.site.tags.tags]
-        # "version" is defined for RSS only (RSS, RSS1, RSS2, scriptingNews).
-        version = "RSS2" if filename == "feed.xml" else None
-        return self._render("feeds.opml", scopes=scopes, newest=newest, filename=filename, version=version, label=FORMATS[filename].label)
-
-    def feed_view(self, page: FeedPage) -> bytes:
-        """Return the HTML a browser gets for one page of a feed scope (any of its formats)."""
-        prefix = "/" if page.tag is None else f"/tags/{page.tag.slug}/"
-        return self._render("feed.html", page=page, feeds=feed_links(self.config, prefix), entries=page.entries, home=page.home_url)
+def _render(template: str, config: Config, **context: Any) -> bytes:
+    return _environment().get_template(template).render(config=config, **context).encode("utf-8")
 
 
-#: OPML subscription lists by path, each naming one format's URL of every scope.
-OPML_FILES = {"/feeds.opml": "feed.xml", "/feeds-atom.opml": "atom.xml", "/feeds-json.opml": "feed.json"}
+def home(config: Config, entries: Sequence[Entry], tag_count: int) -> bytes:
+    return _render("index.html", config, feeds=feed_links(config, urls.SITE), entries=entries, tag_count=tag_count)
+
+
+def tag_list(config: Config, tag_counts: Sequence[tuple[Tag, int]]) -> bytes:
+    rows = [(tag, count, feed_links(config, urls.tag_prefix(tag.slug))) for tag, count in tag_counts]
+    return _render("tags.html", config, rows=rows, feeds=feed_links(config, urls.SITE))
+
+
+def tag_page(config: Config, tag: Tag, count: int, entries: Sequence[Entry]) -> bytes:
+    return _render("tag.html", config, tag=tag, count=count, feeds=feed_links(config, urls.tag_prefix(tag.slug)), entries=entries)
+
+
+def opml(config: Config, tag_counts: Sequence[tuple[Tag, int]], filename: str, newest: datetime | None) -> bytes:
+    """Return the OPML 2.0 subscription list: one outline per scope, in the format of ``filename``.
+
+    One outline per scope, not three: an aggregator importing three formats
+    of one feed would show every post three times. http://opml.org/spec2.opml
+    """
+    scopes: list[tuple[str, str, Tag | None]] = [(config.title, urls.SITE, None)]
+    scopes += [(f"{config.title}: {tag.name}", urls.tag_prefix(tag.slug), tag) for tag, _ in tag_counts]
+    # "version" is defined for RSS only (RSS, RSS1, RSS2, scriptingNews).
+    version = "RSS2" if filename == "feed.xml" else None
+    return _render("feeds.opml", config, scopes=scopes, newest=newest, filename=filename, version=version, label=FORMATS[filename].label)
+
+
+def feed_view(config: Config, page: FeedPage) -> bytes:
+    """Return the HTML a browser gets for one page of a feed scope (any of its formats)."""
+    return _render("feed.html", config, page=page, feeds=feed_links(config, page.prefix), entries=page.entries, home=page.home_url)

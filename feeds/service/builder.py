@@ -1,107 +1,456 @@
-"""Rescan the content folder and swap in a new snapshot when anything changed."""
+"""The one builder of a host: scan, render what changed, publish — page 1s first, older pages after.
+
+There is one way to build: :meth:`Builder.rescan` plans every document of the
+site, reuses every document whose digest an earlier snapshot already has (so a
+restart over unchanged content renders nothing: it adopts what is published),
+renders the rest of what is needed first (page 1 of every feed, the HTML pages,
+OPML) and publishes that as one snapshot. :meth:`Builder.complete` then
+renders the older pages in the background, a chunk at a time, and publishes
+the complete snapshot; a request for an older page meanwhile is rendered at
+once by :meth:`Builder.render_now`. ``feeds serve``, ``feeds build``, gunicorn
+and granian all build through here.
+"""
 
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from feeds import log
+from feeds import log, urls
 from feeds.config import Config
-from feeds.content.index import ContentIndex
-from feeds.errors import ContentRootError
-from feeds.snapshot import build as snapshot
-from feeds.snapshot.build import Snapshot, SnapshotStore
+from feeds.content.files import SourceFile
+from feeds.content.index import ContentIndex, Scan
+from feeds.content.post import Loaded
+from feeds.content.site import select
+from feeds.errors import ContentRootError, FeedsError
+from feeds.fingerprint import code_digest, settings_digest
+from feeds.fsutil import atomic_write
+from feeds.models import Post
+from feeds.render.formats import FORMATS
+from feeds.render.plan import Doc, Plan, plan
+from feeds.render.store import RenderStore, render_key
+from feeds.service import jobs
+from feeds.service.pool import Pool
+from feeds.snapshot.manifest import Item, KeptPost, Manifest, Pending, dumps, last_modified
+from feeds.snapshot.store import SnapshotError, Store, Stored
 
-#: Called after each swap with the old and the new snapshot (WebSub pings, metrics).
-SwapListener = Callable[[Snapshot | None, Snapshot], None]
+#: Older pages rendered per step of :meth:`Builder.complete`; a rescan can run between two steps.
+CHUNK = 96
+#: An edit that changes up to this many older pages renders them with the page 1s (one publish, no pending pages).
+SMALL_CHANGE = 64
+#: Called after each publish with the previous and the new manifest (WebSub pings, object storage).
+Listener = Callable[[Manifest | None, Manifest], None]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the posts are read from now: a folder, or a git checkout and its commit."""
+
+    root: Path
+    #: The content's own clock (git: the commit time); None: the folder's modification times.
+    content_time: datetime | None = None
+    commit: str | None = None
+
+
+def folder_source(config: Config) -> Callable[[], Source]:
+    """The content folder itself, as it is."""
+    return lambda: Source(config.content_dir)
 
 
 @dataclass
 class Builder:
-    """Owns the content index; one rebuild at a time, never a half-built swap."""
+    """Owns the content index and publishes snapshots to the store; one per host (the lock holder)."""
 
     config: Config
-    store: SnapshotStore
-    listeners: list[SwapListener] = field(default_factory=list)
+    store: Store
+    renders: RenderStore
+    pool: Pool
+    #: Folder for the state that must survive a restart (the content index with last good versions).
+    state_dir: Path
+    source: Callable[[], Source]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    _index: ContentIndex = field(init=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    listeners: list[Listener] = field(default_factory=list)
+    #: The published manifest and the plan behind it.
+    manifest: Manifest | None = None
+    plan: Plan | None = None
+    #: Wall-clock time of the last scan, and why the last scan, rebuild or publish failed.
+    last_scan: datetime | None = None
+    error: str | None = None
+    index: ContentIndex = field(init=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
+    #: Older pages rendered since the last publish (by (path, digest)): the next manifest names them.
+    _late: dict[tuple[str, str], Item] = field(default_factory=dict, init=False, repr=False)
+    _late_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    #: Render-store keys known to exist.
+    _rendered: set[str] = field(default_factory=set, init=False, repr=False)
+    _failure: str | None = field(default=None, init=False, repr=False)
+    _scans: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._index = ContentIndex(self.config)
+        self.index = ContentIndex(self.config, load_many=self._load_many)
+        if self.manifest is None:
+            self.manifest = self.store.load_current()
+        self._restore_state()
+
+    # -- scanning and publishing --------------------------------------------------------
 
     def rescan(self, force: bool = False) -> bool:
-        """Scan now; rebuild and swap if content changed or a scheduled post is due.
+        """Scan now; publish page 1s and HTML pages if anything changed. Returns whether a new snapshot was published.
 
-        Returns whether a new snapshot was swapped in. Never raises for bad
-        content or a vanished folder: the served snapshot stays as it is.
+        Never raises for bad content, a vanished folder or a full disk: the published snapshot stays as it is.
         """
         with self._lock:
-            return self._rescan(force)
+            started = time.perf_counter()
+            try:
+                return self._rescan(force, started)
+            finally:
+                self._scans += 1
 
-    def _rescan(self, force: bool) -> bool:
-        started = time.perf_counter()
+    def _rescan(self, force: bool, started: float) -> bool:
         now = self.clock()
         try:
-            scan = self._index.scan()
+            source = self.source()
+            scan = self.index.scan(source.root, source.content_time)
         except ContentRootError as e:
-            self.store.error = str(e)
-            self.store.last_scan = now
-            log.event("scan_failed", logging.ERROR, path=e.path, reason=e.message, serving=self._version())
-            return False
+            return self._failed("scan_failed", f"{e}", now, path=e.path, reason=e.message)
+        except FeedsError as e:  # a git remote that cannot be fetched, …
+            return self._failed("scan_failed", f"{e}", now, reason=str(e))
         except Exception as e:  # a bug in scanning must not take the served feeds down either
-            self.store.error = f"scan failed: {e!r}"
-            self.store.last_scan = now
-            log.event("scan_failed", logging.ERROR, error=repr(e), serving=self._version())
             logging.getLogger("feeds").exception("scan failed")
-            return False
-        current = self.store.current
+            return self._failed("scan_failed", f"scan failed: {e!r}", now, reason=repr(e))
+        current = self.manifest
         due = current is not None and current.next_change is not None and current.next_change <= now
-        if current is not None and not (force or scan.changed or scan.removed or due or self.store.error):
-            self.store.last_scan = now
+        first = self._scans == 0
+        if current is not None and not (force or first or scan.changed or scan.removed or due or self.error):
+            self.last_scan = now
             return False
         try:
-            new = snapshot.build(scan, self.config, now, current)
-        except Exception as e:  # a bug must not take the served feeds down
-            self.store.error = f"rebuild failed: {e!r}"
-            self.store.last_scan = now
-            log.event("rebuild_failed", logging.ERROR, error=repr(e), serving=self._version())
+            manifest, plan_, rendered = self._build(scan, source, now)
+        except Exception as e:
             logging.getLogger("feeds").exception("rebuild failed")
+            return self._failed("rebuild_failed", f"rebuild failed: {e!r}", now, reason=repr(e))
+        self.last_scan = now
+        if current is not None and _same(current, manifest):
+            self.plan = plan_
+            self._recovered(now)
+            log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
             return False
-        old = self.store.swap(new)
-        self.store.error = None
-        self.store.last_scan = now
-        changed = snapshot.changed_keys(old, new)
+        try:
+            self._publish(manifest)
+        except SnapshotError as e:
+            return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
+        self.plan = plan_
+        self._recovered(now)
+        if scan.changed or scan.removed or first:
+            self._save_state()
+        changed = _changed_paths(current, manifest)
+        self._log_problems(current, manifest)
+        log.event(
+            "rebuild",
+            version=manifest.version,
+            files_changed=len(scan.changed),
+            files_removed=len(scan.removed),
+            changed=_names(scan.changed + scan.removed),
+            bodies_changed=len(changed),
+            feeds_changed=sum(1 for path in changed if _is_feed(path)),
+            rendered=rendered,
+            pending=len(manifest.pending),
+            posts=manifest.post_count,
+            problems=len(manifest.problems),
+            seconds=f"{time.perf_counter() - started:.3f}",
+        )
+        self._notify(current, manifest)
+        return True
+
+    def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
+        """Plan the site, reuse what is published, render what is needed first; return the new manifest."""
+        site = select(scan.posts, now)
+        plan_ = plan(site, self.config)
+        previous = self.manifest
+        items: dict[str, Item] = {}
+        pending: dict[str, Pending] = {}
+        todo: list[Doc] = []
+        edits: list[Doc] = []
+        for doc in plan_.docs:
+            old = previous.items.get(doc.path) if previous else None
+            if old is not None and old.digest == doc.digest:
+                items[doc.path] = old
+                continue
+            late = self._late.get((doc.path, doc.digest))
+            if late is not None:
+                items[doc.path] = late
+                continue
+            if doc.first:
+                todo.append(doc)
+                continue
+            waiting = previous.pending.get(doc.path) if previous else None
+            if waiting is None and old is not None:
+                edits.append(doc)  # an older page an edit changed: render it now if there are few
+                continue
+            pending[doc.path] = _pending(doc, old, waiting)
+        if len(edits) <= SMALL_CHANGE:
+            todo += edits
+        else:
+            for doc in edits:
+                pending[doc.path] = _pending(doc, previous.items.get(doc.path) if previous else None, None)
+        content_time = scan.content_time
+        for doc, stored in self._render_docs(todo):
+            old = previous.items.get(doc.path) if previous else None
+            items[doc.path] = self._item(doc, stored, (old.etag, old.last_modified) if old else (None, 0), content_time, now)
+        ordered = {doc.path: items[doc.path] for doc in plan_.docs if doc.path in items}
+        manifest = Manifest(
+            version=plan_.version,
+            seq=(previous.seq + 1) if previous else 1,
+            built_at=now,
+            items=ordered,
+            pending=pending,
+            post_count=len(site.posts),
+            tags=site.tags.tags,
+            problems=scan.problems + site.problems,
+            kept=tuple(KeptPost(k.post.source, k.post.title, k.reason, k.since) for k in scan.kept),
+            next_change=site.next_change,
+            content_time=content_time,
+            commit=source.commit,
+        )
+        return manifest, plan_, len(todo)
+
+    def _item(self, doc: Doc, stored: Stored, previous: tuple[str | None, int], content_time: datetime, now: datetime) -> Item:
+        modified = last_modified(previous, stored.etag, content_time, doc.newest, now)
+        return Item(doc.path, doc.media_type, stored.etag, modified, stored.size, stored.gzip_size, doc.digest)
+
+    def _publish(self, manifest: Manifest) -> None:
+        self.store.publish(manifest, dumps(manifest))
+        self.manifest = manifest
+        with self._late_lock:
+            named = {(path, item.digest) for path, item in manifest.items.items()}
+            self._late = {key: item for key, item in self._late.items() if key not in named and key[0] in manifest.pending}
+        log.event("publish", version=manifest.version, seq=manifest.seq, documents=len(manifest.items), pending=len(manifest.pending))
+
+    def complete(self, budget: float | None = None) -> bool:
+        """Render the older pages of the published snapshot and publish it complete; return whether it is complete.
+
+        Works a chunk at a time, releasing the lock in between so a rescan (an edit)
+        never waits for a whole cold build; with ``budget`` (seconds) it stops early.
+        """
+        deadline = time.monotonic() + budget if budget is not None else None
+        while True:
+            with self._lock:
+                manifest, plan_ = self.manifest, self.plan
+                if manifest is None or plan_ is None or manifest.complete:
+                    return manifest is not None and manifest.complete
+                todo = []
+                for path, waiting in manifest.pending.items():
+                    if (path, waiting.digest) in self._late:
+                        continue
+                    doc = plan_.find(path)
+                    if doc is None or doc.digest != waiting.digest:
+                        return False  # planned from other content: the next rescan plans again
+                    todo.append(doc)
+                    if len(todo) == CHUNK:
+                        break
+                if not todo:
+                    return self._publish_complete(manifest)
+                now = self.clock()
+                for doc, stored in self._render_docs(todo):
+                    waiting = manifest.pending[doc.path]
+                    item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, now)
+                    with self._late_lock:
+                        self._late[(doc.path, doc.digest)] = item
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+
+    def _publish_complete(self, manifest: Manifest) -> bool:
+        items = dict(manifest.items)
+        for path, waiting in manifest.pending.items():
+            items[path] = self._late[(path, waiting.digest)]
+        assert self.plan is not None
+        ordered = {doc.path: items[doc.path] for doc in self.plan.docs}
+        complete = replace(manifest, items=ordered, pending={}, seq=manifest.seq + 1)
+        try:
+            self._publish(complete)
+        except SnapshotError as e:
+            self._failed("publish_failed", f"publish failed: {e}", self.clock(), path=e.path, reason=e.message)
+            return False
+        self._notify(manifest, complete)
+        self.prune()
+        return True
+
+    def render_now(self, path: str) -> Item | None:
+        """The item of a pending document, rendered now if nobody has yet (a request is waiting for it)."""
+        manifest, plan_ = self.manifest, self.plan
+        if manifest is None:
+            return None
+        done = manifest.items.get(path)
+        if done is not None:
+            return self._restore(done)
+        waiting = manifest.pending.get(path)
+        doc = plan_.find(path) if plan_ is not None else None
+        if waiting is None or doc is None or doc.digest != waiting.digest:
+            return None
+        with self._late_lock:
+            item = self._late.get((path, doc.digest))
+        if item is not None:
+            return item
+        ((_, stored),) = self._render_docs([doc], parallel=False)
+        item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, self.clock())
+        with self._late_lock:
+            self._late.setdefault((path, doc.digest), item)
+            return self._late[(path, doc.digest)]
+
+    def _restore(self, item: Item) -> Item:
+        """Write the body of a published item again if its object is gone (a snapshot folder emptied under us)."""
+        doc = self.plan.find(item.path) if self.plan is not None else None
+        if doc is None or doc.digest != item.digest or self.store.object_path(item.etag, gzip=True).exists():
+            return item
+        self._render_docs([doc], parallel=False)
+        return item
+
+    # -- rendering ----------------------------------------------------------------------
+
+    def _render_docs(self, docs: Sequence[Doc], parallel: bool = True) -> list[tuple[Doc, Stored]]:
+        """Render posts the documents show that are not rendered yet, then the documents; bodies go to the store."""
+        if not docs:
+            return []
+        posts = {render_key(p): p for doc in docs for p in doc.posts}
+        self._render_posts(posts, parallel)
+        if parallel:
+            results = self.pool.map(jobs.render_docs, list(docs), self.config, self.renders.folder, self.store.folder, min_items=24)
+        else:
+            results = jobs.render_docs(docs, self.config, self.renders.folder, self.store.folder)
+        by_path = dict(results)
+        return [(doc, by_path[doc.path]) for doc in docs]
+
+    def _render_posts(self, posts: dict[str, Post], parallel: bool) -> None:
+        work = []
+        for key, post in posts.items():
+            if key in self._rendered:
+                continue
+            if self.renders.has(key):  # rendered by an earlier builder
+                self._rendered.add(key)
+                continue
+            body = self.index.body(post)
+            if body is None:
+                raise FeedsError(f"{post.source}: the body of this version is no longer known; rescanning")
+            work.append((key, body, post.url))
+        if work:
+            if parallel:
+                done = self.pool.map(jobs.render_posts, work, self.renders.folder, self.config.iframe_hosts, min_items=48)
+            else:
+                done = jobs.render_posts(work, self.renders.folder, self.config.iframe_hosts)
+            self._rendered.update(done)
+
+    def _load_many(self, files: Sequence[SourceFile], config: Config) -> list[Loaded]:
+        return self.pool.map(jobs.load_files, list(files), config, min_items=256)
+
+    # -- failures, logs, listeners ------------------------------------------------------
+
+    def _failed(self, event: str, error: str, now: datetime, **fields: Any) -> bool:
+        """Keep serving what is published; log the cause once (not at every retry)."""
+        self.error = error
+        self.last_scan = now
+        if error != self._failure:
+            self._failure = error
+            log.event(event, logging.ERROR, serving=self.manifest.version if self.manifest else "none", **fields)
+        else:
+            log.tally(event, **fields)  # counted in /metrics, not logged again
+        return False
+
+    def _recovered(self, now: datetime) -> None:
+        self.error = None
+        self._failure = None
+        self.last_scan = now
+
+    def _log_problems(self, old: Manifest | None, new: Manifest) -> None:
         # Each problem is logged once, when it appears (or at start-up), not at every rebuild.
         known = set(old.problems) if old else set()
         for problem in new.problems:
             if problem not in known:
                 log.event("content_problem", logging.WARNING, problem=str(problem))
-        log.event(
-            "rebuild",
-            version=new.version,
-            files_changed=len(scan.changed),
-            files_removed=len(scan.removed),
-            changed=_names(scan.changed + scan.removed),
-            bodies_changed=len(changed),
-            feeds_changed=len(set(changed).intersection(new.feed_keys())),
-            posts=new.post_count,
-            problems=len(new.problems),
-            seconds=f"{time.perf_counter() - started:.3f}",
-        )
+
+    def _notify(self, old: Manifest | None, new: Manifest) -> None:
         for listener in self.listeners:
             try:
                 listener(old, new)
             except Exception:
-                logging.getLogger("feeds").exception("swap listener failed")
-        return True
+                logging.getLogger("feeds").exception("publish listener failed")
 
-    def _version(self) -> str:
-        return self.store.current.version if self.store.current else "none"
+    # -- state that survives a restart --------------------------------------------------
+
+    def _state_path(self) -> Path:
+        return self.state_dir / "content-index.pickle"
+
+    def _save_state(self) -> None:
+        """Write the content index (with last good versions) durably, so a restart keeps broken posts."""
+        state = {"settings": settings_digest(self.config), "code": code_digest(), "index": self.index.state()}
+        data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self.state_dir.mkdir(mode=0o700, exist_ok=True)
+            atomic_write(self._state_path(), data, mode=0o600)
+        except OSError as e:
+            log.event("state_failed", logging.ERROR, path=str(self._state_path()), reason=e.strerror or str(e))
+
+    def _restore_state(self) -> None:
+        try:
+            data = pickle.loads(self._state_path().read_bytes())  # noqa: S301 - our own file in the private snapshot folder
+        except FileNotFoundError:
+            return
+        except Exception as e:  # torn or from another version: read every file again
+            log.event("state_unreadable", logging.WARNING, path=str(self._state_path()), error=repr(e))
+            return
+        if not isinstance(data, dict) or data.get("settings") != settings_digest(self.config) or data.get("code") != code_digest():
+            return  # other settings or code: posts must be read again (their URLs or fields may differ)
+        self.index.restore(data["index"])
+
+    def prune(self) -> None:
+        """Remove what no snapshot needs any more (old manifests, bodies, renderings)."""
+        with self._lock:
+            live = [m for m in (self.manifest,) if m is not None]
+            with self._late_lock:
+                extra = [item.etag for item in self._late.values()]
+            self.store.prune(live, extra)
+
+    def late_items(self) -> Iterable[Item]:
+        with self._late_lock:
+            return list(self._late.values())
+
+
+def _pending(doc: Doc, old: Item | None, waiting: Pending | None) -> Pending:
+    """A document left for later, remembering the validators its path had (Last-Modified never goes backwards)."""
+    if waiting is not None:
+        return Pending(doc.path, doc.media_type, doc.digest, waiting.previous_etag, waiting.previous_modified)
+    return Pending(doc.path, doc.media_type, doc.digest, old.etag if old else None, old.last_modified if old else 0)
+
+
+def _same(old: Manifest, new: Manifest) -> bool:
+    """Whether publishing ``new`` would change nothing a client or /healthz sees."""
+    return (
+        old.version == new.version
+        and old.items == new.items
+        and old.pending.keys() == new.pending.keys()
+        and old.problems == new.problems
+        and [(k.path, k.reason) for k in old.kept] == [(k.path, k.reason) for k in new.kept]
+        and old.next_change == new.next_change
+        and old.commit == new.commit
+    )
+
+
+def _changed_paths(old: Manifest | None, new: Manifest) -> list[str]:
+    """Paths whose bytes differ between two manifests (new, changed or newly pending)."""
+    before = old.items if old else {}
+    changed = [path for path, item in new.items.items() if (prior := before.get(path)) is None or prior.etag != item.etag]
+    return changed + [path for path in new.pending if path not in before or old is None or path not in old.pending]
+
+
+def _is_feed(path: str) -> bool:
+    parts = urls.split_feed_path(path)
+    return parts is not None and parts[1] in FORMATS
 
 
 def _names(files: tuple[str, ...], limit: int = 10) -> str:

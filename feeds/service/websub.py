@@ -19,22 +19,30 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from feeds import log
-from feeds.snapshot.build import Snapshot, changed_keys
+from feeds import log, urls
+from feeds.render.formats import FORMATS
+from feeds.snapshot.manifest import Manifest
 
-FEED_FILES = ("feed.xml", "atom.xml", "feed.json")
 
-
-def changed_topics(old: Snapshot | None, new: Snapshot, site_url: str) -> list[str]:
-    """Return the URLs of the feeds whose first page's bytes differ between two snapshots.
+def changed_topics(old: Manifest | None, new: Manifest, site_url: str) -> list[str]:
+    """Return the URLs of the feeds whose first page's bytes differ between two manifests.
 
     Subscribers subscribe to a feed's plain URL (page 1), so that document is
-    the topic; older pages are not topics. A first build (no ``old``) pings
-    nothing: nothing is known to have changed for subscribers.
+    the topic — percent-encoded exactly as the feed's own self link; older pages
+    are not topics. A first build (no ``old``) pings nothing: nothing is known
+    to have changed for subscribers.
     """
     if old is None:
         return []
-    return [site_url + path for path, page in changed_keys(old, new) if page == 1 and path.rsplit("/", 1)[-1] in FEED_FILES]
+    topics = []
+    for path, item in new.items.items():
+        parts = urls.split_feed_path(path)
+        if parts is None or parts[1] not in FORMATS or parts[2] != 1:
+            continue
+        before = old.items.get(path)
+        if before is None or before.etag != item.etag:
+            topics.append(urls.absolute(site_url, path))
+    return topics
 
 
 @dataclass(order=True)
@@ -77,7 +85,7 @@ class Publisher:
                 self._thread.start()
         return self
 
-    def on_swap(self, old: Snapshot | None, new: Snapshot) -> None:
+    def on_publish(self, old: Manifest | None, new: Manifest) -> None:
         """Builder listener: queue a ping per hub for every feed whose bytes changed."""
         self.publish(changed_topics(old, new, self.site_url))
 

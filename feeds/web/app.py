@@ -1,8 +1,9 @@
-"""The app factory: ``create_app`` loads settings, builds (or loads) the snapshot and registers the routes."""
+"""The app factory: ``create_app`` loads settings, starts this worker's runtime and registers the routes."""
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,10 +11,15 @@ from typing import Any
 
 from flask import Flask, Response
 
+from feeds import log
 from feeds.config import load_config
-from feeds.service.builder import Builder
-from feeds.service.runtime import FeedsState
-from feeds.snapshot.build import SnapshotStore
+from feeds.service.runtime import Runtime
+from feeds.service.websub import Publisher
+from feeds.web import metrics, rebuild, routes
+from feeds.web.fastpath import ReplayCache
+
+#: How long ``create_app(wait=True)`` waits for the complete first snapshot (tests, ``feeds build``).
+BUILD_WAIT = 600.0
 
 
 def create_app(
@@ -21,57 +27,55 @@ def create_app(
     *,
     config_file: str | Path | None = None,
     env: Mapping[str, str] | None = None,
-    scheduler: bool | None = None,
-    shared: bool | None = None,
+    schedule: bool | None = None,
+    wait: bool | None = None,
 ) -> Flask:
-    """Create the app: load settings, build (or load) the snapshot, register routes.
+    """Create the app over this worker's runtime: serve what is published, build it if this worker holds the lock.
 
-    ``test_config`` overrides settings; with it the scan scheduler stays off
-    unless ``scheduler=True``. Without it (``wsgi.py``, i.e. gunicorn) the app
-    runs in shared mode unless ``shared=False``: one worker per host builds and
-    publishes to ``snapshot_dir``, the others load what it publishes.
+    ``test_config`` overrides settings; with it the scan schedule stays off
+    unless ``schedule=True`` and the call waits for the first complete snapshot
+    (``wait``), so a test sees every page. Without it (``wsgi.py``: gunicorn or
+    granian) nothing waits: the worker serves as soon as a snapshot is published.
     """
-    from feeds import log
-    from feeds.web import metrics, rebuild
-    from feeds.web import routes as web
-
+    testing = test_config is not None
     config = load_config(config_file, env=os.environ if env is None else env, overrides=test_config)
     log.configure(config.log_format)
     app = metrics.CountingFlask(__name__)  # counts answers the replay cache gives without Flask too
-    store = SnapshotStore()
-    share = test_config is None if shared is None else shared
-    if share:
-        from feeds.service.shared import Shared, SharedBuilder
-
-        builder: Builder = SharedBuilder(config, store)
-    else:
-        builder = Builder(config, store)
-    state = FeedsState(config, store, builder)
-    app.extensions["feeds"] = state
-    log.event("start", pid=os.getpid(), mode="shared" if share else "single", **config.summary())
+    runtime = Runtime(config, schedule=not testing if schedule is None else schedule)
+    app.extensions["feeds"] = runtime
+    if config.websub_hubs:
+        # Listeners run only where the builder publishes, so a hub gets one ping per change per host.
+        publisher = Publisher(config.websub_hubs, config.site_url).start()
+        app.extensions["feeds.publisher"] = publisher
+        runtime.listeners.append(publisher.on_publish)
+    log.event("start", pid=os.getpid(), **config.summary())
     metrics.init_app(app)
-    web.init_app(app)
-    rebuild.init_app(app)  # in a follower, its rescan asks the builder (SharedBuilder.rescan)
+    routes.init_app(app)
+    rebuild.init_app(app)
     if config.worker_header:
         app.after_request(_worker_header)
-    if share:
-        assert isinstance(builder, SharedBuilder)
-        state.shared = Shared(config, store, builder, on_leader=lambda: state.start_scheduler(run_now=True))
-    else:
-        builder.rescan(force=True)
-    if config.websub_hubs:
-        from feeds.service.websub import Publisher
-
-        # After the first build: start-up itself announces nothing (see websub.changed_topics).
-        # Swap listeners run only where rebuilds run, so under gunicorn only the builder pings.
-        state.publisher = Publisher(config.websub_hubs, config.site_url).start()
-        builder.listeners.append(state.publisher.on_swap)
-    if state.shared is not None:
-        state.shared.start()
-        atexit.register(state.stop)
-    elif scheduler if scheduler is not None else test_config is None:
-        state.start_scheduler()
+    # Repeated feed requests are answered from memory, skipping Flask (bounded by bytes).
+    app.wsgi_app = ReplayCache(app.wsgi_app, lambda: runtime.current, config.memory_cache_mb << 20)  # type: ignore[method-assign]
+    runtime.start()
+    if wait if wait is not None else testing:
+        if runtime.builder is not None and not runtime.schedule:
+            runtime.builder_run()
+        runtime.wait_for(lambda m: m is not None and m.complete, BUILD_WAIT)
+    atexit.register(_stop_at_exit, app)
     return app
+
+
+def stop(app: Flask) -> None:
+    """Stop the app's background work: the schedule, the watcher, WebSub; hand the builder role on. Safe to call twice."""
+    app.extensions["feeds"].stop()
+    publisher = app.extensions.get("feeds.publisher")
+    if publisher is not None:
+        publisher.stop()
+
+
+def _stop_at_exit(app: Flask) -> None:
+    logging.raiseExceptions = False  # stderr may be closed by now (a test runner, a server shutting down)
+    stop(app)
 
 
 def _worker_header(response: Response) -> Response:

@@ -5,19 +5,22 @@ same, the same request gets the same response. The first such request goes
 through Flask; its status, headers and bytes are kept and replayed for the
 next identical request, skipping routing, the request/response objects and
 the view. A swap of the snapshot empties the cache. Only GET/HEAD answers that
-carry an ETag and may be cached publicly (what ``web.send`` produces) are
-kept; everything else, errors included, always goes through Flask.
+carry an ETag and may be cached publicly (what ``conditional.send`` produces)
+are kept, within a budget of bytes per worker (the hot set: page-1 feeds that
+readers poll; everything else streams from its file); everything else, errors
+included, always goes through Flask.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-#: Entries kept per snapshot; clients choose If-None-Match values, so bound it.
+#: Entries kept per snapshot; clients choose If-None-Match values, so bound it (304s cost a few hundred bytes).
 LIMIT = 4096
 # Request headers that can change the answer besides method, path and query:
 # the two that feed answers vary on (Accept: browser view; Accept-Encoding: gzip)
@@ -29,11 +32,14 @@ _VARY_OK = frozenset({"", "accept", "accept-encoding"})
 class ReplayCache:
     """Wraps ``app``; ``current`` returns the snapshot in service (any object; compared by identity)."""
 
-    def __init__(self, app: WSGIApp, current: Callable[[], object]) -> None:
+    def __init__(self, app: WSGIApp, current: Callable[[], object], budget: int = 16 << 20) -> None:
         self.app = app
         self.current = current
+        #: Bytes of bodies kept at most; the oldest answers go first.
+        self.budget = budget
         self._snapshot: object = None
-        self._answers: dict[tuple[str | None, ...], tuple[str, list[tuple[str, str]], bytes]] = {}
+        self._answers: OrderedDict[tuple[str | None, ...], tuple[str, list[tuple[str, str]], bytes]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -59,7 +65,7 @@ class ReplayCache:
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         result = self.app(environ, capture)
-        if snapshot is None or not seen or seen[2] is not None or not _cacheable(seen[0], seen[1]):
+        if snapshot is None or not seen or seen[2] is not None or not _cacheable(seen[0], seen[1], self.budget):
             return result
         try:
             data = b"".join(result)
@@ -71,16 +77,22 @@ class ReplayCache:
             # Keep it only if the snapshot did not change while Flask answered.
             if self.current() is snapshot:
                 if self._snapshot is not snapshot:
-                    self._snapshot, self._answers = snapshot, {}
-                if len(self._answers) < LIMIT:
-                    self._answers[key] = (seen[0], list(seen[1]), data)
+                    self._snapshot, self._answers, self._bytes = snapshot, OrderedDict(), 0
+                old = self._answers.pop(key, None)
+                self._bytes -= len(old[2]) if old else 0
+                while self._answers and (self._bytes + len(data) > self.budget or len(self._answers) >= LIMIT):
+                    self._bytes -= len(self._answers.popitem(last=False)[1][2])
+                self._answers[key] = (seen[0], list(seen[1]), data)
+                self._bytes += len(data)
         return [data]
 
 
-def _cacheable(status: str, headers: list[tuple[str, str]]) -> bool:
+def _cacheable(status: str, headers: list[tuple[str, str]], budget: int) -> bool:
     if not status.startswith(("200 ", "304 ")):
         return False
     names = {name.lower(): value for name, value in headers}
+    if int(names.get("content-length") or 0) > budget // 8:
+        return False  # a big body (an older page) streams from its file; the budget is for the hot set
     cache_control = names.get("cache-control", "")
     vary = {part.strip().lower() for part in names.get("vary", "").split(",")}
     return (

@@ -20,6 +20,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from feeds import log
+from feeds.service.health import health
+from feeds.service.runtime import Runtime
 
 #: This package's own metrics (in multiprocess mode their values live in files; this registry is unused then).
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -76,25 +78,30 @@ def on_event(name: str, fields: dict[str, Any]) -> None:
         SCAN_FAILURES.inc()
     elif name in ("publish", "publish_failed"):
         PUBLISHES.labels(result="ok" if name == "publish" else "failed").inc()
+    elif name == "state_failed":
+        PUBLISHES.labels(result="state_failed").inc()
     elif name == "websub_ping":
         WEBSUB_PINGS.labels(result=str(fields.get("result", "unknown"))).inc()
 
 
 class SnapshotCollector(Collector):
-    """Gauges about the snapshot this worker serves, computed when scraped."""
+    """Gauges about the snapshot this worker serves, from the same health record as /healthz, computed when scraped."""
 
-    def __init__(self, state: Any) -> None:
-        self.state = state
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
-        store = self.state.store
-        snapshot = store.current
+        record = health(self.runtime)
+        snapshot = self.runtime.current
         yield _gauge("feeds_posts_published", "Published posts in the served snapshot.", snapshot.post_count if snapshot else 0)
         yield _gauge("feeds_tags", "Tags with at least one published post.", len(snapshot.tags) if snapshot else 0)
         problems = GaugeMetricFamily("feeds_content_problems", "Content problems in the served snapshot, by severity.", labels=["severity"])
         for severity in ("error", "warning"):
             problems.add_metric([severity], sum(p.severity == severity for p in snapshot.problems) if snapshot else 0)
         yield problems
+        kept, pending = (len(snapshot.kept), len(snapshot.pending)) if snapshot else (0, 0)
+        yield _gauge("feeds_kept_posts", "Posts served from their last good version (their file is broken).", kept)
+        yield _gauge("feeds_pending_documents", "Older pages not rendered yet (rendered when asked for).", pending)
         if snapshot is not None:
             age = (datetime.now(UTC) - snapshot.built_at).total_seconds()
             yield _gauge("feeds_snapshot_age_seconds", "Seconds since the served snapshot was built.", age)
@@ -102,16 +109,10 @@ class SnapshotCollector(Collector):
             info = GaugeMetricFamily("feeds_snapshot_info", "The served snapshot's version (equal for equal content).", labels=["version"])
             info.add_metric([snapshot.version], 1)
             yield info
-        if store.last_scan is not None:
-            yield _gauge("feeds_last_scan_timestamp_seconds", "When the builder last scanned the content.", store.last_scan.timestamp())
-        shared = getattr(self.state, "shared", None)
-        healthy = (
-            snapshot is not None
-            and store.error is None
-            and not any(p.severity == "error" for p in snapshot.problems)
-            and (shared is None or shared.trouble(datetime.now(UTC)) is None)
-        )
-        yield _gauge("feeds_degraded", "1 when /healthz says degraded (see its error and problems).", 0 if healthy else 1)
+        last_scan = self.runtime.builder_status().last_scan
+        if last_scan is not None:
+            yield _gauge("feeds_last_scan_timestamp_seconds", "When the builder last scanned the content.", last_scan.timestamp())
+        yield _gauge("feeds_degraded", "1 when /healthz says degraded (see its error and problems).", 1 if record.degraded else 0)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

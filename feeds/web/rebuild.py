@@ -1,60 +1,20 @@
 """``POST /-/rebuild``: rescan now, for a git hook or CI; guarded by a bearer token.
 
-The route exists only when ``rebuild_token`` is set. One rebuild runs at a
-time; requests that arrive meanwhile are coalesced into one more run, which
-starts after them and so sees whatever they were sent for.
+The route exists only when ``rebuild_token`` is set. The rescan runs in the
+host's builder (``feeds.service.roles``): one at a time, and requests that
+arrive meanwhile are coalesced into one more run, which starts after them and
+so sees whatever they were sent for.
 """
 
 from __future__ import annotations
 
 import hmac
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from feeds.service.runtime import Runtime
+
 bp = Blueprint("rebuild", __name__)
-
-
-@dataclass
-class Coalescer:
-    """Run ``job`` for a caller, at most one at a time and one queued.
-
-    ``request()`` runs the job in the caller's thread when idle (looping while
-    more requests came in during a run) and returns True; when a run is under
-    way it marks one more run as due and returns False at once.
-    """
-
-    job: Callable[[], object]
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _running: bool = field(default=False, init=False)
-    _again: bool = field(default=False, init=False)
-    #: Runs completed so far (failed ones included).
-    runs: int = field(default=0, init=False)
-
-    def request(self) -> bool:
-        with self._lock:
-            if self._running:
-                self._again = True
-                return False
-            self._running = True
-        error: Exception | None = None
-        while True:
-            try:
-                self.job()
-            except Exception as e:  # the run that is due must still happen; raise afterwards
-                error = e
-            with self._lock:
-                # Decide and release in one step, so a request arriving now is never lost.
-                self.runs += 1
-                again, self._again = self._again, False
-                self._running = again
-            if not again:
-                break
-        if error is not None:
-            raise error
-        return True
 
 
 def authorized(header: str | None, token: str) -> bool:
@@ -87,28 +47,17 @@ def _unauthorized() -> Response:
 
 @bp.post("/-/rebuild")
 def rebuild() -> Response:
-    state = current_app.extensions["feeds"]
-    if not authorized(request.headers.get("Authorization"), state.config.rebuild_token or ""):
+    runtime: Runtime = current_app.extensions["feeds"]
+    if not authorized(request.headers.get("Authorization"), runtime.config.rebuild_token or ""):
         return _unauthorized()
-    coalescer: Coalescer = current_app.extensions["feeds.rebuild"]
-    before = state.store.current
-    ran = coalescer.request()
-    current = state.store.current
-    data = {
-        "status": "done" if ran else "queued",
-        "changed": current is not before,
-        "version": current.version if current else None,
-    }
+    data = runtime.rebuild()  # in the host's builder, wherever it runs; coalesced there
     response = jsonify(data)
-    response.status_code = 200 if ran else 202
+    response.status_code = 202 if data.get("status") == "queued" else 200 if data.get("status") == "done" else 503
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def init_app(app: Flask) -> None:
     """Add ``POST /-/rebuild`` when ``rebuild_token`` is set; otherwise the path is a 404."""
-    state = app.extensions["feeds"]
-    if not state.config.rebuild_token:
-        return
-    app.extensions["feeds.rebuild"] = Coalescer(lambda: state.builder.rescan())
-    app.register_blueprint(bp)
+    if app.extensions["feeds"].config.rebuild_token:
+        app.register_blueprint(bp)

@@ -1,56 +1,87 @@
-"""The HTTP edge: look bodies up in the current snapshot and answer conditionally."""
+"""The HTTP edge: find the document in the served manifest and answer conditionally from its file."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, ServiceUnavailable
 
+from feeds import urls
 from feeds.render.formats import FORMATS
-from feeds.snapshot.build import Body, Snapshot, SnapshotStore
-from feeds.web.fastpath import ReplayCache
+from feeds.render.plan import VIEWS, view_path
+from feeds.service.health import health
+from feeds.service.runtime import Runtime
+from feeds.snapshot.manifest import Item, Manifest
+from feeds.web.conditional import send
 from feeds.web.negotiation import link_header, prefers_html
 
 bp = Blueprint("feeds", __name__)
 _PAGE = re.compile(r"[0-9]{1,9}")
+_PATH_PAGE = re.compile(r"[1-9][0-9]{0,8}")
 _FEED_FILES = "any(" + ", ".join(f'"{name}"' for name in FORMATS) + ")"
+#: How long a request that arrives before this host ever published waits for the first snapshot.
+FIRST_WAIT = 10.0
 
 
-def _store() -> SnapshotStore:
-    store: SnapshotStore = current_app.extensions["feeds"].store
-    return store
+def _runtime() -> Runtime:
+    runtime: Runtime = current_app.extensions["feeds"]
+    return runtime
 
 
-def _snapshot() -> Snapshot:
-    snapshot = _store().current
-    if snapshot is None:
-        raise ServiceUnavailable("no feeds built yet")
-    return snapshot
+def _manifest() -> Manifest:
+    runtime = _runtime()
+    manifest = runtime.current
+    # On a host's very first start, wait for the first publish (page 1s come first: seconds even for 10k
+    # posts) rather than answer 503; once a scan has ended without one, there is nothing to wait for.
+    if manifest is None and (runtime.builder_status().last_scan is not None or not runtime.wait_for(_published_or_scanned, FIRST_WAIT)):
+        raise _unavailable("no feeds published yet")
+    if runtime.current is None:
+        raise _unavailable("no feeds published yet")
+    return runtime.current
+
+
+def _published_or_scanned(manifest: Manifest | None) -> bool:
+    return manifest is not None or _runtime().builder_status().last_scan is not None
+
+
+def _unavailable(message: str) -> ServiceUnavailable:
+    error = ServiceUnavailable(message)
+    error.retry_after = 2
+    return error
 
 
 @bp.get("/feed.xml", defaults={"prefix": "/", "filename": "feed.xml"})
 @bp.get("/atom.xml", defaults={"prefix": "/", "filename": "atom.xml"})
 @bp.get("/feed.json", defaults={"prefix": "/", "filename": "feed.json"})
+@bp.get(f"/page/<page>/<{_FEED_FILES}:filename>", defaults={"prefix": "/"})
 @bp.get(f"/tags/<slug>/<{_FEED_FILES}:filename>")
-def feed(filename: str, prefix: str | None = None, slug: str | None = None) -> Response:
-    path = (prefix or f"/tags/{slug}/") + filename
-    snapshot = _snapshot()
-    last_page = snapshot.pages.get(path)
-    if last_page is None:
+@bp.get(f"/tags/<slug>/page/<page>/<{_FEED_FILES}:filename>")
+def feed(filename: str, prefix: str | None = None, slug: str | None = None, page: str | None = None) -> Response:
+    prefix = prefix or urls.tag_prefix(slug or "")
+    manifest = _manifest()
+    if not _has(manifest, urls.feed_path(prefix, filename)):
         raise NotFound(f"no tag {slug!r}")
-    page = _page_number(last_page)
-    body = snapshot.find(path, page)
-    if body is None:  # the snapshot always holds every page it counts
-        raise NotFound(f"page {page} does not exist")
-    config = current_app.extensions["feeds"].config
+    if page is not None:
+        number = int(page) if _PATH_PAGE.fullmatch(page) else 0
+        if number == 1:
+            return _moved(urls.feed_path(prefix, filename))
+        if number < 2:
+            raise NotFound(f"page {page} does not exist")
+    else:
+        asked = _query_page(manifest, prefix, filename)
+        if asked is not None:  # the ?page=N form of older links: to the page's own URL
+            return _moved(urls.feed_path(prefix, filename, asked))
+        number = 1
+    path = urls.feed_path(prefix, filename, number)
+    if not _has(manifest, path):
+        raise NotFound(f"page {number} does not exist (last page is {_last_page(manifest, prefix, filename)})")
     if prefers_html(request.headers.get("Accept")):
         # A person in a browser: the styled HTML view of the same page, its own ETag.
-        body = snapshot.view(path, page) or body
-    self_url = config.site_url + path + (f"?page={page}" if page > 1 else "")
-    response = send(body, vary="Accept, Accept-Encoding")
-    response.headers["Link"] = link_header(self_url, config.websub_hubs)
+        path = view_path(prefix, number)
+    response = send(_item(path), vary="Accept, Accept-Encoding")
+    config = _runtime().config
+    response.headers["Link"] = link_header(urls.absolute(config.site_url, urls.feed_path(prefix, filename, number)), config.websub_hubs)
     return response
 
 
@@ -61,84 +92,64 @@ def feed(filename: str, prefix: str | None = None, slug: str | None = None) -> R
 @bp.get("/feeds-json.opml", defaults={"path": "/feeds-json.opml"})
 @bp.get("/tags/<slug>/")
 def page(path: str | None = None, slug: str | None = None) -> Response:
-    body = _snapshot().find(path or f"/tags/{slug}/")
-    if body is None:
+    path = path or urls.tag_prefix(slug or "")
+    if not _has(_manifest(), path):
         raise NotFound(f"no tag {slug!r}")
-    return send(body)
+    return send(_item(path))
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    store = _store()
-    snapshot = store.current
-    data: dict[str, Any] = {
-        # Degraded: feeds are stale (scan or rebuild failed) or a file has an error
-        # (including a post served from its last good version); 200 all the same.
-        "status": "ok" if snapshot is not None and store.error is None and not _has_errors(snapshot) else "degraded",
-        "version": snapshot.version if snapshot else None,
-        "built_at": snapshot.built_at.isoformat() if snapshot else None,
-        "last_scan": store.last_scan.isoformat() if store.last_scan else None,
-        "error": store.error,
-        "posts": snapshot.post_count if snapshot else 0,
-        "tags": len(snapshot.tags) if snapshot else 0,
-        "problems": [str(p) for p in snapshot.problems] if snapshot else [],
-    }
-    data.update(current_app.extensions["feeds"].health())  # pid, snapshot age; builder role under gunicorn
-    response = jsonify(data)
+    record = health(_runtime())
+    response = jsonify(record.fields)
     response.headers["Cache-Control"] = "no-store"
-    if snapshot is None:
+    if not record.serving:
         response.status_code = 503
     return response
 
 
-def _has_errors(snapshot: Snapshot) -> bool:
-    return any(p.severity == "error" for p in snapshot.problems)
+def _has(manifest: Manifest, path: str) -> bool:
+    return (path in manifest.items or path in manifest.pending) and not path.startswith(VIEWS)
 
 
-def _page_number(last_page: int) -> int:
+def _item(path: str) -> Item:
+    item = _runtime().item(path)
+    if item is None:  # listed, but the builder could not render it in time (it is going away, or overloaded)
+        raise _unavailable("this page is being rendered; try again in a moment")
+    return item
+
+
+def _query_page(manifest: Manifest, prefix: str, filename: str) -> int | None:
+    """The page a ``?page=N`` query asks for (None: no query); 400 for a non-number, 404 past the last page."""
     raw = request.args.get("page")
     if raw is None:
-        return 1
+        return None
     if not _PAGE.fullmatch(raw):
         if raw.isdigit():
-            raise NotFound(f"page {raw} does not exist (last page is {last_page})")
+            raise NotFound(f"page {raw} does not exist (last page is {_last_page(manifest, prefix, filename)})")
         raise BadRequest("page must be a whole number from 1")
     number = int(raw)
     if number < 1:
         raise BadRequest("page must be a whole number from 1")
-    if number > last_page:
-        raise NotFound(f"page {number} does not exist (last page is {last_page})")
+    if not _has(manifest, urls.feed_path(prefix, filename, number)):
+        raise NotFound(f"page {number} does not exist (last page is {_last_page(manifest, prefix, filename)})")
     return number
 
 
-def send(body: Body, vary: str = "Accept-Encoding") -> Response:
-    """Answer with ``body``: gzip when accepted, 304 when the client's copy is current."""
-    gzipped = request.accept_encodings["gzip"] > 0  # q=0 means "not gzip"
-    etag = body.gzip_etag if gzipped else body.etag
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={current_app.extensions['feeds'].config.scan_interval}",
-        "Vary": vary,
-    }
-    response = Response(status=200, headers=headers, content_type=body.media_type)
-    if body.last_modified is not None:
-        response.last_modified = body.last_modified
-    if _not_modified(body):
-        response.status_code = 304
-        return response
-    response.set_data(body.gzip if gzipped else body.data)
-    if gzipped:
-        response.headers["Content-Encoding"] = "gzip"
+def _last_page(manifest: Manifest, prefix: str, filename: str) -> int:
+    low, high = 1, 2
+    while _has(manifest, urls.feed_path(prefix, filename, high)):
+        low, high = high, high * 2
+    while high - low > 1:  # the last page that exists: pages are numbered without gaps
+        middle = (low + high) // 2
+        low, high = (middle, high) if _has(manifest, urls.feed_path(prefix, filename, middle)) else (low, middle)
+    return low
+
+
+def _moved(path: str) -> Response:
+    response = current_app.make_response(redirect(urls.absolute(_runtime().config.site_url, path), 301))
+    response.headers["Cache-Control"] = f"public, max-age={_runtime().config.scan_interval}"
     return response
-
-
-def _not_modified(body: Body) -> bool:
-    # RFC 9110 §13.2.2: If-None-Match wins; If-Modified-Since only without it.
-    if request.if_none_match:
-        inm = request.if_none_match
-        return bool(inm.star_tag or inm.contains_weak(body.etag.strip('"')) or inm.contains_weak(body.gzip_etag.strip('"')))
-    since = request.if_modified_since
-    return since is not None and body.last_modified is not None and body.last_modified <= since
 
 
 def _plain_error(error: HTTPException) -> Response:
@@ -147,6 +158,10 @@ def _plain_error(error: HTTPException) -> Response:
     for name, value in error.get_headers():
         if name.lower() == "allow":
             response.headers[name] = value
+    retry = getattr(error, "retry_after", None)
+    if retry is not None:
+        response.headers["Retry-After"] = str(retry)
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -161,5 +176,3 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _plain_error)
     app.after_request(_nosniff)
-    # Repeated feed requests are answered from the snapshot's replay cache, skipping Flask.
-    app.wsgi_app = ReplayCache(app.wsgi_app, lambda: app.extensions["feeds"].store.current)  # type: ignore[method-assign]

@@ -1,0 +1,77 @@
+"""Rendered post HTML on disk, named by what it was rendered from, so no post is rendered twice.
+
+The key hashes the renderer's version, the post's URL (links are made absolute
+against it) and its Markdown body's digest: any change to the source, the URL,
+the Markdown code or the libraries misses. Entries are written atomically and
+only by the builder's processes; they are a cache (a lost entry is rendered again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from feeds.fsutil import atomic_write
+from feeds.models import Post
+from feeds.render import markup
+from feeds.render.markup import Rendered
+
+_SEPARATOR = "\0"
+
+
+def render_key(post: Post) -> str:
+    """The name of ``post``'s rendered HTML."""
+    digest = hashlib.sha256(f"{markup.renderer_version()}\n{post.url}\n{post.body_digest}".encode())
+    return digest.hexdigest()[:32]
+
+
+class RenderStore:
+    """Rendered posts by key, in ``folder`` (two-level: ``ab/cdef…``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / key[2:]
+
+    def get(self, key: str) -> Rendered | None:
+        try:
+            text = self._path(key).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        first, sep, html = text.partition(_SEPARATOR)
+        return Rendered(html, first) if sep else None
+
+    def has(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def put(self, key: str, rendered: Rendered) -> None:
+        """Store one rendering; a cache that cannot be written only costs time, so errors pass."""
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, (rendered.first_paragraph + _SEPARATOR + rendered.html).encode("utf-8"), durable=False)
+        except OSError:
+            pass
+
+    def prune(self, keep: set[str]) -> int:
+        """Remove renderings no post uses any more; return how many."""
+        removed = 0
+        try:
+            shards = list(os.scandir(self.folder))
+        except OSError:
+            return 0
+        for shard in shards:
+            try:
+                entries = list(os.scandir(shard.path))
+            except OSError:
+                continue
+            for entry in entries:
+                if shard.name + entry.name not in keep:
+                    try:
+                        os.unlink(entry.path)
+                        removed += 1
+                    except OSError:
+                        pass
+        return removed

@@ -1,0 +1,69 @@
+"""One health record per answer: what /healthz shows and what /metrics reports come from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from feeds.service.runtime import Runtime
+
+#: The builder is considered stuck when it has not scanned for this many scan intervals (plus a margin).
+STALE_INTERVALS = 3
+
+
+@dataclass(frozen=True)
+class Health:
+    """This worker's view of the service's health."""
+
+    #: "ok", or "degraded" with the reason in ``error`` (feeds are still served).
+    status: str
+    error: str | None
+    #: Whether any snapshot is served (otherwise /healthz answers 503).
+    serving: bool
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def degraded(self) -> bool:
+        return self.status != "ok"
+
+
+def health(runtime: Runtime, now: datetime | None = None) -> Health:
+    """Compute the health record of ``runtime`` now."""
+    now = now or datetime.now(UTC)
+    manifest = runtime.current
+    status = runtime.builder_status()
+    reasons: list[str] = []
+    if manifest is None:
+        reasons.append("no snapshot published yet")
+    if status.error:
+        reasons.append(status.error)
+    if runtime.load_error:
+        reasons.append(f"cannot load the published snapshot: {runtime.load_error}")
+    last = status.last_scan
+    if manifest is not None and (last is None or (now - last).total_seconds() > STALE_INTERVALS * runtime.config.scan_interval + 10):
+        reasons.append(f"the builder has not scanned for {STALE_INTERVALS} scan intervals")
+    errors = [p for p in manifest.problems if p.severity == "error"] if manifest else []
+    degraded = bool(reasons or errors)
+    fields: dict[str, Any] = {
+        "status": "degraded" if degraded else "ok",
+        "version": manifest.version if manifest else None,
+        "built_at": manifest.built_at.isoformat() if manifest else None,
+        "complete": manifest.complete if manifest else False,
+        "pending": len(manifest.pending) if manifest else 0,
+        "last_scan": last.isoformat() if last else None,
+        "error": "; ".join(reasons) or None,
+        "posts": manifest.post_count if manifest else 0,
+        "tags": len(manifest.tags) if manifest else 0,
+        "problems": [str(p) for p in manifest.problems] if manifest else [],
+        "kept": [{"path": k.path, "title": k.title, "since": k.since.isoformat(), "reason": k.reason} for k in manifest.kept]
+        if manifest
+        else [],
+        "commit": manifest.commit if manifest else None,
+        "pid": runtime.pid,
+        "role": runtime.role.name,
+        "builder_pid": status.builder_pid,
+        "snapshot_dir": str(runtime.folder),
+        "served_since": runtime.served_since.isoformat() if runtime.served_since else None,
+    }
+    return Health(fields["status"], fields["error"], manifest is not None, fields)

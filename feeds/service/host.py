@@ -1,0 +1,114 @@
+"""One builder per host: a file lock elects it; a local socket lets the other workers ask it for things.
+
+The lock is an ``fcntl.flock`` on ``snapshot_dir/builder.lock``: the kernel
+releases it when its holder exits, even on ``kill -9``, and the next worker to
+try takes over. The builder answers two questions on an abstract Unix socket
+named after the snapshot folder (only processes of the same user may ask;
+the peer's uid is checked): "render this older page now" and "rescan now".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+LOCK = "builder.lock"
+#: A request and its answer are one JSON line each; answers are small.
+_LIMIT = 1 << 16
+
+
+class HostLock:
+    """The host's builder lock; ``try_acquire`` never blocks."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / LOCK
+        self._fd = -1
+        self.held = False
+
+    def try_acquire(self) -> bool:
+        if self.held:
+            return True
+        if self._fd < 0:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        self.held = True
+        return True
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
+        self._fd = -1
+        self.held = False
+
+
+def address(folder: Path) -> str:
+    """The builder's socket: abstract (no file to clean up, no path-length limit), named after the snapshot folder."""
+    return "\0feeds-" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:32]
+
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class BuilderServer:
+    """The builder's side: answer requests from the host's other workers, one thread each."""
+
+    def __init__(self, folder: Path, handle: Handler) -> None:
+        uid = os.getuid()
+
+        class RequestHandler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                creds = self.request.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                if struct.unpack("3i", creds)[1] != uid:
+                    return  # another user's process: no answer
+                line = self.rfile.readline(_LIMIT)
+                try:
+                    answer = handle(json.loads(line))
+                except Exception as e:  # never let one request end the server
+                    answer = {"error": repr(e)}
+                self.wfile.write(json.dumps(answer).encode() + b"\n")
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        self._server = Server(address(folder), RequestHandler)
+        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="feeds-builder-server", daemon=True)
+        self._thread = serve
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def ask(folder: Path, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+    """Ask the host's builder; None when there is none or it did not answer within ``timeout`` seconds."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(address(folder))
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(_LIMIT)
+                if not chunk:
+                    return None
+                data += chunk
+        answer = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None

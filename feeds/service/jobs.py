@@ -1,0 +1,56 @@
+"""The builder's work that runs in its helper processes: parse files, render posts, render documents.
+
+Each job is a plain function of picklable arguments, so it runs the same in a
+helper process (the builder's pool) or in the builder itself. Results that are
+large (HTML, feed bodies) go to disk — the render store and the object store —
+and only their names come back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from feeds.config import Config
+from feeds.content.files import SourceFile
+from feeds.content.post import Loaded, load
+from feeds.render import markup
+from feeds.render.docs import render
+from feeds.render.markup import Rendered
+from feeds.render.plan import Doc
+from feeds.render.store import RenderStore, render_key
+from feeds.snapshot.store import Store, Stored
+
+
+def load_files(files: Sequence[SourceFile], config: Config) -> list[Loaded]:
+    """Parse post files (front matter and Markdown body, not rendered)."""
+    return [load(file, config) for file in files]
+
+
+def render_posts(work: Sequence[tuple[str, str, str]], render_dir: Path, iframe_hosts: tuple[str, ...]) -> list[str]:
+    """Render (key, Markdown body, post URL) triples into the render store; return the keys."""
+    renders = RenderStore(render_dir)
+    for key, body, url in work:
+        renders.put(key, markup.render(body, url, iframe_hosts=iframe_hosts))
+    return [key for key, _, _ in work]
+
+
+def render_docs(docs: Sequence[Doc], config: Config, render_dir: Path, store_dir: Path) -> list[tuple[str, Stored]]:
+    """Render documents (their posts already rendered) into the object store; return (path, stored)."""
+    renders, store = RenderStore(render_dir), Store(store_dir)
+    cache: dict[str, Rendered] = {}
+
+    def lookup(post: object) -> Rendered:
+        key = render_key(post)  # type: ignore[arg-type]
+        rendered = cache.get(key) or renders.get(key)
+        if rendered is None:
+            raise LookupError(f"post {getattr(post, 'source', post)!r} is not rendered")
+        cache[key] = rendered
+        return rendered
+
+    return [(doc.path, store.put(render(doc, config, lookup))) for doc in docs]
+
+
+def warm_up() -> int:
+    """Nothing: submitted once so the pool's processes start while the builder scans."""
+    return 0

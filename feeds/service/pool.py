@@ -1,0 +1,70 @@
+"""The builder's helper processes: both cores for a cold build, none for a small change.
+
+Processes come from a fork server (started once, with the rendering code
+imported), never from a fork of the builder itself: a worker of gunicorn or
+granian runs threads, and forking a process with threads can copy a lock in a
+held state. A job below ``min_items`` runs in the calling thread.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Pool:
+    """A lazily started process pool for the builder's jobs (``feeds.service.jobs``)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def parallel(self) -> bool:
+        return self.workers > 1
+
+    def _get(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["feeds.service.jobs"])
+                self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            return self._executor
+
+    def warm_up(self) -> None:
+        """Start the processes now (in the background), so the first big job does not wait for them."""
+        if self.parallel:
+            from feeds.service import jobs
+
+            for _ in range(self.workers):
+                self._get().submit(jobs.warm_up)
+
+    def map(self, job: Callable[..., list[R]], items: Sequence[T], *args: Any, min_items: int = 64, chunk: int = 0) -> list[R]:
+        """Run ``job(part, *args)`` over ``items`` split into parts, concatenating the results in order."""
+        if not items:
+            return []
+        if not self.parallel or len(items) < min_items:
+            return job(items, *args)
+        size = chunk or max(8, -(-len(items) // (self.workers * 4)))
+        parts = [items[i : i + size] for i in range(0, len(items), size)]
+        try:
+            futures: list[Future[list[R]]] = [self._get().submit(job, part, *args) for part in parts]
+            return [result for future in futures for result in future.result()]
+        except (OSError, BrokenExecutor):  # no processes here, or one died: do it in this one
+            self.close()
+            return job(items, *args)
+
+    def close(self) -> None:
+        """Stop the processes (they are started again when needed)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)

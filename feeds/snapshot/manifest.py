@@ -1,0 +1,190 @@
+"""The manifest: what a published snapshot holds, and how each document's validators are chosen.
+
+A snapshot is a manifest plus the bodies it names in the object store. The
+manifest lists every document by URL path with its media type, strong ETag
+(the SHA-256 of its bytes, which also names its object), Last-Modified, sizes
+and the digest of what it was rendered from; documents not rendered yet
+(older pages right after a cold start) are listed as pending. Everything a
+worker needs to answer a request is here; the bytes stay on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from feeds.errors import FeedsError
+from feeds.models import Problem, Tag
+
+#: Bumped when the shape changes; a reader refuses other formats (and the builder rebuilds).
+FORMAT = 2
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ManifestError(FeedsError):
+    """A manifest cannot be read (torn, from another format, or not a manifest)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One document of a snapshot, ready to serve."""
+
+    #: URL path, Unicode: ``/tags/café/page/2/feed.xml``.
+    path: str
+    media_type: str
+    #: Strong validator: ``"<first 32 hex digits of the SHA-256 of the bytes>"``; also the object's name.
+    etag: str
+    #: Last-Modified, whole seconds since the epoch.
+    last_modified: int
+    size: int
+    gzip_size: int
+    #: Digest of everything the bytes were rendered from (equal digest: equal bytes).
+    digest: str
+
+    @property
+    def gzip_etag(self) -> str:
+        """The validator of the gzip representation, distinct as RFC 9110 §8.8.3 asks."""
+        return self.etag[:-1] + '-gz"'
+
+    @property
+    def modified(self) -> datetime:
+        return datetime.fromtimestamp(self.last_modified, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A document listed but not rendered yet; rendered in the background or when first asked for."""
+
+    path: str
+    media_type: str
+    digest: str
+    #: The ETag and Last-Modified this path had before, so its new Last-Modified never goes backwards.
+    previous_etag: str | None = None
+    previous_modified: int = 0
+
+
+@dataclass(frozen=True)
+class KeptPost:
+    """A post served from its last good version (for /healthz and ``feeds check``)."""
+
+    path: str
+    title: str
+    reason: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A published snapshot: every document by path, and what /healthz reports about it."""
+
+    #: Hash of everything the snapshot is made of: equal content gives an equal version on every host.
+    version: str
+    #: Publication number on this host; grows with every publish.
+    seq: int
+    #: Wall-clock time of the build; for /healthz only, never inside a body.
+    built_at: datetime
+    items: Mapping[str, Item]
+    pending: Mapping[str, Pending] = field(default_factory=dict)
+    post_count: int = 0
+    tags: tuple[Tag, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    kept: tuple[KeptPost, ...] = ()
+    #: When a future-dated post becomes visible: a rebuild is due then.
+    next_change: datetime | None = None
+    #: The content's own clock at the build (newest file or folder change, or the git commit time).
+    content_time: datetime = EPOCH
+    #: The git commit built, when the content comes from git.
+    commit: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether every document is rendered (no pending ones)."""
+        return not self.pending
+
+    def name(self) -> str:
+        """The manifest's file name in the store."""
+        return f"{self.seq:08d}-{self.version}.json"
+
+
+def last_modified(previous: tuple[str | None, int], etag: str, content_time: datetime, newest: datetime | None, now: datetime) -> int:
+    """Choose a document's Last-Modified (whole seconds) so that HTTP validators never lie.
+
+    Unchanged bytes keep their date. Changed bytes get the content's own clock
+    (the newest change among the content's files and folders, or the git commit
+    time), or the newest post change they show if later, and always at least one
+    second more than before, so If-Modified-Since never answers 304 for new
+    bytes and the date never goes backwards. Nothing here depends on when the
+    build ran (``now`` only caps a clock that is ahead), so every worker and
+    every host that builds the same content from the same snapshot gives the same dates.
+    """
+    previous_etag, previous_modified = previous
+    if previous_etag == etag and previous_modified:
+        return previous_modified
+    candidate = int(content_time.timestamp())
+    if newest is not None:
+        candidate = max(candidate, int(newest.timestamp()))
+    candidate = min(candidate, int(now.timestamp()))  # RFC 9110 §8.8.2.1: never later than the response
+    return max(candidate, previous_modified + 1) if previous_modified else candidate
+
+
+# -- JSON ------------------------------------------------------------------------------
+
+
+def dumps(manifest: Manifest) -> bytes:
+    """Serialize ``manifest`` (compact: one array per document, media types in a table)."""
+    types: dict[str, int] = {}
+    for media_type in [i.media_type for i in manifest.items.values()] + [p.media_type for p in manifest.pending.values()]:
+        types.setdefault(media_type, len(types))
+    data = {
+        "format": FORMAT,
+        "version": manifest.version,
+        "seq": manifest.seq,
+        "built_at": manifest.built_at.isoformat(),
+        "content_time": manifest.content_time.isoformat(),
+        "commit": manifest.commit,
+        "post_count": manifest.post_count,
+        "next_change": manifest.next_change.isoformat() if manifest.next_change else None,
+        "tags": [[t.slug, t.name] for t in manifest.tags],
+        "problems": [[p.path, p.line, p.message, p.severity] for p in manifest.problems],
+        "kept": [[k.path, k.title, k.reason, k.since.isoformat()] for k in manifest.kept],
+        "media_types": list(types),
+        "items": [
+            [i.path, types[i.media_type], i.etag, i.last_modified, i.size, i.gzip_size, i.digest] for i in manifest.items.values()
+        ],
+        "pending": [
+            [p.path, types[p.media_type], p.digest, p.previous_etag, p.previous_modified] for p in manifest.pending.values()
+        ],
+    }
+    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def loads(raw: bytes, where: str = "manifest") -> Manifest:
+    """Read a manifest written by :func:`dumps`; ManifestError names ``where`` when it cannot."""
+    try:
+        data: dict[str, Any] = json.loads(raw)
+        if data.get("format") != FORMAT:
+            raise ManifestError(f"{where}: manifest format {data.get('format')!r}, expected {FORMAT}")
+        types = data["media_types"]
+        items = {row[0]: Item(row[0], types[row[1]], row[2], row[3], row[4], row[5], row[6]) for row in data["items"]}
+        pending = {row[0]: Pending(row[0], types[row[1]], row[2], row[3], row[4]) for row in data["pending"]}
+        return Manifest(
+            version=data["version"],
+            seq=data["seq"],
+            built_at=datetime.fromisoformat(data["built_at"]),
+            items=items,
+            pending=pending,
+            post_count=data["post_count"],
+            tags=tuple(Tag(slug, name) for slug, name in data["tags"]),
+            problems=tuple(Problem(path, line, message, severity) for path, line, message, severity in data["problems"]),
+            kept=tuple(KeptPost(path, title, reason, datetime.fromisoformat(since)) for path, title, reason, since in data["kept"]),
+            next_change=datetime.fromisoformat(data["next_change"]) if data["next_change"] else None,
+            content_time=datetime.fromisoformat(data["content_time"]),
+            commit=data["commit"],
+        )
+    except ManifestError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        raise ManifestError(f"{where}: not a readable manifest: {e}") from e

@@ -1,0 +1,73 @@
+"""Every URL and path the service hands out, built in one place.
+
+Paths inside the service are Unicode (a tag slug may be ``café`` or ``日本語``);
+whatever leaves it — documents, HTTP headers, WebSub topics, HTML, OPML —
+goes through :func:`quote_path` and so is a valid URI (RFC 3986), and static
+file or object names come from :func:`file_name`. Older pages of a feed live
+under a path, not a query (``/tags/go/page/2/feed.xml``), so a static host or
+an object store serves the same layout as the app with no rewrite rule.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, urljoin, urlsplit
+
+#: Characters that may stay as they are in a URI path (RFC 3986 §3.3: pchar and "/"),
+#: besides letters, digits and "_.-~", which ``quote`` never escapes.
+_PATH_SAFE = "/!$&'()*+,;=:@"
+_PAGE_PATH = re.compile(r"^(?P<prefix>/(?:tags/[^/]+/)?)page/(?P<page>[1-9][0-9]{0,8})/(?P<name>[^/]+)$")
+_FEED_PATH = re.compile(r"^(?P<prefix>/(?:tags/[^/]+/)?)(?P<name>[^/]+)$")
+
+#: The prefix of the site-wide feeds; a tag's is ``/tags/<slug>/``.
+SITE = "/"
+
+
+def quote_path(path: str) -> str:
+    """Percent-encode a Unicode path so it is a valid URI path (``/tags/café/`` → ``/tags/caf%C3%A9/``)."""
+    return quote(path, safe=_PATH_SAFE)
+
+
+def absolute(site_url: str, path: str) -> str:
+    """Return the absolute URI of a site ``path`` under ``site_url`` (which has no trailing slash)."""
+    return site_url + quote_path(path)
+
+
+def absolute_or_as_is(site_url: str, url_or_path: str) -> str:
+    """Return a site path (``/static/icon.png``) as an absolute URI; any other URL as it is."""
+    if url_or_path.startswith("/") and not url_or_path.startswith("//"):
+        return absolute(site_url, url_or_path)
+    return url_or_path
+
+
+def tag_prefix(slug: str) -> str:
+    """Return the path under which a tag's pages and feeds live."""
+    return f"/tags/{slug}/"
+
+
+def feed_path(prefix: str, filename: str, page: int = 1) -> str:
+    """Return the path of page ``page`` of the feed ``filename`` of a scope: ``/feed.xml``, ``/tags/go/page/2/atom.xml``."""
+    return prefix + filename if page == 1 else f"{prefix}page/{page}/{filename}"
+
+
+def split_feed_path(path: str) -> tuple[str, str, int] | None:
+    """Return (prefix, file name, page) of a feed path, or None; the inverse of :func:`feed_path`."""
+    match = _PAGE_PATH.match(path)
+    if match is not None:
+        page = int(match["page"])
+        return (match["prefix"], match["name"], page) if page > 1 else None
+    match = _FEED_PATH.match(path)
+    return (match["prefix"], match["name"], 1) if match is not None else None
+
+
+def file_name(path: str) -> str:
+    """Return the static file (or object key) that holds ``path``: ``/tags/go/`` → ``tags/go/index.html``."""
+    return (path + "index.html" if path.endswith("/") else path).lstrip("/")
+
+
+def join(url: str, base_url: str) -> str:
+    """Resolve ``url`` against ``base_url`` unless it already has a scheme."""
+    url = url.strip()
+    if not url or urlsplit(url).scheme:
+        return url
+    return urljoin(base_url, url)
