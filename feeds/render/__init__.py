@@ -1,0 +1,1 @@
+"""Posts → bytes, pure: Markdown, sanitized HTML and the feed documents."""
