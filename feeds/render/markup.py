@@ -135,6 +135,7 @@ _ATTRIBUTES: dict[str, frozenset[str]] = {
 _CLASSES = {"a": frozenset({"footnote-backref"}), "section": frozenset({"footnotes"}), "sup": frozenset({"footnote-ref"})}
 _LANGUAGE_CLASS = re.compile(r"language-[\w#+.-]+")
 _SCHEMES = frozenset({"http", "https", "mailto"})
+_RESOURCE_SCHEMES = frozenset({"http", "https"})  # what an image, a video or a quotation source can be
 _URL_ATTRIBUTES = frozenset({"href", "src", "poster", "cite"})
 
 #: The post URL for the attribute filter of the sanitize() call running in this thread. A Cleaner is
@@ -154,8 +155,10 @@ def sanitize(fragment: str, base_url: str, *, iframe_hosts: tuple[str, ...] = ()
     finally:
         _BASE_URL.reset(token)
     if "<iframe" in html:
-        html = _drop_unlisted_iframes(html, _hosts(iframe_hosts))
-    return _valid_chars(html)
+        html = _cut_iframes(html, _hosts(iframe_hosts))
+    # A parser drops a leading U+FEFF as a byte order mark (https://encoding.spec.whatwg.org/#decode),
+    # and then the next one leads: without this, sanitizing the output again would not give the same bytes.
+    return _valid_chars(html).lstrip("\ufeff")
 
 
 @lru_cache(maxsize=16)
@@ -185,7 +188,7 @@ def _filter_attribute(iframe_hosts: tuple[str, ...], tag: str, name: str, value:
     # Ammonia has already refused href/src/poster values with a scheme outside _SCHEMES; _absolute()
     # checks again because it also sees cite and srcset, which Ammonia does not treat as URLs.
     if name in _URL_ATTRIBUTES:
-        url = _absolute(value, _BASE_URL.get())
+        url = _absolute(value, _BASE_URL.get(), _SCHEMES if name == "href" else _RESOURCE_SCHEMES)
         if tag == "iframe" and url is not None and not _iframe_allowed(url, iframe_hosts):
             return None
         return url
@@ -213,15 +216,21 @@ def _iframe_allowed(url: str, hosts: tuple[str, ...]) -> bool:
 _HOST_NAME = re.compile(r"[a-z0-9.-]+")
 
 
-class _IframeFinder(HTMLParser):
-    """Find the iframes in nh3's output whose src is not on a listed host."""
+class _IframeCutter(HTMLParser):
+    """Find what to cut from nh3's output: unlisted iframes whole, and the content of the others."""
 
-    def __init__(self, hosts: tuple[str, ...]) -> None:
+    def __init__(self, html: str, hosts: tuple[str, ...]) -> None:
         super().__init__(convert_charrefs=True)
         self.hosts = hosts
-        #: (line, column) of each unlisted iframe's start tag and of its end tag.
-        self.spans: list[tuple[tuple[int, int], tuple[int, int]]] = []
-        self._start: tuple[int, int] | None = None
+        #: (start, end) offsets into the HTML, in order.
+        self.cuts: list[tuple[int, int]] = []
+        self._line_starts = [0, *(match.end() for match in re.finditer("\n", html))]
+        self._cut_from: int | None = None
+        self._listed = False
+
+    def _offset(self) -> int:
+        line, column = self.getpos()
+        return self._line_starts[line - 1] + column
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "iframe":
@@ -229,26 +238,30 @@ class _IframeFinder(HTMLParser):
             # https://html.spec.whatwg.org/multipage/parsing.html#parsing-main-inbody
             self.set_cdata_mode(tag)
             src = dict(attrs).get("src")
-            self._start = None if src and _iframe_allowed(src, self.hosts) else self.getpos()
+            self._listed = bool(src and _iframe_allowed(src, self.hosts))
+            start_tag = self.get_starttag_text() or ""
+            self._cut_from = self._offset() + (len(start_tag) if self._listed else 0)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "iframe" and self._start is not None:
-            self.spans.append((self._start, self.getpos()))
-            self._start = None
+        if tag == "iframe" and self._cut_from is not None:
+            # html5ever writes every end tag as "</iframe>", so its length is known.
+            self.cuts.append((self._cut_from, self._offset() + (0 if self._listed else len("</iframe>"))))
+            self._cut_from = None
 
 
-def _drop_unlisted_iframes(html: str, hosts: tuple[str, ...]) -> str:
-    """Remove each iframe whose src is not on a listed host: nh3 can drop its src, not the element."""
-    finder = _IframeFinder(hosts)
-    finder.feed(html)
-    finder.close()
-    if not finder.spans:
-        return html
-    line_starts = [0, *(match.end() for match in re.finditer("\n", html))]
+def _cut_iframes(html: str, hosts: tuple[str, ...]) -> str:
+    """Remove each iframe whose src is not on a listed host (nh3 can drop its src, not the element), and empty the others.
+
+    An iframe's content is never shown, and as raw text it may hold anything: a reader that parses
+    it as markup would find an <a href="javascript:..."> that nothing sanitized.
+    """
+    cutter = _IframeCutter(html, hosts)
+    cutter.feed(html)
+    cutter.close()
     kept, position = [], 0
-    for (start_line, start_column), (end_line, end_column) in finder.spans:
-        kept.append(html[position : line_starts[start_line - 1] + start_column])
-        position = line_starts[end_line - 1] + end_column + len("</iframe>")  # html5ever writes end tags exactly so
+    for start, end in cutter.cuts:
+        kept.append(html[position:start])
+        position = end
     kept.append(html[position:])
     return "".join(kept)
 
@@ -273,8 +286,8 @@ def join_url(url: str, base_url: str) -> str:
     return urljoin(base_url, url)
 
 
-def _absolute(value: str, base_url: str) -> str | None:
-    """Return ``value`` resolved against ``base_url`` as a valid URI, or None if it is empty or its scheme is not allowed.
+def _absolute(value: str, base_url: str, schemes: frozenset[str] = _RESOURCE_SCHEMES) -> str | None:
+    """Return ``value`` resolved against ``base_url`` as a valid URI, or None if it is empty or its scheme is not in ``schemes``.
 
     Absolute and mailto: URLs keep their text; protocol-relative ones get the base's scheme; a
     fragment-only link (a footnote) points into the post's page, since inside a feed "#fn-1" would
@@ -291,12 +304,11 @@ def _absolute(value: str, base_url: str) -> str | None:
         end = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
         url = url[:end].replace("\\", "/") + url[end:]
     try:
-        # The common cases first: urlsplit() and urljoin() cost more than the rest of the filter together.
-        if url.startswith("#"):
+        if url.startswith("#"):  # the most common relative URL, and urljoin() is slow
             url = base_url.partition("#")[0] + url
-        elif not url.startswith(("https://", "http://")):
-            scheme = urlsplit(url).scheme
-            if scheme and scheme not in _SCHEMES:
+        else:
+            scheme = urlsplit(url).scheme  # raises on what no URL parser reads, such as "http://["
+            if scheme and scheme not in schemes:
                 return None
             if not scheme:
                 url = urljoin(base_url, url)
@@ -313,6 +325,8 @@ def _absolute_srcset(value: str, base_url: str) -> str | None:
     for url, descriptors in _srcset_candidates(value):
         absolute = _absolute(url, base_url)
         if absolute is not None:
+            # A comma inside a URL is legal here, but readers that split srcset on commas would cut it.
+            absolute = absolute.replace(",", "%2C")
             candidates.append(f"{absolute} {descriptors}" if descriptors else absolute)
     return ", ".join(candidates) or None
 
