@@ -16,7 +16,7 @@ from feeds import __version__
 from feeds.config import Config
 
 #: Libraries whose version can change the bytes of a feed, a page or its gzip copy.
-_LIBRARIES = ("feedgen", "lxml", "Jinja2", "MarkupSafe", "cmarkgfm", "pyromark", "markdown-it-pyrs", "nh3", "isal")
+_LIBRARIES = ("feedgen", "lxml", "Jinja2", "MarkupSafe", "comrak", "nh3", "isal")
 #: Settings that change no byte of a snapshot.
 RUNTIME_ONLY = frozenset(
     {"scan_interval", "log_format", "snapshot_dir", "worker_header", "rebuild_token", "cache_dir", "webhook_secret", "git_timeout"}
