@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
+from html.entities import name2codepoint
 from urllib.parse import urlsplit
 
 import feedparser
@@ -44,7 +45,20 @@ ABSREF = re.compile(r"\w+:")
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 # XML 1.0 forbids these; the validator's BadCharacters also flags C1 controls and U+FFFD.
 FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ufffe\uffff]")
-HTML_END_TAG = re.compile(r"</(\w+)>")
+# validators.py nonhtml: what makes text in a plain-text element "HTML" (ContainsHTML and kin).
+NONHTML_END_TAG = re.compile(r"</(\w+)>")
+NONHTML_ENTITY = re.compile(r"&(#?\w+)")
+NONHTML_CHARACTER_DATA = re.compile(r"&#[x0-9]|<[/a-zA-Z]")
+# validators.py HTMLValidator.htmltags: only an end tag of one of these counts.
+HTML_TAGS = frozenset(
+    "a abbr acronym address applet area article aside audio b base basefont bdi bdo big blockquote body br button "
+    "canvas caption center cite code col colgroup command data datagrid datalist dd del details dfn dialog dir div dl "
+    "dt em eventsource fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup "
+    "hr html i iframe img input ins isindex kbd label legend li link m main mark map menu meta meter nav noframes "
+    "noscript object ol optgroup option output p param picture pre progress q rp rt ruby s samp script section select "
+    "slot small source span strike strong style sub summary sup table tbody td template textarea tfoot th thead time "
+    "title tr track tt u ul var xmp plaintext embed comment listing video wbr".split()
+)
 # validators.py HTMLValidator.acceptable_elements minus nothing we emit: others are SecurityRisk.
 UNSAFE_ELEMENTS = {"script", "iframe", "object", "embed", "style", "link", "meta", "base", "frame", "frameset", "applet", "form"}
 
@@ -103,6 +117,48 @@ def not_html(where: str, fragment: str) -> list[str]:
     return []
 
 
+def nonhtml(
+    where: str, element: etree._Element | None, lines: list[str], *, message: str = "ContainsHTML", rss2: bool = False
+) -> list[str]:
+    """The validator's check of a plain-text element (validators.py ``nonhtml.validate``), on its decoded text.
+
+    In this order, the first that applies: an end tag of an HTML element (``</b>``)
+    is ``message``; otherwise an entity-like ``&name``/``&#N`` (an HTML entity name,
+    ``apos`` or not all letters) is ``message``, and in RSS 2 a ``&#``/``<x``/``</``
+    is CharacterData, except that either is skipped when the line the element starts
+    on holds a hexadecimal character reference (``&#x``): the RSS Profile's advice
+    (https://www.rssboard.org/rss-profile#data-types-characterdata), which the
+    validator takes as the sign the publisher meant plain text. ``message`` is
+    ContainsUndeclaredHTML for an Atom text construct of type text, NotInline for xhtml.
+    """
+    if element is None:
+        return []
+    value = element.text or ""
+    # __init__.py rssCharData holds, per line of the document, whether it has "&#x"; nonhtml
+    # looks at lines[startline-1:line], and both are the line of the start tag (base.py setElement).
+    spelled_as_text = "&#x" in lines[(element.sourceline or 1) - 1]
+    tags = [tag for tag in NONHTML_END_TAG.findall(value) if tag.lower() in HTML_TAGS]
+    if tags:
+        return [f"{where}: {message} </{tags[0]}>"]
+    entities = NONHTML_ENTITY.findall(value)
+    if entities:
+        named = [e for e in entities if e in name2codepoint or e == "apos" or not e.isalpha()]
+        return [f"{where}: {message} &{named[0]}"] if named and not spelled_as_text else []
+    if rss2 and NONHTML_CHARACTER_DATA.search(value) and not spelled_as_text:
+        return [f"{where}: CharacterData (encode & and < as &#x26; and &#x3C;)"]
+    return []
+
+
+def text_construct(where: str, element: etree._Element | None, lines: list[str]) -> list[str]:
+    """An Atom text construct (content.py ``textConstruct``): plain text is checked as nonhtml, HTML as HTML."""
+    if element is None:
+        return []
+    kind = element.get("type", "text")
+    if kind == "html":
+        return html_problems(where, element.text or "")
+    return nonhtml(where, element, lines, message="NotInline" if kind == "xhtml" else "ContainsUndeclaredHTML")
+
+
 def _html_element_problems(where: str, root: lxml_html.HtmlElement) -> list[str]:
     problems = []
     for element in root.iter():
@@ -140,8 +196,10 @@ def rss(url: str, body: bytes, *, home: str, hubs: tuple[str, ...]) -> list[str]
             problems.append(f"{url}: MissingElement channel/{name}")
     if channel.findtext("link") != home:
         problems.append(f"{url}: channel link {channel.findtext('link')!r} is not the HTML page {home!r}")
-    if HTML_END_TAG.search(channel.findtext("title") or "") or HTML_END_TAG.search(channel.findtext("description") or ""):
-        problems.append(f"{url}: ContainsHTML in channel title/description")
+    lines = body.decode("utf-8").split("\n")
+    for path in ("title", "description", "category", "image/title", "image/description"):
+        for element in channel.findall(path):
+            problems += nonhtml(f"{url} channel/{path}", element, lines, rss2=True)
     language = channel.findtext("language") or ""
     if not LANGUAGE.match(language):
         problems.append(f"{url}: InvalidLanguage {language!r}")
@@ -167,11 +225,11 @@ def rss(url: str, body: bytes, *, home: str, hubs: tuple[str, ...]) -> list[str]
             problems.append(f"{url}: image url not absolute")
     guids: set[str] = set()
     for item in channel.findall("item"):
-        problems += _rss_item(url, item, guids)
+        problems += _rss_item(url, item, guids, lines)
     return problems
 
 
-def _rss_item(url: str, item: etree._Element, guids: set[str]) -> list[str]:
+def _rss_item(url: str, item: etree._Element, guids: set[str], lines: list[str]) -> list[str]:
     where = f"{url} item {item.findtext('title')!r}"
     problems = []
     children = [child.tag for child in item]
@@ -191,8 +249,10 @@ def _rss_item(url: str, item: etree._Element, guids: set[str]) -> list[str]:
     for name in ("title", "link", "description", "pubDate"):
         if children.count(name) != 1:
             problems.append(f"{where}: expected exactly one <{name}>, found {children.count(name)}")
-    if HTML_END_TAG.search(item.findtext("title") or ""):
-        problems.append(f"{where}: ContainsHTML in title")
+    # item.py: title, category, source are nonhtml; author (email_with_name) too; dc:creator is not checked.
+    for name in ("title", "category", "source", "author"):
+        for element in item.findall(name):
+            problems += nonhtml(f"{where} {name}", element, lines, rss2=True)
     encoded = f"{{{CONTENT}}}encoded"
     if encoded not in children:
         problems.append(f"{where}: no content:encoded (full content)")
@@ -303,6 +363,10 @@ def atom(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], feed_id: st
     for name in ("title", "updated"):
         if not (root.findtext(f"{{{ATOM}}}{name}") or "").strip():
             problems.append(f"{url}: MissingElement feed/{name}")
+    lines = body.decode("utf-8").split("\n")
+    for name in ("title", "subtitle", "rights"):
+        problems += text_construct(f"{url} feed/{name}", root.find(f"{{{ATOM}}}{name}"), lines)
+    problems += _atom_names(url, root, lines)
     problems += _rfc3339(f"{url} feed/updated", root.findtext(f"{{{ATOM}}}updated") or "")
     feed_author = root.find(f"{{{ATOM}}}author") is not None
     ids: set[str] = set()
@@ -325,10 +389,9 @@ def atom(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], feed_id: st
         summary = entry.find(f"{{{ATOM}}}summary")
         if summary is None or not (summary.text or "").strip():
             problems.append(f"{where}: no summary")
-        elif summary.get("type", "text") == "text" and HTML_END_TAG.search(summary.text or ""):
-            problems.append(f"{where}: ContainsUndeclaredHTML in summary")
-        elif summary.get("type") == "html":
-            problems += html_problems(f"{where} summary", summary.text or "")
+        for name in ("title", "summary", "rights"):
+            problems += text_construct(f"{where} {name}", entry.find(f"{{{ATOM}}}{name}"), lines)
+        problems += _atom_names(where, entry, lines)
         entry_links = entry.findall(f"{{{ATOM}}}link")
         alternates = [(link.get("type"), link.get("hreflang")) for link in entry_links if link.get("rel", "alternate") == "alternate"]
         if not alternates:
@@ -341,6 +404,15 @@ def atom(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], feed_id: st
             if link.get("rel") == "enclosure":
                 problems += _enclosure(where, link.get("href"), link.get("length"), link.get("type"))
         problems += _media(where, entry)
+    return problems
+
+
+def _atom_names(where: str, parent: etree._Element, lines: list[str]) -> list[str]:
+    """author.py: a person's name is nonhtml (ContainsHTML); there is no type to declare HTML."""
+    problems = []
+    for person in ("author", "contributor"):
+        for name in parent.findall(f"{{{ATOM}}}{person}/{{{ATOM}}}name"):
+            problems += nonhtml(f"{where} {person}/name", name, lines)
     return problems
 
 

@@ -20,6 +20,8 @@ from lxml import etree
 from feeds import __version__
 from feeds.models import Author, Entry, FeedPage, Post
 
+from ._text import atom_text, rss_text
+
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -58,7 +60,8 @@ def feed_generator(page: FeedPage, filename: str) -> FeedGenerator:
         namespaces["media"] = MEDIA_NS
     if filename == "feed.xml" and any(rss_creators(e.post, page.authors) for e in page.entries):
         namespaces["dc"] = DC_NS  # declared only when a dc:creator is written
-    fg.register_extension("feeds", _feed_extension(links, namespaces, _LINK_TYPES[filename]), None)
+    extension = _feed_extension(links, namespaces, _LINK_TYPES[filename], page.title, page.description)
+    fg.register_extension("feeds", extension, None)
 
     for entry in page.entries:
         fg.add_entry(feed_entry(entry, page.authors), order="append")
@@ -77,7 +80,9 @@ def _paging(page: FeedPage) -> list[tuple[str, int]]:
     return links
 
 
-def _feed_extension(links: list[tuple[str, str]], namespaces: dict[str, str], media_type: str) -> type[BaseExtension]:
+def _feed_extension(
+    links: list[tuple[str, str]], namespaces: dict[str, str], media_type: str, title: str, description: str
+) -> type[BaseExtension]:
     class FeedLinks(BaseExtension):  # type: ignore[misc]
         def extend_ns(self) -> dict[str, str]:
             return namespaces
@@ -94,13 +99,29 @@ def _feed_extension(links: list[tuple[str, str]], namespaces: dict[str, str], me
             # attribute, so an un-namespaced <link> is an Atom link; a qualified
             # one would get an ns0: prefix (validator AvoidNamespacePrefix).
             self._append(feed, "link")
+            _atom_text(feed.find("title"), title)
+            _atom_text(feed.find("subtitle"), description)
             return feed
 
         def extend_rss(self, rss: Any) -> Any:
-            self._append(rss.find("channel"), f"{{{ATOM_NS}}}link")
+            channel = rss.find("channel")
+            self._append(channel, f"{{{ATOM_NS}}}link")
+            # The image title must equal the channel's (validator ImageTitleDoesntMatch).
+            for element in (channel.find("title"), channel.find("image/title")):
+                if element is not None:
+                    element.text = rss_text(title)
+            # feedparser reads every RSS <description> as HTML, so the plain-text
+            # description is escaped: "C++ <Rust>" would otherwise lose "<Rust>".
+            channel.find("description").text = html.escape(description, quote=False)
             return rss
 
     return FeedLinks
+
+
+def _atom_text(element: Any, text: str) -> None:
+    kind, element.text = atom_text(text)
+    if kind != "text":
+        element.set("type", kind)
 
 
 def _author(author: Author) -> dict[str, str]:
@@ -156,6 +177,7 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
             # feedgen 1.0 drops rel/type/length from entry links (a shadowed
             # variable), turning the enclosure into a second "alternate" link
             # (RFC 4287 §4.1.1, validator DuplicateAtomLink): write them here.
+            _atom_text(element.find("title"), post.title)
             for old in element.findall("link"):
                 element.remove(old)
             etree.SubElement(element, "link", {"rel": "alternate", "type": "text/html", "href": post.link})
@@ -166,6 +188,7 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
             return element
 
         def extend_rss(self, element: Any) -> Any:
+            element.find("title").text = rss_text(post.title)
             creators = rss_creators(post, site_authors)
             if creators:
                 for old in element.findall("author"):

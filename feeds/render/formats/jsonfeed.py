@@ -26,6 +26,7 @@ def render(page: FeedPage) -> bytes:
         feed["favicon"] = page.favicon
     if page.authors:
         feed["authors"] = [_author(a) for a in page.authors]
+        feed["author"] = feed["authors"][0]  # for 1.0 readers, see _item
     feed["language"] = page.language
     if page.hubs:
         feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in page.hubs]
@@ -49,6 +50,10 @@ def _item(entry: Entry, site_authors: tuple[Author, ...]) -> dict[str, Any]:
     item["date_published"] = post.published.isoformat()
     item["date_modified"] = post.updated.isoformat()
     item["authors"] = [_author(a) for a in post.authors or site_authors]
+    # JSON Feed 1.1 deprecates the 1.0 "author" but lets publishers keep it for older
+    # readers (https://www.jsonfeed.org/version/1.1/#authors); feedparser's JSON parser
+    # reads only "author" (feedparser/parsers/json.py).
+    item["author"] = item["authors"][0]
     if entry.tags:
         item["tags"] = [tag.name for tag in entry.tags]
     if post.enclosure is not None:

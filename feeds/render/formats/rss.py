@@ -7,10 +7,18 @@ from typing import cast
 from feeds.models import FeedPage
 
 from ._feedgen import feed_generator
+from ._text import hex_references
 
 MEDIA_TYPE = "application/rss+xml; charset=utf-8"
+
+# The plain-text elements (the validator's "nonhtml" ones) before the first item and within items;
+# an item's <description> and content:encoded are HTML and keep lxml's spelling.
+_CHANNEL_TEXT = ("title", "description")
+_ITEM_TEXT = ("title", "category", "author", "dc:creator")
 
 
 def render(page: FeedPage) -> bytes:
     """Render ``page`` as an RSS 2.0 document."""
-    return cast(bytes, feed_generator(page, "feed.xml").rss_str(pretty=True, encoding="UTF-8"))
+    xml = cast(bytes, feed_generator(page, "feed.xml").rss_str(pretty=True, encoding="UTF-8"))
+    channel, item, items = xml.partition(b"<item>")
+    return hex_references(channel, _CHANNEL_TEXT) + item + hex_references(items, _ITEM_TEXT)
