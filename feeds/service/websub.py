@@ -161,7 +161,9 @@ class Publisher:
 
 def _post(hub: str, topic: str, timeout: float) -> str | None:
     """POST one publish ping; return None on a 2xx, else what went wrong."""
-    data = urllib.parse.urlencode({"hub.mode": "publish", "hub.url": topic}).encode("ascii")
+    # The spec leaves the ping to each hub: some read hub.url (the PubSubHubbub 0.4
+    # name), others hub.topic (flask-websub answers 400 without it). Send both.
+    data = urllib.parse.urlencode({"hub.mode": "publish", "hub.topic": topic, "hub.url": topic}).encode("ascii")
     request = urllib.request.Request(hub, data=data, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
