@@ -4,9 +4,9 @@
 (``Hub`` + ``SQLite3HubStorage``, as its ``server_example.py`` does) under
 Werkzeug's threaded server. The hub needs Celery for its work (verifying
 subscribers, fetching a topic, delivering it); here that is a real Celery
-worker (a pool of four threads) in a thread of this process, fed through
-kombu's in-memory broker, so no Redis or RabbitMQ is needed and the hub still answers 202 first
-and works in the background, as it does when deployed.
+worker (a pool of six threads) in a thread of this process, fed through
+kombu's in-memory broker: no Redis or RabbitMQ, and still the hub answers 202
+first and works in the background, as it does when deployed.
 
 ``HubProcess`` starts that process from a test and reads the subscriptions the
 hub stored, so a test can wait until a subscription is active before it edits.
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         broker_connection_retry_on_startup=True, broker_transport_options={"polling_interval": 0.1}, worker_hijack_root_logger=False
     )
     # Retries in a fraction of a second, not the default hour: a test waits at most a few seconds.
-    hub = Hub(SQLite3HubStorage(args.db), celery, PUBLISH_SUPPORTED=True, BACKOFF_BASE=0.2, MAX_ATTEMPTS=3, REQUEST_TIMEOUT=3)
+    hub = Hub(SQLite3HubStorage(args.db), celery, BACKOFF_BASE=0.2, MAX_ATTEMPTS=3, REQUEST_TIMEOUT=5)
     app.register_blueprint(hub.build_blueprint(url_prefix="/hub"))
 
     @app.get("/healthz")
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         return "ok\n"
 
     # Threads, so one topic that never answers does not hold up the others' deliveries.
-    with start_worker(celery, pool="threads", concurrency=4, perform_ping_check=False, loglevel="INFO", shutdown_timeout=5):
+    with start_worker(celery, pool="threads", concurrency=6, perform_ping_check=False, loglevel="INFO", shutdown_timeout=5):
         app.run(host="127.0.0.1", port=args.port, threaded=True, use_reloader=False)
 
 
