@@ -1,7 +1,7 @@
 """WebSub publisher: tell hubs which feeds changed, in the background, with retries.
 
 https://www.w3.org/TR/websub/#publishing — the publish ping itself is hub-specific;
-``hub.mode=publish`` + ``hub.url=<topic>`` (form-encoded POST) is what the common
+``hub.mode=publish`` with the topic as both ``hub.topic`` and ``hub.url`` (form-encoded POST) is what the common
 hubs accept. Pings never run on a request or inside the rebuild: the Builder
 listener only enqueues, a daemon thread delivers.
 """
@@ -169,7 +169,9 @@ class Publisher:
 
 def _post(hub: str, topic: str, timeout: float) -> str | None:
     """POST one publish ping; return None on a 2xx, else what went wrong."""
-    data = urllib.parse.urlencode({"hub.mode": "publish", "hub.url": topic}).encode("ascii")
+    # The spec leaves the ping to each hub: some read hub.url (the PubSubHubbub 0.4
+    # name), others hub.topic (flask-websub answers 400 without it). Send both.
+    data = urllib.parse.urlencode({"hub.mode": "publish", "hub.topic": topic, "hub.url": topic}).encode("ascii")
     request = urllib.request.Request(hub, data=data, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
