@@ -32,7 +32,7 @@ def create_app(
     publishes to ``snapshot_dir``, the others load what it publishes.
     """
     from feeds import log
-    from feeds.web import metrics, rebuild
+    from feeds.web import metrics, ratelimit, rebuild
     from feeds.web import routes as web
 
     config = load_config(config_file, env=os.environ if env is None else env, overrides=test_config)
@@ -52,6 +52,7 @@ def create_app(
     metrics.init_app(app)
     web.init_app(app)
     rebuild.init_app(app)  # in a follower, its rescan asks the builder (SharedBuilder.rescan)
+    app.wsgi_app = ratelimit.RateLimit(app.wsgi_app, config)  # type: ignore[method-assign]  # before the replay cache, inside the counting
     if config.worker_header:
         app.after_request(_worker_header)
     if share:
