@@ -231,7 +231,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "trusted_proxies",
-        ["127.0.0.0/8", "::1"],
+        ["127.0.0.1", "::1"],
         "Proxies (addresses or CIDRs) whose X-Forwarded-For names the client; the right-most address not in them is the client.",
         _networks,
     ),
@@ -264,7 +264,7 @@ class Config:
     poll_limit: int
     poll_window: int
     rebuild_failure_limit: int
-    #: Normalised network strings ("127.0.0.0/8", "::1/128").
+    #: Normalised network strings ("127.0.0.1/32", "::1/128").
     trusted_proxies: tuple[str, ...]
 
     def absolute(self, url_or_path: str) -> str:

@@ -566,7 +566,7 @@ def nginx_in_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     root = site(tmp_path_factory, "abuse-nginx")
     port = free_port()
     snapshot = root / "snapshot"
-    env = {"FEEDS_SNAPSHOT_DIR": str(snapshot)}
+    env = {"FEEDS_SNAPSHOT_DIR": str(snapshot), "FEEDS_POLL_LIMIT": "5"}  # low, to see the app's own limit through nginx
     with WsgiServer("gunicorn", root / "content", root / "feeds.toml", workers=2, env=env, site_url=f"http://127.0.0.1:{port}") as app:
         conf = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
         for old, new in [
@@ -630,3 +630,15 @@ def test_nginx_answers_a_feed_poller_429_with_retry_after(nginx_in_front: int) -
     conditional = fetch(nginx_in_front, "/atom.xml", "127.0.0.7", headers={"If-Modified-Since": "Fri, 31 Dec 2100 00:00:00 GMT"})
     assert conditional.status == 304
     assert fetch(nginx_in_front, "/atom.xml", "127.0.0.8").status == 200
+
+
+def test_behind_nginx_the_app_tells_clients_apart_by_forwarded_for(nginx_in_front: int) -> None:
+    # A browser view is the app's answer even behind nginx. nginx reaches the app from
+    # 127.0.0.1 (a trusted proxy by default) and names the client in X-Forwarded-For.
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    first = [fetch(nginx_in_front, "/tags/go/atom.xml", "127.0.0.20", headers=browser) for _ in range(12)]
+    assert first[0].headers["content-type"].startswith("text/html")
+    assert [f.status for f in first].count(429) >= 12 - 2 * 5  # poll_limit 5, per gunicorn worker
+    assert fetch(nginx_in_front, "/tags/go/atom.xml", "127.0.0.21", headers=browser).status == 200
+    spoofed = fetch(nginx_in_front, "/tags/go/atom.xml", "127.0.0.20", headers={**browser, "X-Forwarded-For": "203.0.113.1"})
+    assert spoofed.status == 429  # nginx appends the real address; the app takes the right-most
