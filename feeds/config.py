@@ -7,6 +7,7 @@ configuration section (``tests/test_config.py`` fails on an undocumented key).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -190,6 +191,21 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
+def _networks(value: Any) -> tuple[str, ...]:
+    """Parse CIDRs or addresses (a list, or a comma/space separated string) into normalised network strings."""
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[\s,]+", value) if part]
+    if not isinstance(value, list):
+        raise ValueError("expected a list of addresses or networks (CIDR)")
+    networks = []
+    for item in value:
+        try:
+            networks.append(str(ipaddress.ip_network(_string(item).strip(), strict=False)))
+        except ValueError as e:
+            raise ValueError(f"not an address or network: {item!r}") from e
+    return tuple(networks)
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("site_url", "http://127.0.0.1:8000", "Public base URL of the site; every link in a feed is absolute against it.", _url),
     Setting("title", "feeds", "Site title, the title of the overall feeds.", _string),
@@ -219,6 +235,25 @@ SETTINGS: tuple[Setting, ...] = (
         "iframe_hosts", [], "Hosts whose <iframe> embeds posts may keep (www.youtube-nocookie.com); other iframes are removed.", _host_list
     ),
     Setting("memory_cache_mb", 16, "MiB of answers each worker keeps in memory for repeated requests (0: none).", _positive_int(0, 4096)),
+    Setting(
+        "poll_limit",
+        120,
+        "Full answers (not 304) one client gets for one feed URL per poll_window, per worker; more get 429 with Retry-After. 0: off.",
+        _positive_int(0, 1_000_000),
+    ),
+    Setting("poll_window", 60, "Seconds over which poll_limit and rebuild_failure_limit are counted.", _positive_int(1, 86400)),
+    Setting(
+        "rebuild_failure_limit",
+        10,
+        "Wrong-token POST /-/rebuild per client per poll_window, per worker; more get 429 before the token is compared. 0: off.",
+        _positive_int(0, 1_000_000),
+    ),
+    Setting(
+        "trusted_proxies",
+        ["127.0.0.1", "::1"],
+        "Proxies (addresses or CIDRs) whose X-Forwarded-For names the client; the right-most address not in them is the client.",
+        _networks,
+    ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -247,6 +282,11 @@ class Config:
     worker_header: bool
     iframe_hosts: tuple[str, ...]
     memory_cache_mb: int
+    poll_limit: int
+    poll_window: int
+    rebuild_failure_limit: int
+    #: Normalised network strings ("127.0.0.1/32", "::1/128").
+    trusted_proxies: tuple[str, ...]
 
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
@@ -257,6 +297,7 @@ class Config:
         values["content_dir"] = str(self.content_dir)
         values["websub_hubs"] = ",".join(self.websub_hubs)
         values["iframe_hosts"] = ",".join(self.iframe_hosts)
+        values["trusted_proxies"] = ",".join(self.trusted_proxies)
         values["snapshot_dir"] = str(self.snapshot_dir or "auto")
         return values
 

@@ -17,6 +17,7 @@ from feeds.service.runtime import Runtime
 from feeds.service.websub import Publisher
 from feeds.web import metrics, rebuild, routes
 from feeds.web.fastpath import ReplayCache
+from feeds.web.ratelimit import RateLimit
 
 #: How long ``create_app(wait=True)`` waits for the complete first snapshot (tests, ``feeds build``).
 BUILD_WAIT = 600.0
@@ -54,8 +55,10 @@ def create_app(
     rebuild.init_app(app)
     if config.worker_header:
         app.after_request(_worker_header)
-    # Repeated feed requests are answered from memory, skipping Flask (bounded by bytes).
-    app.wsgi_app = ReplayCache(app.wsgi_app, lambda: runtime.current, config.memory_cache_mb << 20)  # type: ignore[method-assign]
+    # Repeated feed requests are answered from memory, skipping Flask (bounded by bytes); in front of that,
+    # the per-client poll limit (so replayed answers count too), inside the counting (so 429s are counted).
+    replay = ReplayCache(app.wsgi_app, lambda: runtime.current, config.memory_cache_mb << 20)
+    app.wsgi_app = RateLimit(replay, config)  # type: ignore[method-assign]
     runtime.start()
     if wait if wait is not None else testing:
         if runtime.builder is not None and not runtime.schedule:
