@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feeds.errors import ConfigError
@@ -175,6 +175,126 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
+# content_dir may name a git remote instead of a folder (issue 12):
+#   git+https://host/blog.git  git+ssh://git@host/blog.git  git+file:///srv/blog.git  file:///srv/blog.git
+# with an optional "#branch", "#branch:sub/folder" or "#:sub/folder" suffix.
+_GIT_SCHEMES = frozenset({"https", "http", "ssh", "git", "file"})
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# User info in a URL (https://user:token@host): shown as *** in every message.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/@\s]+)@")
+
+
+def redact(text: str) -> str:
+    """Hide the user info of every URL in ``text`` (``https://user:token@host`` → ``https://***@host``).
+
+    An ssh user name without a password (``ssh://git@host``) is kept: it is no secret.
+    """
+
+    def hide(match: re.Match[str]) -> str:
+        scheme, user = match["scheme"], match["user"]
+        if scheme.lower().rstrip("/:").endswith("ssh") and ":" not in user:
+            return match.group()
+        return f"{scheme}***@"
+
+    return _USERINFO.sub(hide, text)
+
+
+def is_git_url(value: str) -> bool:
+    """Return whether a ``content_dir`` value names a git remote rather than a folder."""
+    match = _URL_SCHEME.match(value.strip())
+    if match is None:
+        return False
+    scheme = match[1].lower()
+    return scheme.startswith("git+") or scheme in ("file", "git")
+
+
+@dataclass(frozen=True, repr=False)
+class GitRemote:
+    """A git repository (and branch, and folder in it) that holds the posts."""
+
+    #: The URL handed to git (without ``git+`` and ``#…``); may hold credentials, so it is only shown through ``display``.
+    url: str
+    #: Branch from the ``#branch`` suffix; None means the ``content_branch`` setting.
+    branch: str | None = None
+    #: Folder inside the repository that holds the posts, ``/``-separated; ``""`` is the top.
+    subdir: str = ""
+
+    @property
+    def display(self) -> str:
+        """The URL with any credentials hidden: safe for logs, errors and /healthz."""
+        return redact(self.url)
+
+    def __str__(self) -> str:
+        suffix = (self.branch or "") + (f":{self.subdir}" if self.subdir else "")
+        return self.display + (f"#{suffix}" if suffix else "")
+
+    def __repr__(self) -> str:
+        return f"GitRemote({str(self)!r})"
+
+
+# The rules of git check-ref-format, for one branch name: https://git-scm.com/docs/git-check-ref-format
+_BAD_REF = re.compile(r"(^[-/.])|(\.\.)|(@\{)|(//)|([\x00-\x20\x7f~^:?*\[\\])|(\.lock$)|(\.lock/)|(/\.)|([/.]$)|(^@$)")
+
+
+def check_branch(name: str) -> str:
+    """Return ``name`` if git accepts it as a branch name; raise ValueError otherwise."""
+    if not name or _BAD_REF.search(name):
+        raise ValueError(f"not a valid branch name: {name!r}")
+    return name
+
+
+def parse_git_url(value: str) -> GitRemote:
+    """Parse ``git+https://…``, ``git+ssh://…``, ``git+file://…``, ``file://…`` or ``git://…``, with ``#branch:folder``."""
+    text = value.strip()
+    if not is_git_url(text):
+        raise ValueError(f"not a git URL: {redact(text)!r}")
+    if text[:4].lower() == "git+":
+        text = text[4:]
+    url, _, fragment = text.partition("#")
+    shown = redact(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as e:
+        raise ValueError(f"invalid git URL {shown!r}: {e}") from e
+    scheme = parts.scheme.lower()
+    if scheme not in _GIT_SCHEMES:
+        raise ValueError(f"unsupported git URL scheme {scheme!r} in {shown!r}; use git+https, git+ssh, git+file, file or git")
+    if parts.query:
+        raise ValueError(f"git URL must not have a query: {shown!r}")
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise ValueError(f"a file URL needs an absolute path (file:///srv/blog.git), got {shown!r}")
+    elif not parts.hostname:
+        raise ValueError(f"git URL has no host: {shown!r}")
+    if parts.path.strip("/") == "":
+        raise ValueError(f"git URL has no repository path: {shown!r}")
+    if re.search(r"[\x00-\x1f\x7f]", unquote(parts.netloc)):
+        raise ValueError(f"git URL has control characters in its host or credentials: {shown!r}")
+    branch_text, _, subdir_text = fragment.partition(":")
+    branch = check_branch(branch_text) if branch_text else None
+    folders = [part for part in subdir_text.replace("\\", "/").split("/") if part]
+    if any(part in (".", "..") for part in folders) or subdir_text.startswith("/"):
+        raise ValueError(f"the folder after ':' must be a relative path inside the repository without '.' or '..', got {subdir_text!r}")
+    return GitRemote(url, branch, "/".join(folders))
+
+
+def _content_dir(value: Any) -> Path | GitRemote:
+    text = _string(value)
+    if is_git_url(text):
+        return parse_git_url(text)
+    if _URL_SCHEME.match(text.strip()):
+        raise ValueError(f"{redact(text)!r} is not a folder or a git URL; a git remote is written git+https://… or git+ssh://…")
+    return _path(text)
+
+
+def _optional_secret(value: Any) -> str | None:
+    text = _optional_string(value)
+    if text is not None and len(text) < 16:
+        raise ValueError("must be at least 16 characters (use a random string, e.g. from `openssl rand -hex 32`)")
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("site_url", "http://127.0.0.1:8000", "Public base URL of the site; every link in a feed is absolute against it.", _url),
     Setting("title", "feeds", "Site title, the title of the overall feeds.", _string),
@@ -200,6 +320,19 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_path,
     ),
     Setting("worker_header", False, "Add X-Feeds-Worker: <pid> to every response, to see which worker answered (tests, debugging).", _bool),
+    Setting(
+        "content_branch",
+        "main",
+        "Branch to build from when content_dir is a git remote without a #branch suffix.",
+        lambda value: check_branch(_string(value).strip()),
+    ),
+    Setting(
+        "webhook_secret",
+        None,
+        "Shared secret that lets POST /-/rebuild accept signed push webhooks (GitHub, Gitea, Forgejo, GitLab); off when unset.",
+        _optional_secret,
+    ),
+    Setting("git_timeout", 60, "Seconds any one git command (a fetch, a checkout) may take before it is stopped.", _positive_int(1, 3600)),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -226,6 +359,9 @@ class Config:
     log_format: str
     snapshot_dir: Path | None
     worker_header: bool
+    content_branch: str
+    webhook_secret: str | None
+    git_timeout: int
 
     def absolute(self, url_or_path: str) -> str:
         """Return ``url_or_path`` as an absolute URL (site paths join ``site_url``)."""
@@ -237,6 +373,7 @@ class Config:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
         values = {name: getattr(self, name) for name in SETTINGS_BY_NAME}
         values["rebuild_token"] = "set" if self.rebuild_token else "unset"
+        values["webhook_secret"] = "set" if self.webhook_secret else "unset"
         values["author"] = self.author.name
         values["timezone"] = str(self.timezone)
         values["content_dir"] = str(self.content_dir)
