@@ -323,6 +323,16 @@ def test_a_folder_inside_the_repository(upstream: Upstream, tmp_path: Path) -> N
     assert (checkout.path / "a.md").exists()
 
 
+def test_changing_the_folder_on_the_same_work_folder_checks_out_afresh(upstream: Upstream, tmp_path: Path) -> None:
+    upstream.commit({"README.md": "# Site\n", "posts/a.md": post("A"), "drafts/b.md": post("B")})
+    assert set(source(upstream.url + "#:posts", tmp_path / "work").sync().dates) == {"a.md"}
+    drafts = source(upstream.url + "#:drafts", tmp_path / "work").sync()
+    assert sorted(p.name for p in (tmp_path / "work" / "tree").iterdir()) == ["drafts"]
+    assert set(drafts.dates) == {"b.md"}
+    whole = source(upstream.url, tmp_path / "work").sync()
+    assert sorted(p.name for p in whole.path.iterdir()) == ["README.md", "drafts", "posts"]
+
+
 # -- failures of the remote ------------------------------------------------------------------
 
 

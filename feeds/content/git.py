@@ -198,6 +198,7 @@ class GitSource:
         started = time.monotonic()
         with self._locked():
             self._ensure_repo()
+            self._ensure_folder()
             previous = self._served()
             pending = self._pending.exists()
             self._fetch()
@@ -267,13 +268,23 @@ class GitSource:
         self._git("init", "--quiet", "--bare", "--template=", str(building), in_repo=False)
         with (building / "config").open("a", encoding="utf-8") as f:
             f.write(_REPO_CONFIG.format(hooks=building.parent / "no-hooks"))
-        if self.remote.subdir:
-            # Materialise only the posts' folder of a bigger repository.
-            (building / "info").mkdir(exist_ok=True)
-            (building / "info" / "sparse-checkout").write_text(f"/{_pattern(self.remote.subdir)}/\n", encoding="utf-8")
-            with (building / "config").open("a", encoding="utf-8") as f:
-                f.write("[core]\n\tsparseCheckout = true\n")
         os.replace(building, self._repo)
+
+    def _ensure_folder(self) -> None:
+        """Set what the work tree holds (the whole tree, or only the posts' folder); a change starts it afresh."""
+        spec = self.workdir / "checkout-folder"
+        try:
+            if spec.read_text(encoding="utf-8") == self.remote.subdir:
+                return
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(self._tree, ignore_errors=True)
+        (self._repo / "index").unlink(missing_ok=True)
+        sparse = self._repo / "info" / "sparse-checkout"
+        sparse.parent.mkdir(exist_ok=True)
+        # Materialise only the posts' folder of a bigger repository (a gitignore-style pattern).
+        sparse.write_text(f"/{_pattern(self.remote.subdir)}/\n" if self.remote.subdir else "/*\n", encoding="utf-8")
+        spec.write_text(self.remote.subdir, encoding="utf-8")
 
     def _fetch(self) -> None:
         refspec = f"+refs/heads/{self.branch}:{FETCHED}"
@@ -309,9 +320,10 @@ class GitSource:
         """
         self._pending.write_text(commit + "\n", encoding="ascii")
         self._tree.mkdir(exist_ok=True)
-        self._git("reset", "--hard", "--quiet", "--no-recurse-submodules", commit, work_tree=True)
+        sparse = f"core.sparseCheckout={str(bool(self.remote.subdir)).lower()}"
+        self._git("-c", sparse, "reset", "--hard", "--quiet", "--no-recurse-submodules", commit, work_tree=True)
         # Files a crashed checkout left behind (or anyone else put there) must not become posts.
-        self._git("clean", "-ffdxq", work_tree=True)
+        self._git("-c", sparse, "clean", "-ffdxq", work_tree=True)
         self._git("update-ref", "--no-deref", SERVED, commit)
         self._pending.unlink()
 
@@ -390,7 +402,7 @@ class GitSource:
         result = self._run(*args, remote=remote, work_tree=work_tree, in_repo=in_repo)
         if check and result.returncode != 0:
             detail = _last_lines(result.stderr) or f"exit status {result.returncode}"
-            raise self._error(f"git {args[0]} failed: {detail}")
+            raise self._error(f"git {_command_name(args)} failed: {detail}")
         return result.stdout
 
     def _run(self, *args: str, remote: bool = False, work_tree: bool = False, in_repo: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -417,7 +429,7 @@ class GitSource:
             stdout, stderr = process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             _kill(process)
-            raise self._error(f"git {args[0]} took longer than {self.timeout:g} s (git_timeout); stopped", "timeout") from None
+            raise self._error(f"git {_command_name(args)} took longer than {self.timeout:g} s (git_timeout); stopped", "timeout") from None
         return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
     def _env(self, remote: bool) -> dict[str, str]:
@@ -533,6 +545,11 @@ def _apply(paths: dict[str, tuple[int, int]], commits: list[_Commit]) -> None:
             elif letter in "AMT" and path.endswith(".md"):
                 first = paths[path][0] if letter != "A" and path in paths else t
                 paths[path] = (first, max(first, t))
+
+
+def _command_name(args: tuple[str, ...]) -> str:
+    """Return the git command in ``args`` (``fetch``), past options such as ``-c name=value``."""
+    return next((arg for arg in args if not arg.startswith("-") and "=" not in arg), "")
 
 
 def _utc(seconds: int) -> datetime:
