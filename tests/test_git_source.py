@@ -344,6 +344,15 @@ def test_an_unreachable_remote_fails_fast(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
 
 
+def test_an_unreachable_ssh_remote_fails_fast_with_the_cause(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(GitSourceError) as caught:
+        source(f"git+ssh://git@127.0.0.1:{free_port()}/blog.git", tmp_path / "work", timeout=10).sync()
+    assert caught.value.kind == "unreachable"
+    assert "Connection refused" in str(caught.value)  # ssh's reason, not only git's advice
+    assert time.monotonic() - started < 10
+
+
 def _processes_mentioning(text: str) -> list[str]:
     found = []
     for entry in Path("/proc").iterdir():

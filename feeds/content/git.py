@@ -28,8 +28,10 @@ Why the ``git`` binary through :mod:`subprocess`, not dulwich or pygit2:
   mean a missing credential fails at once instead of prompting.
 - **Speed at 10,000 files.** Checkout and the one ``git log --name-status``
   walk that dates every post are C code with rename detection built in;
-  dulwich would do both in Python. (Measured figures are in the report of
-  issue 12 and bench/RESULTS.md.)
+  dulwich would do both in Python. On 10,000 posts (79 MB): first sync
+  (clone, checkout, dates) about 4 s of CPU; a one-commit sync 0.14 s of CPU;
+  the first dates walk over a 10,000-commit history about 3 s of CPU, then
+  only new commits (and a cache file across restarts).
 - **No new dependency and no surprises**: ``git`` is on every host that
   holds a blog in git, its behaviour and errors are the ones operators
   know, and its version is theirs to upgrade. The cost is a runtime
@@ -80,6 +82,8 @@ FETCHED = "refs/feeds/fetched"
 SERVED = "refs/feeds/served"
 #: The name of the remote; its URL is passed in the environment only (never on disk or in argv).
 _REMOTE = "feeds-source"
+#: GIT_CONFIG_COUNT in the environment and --diff-merges=first-parent came with git 2.31 (2021).
+MIN_GIT_VERSION = (2, 31)
 #: Version of the dates cache file; a different one is ignored and rebuilt.
 _DATES_FORMAT = 1
 #: Environment variables that point git at another repository (set, e.g., when run from a git hook).
@@ -182,6 +186,7 @@ class GitSource:
         self._dates_file = workdir / "dates.json"
         self._current: Checkout | None = None
         self._history: _History | None = None
+        self._checked_version = False
         #: The URL git is given, without user info; credentials from it go to git through a helper.
         self._url, self._credentials = _split_credentials(remote.url)
 
@@ -259,6 +264,12 @@ class GitSource:
 
     def _ensure_repo(self) -> None:
         """Create the bare clone on first use (built aside and renamed, so a crash leaves none half-made)."""
+        if not self._checked_version:
+            found = self._git("version", in_repo=False).decode("ascii", "replace").strip()
+            version = tuple(int(part) for part in re.findall(r"\d+", found)[:2])
+            if version < MIN_GIT_VERSION:
+                raise self._error(f"needs git {'.'.join(map(str, MIN_GIT_VERSION))} or newer, found {found!r}")
+            self._checked_version = True
         if (self._repo / "HEAD").is_file():
             return
         shutil.rmtree(self._repo, ignore_errors=True)
@@ -561,6 +572,12 @@ def _pattern(folder: str) -> str:
     return re.sub(r"([\\*?\[\]!# ])", r"\\\1", folder)
 
 
+#: git's advice after a failed connection, which would crowd out the cause (ssh's own message) in a report.
+_BOILERPLATE = ("Please make sure you have the correct access rights", "and the repository exists.")
+
+
 def _last_lines(stderr: bytes, limit: int = 3) -> str:
-    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    """Return the last lines of git's error output, credentials hidden, as one line."""
+    text = stderr.decode("utf-8", "replace")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and line.strip() not in _BOILERPLATE]
     return redact(" / ".join(lines[-limit:]))[:500]
