@@ -302,7 +302,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("language", "en", "BCP 47 language tag of the content (en, en-US; not en_US).", _language),
     Setting("author", {"name": "feeds"}, "Site author {name, email, url}: the author of posts that name none.", _author),
     Setting("timezone", "UTC", "IANA time zone for naive dates in front matter.", _timezone),
-    Setting("content_dir", "content", "Folder of Markdown posts (relative to the working directory).", _path),
+    Setting(
+        "content_dir",
+        "content",
+        "Folder of Markdown posts (relative to the working directory), or a git remote (git+https://…, git+ssh://…, file:///…#branch:folder).",
+        _content_dir,
+    ),
     Setting("permalink", "/posts/{slug}/", "Post URL pattern under site_url: {slug}, {year}, {month}, {day}.", _permalink),
     Setting("items_per_feed", 20, "Posts per feed page (RFC 5005 paging for older ones).", _positive_int(1, 1000)),
     Setting("scan_interval", 60, "Seconds between content scans; also the feeds' Cache-Control max-age.", _positive_int(1, 86400)),
@@ -346,7 +351,7 @@ class Config:
     language: str
     author: Author
     timezone: ZoneInfo
-    content_dir: Path
+    content_dir: Path | GitRemote
     permalink: str
     items_per_feed: int
     scan_interval: int

@@ -190,6 +190,21 @@ def test_git_settings_load_and_the_secret_is_not_in_the_summary() -> None:
     assert (defaults.webhook_secret, defaults.git_timeout, defaults.content_branch) == (None, 60, "main")
 
 
+def test_content_dir_takes_a_folder_or_a_git_remote() -> None:
+    assert load_config(None, env={}, overrides={"content_dir": "posts"}).content_dir == Path("posts")
+    config = load_config(None, env={"FEEDS_CONTENT_DIR": "git+https://bot:t0ken-t0ken@host.example/blog.git#main:posts"})
+    assert config.content_dir == GitRemote("https://bot:t0ken-t0ken@host.example/blog.git", "main", "posts")
+    assert config.summary()["content_dir"] == "https://***@host.example/blog.git#main:posts"  # the start-up log line
+
+
+@pytest.mark.parametrize("value", ["git+https://bot:t0ken@host.example/blog.git#bad..ref", "https://host.example/blog.git", "git+gopher://h/x"])
+def test_a_bad_git_content_dir_names_the_key_and_hides_credentials(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, env={}, overrides={"content_dir": value})
+    assert caught.value.key == "content_dir"
+    assert "t0ken" not in str(caught.value)
+
+
 # -- sync: clone, fetch, check out -----------------------------------------------------------
 
 
