@@ -139,6 +139,8 @@ def empty(content_dir: str | None, config_file: str | None) -> None:
     """Publish an empty site on purpose: mark the content folder so that having no posts is not taken for a lost volume."""
     config = _load(config_file, content_dir)
     folder = config.content_dir
+    if not isinstance(folder, Path):
+        raise click.ClickException(f"content_dir is a git remote: commit an empty {EMPTY_MARKER} file to its branch instead")
     if not folder.is_dir():
         raise click.ClickException(f"{folder}: content folder not found")
     try:

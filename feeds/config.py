@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feeds.errors import ConfigError
+from feeds.gitremote import GitRemote, check_branch, is_git_url, looks_like_url, parse_git_url, redact
 from feeds.models import Author
 
 ENV_PREFIX = "FEEDS_"
@@ -206,6 +207,22 @@ def _networks(value: Any) -> tuple[str, ...]:
     return tuple(networks)
 
 
+def _content_dir(value: Any) -> Path | GitRemote:
+    text = _string(value)
+    if is_git_url(text):
+        return parse_git_url(text)
+    if looks_like_url(text):
+        raise ValueError(f"{redact(text)!r} is not a folder or a git URL; a git remote is written git+https://… or git+ssh://…")
+    return _path(text)
+
+
+def _optional_secret(value: Any) -> str | None:
+    text = _optional_string(value)
+    if text is not None and len(text) < 16:
+        raise ValueError("must be at least 16 characters (use a random string, e.g. from `openssl rand -hex 32`)")
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("site_url", "http://127.0.0.1:8000", "Public base URL of the site; every link in a feed is absolute against it.", _url),
     Setting("title", "feeds", "Site title, the title of the overall feeds.", _string),
@@ -213,7 +230,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("language", "en", "BCP 47 language tag of the content (en, en-US; not en_US).", _language),
     Setting("author", {"name": "feeds"}, "Site author {name, email, url}: the author of posts that name none.", _author),
     Setting("timezone", "UTC", "IANA time zone for naive dates in front matter.", _timezone),
-    Setting("content_dir", "content", "Folder of Markdown posts (relative to the working directory).", _path),
+    Setting(
+        "content_dir",
+        "content",
+        "Folder of Markdown posts (relative to the working directory), or a git remote (git+https://…, git+ssh://…, file:///…#branch:folder).",
+        _content_dir,
+    ),
     Setting("permalink", "/posts/{slug}/", "Post URL pattern under site_url: {slug}, {year}, {month}, {day}.", _permalink),
     Setting("items_per_feed", 20, "Posts per feed page (RFC 5005 paging for older ones).", _positive_int(1, 1000)),
     Setting("scan_interval", 60, "Seconds between content scans; also the feeds' Cache-Control max-age.", _positive_int(1, 86400)),
@@ -254,6 +276,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Proxies (addresses or CIDRs) whose X-Forwarded-For names the client; the right-most address not in them is the client.",
         _networks,
     ),
+    Setting(
+        "content_branch",
+        "main",
+        "Branch to build from when content_dir is a git remote without a #branch suffix.",
+        lambda value: check_branch(_string(value).strip()),
+    ),
+    Setting(
+        "webhook_secret",
+        None,
+        "Shared secret that lets POST /-/rebuild accept signed push webhooks (GitHub, Gitea, Forgejo, GitLab); off when unset.",
+        _optional_secret,
+    ),
+    Setting("git_timeout", 60, "Seconds any one git command (a fetch, a checkout) may take before it is stopped.", _positive_int(1, 3600)),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -267,7 +302,7 @@ class Config:
     language: str
     author: Author
     timezone: ZoneInfo
-    content_dir: Path
+    content_dir: Path | GitRemote
     permalink: str
     items_per_feed: int
     scan_interval: int
@@ -287,11 +322,15 @@ class Config:
     rebuild_failure_limit: int
     #: Normalised network strings ("127.0.0.1/32", "::1/128").
     trusted_proxies: tuple[str, ...]
+    content_branch: str
+    webhook_secret: str | None
+    git_timeout: int
 
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
         values = {name: getattr(self, name) for name in SETTINGS_BY_NAME}
         values["rebuild_token"] = "set" if self.rebuild_token else "unset"
+        values["webhook_secret"] = "set" if self.webhook_secret else "unset"
         values["author"] = self.author.name
         values["timezone"] = str(self.timezone)
         values["content_dir"] = str(self.content_dir)

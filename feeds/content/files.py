@@ -11,6 +11,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,16 @@ class SourceFile:
     size: int
     mtime_ns: int
     inode: int
-    #: The content folder's real path when the file was listed (saves resolving it per file).
+    #: The content folder's real path when the file was listed.
     root: Path | None = None
+    #: From git history, when the content is a git checkout: (first commit, last commit) touching the file,
+    #: the default ``date`` and ``updated`` of a post whose front matter names none.
+    history: tuple[datetime, datetime] | None = None
 
     @property
-    def stamp(self) -> tuple[int, int, int]:
+    def stamp(self) -> tuple[object, ...]:
         """What must change for the file to be read again."""
-        return (self.size, self.mtime_ns, self.inode)
+        return (self.size, self.mtime_ns, self.inode, self.history)
 
 
 _paths: dict[str, Path] = {}
@@ -186,7 +190,7 @@ def _read_bytes(file: SourceFile, config: Config) -> bytes:
         raise ContentError(file.rel, f"file is {file.size} bytes, over max_file_size ({limit}); skipped")
     try:
         real = file.path.resolve(strict=True)
-        if not real.is_relative_to(file.root or config.content_dir.resolve(strict=True)):
+        if file.root is None or not real.is_relative_to(file.root):
             raise ContentError(file.rel, "now points outside the content folder; not read")
         # O_NONBLOCK: opening a pipe put in the file's place must not hang the scan.
         fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))

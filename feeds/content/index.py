@@ -11,7 +11,7 @@ last good version, and that version survives restarts: the caller saves
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +24,10 @@ from feeds.models import Post, Problem
 
 #: Loads files into Loaded records, in order (the builder passes a process pool's map).
 LoadMany = Callable[[Sequence[SourceFile], Config], list[Loaded]]
+#: What must change for a file to be read again (SourceFile.stamp).
+Stamp = tuple[object, ...]
 #: The stamp of a file that is listed with a problem instead of being read: never equal to a real one.
-_TROUBLED = (-1, -1, -1)
+_TROUBLED: Stamp = (-1, -1, -1, None)
 KEPT_MESSAGE = "serving the last good version of this post until the file is fixed"
 
 
@@ -62,7 +64,7 @@ class Scan:
 
 @dataclass
 class _Known:
-    stamp: tuple[int, int, int]
+    stamp: Stamp
     loaded: Loaded
     #: The post this file last published without an error, its body (zlib) and, while broken, since when.
     last_good: Post | None
@@ -81,18 +83,30 @@ class ContentIndex:
     _known: dict[str, _Known] = field(default_factory=dict)
     _last: tuple[list[Problem], int, Scan] | None = field(default=None, repr=False)
 
-    def scan(self, root: Path | None = None, content_time: datetime | None = None) -> Scan:
+    def scan(
+        self,
+        root: Path | None = None,
+        content_time: datetime | None = None,
+        history: Mapping[str, tuple[datetime, datetime]] | None = None,
+    ) -> Scan:
         """Scan ``root`` (the content folder by default); raise ContentRootError if it cannot be read.
 
-        ``content_time`` replaces the folder's modification times as the content
-        clock (a git checkout's files all have the checkout's time; its commit time is the clock).
+        For a git checkout, ``content_time`` (the commit time) replaces the files' modification
+        times as the content clock (a checkout's files have the checkout's times, different on every
+        host), and ``history`` gives each file's first and last commit, its default dates.
         """
-        listing = discover(root or self.config.content_dir)
+        if root is None:
+            if not isinstance(self.config.content_dir, Path):
+                raise ValueError("a git content_dir is scanned from its checkout: pass root")
+            root = self.config.content_dir
+        listing = discover(root)
+        if history is not None:
+            listing = replace(listing, files=[replace(f, history=history.get(f.rel)) for f in listing.files])
         if not listing.files and not listing.empty_ok and any(k.last_good for k in self._known.values()):
             # An unmounted volume often leaves an empty mount point behind: never turn that
             # into empty feeds unless the folder says so (the marker file, `feeds empty`).
             raise ContentRootError(
-                root or self.config.content_dir,
+                root,
                 f"content folder has no posts now but had {len(self._known)}; keeping the last snapshot "
                 "(to publish an empty site on purpose, run `feeds empty`)",
             )
@@ -139,7 +153,7 @@ class ContentIndex:
             del self._known[rel]
         return changed, removed
 
-    def _remember(self, rel: str, stamp: tuple[int, int, int], loaded: Loaded) -> None:
+    def _remember(self, rel: str, stamp: Stamp, loaded: Loaded) -> None:
         known = self._known.get(rel)
         if loaded.post is not None:
             body_z = zlib.compress(loaded.body.encode("utf-8", "surrogatepass"), 1)
@@ -159,11 +173,11 @@ class ContentIndex:
 
     # -- surviving restarts ----------------------------------------------------------
 
-    def state(self) -> dict[str, tuple[tuple[int, int, int], Loaded, Post | None, bytes, datetime | None]]:
+    def state(self) -> dict[str, tuple[Stamp, Loaded, Post | None, bytes, datetime | None]]:
         """Everything needed to carry on after a restart: each file's stamp, load result and last good version."""
         return {rel: (k.stamp, k.loaded, k.last_good, k.body_z, k.broken_since) for rel, k in self._known.items()}
 
-    def restore(self, state: dict[str, tuple[tuple[int, int, int], Loaded, Post | None, bytes, datetime | None]]) -> None:
+    def restore(self, state: dict[str, tuple[Stamp, Loaded, Post | None, bytes, datetime | None]]) -> None:
         """Start from a saved :meth:`state`: unchanged files are not read again, broken ones keep their last good version."""
         self._known = {rel: _Known(*entry) for rel, entry in state.items()}
         self._last = None

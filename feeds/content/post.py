@@ -186,14 +186,16 @@ def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str) -> 
     stem = file.path.name.removesuffix(".md")
     prefix = _DATE_PREFIX.match(stem)
     published = _datetime(fields, "date", config)
-    if published is None:
-        if prefix is None:
-            raise ContentError(file.rel, "date: missing, and the file name has no YYYY-MM-DD- prefix", 1)
+    if published is None and prefix is not None:
         try:
             published = datetime.combine(date.fromisoformat(prefix.group(1)), time(), config.timezone)
         except ValueError as e:
             raise ContentError(file.rel, f"date: file name prefix {prefix.group(1)!r} is not a real date", 1) from e
-    updated = _datetime(fields, "updated", config) or published
+    if published is None and file.history is not None:
+        published = file.history[0]  # the commit that added the file
+    if published is None:
+        raise ContentError(file.rel, "date: missing, and the file name has no YYYY-MM-DD- prefix", 1)
+    updated = _datetime(fields, "updated", config) or (max(file.history[1], published) if file.history else published)
     if updated < published:
         fields.warn("updated", "is before date; using date")
         updated = published

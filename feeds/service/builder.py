@@ -38,6 +38,7 @@ from feeds.render.plan import Doc, Plan, plan
 from feeds.render.store import RenderStore, render_key
 from feeds.service import jobs
 from feeds.service.pool import Pool
+from feeds.service.sources import Source, Sync
 from feeds.snapshot.manifest import Item, KeptPost, Manifest, Pending, dumps, last_modified
 from feeds.snapshot.store import SnapshotError, Store, Stored
 
@@ -49,19 +50,14 @@ SMALL_CHANGE = 64
 Listener = Callable[[Manifest | None, Manifest], None]
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where the posts are read from now: a folder, or a git checkout and its commit."""
+class RewrittenHistory(FeedsError):
+    """The content branch was force-pushed: its new commit does not descend from the published one."""
 
-    root: Path
-    #: The content's own clock (git: the commit time); None: the folder's modification times.
-    content_time: datetime | None = None
-    commit: str | None = None
-
-
-def folder_source(config: Config) -> Callable[[], Source]:
-    """The content folder itself, as it is."""
-    return lambda: Source(config.content_dir)
+    def __init__(self, published: str, fetched: str) -> None:
+        super().__init__(
+            f"the content branch was force-pushed: {fetched[:12]} does not descend from the published {published[:12]}; "
+            "keeping the last snapshot (POST /-/rebuild?force=1 publishes the new history)"
+        )
 
 
 @dataclass
@@ -74,7 +70,7 @@ class Builder:
     pool: Pool
     #: Folder for the state that must survive a restart (the content index with last good versions).
     state_dir: Path
-    source: Callable[[], Source]
+    source: Sync
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     listeners: list[Listener] = field(default_factory=list)
     #: The published manifest and the plan behind it.
@@ -116,8 +112,10 @@ class Builder:
     def _rescan(self, force: bool, started: float) -> bool:
         now = self.clock()
         try:
-            source = self.source()
-            scan = self.index.scan(source.root, source.content_time)
+            source = self.source(self.manifest.commit if self.manifest else None)
+            if source.rewritten_from is not None and not force:
+                raise RewrittenHistory(source.rewritten_from, source.commit or "")
+            scan = self.index.scan(source.root, source.content_time, source.history)
         except ContentRootError as e:
             return self._failed("scan_failed", f"{e}", now, path=e.path, reason=e.message)
         except FeedsError as e:  # a git remote that cannot be fetched, …

@@ -15,7 +15,9 @@ from feeds.fingerprint import settings_digest
 
 def default_dir(config: Config) -> Path:
     """Return the automatic snapshot folder: private to this user, keyed by content folder and settings."""
-    key = hashlib.sha256(f"{config.content_dir.resolve()}\n{settings_digest(config)}".encode()).hexdigest()[:16]
+    # A git remote's str() shows no credentials.
+    content = config.content_dir.resolve() if isinstance(config.content_dir, Path) else config.content_dir
+    key = hashlib.sha256(f"{content}\n{settings_digest(config)}".encode()).hexdigest()[:16]
     return Path(tempfile.gettempdir()) / f"feeds-{os.getuid()}-{key}"
 
 

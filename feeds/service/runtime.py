@@ -26,11 +26,12 @@ from feeds import log
 from feeds.config import Config
 from feeds.fsutil import atomic_write
 from feeds.render.store import RenderStore
-from feeds.service.builder import Builder, Listener, Source, folder_source
+from feeds.service.builder import Builder, Listener
 from feeds.service.folders import prepare_dir
 from feeds.service.host import HostLock
 from feeds.service.pool import Pool
 from feeds.service.roles import Follower, Leader, Role
+from feeds.service.sources import Sync, content_source
 from feeds.snapshot.manifest import Item, Manifest
 from feeds.snapshot.store import SnapshotError, Store
 
@@ -56,7 +57,8 @@ class Runtime:
     config: Config
     #: Builds only when asked (``feeds build``) instead of on a schedule.
     schedule: bool = True
-    source: Callable[[], Source] | None = None
+    #: Where posts are read from (tests pass their own; by default the content folder or git remote).
+    source: Sync | None = None
     listeners: list[Listener] = field(default_factory=list)
     folder: Path = field(init=False)
     store: Store = field(init=False)
@@ -115,7 +117,7 @@ class Runtime:
                 RenderStore(self.config.cache_dir or self.folder / "render"),
                 Pool(),
                 self.folder / "state",
-                self.source or folder_source(self.config),
+                self.source or content_source(self.config, self.folder / "git"),
                 manifest=self.current,
             )
             builder.listeners.append(self._published)

@@ -12,7 +12,9 @@ import hmac
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from feeds.gitremote import GitRemote
 from feeds.service.runtime import Runtime
+from feeds.web import hooks
 
 bp = Blueprint("rebuild", __name__)
 
@@ -26,15 +28,7 @@ def authorized(header: str | None, token: str) -> bool:
     scheme, _, given = (header or "").strip().partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(_raw(given.strip()), token.encode("utf-8"))
-
-
-def _raw(value: str) -> bytes:
-    """Return the bytes a header value arrived as (PEP 3333: WSGI decodes them as latin-1)."""
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(hooks.raw(given.strip()), token.encode("utf-8"))
 
 
 def _unauthorized() -> Response:
@@ -45,19 +39,46 @@ def _unauthorized() -> Response:
     return response
 
 
+#: The largest webhook body read (GitHub caps push payloads at 25 MB; a blog's push is a few KB).
+MAX_BODY = 1 << 20
+
+
 @bp.post("/-/rebuild")
 def rebuild() -> Response:
     runtime: Runtime = current_app.extensions["feeds"]
-    if not authorized(request.headers.get("Authorization"), runtime.config.rebuild_token or ""):
+    config = runtime.config
+    force = request.args.get("force") == "1"  # accept a force-pushed content branch
+    if config.webhook_secret and request.content_length is not None and request.content_length <= MAX_BODY:
+        body = request.get_data(cache=True)
+        headers = {name: value for name, value in request.headers.items()}
+        provider = hooks.verify_signature(headers, body, config.webhook_secret)
+        if provider is not None:
+            # A signed push to the content branch rescans (and fetches) at once; any other signed event (a ping,
+            # a push to another branch) is acknowledged without one.
+            branch = config.content_dir.branch if isinstance(config.content_dir, GitRemote) else None
+            wanted = f"refs/heads/{branch or config.content_branch}"
+            if hooks.verify_push(headers, body, config.webhook_secret) is None or hooks.push_ref(provider, body) not in (None, wanted):
+                return _answer({"status": "ignored", "provider": provider}, 200)
+            return _rebuilt(runtime, force=False)
+    if not config.rebuild_token or not authorized(request.headers.get("Authorization"), config.rebuild_token):
         return _unauthorized()
-    data = runtime.rebuild()  # in the host's builder, wherever it runs; coalesced there
+    return _rebuilt(runtime, force)
+
+
+def _rebuilt(runtime: Runtime, force: bool) -> Response:
+    data = runtime.rebuild(force)  # in the host's builder, wherever it runs; coalesced there
+    return _answer(data, 202 if data.get("status") == "queued" else 200 if data.get("status") == "done" else 503)
+
+
+def _answer(data: dict[str, object], status: int) -> Response:
     response = jsonify(data)
-    response.status_code = 202 if data.get("status") == "queued" else 200 if data.get("status") == "done" else 503
+    response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def init_app(app: Flask) -> None:
-    """Add ``POST /-/rebuild`` when ``rebuild_token`` is set; otherwise the path is a 404."""
-    if app.extensions["feeds"].config.rebuild_token:
+    """Add ``POST /-/rebuild`` when ``rebuild_token`` or ``webhook_secret`` is set; otherwise the path is a 404."""
+    config = app.extensions["feeds"].config
+    if config.rebuild_token or config.webhook_secret:
         app.register_blueprint(bp)
