@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -175,6 +176,50 @@ def _choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
+# Publishing to a bucket (issue 12). Credentials are never settings: boto3 reads them from the AWS environment.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _optional_s3_url(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    text = _string(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ValueError(f"expected s3://bucket/prefix, got {text!r}")
+    if not _BUCKET.fullmatch(parts.netloc) or ".." in parts.netloc:
+        raise ValueError(f"not an S3 bucket name (3-63 lower-case letters, digits, '.', '-'): {parts.netloc!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"must not have a query or fragment: {text!r}")
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if any(segment in (".", "..") or any(c.isspace() or ord(c) < 32 for c in segment) for segment in segments):
+        raise ValueError(f"invalid prefix {parts.path!r}")
+    return f"s3://{parts.netloc}" + "".join("/" + segment for segment in segments)
+
+
+def _optional_http_url(value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    text = _string(value).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an absolute http(s) URL, got {text!r}")
+    if parts.username or parts.password:
+        raise ValueError("must not hold credentials (the URL is logged at start)")
+    return text
+
+
+def _optional_command(value: Any) -> str | None:
+    text = _string(value).strip() if value is not None else ""
+    if not text:
+        return None
+    try:
+        shlex.split(text)
+    except ValueError as e:
+        raise ValueError(f"cannot split {text!r} into words: {e}") from e
+    return text
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("site_url", "http://127.0.0.1:8000", "Public base URL of the site; every link in a feed is absolute against it.", _url),
     Setting("title", "feeds", "Site title, the title of the overall feeds.", _string),
@@ -200,6 +245,27 @@ SETTINGS: tuple[Setting, ...] = (
         _optional_path,
     ),
     Setting("worker_header", False, "Add X-Feeds-Worker: <pid> to every response, to see which worker answered (tests, debugging).", _bool),
+    Setting("publish_url", None, "Bucket `feeds publish` copies the snapshot to, as s3://bucket/prefix; off when unset.", _optional_s3_url),
+    Setting(
+        "publish_endpoint",
+        None,
+        "S3 API endpoint for a store other than AWS (default: boto3's own, from AWS_ENDPOINT_URL or the AWS config).",
+        _optional_http_url,
+    ),
+    Setting("publish_region", None, "Region of the bucket (default: boto3's own, from AWS_REGION or the AWS config).", _optional_string),
+    Setting(
+        "publish_purge_command",
+        None,
+        "Command run after each publish that changed something, with the changed absolute URLs on stdin, one a line (CDN purge).",
+        _optional_command,
+    ),
+    Setting(
+        "publish_purge_url",
+        None,
+        'URL POSTed {"urls": [...]} with the changed absolute URLs after each publish that changed something (CDN purge hook).',
+        _optional_http_url,
+    ),
+    Setting("publish_on_rebuild", False, "Publish to publish_url after every rebuild, from the host's builder (one host only).", _bool),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -226,6 +292,12 @@ class Config:
     log_format: str
     snapshot_dir: Path | None
     worker_header: bool
+    publish_url: str | None
+    publish_endpoint: str | None
+    publish_region: str | None
+    publish_purge_command: str | None
+    publish_purge_url: str | None
+    publish_on_rebuild: bool
 
     def absolute(self, url_or_path: str) -> str:
         """Return ``url_or_path`` as an absolute URL (site paths join ``site_url``)."""
