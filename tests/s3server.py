@@ -29,6 +29,8 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from feeds.service.publish import Item
+
 ACCESS_KEY = "feeds-test-key"
 SECRET_KEY = "feeds-test-secret"
 REGION = "us-east-1"
@@ -228,5 +230,5 @@ class ExportView:
             )
         self.items: Mapping[str, ExportItem] = items
 
-    def read(self, item: ExportItem, gzip: bool = False) -> bytes:
-        return (self.folder / (item.file + (".gz" if gzip else ""))).read_bytes()
+    def read(self, item: Item, gzip: bool = False) -> bytes:
+        return (self.folder / (self.items[item.path].file + (".gz" if gzip else ""))).read_bytes()

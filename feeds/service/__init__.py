@@ -1,0 +1,1 @@
+"""Background work beside serving: publishing the snapshot to a bucket."""
