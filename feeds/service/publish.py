@@ -45,6 +45,7 @@ FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "applicat
 INDEX_TYPES = frozenset({"text/html", "text/x-opml"})
 #: The upload waves, in order; a wave starts when the one before it is readable.
 WAVES = ("new older pages and linked files", "changed older pages", "page-1 feeds", "HTML pages and OPML")
+NEW_OLDER_PAGES, CHANGED_OLDER_PAGES, PAGE_ONE_FEEDS, INDEXES = range(len(WAVES))
 _OLDER_PAGE = re.compile(r"/page/([0-9]+)/[^/]+\Z")
 T = TypeVar("T")
 
@@ -245,6 +246,8 @@ def plan(
 
     ``force`` uploads every document, whatever the manifest says (objects changed behind our back).
     """
+    if not view.items:
+        raise PublishError(MANIFEST_NAME, f"snapshot {view.version} has no documents; refusing to empty the bucket")
     entries: dict[str, Entry] = {}
     waves: list[list[Upload]] = [[] for _ in WAVES]
     changed: set[str] = set()
@@ -275,7 +278,7 @@ def plan(
         wave = _wave(item, new=before is None)
         waves[wave].append(Upload(name, item, entry, wave))
         changed.add(public_url(site_url, item.path))
-        if wave == 2 and (before is None or before.etag != entry.etag):
+        if wave == PAGE_ONE_FEEDS and (before is None or before.etag != entry.etag):
             topics.append(public_url(site_url, item.path))
     keep = {obj for name, entry in entries.items() for obj in entry.objects(name)}
     before_objects = {obj for name, entry in remote.entries.items() for obj in entry.objects(name)} | set(remote.deleting)
@@ -300,12 +303,12 @@ def _wave(item: Item, *, new: bool) -> int:
     kind = item.media_type.split(";")[0].strip().lower()
     older = _OLDER_PAGE.search(item.path)
     if older and int(older.group(1)) >= 2:
-        return 0 if new else 1
+        return NEW_OLDER_PAGES if new else CHANGED_OLDER_PAGES
     if kind in FEED_TYPES:
-        return 2
+        return PAGE_ONE_FEEDS
     if kind in INDEX_TYPES:
-        return 3
-    return 0  # anything else (an image, a stylesheet) is linked from the documents
+        return INDEXES
+    return NEW_OLDER_PAGES  # anything else (an image, a stylesheet) is linked from the documents
 
 
 @dataclass(frozen=True)
@@ -391,6 +394,7 @@ def publish(
 ) -> PublishReport:
     """Make the bucket at ``target`` hold ``view``, uploading only what its manifest does not show.
 
+    Then ``purge`` gets the changed URLs; the report's ``topics`` are ready for WebSub pings.
     Raises PublishError (naming the object) when a call still fails after ``retry``; the
     bucket's manifest is then the previous one, and every object it lists is readable.
     """
@@ -442,6 +446,8 @@ class _Bucket:
         return PublishError(self.target.prefix + name, message, self.target.bucket)
 
     def call(self, name: str, action: str, fn: Callable[[], T]) -> T:
+        if self.abort.is_set():
+            raise self.error(name, f"{action} not tried: the publish is stopping")
         for attempt in range(1, self.retry.attempts + 1):
             try:
                 return fn()
@@ -453,7 +459,7 @@ class _Bucket:
 
     def run(self, pool: ThreadPoolExecutor, tasks: Sequence[Callable[[], int]]) -> list[int]:
         futures: list[Future[int]] = [pool.submit(task) for task in tasks]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        wait(futures, return_when=FIRST_EXCEPTION)
         failed = [future for future in futures if future.done() and future.exception() is not None]
         if failed:
             self.abort.set()  # in-flight calls stop retrying; queued ones never start
