@@ -521,7 +521,7 @@ def test_background_publisher_retries_and_reports(sites: Sites, s3: SeaweedFS, t
             raise PublishError("x/" + MANIFEST_NAME, "injected", target.bucket)
         return publish(view, target, site_url=SITE, cache_control=cache_control, client=client, retry=FAST)
 
-    publisher = Publisher(run_once, on_published=published.append, backoff=Retry(attempts=1, delay=0.05, max_delay=0.2))
+    publisher = Publisher(run_once, on_published=published.append, retry_delay=0.05, max_retry_delay=0.2)
     try:
         publisher.submit(sites.base)
         deadline = time.monotonic() + 10

@@ -650,8 +650,9 @@ class Publisher:
     """Publish snapshots from one daemon thread, so serving never waits on a bucket.
 
     ``submit`` hands over the newest snapshot (it replaces one still waiting). A failed
-    publish is tried again after ``backoff`` (doubling, capped), or at once for a newer
-    snapshot; ``on_published`` gets each report (ping WebSub hubs with its topics).
+    publish is tried again, without end, after ``retry_delay`` seconds, doubling up to
+    ``max_retry_delay``, or at once for a newer snapshot. ``on_published`` gets each
+    report (ping the WebSub hubs for its topics then).
     """
 
     def __init__(
@@ -659,9 +660,11 @@ class Publisher:
         run: Callable[[SnapshotView], PublishReport],
         *,
         on_published: Callable[[PublishReport], None] | None = None,
-        backoff: Retry = Retry(attempts=1, delay=30.0, max_delay=900.0),
+        retry_delay: float = 30.0,
+        max_retry_delay: float = 900.0,
     ) -> None:
-        self.run, self.on_published, self.backoff = run, on_published, backoff
+        self.run, self.on_published = run, on_published
+        self.backoff = Retry(attempts=1, delay=retry_delay, max_delay=max_retry_delay)
         self._status = PublishStatus()
         self._pending: SnapshotView | None = None
         self._busy = self._stopping = False
