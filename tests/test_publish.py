@@ -197,8 +197,9 @@ def test_objects_are_what_the_service_serves(sites: Sites, client: Any, target: 
     try:
         web = app.test_client()
         for path, item in view.items.items():
-            # Older pages are at ?page=N in today's app (the path form is their export file).
-            served = re.sub(r"\A(.*/)page/([0-9]+)/([^/]+)\Z", r"\1\3?page=\2", path)
+            served = path
+            if "/page/" in path and web.get(path).status_code == 404:  # an app that still pages with ?page=N
+                served = re.sub(r"\A(.*/)page/([0-9]+)/([^/]+)\Z", r"\1\3?page=\2", path)
             plain = web.get(served)
             packed = web.get(served, headers={"Accept-Encoding": "gzip"})
             assert plain.status_code == packed.status_code == 200, served
@@ -509,6 +510,9 @@ def test_plan_is_incremental_without_a_bucket(sites: Sites) -> None:
     longer = plan(sites.base, remote, site_url=SITE, cache_control=lambda item: "public, max-age=300")
     assert longer.skipped == 0 and longer.topics == ()  # new headers, same bytes: re-upload, no WebSub ping
     assert plan(sites.base, remote, site_url=SITE, cache_control=cache_control, force=True).skipped == 0
+    plain_only = plan(sites.base, remote, site_url=SITE, cache_control=cache_control, gzip_siblings=False)
+    assert set(plain_only.delete) == {object_name(path) + ".gz" for path in sites.base.items}
+    assert plain_only.manifest.deleting == plain_only.delete  # recorded before deleting, so a cut-short publish resumes
 
 
 def test_background_publisher_retries_and_reports(sites: Sites, s3: SeaweedFS, target: Target) -> None:
