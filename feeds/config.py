@@ -7,21 +7,39 @@ configuration section (``tests/test_config.py`` fails on an undocumented key).
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from feeds.errors import ConfigError
-from feeds.gitremote import GitRemote, check_branch, is_git_url, looks_like_url, parse_git_url, redact
+from feeds.gitremote import GitRemote, check_branch
 from feeds.models import Author
+from feeds.parsers import (
+    as_author,
+    as_bool,
+    as_choice,
+    as_content_dir,
+    as_host_list,
+    as_language,
+    as_networks,
+    as_optional_command,
+    as_optional_http_url,
+    as_optional_path,
+    as_optional_s3_url,
+    as_optional_secret,
+    as_optional_string,
+    as_optional_url,
+    as_permalink,
+    as_positive_int,
+    as_string,
+    as_timezone,
+    as_url,
+    as_url_list,
+)
 
 ENV_PREFIX = "FEEDS_"
 DEFAULT_FILE = "feeds.toml"
@@ -36,259 +54,93 @@ class Setting:
     parse: Callable[[Any], Any]
 
 
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _optional_string(value: Any) -> str | None:
-    return _string(value) or None if value is not None else None
-
-
-def _url(value: Any) -> str:
-    text = _string(value).strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an absolute http(s) URL, got {text!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"must not have a query or fragment: {text!r}")
-    return text.rstrip("/")
-
-
-def _optional_url(value: Any) -> str | None:
-    if value in (None, ""):
-        return None
-    text = _string(value).strip()
-    if text.startswith("/"):
-        return text  # a site-relative path, made absolute against site_url when used
-    return _url(text)
-
-
-def _positive_int(low: int, high: int) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        if isinstance(value, bool):
-            raise ValueError("expected a whole number")
-        if isinstance(value, str):
-            if not re.fullmatch(r"\s*\d+\s*", value):
-                raise ValueError(f"expected a whole number, got {value!r}")
-            value = int(value)
-        if not isinstance(value, int):
-            raise ValueError(f"expected a whole number, got {type(value).__name__}")
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}, got {value}")
-        return value
-
-    return parse
-
-
-# BCP 47 language tag, the shape RSS <language> and xml:lang accept (en, en-US, zh-Hant-TW).
-# https://www.rfc-editor.org/rfc/rfc5646
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
-
-
-def _language(value: Any) -> str:
-    text = _string(value).strip()
-    if not _LANGUAGE.fullmatch(text):
-        hint = " (use '-', as in en-US)" if "_" in text else ""
-        raise ValueError(f"not a language tag: {text!r}{hint}")
-    return text
-
-
-def _timezone(value: Any) -> ZoneInfo:
-    name = _string(value).strip()
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ValueError(f"unknown time zone {name!r}") from e
-
-
-def _author(value: Any) -> Author:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("{"):
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"invalid JSON: {e}") from e
-        else:
-            value = {"name": text}
-    if not isinstance(value, Mapping):
-        raise ValueError("expected a name or a table {name, email, url}")
-    unknown = set(value) - {"name", "email", "url"}
-    if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
-    name = value.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError("needs a non-empty name")
-    email = value.get("email")
-    if email is not None and (not isinstance(email, str) or "@" not in email):
-        raise ValueError(f"invalid email {email!r}")
-    url = value.get("url")
-    return Author(name=name.strip(), email=email or None, url=_url(url) if url else None)
-
-
-def _permalink(value: Any) -> str:
-    text = _string(value).strip()
-    if not text.startswith("/") or "{slug}" not in text:
-        raise ValueError("must start with '/' and contain {slug}")
-    try:
-        text.format(slug="x", year="2026", month="01", day="01")
-    except (KeyError, IndexError, ValueError) as e:
-        raise ValueError(f"unknown placeholder {e}; use {{slug}}, {{year}}, {{month}}, {{day}}") from e
-    return text
-
-
-def _url_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [part for part in re.split(r"[\s,]+", value) if part]
-    if not isinstance(value, list):
-        raise ValueError("expected a list of URLs")
-    return tuple(_url(item) for item in value)
-
-
-_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
-
-
-def _host_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [part for part in re.split(r"[\s,]+", value) if part]
-    if not isinstance(value, list):
-        raise ValueError("expected a list of host names")
-    hosts = tuple(_string(item).strip().lower() for item in value)
-    for host in hosts:
-        if not _HOST.match(host):
-            raise ValueError(f"not a host name: {host!r} (no scheme, path or port)")
-    return hosts
-
-
-def _path(value: Any) -> Path:
-    return Path(_string(value)).expanduser()
-
-
-def _optional_path(value: Any) -> Path | None:
-    text = _string(value).strip() if value is not None else ""
-    return Path(text).expanduser() if text else None
-
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = _string(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _choice(*choices: str) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        text = _string(value).strip().lower()
-        if text not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
-        return text
-
-    return parse
-
-
-def _networks(value: Any) -> tuple[str, ...]:
-    """Parse CIDRs or addresses (a list, or a comma/space separated string) into normalised network strings."""
-    if isinstance(value, str):
-        value = [part for part in re.split(r"[\s,]+", value) if part]
-    if not isinstance(value, list):
-        raise ValueError("expected a list of addresses or networks (CIDR)")
-    networks = []
-    for item in value:
-        try:
-            networks.append(str(ipaddress.ip_network(_string(item).strip(), strict=False)))
-        except ValueError as e:
-            raise ValueError(f"not an address or network: {item!r}") from e
-    return tuple(networks)
-
-
-def _content_dir(value: Any) -> Path | GitRemote:
-    text = _string(value)
-    if is_git_url(text):
-        return parse_git_url(text)
-    if looks_like_url(text):
-        raise ValueError(f"{redact(text)!r} is not a folder or a git URL; a git remote is written git+https://… or git+ssh://…")
-    return _path(text)
-
-
-def _optional_secret(value: Any) -> str | None:
-    text = _optional_string(value)
-    if text is not None and len(text) < 16:
-        raise ValueError("must be at least 16 characters (use a random string, e.g. from `openssl rand -hex 32`)")
-    return text
-
-
 SETTINGS: tuple[Setting, ...] = (
-    Setting("site_url", "http://127.0.0.1:8000", "Public base URL of the site; every link in a feed is absolute against it.", _url),
-    Setting("title", "feeds", "Site title, the title of the overall feeds.", _string),
-    Setting("description", "Posts from this site.", "One-line description of the site.", _string),
-    Setting("language", "en", "BCP 47 language tag of the content (en, en-US; not en_US).", _language),
-    Setting("author", {"name": "feeds"}, "Site author {name, email, url}: the author of posts that name none.", _author),
-    Setting("timezone", "UTC", "IANA time zone for naive dates in front matter.", _timezone),
+    Setting("site_url", "http://127.0.0.1:8000", "Public base URL of the site; every link in a feed is absolute against it.", as_url),
+    Setting("title", "feeds", "Site title, the title of the overall feeds.", as_string),
+    Setting("description", "Posts from this site.", "One-line description of the site.", as_string),
+    Setting("language", "en", "BCP 47 language tag of the content (en, en-US; not en_US).", as_language),
+    Setting("author", {"name": "feeds"}, "Site author {name, email, url}: the author of posts that name none.", as_author),
+    Setting("timezone", "UTC", "IANA time zone for naive dates in front matter.", as_timezone),
     Setting(
         "content_dir",
         "content",
         "Folder of Markdown posts (relative to the working directory), or a git remote (git+https://…, git+ssh://…, file:///…#branch:folder).",
-        _content_dir,
+        as_content_dir,
     ),
-    Setting("permalink", "/posts/{slug}/", "Post URL pattern under site_url: {slug}, {year}, {month}, {day}.", _permalink),
-    Setting("items_per_feed", 20, "Posts per feed page (RFC 5005 paging for older ones).", _positive_int(1, 1000)),
-    Setting("scan_interval", 60, "Seconds between content scans; also the feeds' Cache-Control max-age.", _positive_int(1, 86400)),
-    Setting("max_file_size", 1024 * 1024, "Largest post file read, in bytes; larger ones are skipped.", _positive_int(1, 1 << 30)),
-    Setting("websub_hubs", [], "WebSub hub URLs to announce and ping when feeds change.", _url_list),
-    Setting("rebuild_token", None, "Bearer token that enables POST /-/rebuild; off when unset.", _optional_string),
-    Setting("icon", "/static/icon-512.png", "Square icon URL or site path, 512×512 (JSON Feed icon, RSS image).", _optional_url),
-    Setting("favicon", "/static/favicon-64.png", "Small square icon URL or site path, 64×64 (JSON Feed favicon, Atom).", _optional_url),
-    Setting("cache_dir", None, "Folder for rendered post HTML, so a restart renders nothing again; off when unset.", _optional_path),
-    Setting("log_format", "kv", "Log line format: kv (key=value) or json.", _choice("kv", "json")),
+    Setting("permalink", "/posts/{slug}/", "Post URL pattern under site_url: {slug}, {year}, {month}, {day}.", as_permalink),
+    Setting("items_per_feed", 20, "Posts per feed page (RFC 5005 paging for older ones).", as_positive_int(1, 1000)),
+    Setting("scan_interval", 60, "Seconds between content scans; also the feeds' Cache-Control max-age.", as_positive_int(1, 86400)),
+    Setting("max_file_size", 1024 * 1024, "Largest post file read, in bytes; larger ones are skipped.", as_positive_int(1, 1 << 30)),
+    Setting("websub_hubs", [], "WebSub hub URLs to announce and ping when feeds change.", as_url_list),
+    Setting("rebuild_token", None, "Bearer token that enables POST /-/rebuild; off when unset.", as_optional_string),
+    Setting("icon", "/static/icon-512.png", "Square icon URL or site path, 512×512 (JSON Feed icon, RSS image).", as_optional_url),
+    Setting("favicon", "/static/favicon-64.png", "Small square icon URL or site path, 64×64 (JSON Feed favicon, Atom).", as_optional_url),
+    Setting("cache_dir", None, "Folder for rendered post HTML, so a restart renders nothing again; off when unset.", as_optional_path),
+    Setting("log_format", "kv", "Log line format: kv (key=value) or json.", as_choice("kv", "json")),
     Setting(
         "snapshot_dir",
         None,
         "Folder where the one builder per host publishes the snapshot for every worker (default: a private folder in the system temp dir).",
-        _optional_path,
+        as_optional_path,
     ),
-    Setting("worker_header", False, "Add X-Feeds-Worker: <pid> to every response, to see which worker answered (tests, debugging).", _bool),
+    Setting("worker_header", False, "Add X-Feeds-Worker: <pid> to every response (tests, debugging).", as_bool),
     Setting(
-        "iframe_hosts", [], "Hosts whose <iframe> embeds posts may keep (www.youtube-nocookie.com); other iframes are removed.", _host_list
+        "iframe_hosts", [], "Hosts whose <iframe> embeds posts keep (www.youtube-nocookie.com); other iframes are removed.", as_host_list
     ),
-    Setting("memory_cache_mb", 16, "MiB of answers each worker keeps in memory for repeated requests (0: none).", _positive_int(0, 4096)),
+    Setting("memory_cache_mb", 16, "MiB of answers each worker keeps in memory for repeated requests (0: none).", as_positive_int(0, 4096)),
     Setting(
         "poll_limit",
         120,
         "Full answers (not 304) one client gets for one feed URL per poll_window, per worker; more get 429 with Retry-After. 0: off.",
-        _positive_int(0, 1_000_000),
+        as_positive_int(0, 1_000_000),
     ),
-    Setting("poll_window", 60, "Seconds over which poll_limit and rebuild_failure_limit are counted.", _positive_int(1, 86400)),
+    Setting("poll_window", 60, "Seconds over which poll_limit and rebuild_failure_limit are counted.", as_positive_int(1, 86400)),
     Setting(
         "rebuild_failure_limit",
         10,
         "Wrong-token POST /-/rebuild per client per poll_window, per worker; more get 429 before the token is compared. 0: off.",
-        _positive_int(0, 1_000_000),
+        as_positive_int(0, 1_000_000),
     ),
     Setting(
         "trusted_proxies",
         ["127.0.0.1", "::1"],
         "Proxies (addresses or CIDRs) whose X-Forwarded-For names the client; the right-most address not in them is the client.",
-        _networks,
+        as_networks,
     ),
     Setting(
         "content_branch",
         "main",
         "Branch to build from when content_dir is a git remote without a #branch suffix.",
-        lambda value: check_branch(_string(value).strip()),
+        lambda value: check_branch(as_string(value).strip()),
     ),
     Setting(
         "webhook_secret",
         None,
         "Shared secret that lets POST /-/rebuild accept signed push webhooks (GitHub, Gitea, Forgejo, GitLab); off when unset.",
-        _optional_secret,
+        as_optional_secret,
     ),
-    Setting("git_timeout", 60, "Seconds any one git command (a fetch, a checkout) may take before it is stopped.", _positive_int(1, 3600)),
+    Setting("git_timeout", 60, "Seconds one git command (a fetch, a checkout) may take before it is stopped.", as_positive_int(1, 3600)),
+    Setting("publish_url", None, "Bucket `feeds publish` copies the snapshot to (s3://bucket/prefix); off when unset.", as_optional_s3_url),
+    Setting(
+        "publish_endpoint",
+        None,
+        "S3 API endpoint for a store other than AWS (default: boto3's own, from AWS_ENDPOINT_URL or the AWS config).",
+        as_optional_http_url,
+    ),
+    Setting("publish_region", None, "Region of the bucket (default: boto3's own, from AWS_REGION or the AWS config).", as_optional_string),
+    Setting(
+        "publish_purge_command",
+        None,
+        "Command run after each publish that changed something, with the changed absolute URLs on stdin, one a line (CDN purge).",
+        as_optional_command,
+    ),
+    Setting(
+        "publish_purge_url",
+        None,
+        'URL POSTed {"urls": [...]} with the changed absolute URLs after each publish that changed something (CDN purge hook).',
+        as_optional_http_url,
+    ),
+    Setting("publish_on_rebuild", False, "Publish to publish_url after every rebuild, from the host's builder (one host only).", as_bool),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -325,6 +177,12 @@ class Config:
     content_branch: str
     webhook_secret: str | None
     git_timeout: int
+    publish_url: str | None
+    publish_endpoint: str | None
+    publish_region: str | None
+    publish_purge_command: str | None
+    publish_purge_url: str | None
+    publish_on_rebuild: bool
 
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
