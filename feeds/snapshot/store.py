@@ -34,6 +34,8 @@ from feeds.snapshot.manifest import Manifest, ManifestError, loads
 CURRENT = "current"
 MANIFESTS = "manifests"
 OBJECTS = "objects"
+#: The crash tests' hook (see Store._pause).
+PAUSE_VARIABLE = "FEEDS_PAUSE_AT"
 #: Manifests kept besides the current one (a follower may still be reading an older one).
 KEEP_MANIFESTS = 3
 #: This process's own temporary files are removed only once they are this old (seconds): it may be writing them.
@@ -105,6 +107,7 @@ class Store:
             plain.parent.mkdir(exist_ok=True)
             gz = compress(data)
             atomic_write(plain, data, durable=False)
+            self._pause("between_bodies")
             atomic_write(packed, gz, durable=False)  # last: its presence means both are whole
         except OSError as e:
             raise SnapshotError(plain, f"cannot write a body: {e.strerror or e}") from e
@@ -123,9 +126,13 @@ class Store:
         """Make ``manifest`` (serialized as ``data``) the current snapshot: bodies durable, then manifest, then the swap."""
         path = self.manifests / manifest.name()
         try:
+            self._pause("before_sync")
             sync_filesystem(self.folder)  # every body it names is on disk before anything points at it
+            self._pause("before_manifest")
             atomic_write(path, data)
+            self._pause("before_swap")
             atomic_symlink(f"{MANIFESTS}/{path.name}", self.folder / CURRENT)
+            self._pause("after_swap")
         except OSError as e:
             raise SnapshotError(getattr(e, "filename", None) or path, f"cannot publish: {e.strerror or e}") from e
 
@@ -157,6 +164,20 @@ class Store:
             return self.load(name)
         except SnapshotError:
             return None
+
+    def _pause(self, point: str) -> None:
+        """Stop here for the crash tests: with ``FEEDS_PAUSE_AT=<point>`` set, say so in a file and wait to be killed.
+
+        The tests (tests/test_crash.py) kill -9 the builder at each point of a publish and check
+        that no worker ever serves a half snapshot. Unset (always, outside those tests), this does nothing.
+        """
+        if os.environ.get(PAUSE_VARIABLE) != point:
+            return
+        marker = self.folder / f".paused-{point}"
+        if marker.exists():
+            return  # once per point: a follow-up publish in the test must go through
+        marker.write_text(str(os.getpid()), encoding="ascii")
+        time.sleep(120)
 
     # -- clean-up ----------------------------------------------------------------------
 
