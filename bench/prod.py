@@ -1,0 +1,804 @@
+"""Production benchmark: gunicorn and granian with 4 workers against Hugo, interleaved, per site size.
+
+Run by hand, never in ``make test`` (needs the ``bench`` and ``fast`` extras)::
+
+    .venv/bin/python bench/prod.py --sizes 1000 --reps 1                  # a quick run (~2 min)
+    .venv/bin/python bench/prod.py --sizes 1000,10000 --reps 3 --out bench/prod-results.md
+    .venv/bin/python bench/prod.py --sizes 10000 --servers granian --no-hugo
+
+Sites come from ``bench/gen_site.py`` and are kept in ``/tmp/feeds-prod-sites/site-N`` (the
+edits below are always undone). Per size and rep the order is Hugo RSS-only, each server,
+Hugo full (the servers' order flips every other rep). Each server kind is measured in one
+*trial* of three starts, all on 127.0.0.1, with ``-w 4``/``--workers 4``, the production
+commands (``gunicorn -c gunicorn.conf.py``, ``granian --interface wsgi``), a fresh
+``FEEDS_SNAPSHOT_DIR`` per trial, ``FEEDS_WORKER_HEADER=true`` (every answer names its worker
+pid), JSON logs, and for granian a fresh ``PROMETHEUS_MULTIPROC_DIR``:
+
+1. **Cold start** (empty snapshot dir). From ``time.monotonic()`` before ``Popen``: first 200 on
+   ``/feed.xml``; every page-1 feed (all scopes and formats, read from the three OPML lists)
+   answering 200; every worker answering 200 (distinct ``X-Feeds-Worker`` pids = 4); page 3 of the
+   biggest tag's RSS feed, reached by following ``rel="next"`` links. Meanwhile two poller
+   threads hit page-1 feeds and walk older pages (``next`` links, round robin over the feeds);
+   every answer's status is counted, and every older page asked after the first 200 is timed
+   until it answers 200. Then a **full crawl** (``/``, ``/tags/``, every tag page, the OPML lists,
+   every page of every feed by ``next``; then all of it again with ``Accept-Encoding: gzip``),
+   and the **PSS** of the master and every descendant (``/proc/<pid>/smaps_rollup``). Then an
+   **edit by request**: one post in the middle of the site gets a sentence appended, then
+   ``POST /-/rebuild``; the feed page holding that post (found in the crawl) is polled from 4
+   threads until every worker pid serves a new ETag. The edit is undone the same way.
+2. **Warm restart**: SIGTERM, wait, start again on the same snapshot dir; the same start-up
+   probes (no crawl).
+3. **Edit by scan**: another warm start with ``FEEDS_SCAN_INTERVAL=1``; the same edit, found by
+   the scheduled scan, polled until every worker serves it. "Detection" is the start of the scan
+   that found it: the builder's ``rebuild`` event (logged after the swap) minus its ``seconds``.
+
+The server log is scanned for worker timeouts and respawns. Output: a markdown table per size
+(medians over reps; counts summed, worst cases maxed) with each target and met / NOT met, then
+the raw figures as JSON (``--out FILE`` writes FILE and FILE.json). Every wait is bounded
+(``--startup-timeout``, default max(120 s, 30 ms per post)); every server is stopped, by its
+process group, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import probe  # noqa: E402
+import vs_hugo  # noqa: E402
+from probe import GZIP, Answer, Client, Tally  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SITES = Path(tempfile.gettempdir()) / "feeds-prod-sites"
+SITE_URL = "https://bench.example.org"  # fixed, so a restart on another port adopts the same snapshot
+TOKEN = "bench-rebuild-token"
+WORKERS = 4
+CONFIG = """\
+site_url = "https://bench.example.org"
+title = "Bench"
+description = "A synthetic site."
+items_per_feed = 20
+scan_interval = 3600
+log_format = "json"
+
+[author]
+name = "Bench Author"
+email = "bench@example.org"
+"""
+
+
+# --- the sites ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    n: int
+    folder: Path
+
+    @property
+    def posts(self) -> Path:
+        return self.folder / "content" / "posts"
+
+    @property
+    def edited(self) -> Path:
+        """The post the edits touch: the middle one by date (file names start with the date)."""
+        return sorted(self.posts.glob("*.md"))[self.n // 2]
+
+    @property
+    def edited_url(self) -> str:
+        slug = re.sub(r"^\d{4}-\d{2}-\d{2}-", "", self.edited.stem)  # README: slug = file name without date prefix
+        return f"{SITE_URL}/posts/{slug}/"
+
+    def biggest_tag(self) -> str:
+        counts: dict[str, int] = json.loads((self.folder / "tags.json").read_text())
+        return max(counts, key=lambda tag: counts[tag])
+
+
+def site(n: int) -> Site:
+    """The N-post site, generated (deterministically) once into /tmp."""
+    folder = SITES / f"site-{n}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        posts = folder / "content" / "posts"
+        subprocess.run([sys.executable, str(ROOT / "bench" / "gen_site.py"), str(n), str(posts)], check=True, stderr=subprocess.DEVNULL)
+        (folder / "feeds.toml").write_text(CONFIG, encoding="utf-8")
+        counts: dict[str, int] = {}
+        for post in posts.glob("*.md"):  # gen_site writes tags as a YAML block list of quoted strings
+            front = post.read_text(encoding="utf-8").split("\n---\n", 1)[0]
+            for tag in re.findall(r'^  - "(.*)"$', front.split("\ntags:\n", 1)[1], re.M):
+                counts[tag] = counts.get(tag, 0) + 1
+        (folder / "tags.json").write_text(json.dumps(counts, indent=1), encoding="utf-8")
+        (folder / ".complete").touch()
+    return Site(n, folder)
+
+
+# --- one server process -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def command(kind: str, port: int) -> list[str]:
+    if kind == "gunicorn":  # gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR itself
+        return [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}", "wsgi:app"]
+    if kind == "granian":
+        return [
+            str(BIN / "granian"),
+            "--interface",
+            "wsgi",
+            "--workers",
+            str(WORKERS),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "wsgi:app",
+        ]
+    raise ValueError(kind)
+
+
+@dataclass
+class Server:
+    """One start of ``kind`` on a free port, in its own process group, logging to ``log``."""
+
+    kind: str
+    site: Site
+    snapshot_dir: Path
+    scratch: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    t0: float = 0.0
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path = Path()
+
+    def start(self) -> Server:
+        self.port = free_port()
+        self.log = self.scratch / f"{self.kind}-{self.port}.log"
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("FEEDS_", "PROMETHEUS_"))}
+        environ |= {
+            "FEEDS_CONFIG": str(self.site.folder / "feeds.toml"),
+            "FEEDS_CONTENT_DIR": str(self.site.folder / "content"),
+            "FEEDS_SITE_URL": SITE_URL,
+            "FEEDS_SNAPSHOT_DIR": str(self.snapshot_dir),
+            "FEEDS_WORKER_HEADER": "true",
+            "FEEDS_LOG_FORMAT": "json",
+            "FEEDS_REBUILD_TOKEN": TOKEN,
+        }
+        if self.kind == "granian":
+            environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-", dir=self.scratch)
+        environ |= self.env
+        with self.log.open("wb") as out:
+            self.t0 = time.monotonic()
+            self.proc = subprocess.Popen(
+                command(self.kind, self.port), cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def workers(self) -> set[int]:
+        """The worker pids: the master's descendants (gunicorn and granian fork them directly)."""
+        return set(probe.descendants(self.pid)) - {self.pid}
+
+    def stop(self, timeout: float = 30.0) -> float:
+        """SIGTERM to the process group, wait (then SIGKILL); seconds until the master exited."""
+        if self.proc is None:
+            return 0.0
+        started = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            print(f"  {self.kind} did not stop in {timeout:.0f} s; killing its process group", file=sys.stderr)
+        elapsed = time.monotonic() - started
+        for _ in range(50):  # workers may outlive the master by a moment; none may outlive the bench
+            try:
+                os.killpg(self.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.wait(5)
+        return elapsed
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+# --- start-up ---------------------------------------------------------------------------------------
+
+
+def startup(server: Server, timeout: float, tag: str) -> dict[str, Any]:
+    """Time the start-up milestones of ``server`` while two pollers count every answer."""
+    tally = Tally(server.t0)
+    client = Client(server.port, SITE_URL, tally)
+    deadline = server.t0 + timeout
+    done = threading.Event()
+    page1: list[str] = ["/feed.xml", "/atom.xml", "/feed.json"]  # the pollers' list until the OPML lists are read
+    older: list[tuple[float, str]] = []  # (seconds from first ask to 200, path), asked after the first 200
+    older_failed: list[str] = []
+
+    def poll_page1() -> None:
+        i = 0
+        while not done.is_set() and time.monotonic() < deadline:
+            client.get(page1[i % len(page1)], GZIP)
+            i += 1
+            done.wait(0.05)
+
+    def poll_older() -> None:
+        cursors: dict[str, str] = {}  # page-1 path → the next older page to ask for
+        turn: deque[str] = deque()
+        while not done.is_set() and time.monotonic() < deadline:
+            if tally.first_200 is None:
+                done.wait(0.05)
+                continue
+            if not turn:
+                turn.extend(page1)
+            feed = turn.popleft()
+            path = cursors.get(feed)
+            if path is None:  # read the feed's page 1 for its next link
+                answer: Answer | None = client.until_200(feed, min(deadline, time.monotonic() + 10), GZIP)
+            else:
+                asked = time.monotonic()
+                answer = client.until_200(path, min(deadline, asked + 10), GZIP)
+                if answer is None:
+                    older_failed.append(path)
+                    cursors.pop(feed)
+                    continue
+                older.append((answer.done - asked, path))
+            if answer is not None:
+                found = probe.next_link(answer)
+                if found:
+                    cursors[feed] = client.path(found)
+                else:
+                    cursors.pop(feed, None)
+            done.wait(0.02)
+
+    pollers = [threading.Thread(target=poll_page1, daemon=True), threading.Thread(target=poll_older, daemon=True)]
+    for p in pollers:
+        p.start()
+    result: dict[str, Any] = {}
+    scopes: list[probe.Scope] = []
+    try:
+        first = None
+        while first is None and time.monotonic() < deadline and server.alive():
+            answer = client.get("/feed.xml", GZIP)
+            if answer.status == 200:
+                first = answer
+            else:
+                time.sleep(0.02)
+        if first is None:
+            raise RuntimeError(f"{server.kind}: no 200 on /feed.xml within {timeout:.0f} s (alive: {server.alive()})\n{server.tail()}")
+        result["first_200"] = first.done - server.t0
+
+        scopes = probe.discover(client, deadline)
+        page1[:] = [url for s in scopes for url in s.feeds.values()]
+        result["page1_feeds"] = len(page1)
+        ready: dict[str, float] = {}
+
+        def sweep(path: str) -> None:
+            answer = client.until_200(path, deadline, GZIP)
+            if answer is not None:
+                ready[path] = answer.done - server.t0
+
+        def tag_page3() -> None:
+            """Page 1 of the biggest tag's RSS feed, then two ``next`` links on."""
+            scope = next((s for s in scopes if s.name.endswith(f": {tag}")), None)
+            path = scope.feeds["rss"] if scope else None
+            for page in (1, 2, 3):
+                answer = client.until_200(path, deadline, GZIP) if path else None
+                if answer is None:
+                    return
+                if page == 3:
+                    result["tag_page3"], result["tag_page3_path"] = answer.done - server.t0, path
+                    return
+                found = probe.next_link(answer)
+                path = client.path(found) if found else None
+
+        walker = threading.Thread(target=tag_page3, daemon=True)
+        walker.start()
+
+        def sweep_all(paths: list[str]) -> None:
+            for path in paths:
+                sweep(path)
+
+        sweepers = [threading.Thread(target=sweep_all, args=(page1[i::3],), daemon=True) for i in range(3)]
+        for t in sweepers:
+            t.start()
+        for t in sweepers:
+            t.join()
+        result["all_page1"] = max(ready.values()) if len(ready) == len(page1) else None
+        result["page1_missing"] = sorted(set(page1) - ready.keys())[:10]
+        probe.spread(client, "/feed.xml", lambda a: None, lambda: len(tally.workers) >= WORKERS, deadline)
+        walker.join(max(0.0, deadline - time.monotonic()) + 15)
+        served = sorted(tally.workers.values())
+        result["every_worker"] = served[WORKERS - 1] if len(served) >= WORKERS else None
+        result["workers_serving"] = len(served)
+        time.sleep(1.0)  # the pollers keep going a moment past the last milestone
+    finally:
+        done.set()
+        for p in pollers:
+            p.join(probe.REQUEST_TIMEOUT + 12)
+    result["older_asked"] = len(older)
+    result["older_max"] = max((s for s, _ in older), default=None)
+    result["older_max_path"] = max(older, default=(0.0, ""))[1]
+    result["older_over_1s"] = sum(s > 1.0 for s, _ in older)
+    result["older_failed"] = older_failed[:10]
+    result["http_5xx"] = tally.count(lambda k: k.startswith("5"))
+    for phase in ("before", "after"):
+        failed = [n for k, n in tally.statuses.items() if k.startswith(phase) and not k.split(":")[1].isdigit()]
+        result[f"conn_errors_{phase}_first_200"] = sum(failed)
+    result |= tally.snapshot()
+    return result
+
+
+# --- edits -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Edit:
+    """One post's body changed (a sentence appended) and put back; the front matter is untouched."""
+
+    path: Path
+    original: bytes = b""
+
+    def apply(self, note: str) -> tuple[float, float]:
+        self.original = self.path.read_bytes()
+        at = time.monotonic(), time.time()
+        self.path.write_bytes(self.original.rstrip(b"\n") + f"\n\nEdited by bench/prod.py ({note}).\n".encode())
+        return at
+
+    def undo(self) -> None:
+        if self.original:
+            self.path.write_bytes(self.original)
+
+
+def etag_of(client: Client, path: str, deadline: float) -> str:
+    answer = client.until_200(path, deadline, GZIP)
+    if answer is None:
+        raise RuntimeError(f"{path} never answered 200")
+    return answer.headers["etag"]
+
+
+def until_everywhere(client: Client, path: str, workers: set[int], etag_ok: Any, deadline: float) -> dict[int, float]:
+    """Poll ``path`` from 4 threads until every worker pid in ``workers`` has served an ETag ``etag_ok`` accepts.
+
+    Returns pid → ``time.monotonic()`` of its first such answer.
+    """
+    first: dict[int, float] = {}
+    lock = threading.Lock()
+
+    def seen(answer: Answer) -> None:
+        if answer.status == 200 and answer.worker in workers and etag_ok(answer.headers.get("etag")):
+            with lock:
+                first.setdefault(answer.worker, answer.done)
+
+    probe.spread(client, path, seen, lambda: workers <= first.keys(), deadline, threads=4, pause=0.005)
+    return first
+
+
+def detection(server: Server, filename: str, not_before: float) -> dict[str, Any]:
+    """From the log: the builder's rebuild for ``filename`` (wall clock), its publish and the followers' loads."""
+    events = probe.events(server.log, {"rebuild", "publish", "load"})
+    rebuilds = [e for e in events if e["event"] == "rebuild" and filename in str(e.get("changed", ""))]
+    rebuild = next((e for e in rebuilds if probe.wall(e["ts"]) >= not_before - 1), None)
+    if rebuild is None:
+        return {}
+    version = rebuild["version"]
+    done = probe.wall(rebuild["ts"])
+    publish = next((probe.wall(e["ts"]) for e in events if e["event"] == "publish" and e.get("version") == version), None)
+    loads = [probe.wall(e["ts"]) for e in events if e["event"] == "load" and e.get("version") == version]
+    return {
+        "scan_start": done - float(str(rebuild["seconds"])),
+        "rebuild_done": done,
+        "rebuild_seconds": float(str(rebuild["seconds"])),
+        "publish": publish,
+        "loads": len(loads),
+        "last_load": max(loads) if loads else None,
+        "pid": rebuild.get("pid"),
+    }
+
+
+def measure_edit(server: Server, client: Client, page: str, how: str, deadline_s: float) -> dict[str, Any]:
+    """Edit the middle post; ``how`` = ``request`` (then POST /-/rebuild) or ``scan`` (wait for the scheduler). Undo it."""
+    workers = server.workers()
+    edit = Edit(server.site.edited)
+    old = etag_of(client, page, time.monotonic() + 30)
+    clock = time.monotonic() - time.time()  # wall → monotonic offset
+    result: dict[str, Any] = {"page": page, "workers": len(workers)}
+    rebuild_answer: list[Answer] = []
+
+    def post() -> None:
+        rebuild_answer.append(client.get("/-/rebuild", {"Authorization": f"Bearer {TOKEN}"}, method="POST", timeout=60))
+
+    try:
+        wrote, wrote_wall = edit.apply(how)
+        poster = threading.Thread(target=post, daemon=True)
+        if how == "request":
+            poster.start()
+        first = until_everywhere(client, page, workers, lambda e: e != old, time.monotonic() + deadline_s)
+        if how == "request":
+            poster.join(65)
+        if rebuild_answer:
+            result["rebuild_status"] = rebuild_answer[0].status or rebuild_answer[0].error
+            result["rebuild_answer"] = rebuild_answer[0].done - rebuild_answer[0].sent
+            sent = rebuild_answer[0].sent
+        else:
+            sent = None
+        result["workers_seen"] = len(first)
+        visible = max(first.values()) if workers <= first.keys() else None
+        result["write_to_visible"] = visible - wrote if visible else None
+        result["request_to_visible"] = visible - sent if visible and sent else None
+        found = detection(server, server.site.edited.relative_to(server.site.folder / "content").as_posix(), wrote_wall)
+        if found:
+            scan_start = found["scan_start"] + clock
+            result["detect_to_visible"] = visible - scan_start if visible else None
+            result["detect_to_loaded"] = found["last_load"] - found["scan_start"] if found["last_load"] else None
+            result["rebuild_seconds"] = found["rebuild_seconds"]
+            result["rebuild_to_publish"] = found["publish"] - found["rebuild_done"] if found["publish"] else None
+            result["follower_loads"] = found["loads"]
+            result["write_to_detect"] = found["scan_start"] - wrote_wall
+    finally:
+        edit.undo()
+    # Put the site back the same way, so the published snapshot matches the files again.
+    if how == "request":
+        post()
+    until_everywhere(client, page, workers, lambda e: e == old, time.monotonic() + deadline_s)
+    return result
+
+
+# --- one trial: cold start, crawl, memory, edit; warm restart; edit by scan ------------------------
+
+
+def trial(kind: str, s: Site, scratch: Path, args: argparse.Namespace) -> dict[str, Any]:
+    snapshot_dir = scratch / f"snapshot-{kind}"
+    shutil.rmtree(snapshot_dir, ignore_errors=True)
+    tag = s.biggest_tag()
+    timeout = args.startup_timeout or max(120.0, 0.03 * s.n)
+    long = max(300.0, 0.06 * s.n)
+    out: dict[str, Any] = {"server": kind, "command": " ".join(command(kind, 0)).replace(str(BIN) + "/", "")}
+
+    server = Server(kind, s, snapshot_dir, scratch).start()
+    try:
+        out["cold"] = startup(server, timeout, tag)
+        out["cold"]["memory_after_startup"] = probe.memory(server.pid)
+        client = Client(server.port, SITE_URL)
+        scopes = probe.discover(client, time.monotonic() + 30)
+        marker = f"<link>{s.edited_url}</link>".encode()
+        found = probe.crawl(client, scopes, time.monotonic() + long, keep=lambda path, body: marker in body)
+        site_rss = found.chains.get((scopes[0].name, "rss"), [])
+        holding = [p for p in site_rss if p in found.kept] or sorted(found.kept)
+        out["crawl"] = {
+            "documents": len(found.documents),
+            "feed_pages": sum(len(c) for c in found.chains.values()),
+            "seconds_plain": found.seconds_plain,
+            "seconds_gzip": found.seconds_gzip,
+            "mb_plain": found.bytes_plain / 2**20,
+            "mb_gzip": found.bytes_gzip / 2**20,
+            "gzip_answers": found.gzip_answers,
+            "failures": len(found.failures),
+            "failure_sample": found.failures[:10],
+        }
+        out["memory_after_crawl"] = probe.memory(server.pid)
+        if not holding:
+            raise RuntimeError(f"no feed page holds {s.edited_url}")
+        out["edited_page"] = holding[0]
+        out["edit_request"] = measure_edit(server, client, holding[0], "request", long / 5)
+        out["cold"]["server_log"] = probe.server_trouble(server.log)
+    finally:
+        out["stop_seconds"] = server.stop()
+
+    server = Server(kind, s, snapshot_dir, scratch).start()
+    try:
+        out["warm"] = startup(server, timeout, tag)
+        out["warm"]["memory_after_startup"] = probe.memory(server.pid)
+        out["warm"]["server_log"] = probe.server_trouble(server.log)
+    finally:
+        server.stop()
+
+    server = Server(kind, s, snapshot_dir, scratch, env={"FEEDS_SCAN_INTERVAL": "1"}).start()
+    try:
+        out["warm_scan1"] = startup(server, timeout, tag)
+        settle(server, time.monotonic() + timeout)
+        out["edit_scan"] = measure_edit(server, Client(server.port, SITE_URL), holding[0], "scan", long / 5)
+        out["warm_scan1"]["server_log"] = probe.server_trouble(server.log)
+    finally:
+        server.stop()
+    return out
+
+
+def settle(server: Server, deadline: float) -> None:
+    """Wait until the restarted builder has adopted (or rebuilt) the published snapshot, plus one scan."""
+    while time.monotonic() < deadline:
+        if probe.events(server.log, {"adopt", "rebuild"}):
+            break
+        time.sleep(0.2)
+    time.sleep(1.5)
+
+
+# --- the driver and the report -------------------------------------------------------------------
+
+
+def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    s = site(n)
+    scratch = Path(tempfile.mkdtemp(prefix=f"feeds-prod-{n}-"))
+    servers = args.servers.split(",")
+    row: dict[str, Any] = {"n": n, "tag": s.biggest_tag(), "edited": s.edited.name, "hugo": {}, "trials": {k: [] for k in servers}}
+    try:
+        hugo_roots = {}
+        if not args.no_hugo:
+            hugo = vs_hugo.binary()
+            hugo_roots = {v: vs_hugo.make_site(s.posts, scratch / f"hugo-{v}", v) for v in ("rss", "full")}
+            row["hugo"] = {
+                "rss": [],
+                "full": [],
+                "version": subprocess.run([hugo, "version"], capture_output=True, text=True).stdout.strip(),
+            }
+        for rep in range(args.reps):
+            order = servers if rep % 2 == 0 else servers[::-1]
+            steps: list[str] = (["hugo-rss"] if hugo_roots else []) + order + (["hugo-full"] if hugo_roots else [])
+            for step in steps:
+                print(f"[{time.strftime('%H:%M:%S')}] N={n} rep {rep + 1}/{args.reps}: {step}", file=sys.stderr, flush=True)
+                if step.startswith("hugo-"):
+                    variant = step[5:]
+                    row["hugo"][variant].append(vs_hugo.build(hugo_roots[variant], hugo))
+                    if rep == 0:
+                        row["hugo"][f"{variant}_output"] = vs_hugo.describe(hugo_roots[variant])
+                else:
+                    row["trials"][step].append(trial(step, s, scratch, args))
+        return row
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if len(known) == len(values) and known else None
+
+
+def total(memory: dict[Any, dict[str, float]]) -> float:
+    return sum(p["pss"] for p in memory.values())
+
+
+def worst_worker(memory: dict[Any, dict[str, float]]) -> float:
+    return max(p["pss"] for p in memory.values())
+
+
+def seconds(v: float | None) -> str:
+    return "—" if v is None else f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
+
+
+def verdict(value: float | None, limit: float | None, below: bool = False) -> str:
+    if value is None or limit is None:
+        return "—" if limit is None else "NOT met (no value)"
+    ok = value < limit if below else value <= limit
+    return "met" if ok else "NOT met"
+
+
+def lag(start: dict[str, Any]) -> float | None:
+    """Seconds from the first 200 to every worker serving, in one start."""
+    every = start.get("every_worker")
+    return None if every is None else float(every) - float(start["first_200"])
+
+
+def figures(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """One server kind's figures for one size: medians over reps, counts summed, worst cases maxed."""
+    if not trials:
+        return {}
+
+    def med(*keys: str) -> float | None:
+        values = []
+        for t in trials:
+            v: Any = t
+            for k in keys:
+                v = v.get(k) if isinstance(v, dict) else None
+            values.append(v)
+        return median(values)
+
+    starts = [t[k] for t in trials for k in ("cold", "warm", "warm_scan1") if k in t]
+    return {
+        "first_200": med("cold", "first_200"),
+        "all_page1": med("cold", "all_page1"),
+        "page1_feeds": trials[0]["cold"].get("page1_feeds"),
+        "worker_lag": median([lag(t["cold"]) for t in trials]),
+        "tag_page3": med("cold", "tag_page3"),
+        "older_max": max((x["older_max"] for x in starts if x.get("older_max") is not None), default=None),
+        "older_asked": sum(x.get("older_asked", 0) for x in starts),
+        "older_failed": sum(len(x.get("older_failed", [])) for x in starts),
+        "http_5xx": sum(x.get("http_5xx", 0) for x in starts),
+        "conn_before": sum(x.get("conn_errors_before_first_200", 0) for x in starts),
+        "conn_after": sum(x.get("conn_errors_after_first_200", 0) for x in starts),
+        "timeouts": sum(x.get("server_log", {}).get("worker_timeouts", 0) for x in starts),
+        "respawns": sum(max(0, x.get("server_log", {}).get("worker_boots", WORKERS) - WORKERS) for x in starts),
+        "pss_startup": median([total(t["cold"]["memory_after_startup"]) for t in trials]),
+        "pss_crawl": median([total(t["memory_after_crawl"]) for t in trials]),
+        "pss_worker": median([worst_worker(t["memory_after_crawl"]) for t in trials]),
+        "processes": len(trials[0]["memory_after_crawl"]),
+        "crawl_docs": trials[0]["crawl"]["documents"],
+        "crawl_seconds": med("crawl", "seconds_plain"),
+        "crawl_failures": sum(t["crawl"]["failures"] for t in trials),
+        "request_to_visible": med("edit_request", "request_to_visible"),
+        "request_detect_to_visible": med("edit_request", "detect_to_visible"),
+        "scan_detect_to_visible": med("edit_scan", "detect_to_visible"),
+        "scan_detect_to_loaded": med("edit_scan", "detect_to_loaded"),
+        "scan_write_to_visible": med("edit_scan", "write_to_visible"),
+        "warm_first_200": med("warm", "first_200"),
+        "warm_all_page1": med("warm", "all_page1"),
+        "warm_worker_lag": median([lag(t["warm"]) for t in trials]),
+        "stop": med("stop_seconds"),
+    }
+
+
+def count(v: float) -> str:
+    return f"{v:.0f}"
+
+
+def mb(v: float) -> str:
+    return f"{v:.0f} MB"
+
+
+def table_row(
+    lines: list[str],
+    figs: dict[str, dict[str, Any]],
+    servers: list[str],
+    label: str,
+    key: str,
+    fmt: Callable[[float], str] = seconds,
+    limit: float | None = None,
+    target: str = "",
+    below: bool = False,
+) -> None:
+    """Append one figure's row: each server's value (and met / NOT met when there is a limit), then the target."""
+    cells = []
+    for k in servers:
+        v = figs[k].get(key)
+        cell = fmt(v) if v is not None else "—"
+        if limit is not None:
+            cell += f" ({verdict(v, limit, below)})"
+        cells.append(cell)
+    lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+
+
+def report(rows: list[dict[str, Any]], servers: list[str]) -> str:
+    lines = [
+        f"# bench/prod.py · {platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · load {os.getloadavg()[0]:.1f}",
+        "",
+    ]
+    previous: tuple[int, dict[str, dict[str, Any]]] | None = None
+    for row in rows:
+        n = row["n"]
+        f = {k: figures(row["trials"][k]) for k in servers}
+        reps = max(len(v) for v in row["trials"].values())
+        hugo_rss = statistics.median(row["hugo"]["rss"]) if row["hugo"].get("rss") else None
+        hugo_full = statistics.median(row["hugo"]["full"]) if row["hugo"].get("full") else None
+        lines.append(f"## {n:,} posts · {WORKERS} workers · {reps} rep(s), medians")
+        lines.append("")
+        if hugo_rss is not None and hugo_full is not None:
+            runs = [", ".join(f"{t:.2f}" for t in row["hugo"][v]) for v in ("rss", "full")]
+            lines.append(
+                f"Hugo on the same posts ({row['hugo']['version'].split()[1]}): RSS-only site **{hugo_rss:.2f} s**, "
+                f"full site **{hugo_full:.2f} s** (runs {runs[0]} / {runs[1]})."
+            )
+            lines.append("")
+        lines.append("| figure | " + " | ".join(servers) + " | target |")
+        lines.append("|---|" + "---|" * len(servers) + "---|")
+
+        add = functools.partial(table_row, lines, f, servers)
+        page1 = next((f[k]["page1_feeds"] for k in servers if f[k]), "?")
+        add("cold: first 200 on /feed.xml", "first_200")
+        add(
+            f"cold: every page-1 feed ({page1}) answered 200",
+            "all_page1",
+            limit=0.5 * hugo_full if hugo_full else None,
+            target=f"≤ 0.5 × Hugo full = {seconds(0.5 * hugo_full)}" if hugo_full else "",
+        )
+        add(
+            "  same, against Hugo RSS-only",
+            "all_page1",
+            limit=hugo_rss,
+            target=f"≤ 1.0 × Hugo RSS-only = {seconds(hugo_rss)}" if hugo_rss else "",
+        )
+        add("cold: every worker serving, after the first 200", "worker_lag", limit=1.0, target="≤ 1 s")
+        add(f"cold: page 3 of tag {row['tag']!r} answered 200", "tag_page3")
+        add("older page: slowest ask → 200 after the first 200 (all starts)", "older_max", limit=1.0, target="≤ 1 s")
+        add("  older pages asked / never 200 in 10 s", "older_asked", fmt=count)
+        add("  same: never 200", "older_failed", fmt=count, limit=0, target="0")
+        add("5xx while start-up was polled (all starts)", "http_5xx", fmt=count, limit=0, target="0")
+        add("connection errors before / after the first 200", "conn_before", fmt=count)
+        add("  after the first 200", "conn_after", fmt=count, limit=0, target="0")
+        add("worker timeouts in the server log", "timeouts", fmt=count, limit=0, target="0")
+        add("worker respawns (boots beyond 4 per start)", "respawns", fmt=count, limit=0, target="0")
+        add("PSS, all processes, after start-up", "pss_startup", fmt=mb)
+        add(
+            f"PSS, all processes, after the full crawl ({next((f[k]['crawl_docs'] for k in servers if f[k]), '?')} documents × 2)",
+            "pss_crawl",
+            fmt=mb,
+            limit=400,
+            target="≤ 400 MB",
+        )
+        add("  largest single process after the crawl", "pss_worker", fmt=mb)
+        if previous is not None:
+            m, before = previous
+            for k in servers:
+                if f[k] and before.get(k):
+                    f[k]["growth"] = (f[k]["pss_crawl"] - before[k]["pss_crawl"]) / ((n - m) / 1000)
+            add(f"  growth per 1,000 posts since {m:,}", "growth", fmt=mb, limit=10, target="< 10 MB", below=True)
+        add("crawl time (plain)", "crawl_seconds")
+        add("  crawl answers not 200", "crawl_failures", fmt=count, limit=0, target="0")
+        add("edit: POST /-/rebuild → every worker serves it", "request_to_visible")
+        add("edit: detection → every worker (rebuild request)", "request_detect_to_visible", limit=0.3, target="≤ 300 ms")
+        add("edit: detection → every worker (scan_interval 1)", "scan_detect_to_visible", limit=0.3, target="≤ 300 ms")
+        add("  same, from the log (last follower load)", "scan_detect_to_loaded")
+        add("edit: file write → every worker (scan_interval 1)", "scan_write_to_visible")
+        add("warm restart: first 200", "warm_first_200", limit=1.0, target="≤ 1 s")
+        add("warm restart: every page-1 feed", "warm_all_page1")
+        add("warm restart: every worker, after the first 200", "warm_worker_lag")
+        add("stop (SIGTERM → master exited)", "stop")
+        lines.append("")
+        previous = (n, f)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000", help="comma-separated post counts (default: 1000,10000)")
+    parser.add_argument("--servers", default="gunicorn,granian", help="comma-separated, of gunicorn, granian (default: both)")
+    parser.add_argument("--reps", type=int, default=3, help="trials per server and Hugo builds per site, per size (default: 3)")
+    parser.add_argument("--out", type=Path, help="write the markdown here and the raw figures to OUT.json")
+    parser.add_argument("--no-hugo", action="store_true", help="skip the Hugo builds (the ratios are then left out)")
+    parser.add_argument("--startup-timeout", type=float, default=0, help="seconds each start may take (default: max(120, 0.03 × N))")
+    args = parser.parse_args()
+    servers = args.servers.split(",")
+    for kind in servers:
+        if kind not in ("gunicorn", "granian"):
+            parser.error(f"unknown server {kind!r}")
+        if not (BIN / kind).exists():
+            parser.error(f"{BIN / kind} missing: .venv/bin/pip install -e '.[bench,fast]'")
+    rows = [run_size(int(n), args) for n in args.sizes.split(",")]
+    text = report(rows, servers)
+    print(text)
+    raw = json.dumps(rows, indent=1, default=str)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+        args.out.with_name(args.out.name + ".json").write_text(raw + "\n", encoding="utf-8")
+    else:
+        print("\n```json\n" + raw + "\n```")
+
+
+if __name__ == "__main__":
+    main()
