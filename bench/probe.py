@@ -338,11 +338,14 @@ def memory(root: int) -> dict[int, dict[str, float]]:
     return result
 
 
-def events(log: Path, names: Iterable[str] | None = None) -> list[dict[str, object]]:
-    """The service's JSON log events in ``log`` (other lines are the server's own)."""
+def events(log: Path, names: Iterable[str] | None = None, offset: int = 0) -> list[dict[str, object]]:
+    """The service's JSON log events in ``log`` from byte ``offset`` on (other lines are the server's own)."""
     wanted = set(names) if names is not None else None
     found = []
-    for line in log.read_text(errors="replace").splitlines():
+    with log.open("rb") as f:
+        f.seek(offset)
+        text = f.read().decode(errors="replace")
+    for line in text.splitlines():
         if not line.startswith("{"):
             continue
         try:
@@ -361,12 +364,14 @@ def wall(ts: object) -> float:
     return datetime.fromisoformat(str(ts)).timestamp()
 
 
-SERVER_TROUBLE = re.compile(r"WORKER TIMEOUT|was sent (SIGKILL|SIGABRT)|Worker exiting|respawn|died|exited unexpectedly", re.I)
+# gunicorn: "WORKER TIMEOUT (pid:N)", "Worker (pid:N) was sent SIGKILL!", "Worker (pid:N) exited with code 1";
+# granian: "Unexpected exit from worker-N", "Respawning worker-N", "Worker crash loop detected", "Killing worker-N".
+SERVER_TROUBLE = re.compile(r"WORKER TIMEOUT|was sent SIG|exited with code|Unexpected exit|Respawning|crash loop|Killing", re.I)
 WORKER_BOOT = re.compile(r"Booting worker with pid|Spawning worker-\d+")
 
 
 def server_trouble(log: Path) -> dict[str, object]:
-    """Worker timeouts, kills and respawns the server logged, and how many workers it booted."""
+    """Worker timeouts, kills and respawns the server logged, and how many workers it booted (read before stopping it)."""
     text = log.read_text(errors="replace")
     lines = [line for line in text.splitlines() if not line.startswith("{")]
     return {

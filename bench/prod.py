@@ -118,6 +118,11 @@ class Site:
 def site(n: int) -> Site:
     """The N-post site, generated (deterministically) once into /tmp."""
     folder = SITES / f"site-{n}"
+    backup = Edit.backup(folder)
+    if backup.exists():  # an earlier run was killed in the middle of an edit
+        saved = json.loads(backup.read_text(encoding="utf-8"))
+        Path(saved["path"]).write_text(saved["text"], encoding="utf-8", newline="")
+        backup.unlink()
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
         posts = folder / "content" / "posts"
@@ -242,7 +247,7 @@ class Server:
 # --- start-up ---------------------------------------------------------------------------------------
 
 
-def startup(server: Server, timeout: float, tag: str) -> dict[str, Any]:
+def startup(server: Server, timeout: float, tag: str, poll_after: float) -> dict[str, Any]:
     """Time the start-up milestones of ``server`` while two pollers count every answer."""
     tally = Tally(server.t0)
     client = Client(server.port, SITE_URL, tally)
@@ -348,7 +353,8 @@ def startup(server: Server, timeout: float, tag: str) -> dict[str, Any]:
         served = sorted(tally.workers.values())
         result["every_worker"] = served[WORKERS - 1] if len(served) >= WORKERS else None
         result["workers_serving"] = len(served)
-        time.sleep(1.0)  # the pollers keep going a moment past the last milestone
+        # The pollers keep asking for a while after the first 200, whatever the milestones took.
+        done.wait(max(0.0, min(deadline, server.t0 + result["first_200"] + poll_after) - time.monotonic()))
     finally:
         done.set()
         for p in pollers:
@@ -376,8 +382,16 @@ class Edit:
     path: Path
     original: bytes = b""
 
+    @staticmethod
+    def backup(site_folder: Path) -> Path:
+        """Where the original waits while a post is edited (so a killed run can be repaired)."""
+        return site_folder / ".edit-backup.json"
+
     def apply(self, note: str) -> tuple[float, float]:
+        """Append a sentence to the body; return ``time.monotonic()`` and ``time.time()`` of the write."""
         self.original = self.path.read_bytes()
+        backup = self.backup(self.path.parents[2])
+        backup.write_text(json.dumps({"path": str(self.path), "text": self.original.decode()}), encoding="utf-8")
         at = time.monotonic(), time.time()
         self.path.write_bytes(self.original.rstrip(b"\n") + f"\n\nEdited by bench/prod.py ({note}).\n".encode())
         return at
@@ -385,6 +399,7 @@ class Edit:
     def undo(self) -> None:
         if self.original:
             self.path.write_bytes(self.original)
+            self.backup(self.path.parents[2]).unlink(missing_ok=True)
 
 
 def etag_of(client: Client, path: str, deadline: float) -> str:
@@ -411,17 +426,19 @@ def until_everywhere(client: Client, path: str, workers: set[int], etag_ok: Any,
     return first
 
 
-def detection(server: Server, filename: str, not_before: float) -> dict[str, Any]:
-    """From the log: the builder's rebuild for ``filename`` (wall clock), its publish and the followers' loads."""
-    events = probe.events(server.log, {"rebuild", "publish", "load"})
-    rebuilds = [e for e in events if e["event"] == "rebuild" and filename in str(e.get("changed", ""))]
-    rebuild = next((e for e in rebuilds if probe.wall(e["ts"]) >= not_before - 1), None)
+def detection(server: Server, filename: str, offset: int, followers: int) -> dict[str, Any]:
+    """From the log after byte ``offset``: the builder's rebuild for ``filename``, its publish, the followers' loads (wall clock)."""
+    for _ in range(50):  # a follower logs its load just after it starts serving the new snapshot
+        events = probe.events(server.log, {"rebuild", "publish", "load"}, offset)
+        rebuild = next((e for e in events if e["event"] == "rebuild" and filename in str(e.get("changed", ""))), None)
+        loads = [probe.wall(e["ts"]) for e in events if rebuild and e["event"] == "load" and e.get("version") == rebuild["version"]]
+        if rebuild is not None and len(loads) >= followers:
+            break
+        time.sleep(0.1)
     if rebuild is None:
         return {}
-    version = rebuild["version"]
     done = probe.wall(rebuild["ts"])
-    publish = next((probe.wall(e["ts"]) for e in events if e["event"] == "publish" and e.get("version") == version), None)
-    loads = [probe.wall(e["ts"]) for e in events if e["event"] == "load" and e.get("version") == version]
+    publish = next((probe.wall(e["ts"]) for e in events if e["event"] == "publish" and e.get("version") == rebuild["version"]), None)
     return {
         "scan_start": done - float(str(rebuild["seconds"])),
         "rebuild_done": done,
@@ -429,22 +446,25 @@ def detection(server: Server, filename: str, not_before: float) -> dict[str, Any
         "publish": publish,
         "loads": len(loads),
         "last_load": max(loads) if loads else None,
-        "pid": rebuild.get("pid"),
     }
 
 
-def measure_edit(server: Server, client: Client, page: str, how: str, deadline_s: float) -> dict[str, Any]:
-    """Edit the middle post; ``how`` = ``request`` (then POST /-/rebuild) or ``scan`` (wait for the scheduler). Undo it."""
-    workers = server.workers()
+def measure_edit(server: Server, client: Client, page: str, how: str, workers: set[int], deadline_s: float) -> dict[str, Any]:
+    """Edit the middle post, then undo it; ``how`` = ``request`` (POST /-/rebuild right after the write) or ``scan``.
+
+    Times run from the file write, the rebuild request and the start of the scan that
+    found the change, until every pid in ``workers`` has served ``page`` with a new ETag.
+    """
     edit = Edit(server.site.edited)
     old = etag_of(client, page, time.monotonic() + 30)
-    clock = time.monotonic() - time.time()  # wall → monotonic offset
+    clock = time.monotonic() - time.time()  # add to a wall-clock time to get a monotonic one
     result: dict[str, Any] = {"page": page, "workers": len(workers)}
     rebuild_answer: list[Answer] = []
 
     def post() -> None:
-        rebuild_answer.append(client.get("/-/rebuild", {"Authorization": f"Bearer {TOKEN}"}, method="POST", timeout=60))
+        rebuild_answer.append(client.get("/-/rebuild", {"Authorization": f"Bearer {TOKEN}"}, method="POST", timeout=deadline_s))
 
+    offset = server.log.stat().st_size
     try:
         wrote, wrote_wall = edit.apply(how)
         poster = threading.Thread(target=post, daemon=True)
@@ -452,32 +472,33 @@ def measure_edit(server: Server, client: Client, page: str, how: str, deadline_s
             poster.start()
         first = until_everywhere(client, page, workers, lambda e: e != old, time.monotonic() + deadline_s)
         if how == "request":
-            poster.join(65)
+            poster.join(deadline_s + 5)
+        sent = None
         if rebuild_answer:
             result["rebuild_status"] = rebuild_answer[0].status or rebuild_answer[0].error
             result["rebuild_answer"] = rebuild_answer[0].done - rebuild_answer[0].sent
             sent = rebuild_answer[0].sent
-        else:
-            sent = None
         result["workers_seen"] = len(first)
         visible = max(first.values()) if workers <= first.keys() else None
         result["write_to_visible"] = visible - wrote if visible else None
         result["request_to_visible"] = visible - sent if visible and sent else None
-        found = detection(server, server.site.edited.relative_to(server.site.folder / "content").as_posix(), wrote_wall)
+        filename = server.site.edited.relative_to(server.site.folder / "content").as_posix()
+        found = detection(server, filename, offset, len(workers) - 1)
         if found:
-            scan_start = found["scan_start"] + clock
-            result["detect_to_visible"] = visible - scan_start if visible else None
+            result["write_to_detect"] = found["scan_start"] - wrote_wall
+            result["detect_to_visible"] = visible - (found["scan_start"] + clock) if visible else None
             result["detect_to_loaded"] = found["last_load"] - found["scan_start"] if found["last_load"] else None
             result["rebuild_seconds"] = found["rebuild_seconds"]
             result["rebuild_to_publish"] = found["publish"] - found["rebuild_done"] if found["publish"] else None
             result["follower_loads"] = found["loads"]
-            result["write_to_detect"] = found["scan_start"] - wrote_wall
     finally:
         edit.undo()
     # Put the site back the same way, so the published snapshot matches the files again.
+    rebuild_answer.clear()
     if how == "request":
         post()
-    until_everywhere(client, page, workers, lambda e: e == old, time.monotonic() + deadline_s)
+    back = until_everywhere(client, page, workers, lambda e: e == old, time.monotonic() + deadline_s)
+    result["undone"] = workers <= back.keys()
     return result
 
 
@@ -489,17 +510,20 @@ def trial(kind: str, s: Site, scratch: Path, args: argparse.Namespace) -> dict[s
     shutil.rmtree(snapshot_dir, ignore_errors=True)
     tag = s.biggest_tag()
     timeout = args.startup_timeout or max(120.0, 0.03 * s.n)
-    long = max(300.0, 0.06 * s.n)
     out: dict[str, Any] = {"server": kind, "command": " ".join(command(kind, 0)).replace(str(BIN) + "/", "")}
+
+    def workers(server: Server, start: dict[str, Any]) -> set[int]:
+        """The workers that served during start-up and are still there (not a start-up helper that exited)."""
+        return set(start["pids_seen"]) & server.workers()
 
     server = Server(kind, s, snapshot_dir, scratch).start()
     try:
-        out["cold"] = startup(server, timeout, tag)
+        out["cold"] = startup(server, timeout, tag, args.poll_after)
         out["cold"]["memory_after_startup"] = probe.memory(server.pid)
         client = Client(server.port, SITE_URL)
         scopes = probe.discover(client, time.monotonic() + 30)
         marker = f"<link>{s.edited_url}</link>".encode()
-        found = probe.crawl(client, scopes, time.monotonic() + long, keep=lambda path, body: marker in body)
+        found = probe.crawl(client, scopes, time.monotonic() + max(300.0, 0.06 * s.n), keep=lambda path, body: marker in body)
         site_rss = found.chains.get((scopes[0].name, "rss"), [])
         holding = [p for p in site_rss if p in found.kept] or sorted(found.kept)
         out["crawl"] = {
@@ -516,15 +540,15 @@ def trial(kind: str, s: Site, scratch: Path, args: argparse.Namespace) -> dict[s
         out["memory_after_crawl"] = probe.memory(server.pid)
         if not holding:
             raise RuntimeError(f"no feed page holds {s.edited_url}")
-        out["edited_page"] = holding[0]
-        out["edit_request"] = measure_edit(server, client, holding[0], "request", long / 5)
+        out["edited_page"] = page = holding[0]
+        out["edit_request"] = measure_edit(server, client, page, "request", workers(server, out["cold"]), timeout)
         out["cold"]["server_log"] = probe.server_trouble(server.log)
     finally:
         out["stop_seconds"] = server.stop()
 
     server = Server(kind, s, snapshot_dir, scratch).start()
     try:
-        out["warm"] = startup(server, timeout, tag)
+        out["warm"] = startup(server, timeout, tag, args.poll_after)
         out["warm"]["memory_after_startup"] = probe.memory(server.pid)
         out["warm"]["server_log"] = probe.server_trouble(server.log)
     finally:
@@ -532,9 +556,12 @@ def trial(kind: str, s: Site, scratch: Path, args: argparse.Namespace) -> dict[s
 
     server = Server(kind, s, snapshot_dir, scratch, env={"FEEDS_SCAN_INTERVAL": "1"}).start()
     try:
-        out["warm_scan1"] = startup(server, timeout, tag)
+        out["warm_scan1"] = start = startup(server, timeout, tag, args.poll_after)
         settle(server, time.monotonic() + timeout)
-        out["edit_scan"] = measure_edit(server, Client(server.port, SITE_URL), holding[0], "scan", long / 5)
+        client = Client(server.port, SITE_URL)
+        # The first edit after a restart, then one more: the builder may only have parsed state after one rebuild.
+        out["edit_scan_first"] = measure_edit(server, client, page, "scan", workers(server, start), timeout)
+        out["edit_scan"] = measure_edit(server, client, page, "scan", workers(server, start), timeout)
         out["warm_scan1"]["server_log"] = probe.server_trouble(server.log)
     finally:
         server.stop()
@@ -579,10 +606,17 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
                     if rep == 0:
                         row["hugo"][f"{variant}_output"] = vs_hugo.describe(hugo_roots[variant])
                 else:
-                    row["trials"][step].append(trial(step, s, scratch, args))
+                    try:
+                        row["trials"][step].append(trial(step, s, scratch, args))
+                    except Exception as e:  # one failed trial must not lose the others; the table counts it
+                        print(f"  {step} failed: {e}", file=sys.stderr)
+                        row["trials"][step].append({"server": step, "error": f"{type(e).__name__}: {e}"})
         return row
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if args.keep:
+            print(f"kept {scratch} (server logs, snapshots, Hugo sites)", file=sys.stderr)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def median(values: list[float | None]) -> float | None:
@@ -617,8 +651,10 @@ def lag(start: dict[str, Any]) -> float | None:
 
 def figures(trials: list[dict[str, Any]]) -> dict[str, Any]:
     """One server kind's figures for one size: medians over reps, counts summed, worst cases maxed."""
+    failed = sum("error" in t for t in trials)
+    trials = [t for t in trials if "error" not in t]
     if not trials:
-        return {}
+        return {"failed": failed} if failed else {}
 
     def med(*keys: str) -> float | None:
         values = []
@@ -654,12 +690,15 @@ def figures(trials: list[dict[str, Any]]) -> dict[str, Any]:
         "request_to_visible": med("edit_request", "request_to_visible"),
         "request_detect_to_visible": med("edit_request", "detect_to_visible"),
         "scan_detect_to_visible": med("edit_scan", "detect_to_visible"),
+        "scan_first_detect_to_visible": med("edit_scan_first", "detect_to_visible"),
+        "scan_first_rebuild": med("edit_scan_first", "rebuild_seconds"),
         "scan_detect_to_loaded": med("edit_scan", "detect_to_loaded"),
         "scan_write_to_visible": med("edit_scan", "write_to_visible"),
         "warm_first_200": med("warm", "first_200"),
         "warm_all_page1": med("warm", "all_page1"),
         "warm_worker_lag": median([lag(t["warm"]) for t in trials]),
         "stop": med("stop_seconds"),
+        "failed": failed,
     }
 
 
@@ -719,7 +758,9 @@ def report(rows: list[dict[str, Any]], servers: list[str]) -> str:
         lines.append("|---|" + "---|" * len(servers) + "---|")
 
         add = functools.partial(table_row, lines, f, servers)
-        page1 = next((f[k]["page1_feeds"] for k in servers if f[k]), "?")
+        page1 = next((f[k]["page1_feeds"] for k in servers if f[k].get("page1_feeds")), "?")
+        docs = next((f[k]["crawl_docs"] for k in servers if f[k].get("crawl_docs")), "?")
+        add("trials that failed (see the JSON)", "failed", fmt=count, limit=0, target="0")
         add("cold: first 200 on /feed.xml", "first_200")
         add(
             f"cold: every page-1 feed ({page1}) answered 200",
@@ -736,16 +777,16 @@ def report(rows: list[dict[str, Any]], servers: list[str]) -> str:
         add("cold: every worker serving, after the first 200", "worker_lag", limit=1.0, target="≤ 1 s")
         add(f"cold: page 3 of tag {row['tag']!r} answered 200", "tag_page3")
         add("older page: slowest ask → 200 after the first 200 (all starts)", "older_max", limit=1.0, target="≤ 1 s")
-        add("  older pages asked / never 200 in 10 s", "older_asked", fmt=count)
-        add("  same: never 200", "older_failed", fmt=count, limit=0, target="0")
+        add("  older pages asked after the first 200", "older_asked", fmt=count)
+        add("  of which never 200 within 10 s", "older_failed", fmt=count, limit=0, target="0")
         add("5xx while start-up was polled (all starts)", "http_5xx", fmt=count, limit=0, target="0")
-        add("connection errors before / after the first 200", "conn_before", fmt=count)
+        add("connection errors (refused, reset, 10 s timeout) before the first 200", "conn_before", fmt=count)
         add("  after the first 200", "conn_after", fmt=count, limit=0, target="0")
         add("worker timeouts in the server log", "timeouts", fmt=count, limit=0, target="0")
         add("worker respawns (boots beyond 4 per start)", "respawns", fmt=count, limit=0, target="0")
         add("PSS, all processes, after start-up", "pss_startup", fmt=mb)
         add(
-            f"PSS, all processes, after the full crawl ({next((f[k]['crawl_docs'] for k in servers if f[k]), '?')} documents × 2)",
+            f"PSS, all processes, after the full crawl ({docs} documents × 2)",
             "pss_crawl",
             fmt=mb,
             limit=400,
@@ -755,7 +796,7 @@ def report(rows: list[dict[str, Any]], servers: list[str]) -> str:
         if previous is not None:
             m, before = previous
             for k in servers:
-                if f[k] and before.get(k):
+                if f[k].get("pss_crawl") and before.get(k, {}).get("pss_crawl"):
                     f[k]["growth"] = (f[k]["pss_crawl"] - before[k]["pss_crawl"]) / ((n - m) / 1000)
             add(f"  growth per 1,000 posts since {m:,}", "growth", fmt=mb, limit=10, target="< 10 MB", below=True)
         add("crawl time (plain)", "crawl_seconds")
@@ -764,6 +805,8 @@ def report(rows: list[dict[str, Any]], servers: list[str]) -> str:
         add("edit: detection → every worker (rebuild request)", "request_detect_to_visible", limit=0.3, target="≤ 300 ms")
         add("edit: detection → every worker (scan_interval 1)", "scan_detect_to_visible", limit=0.3, target="≤ 300 ms")
         add("  same, from the log (last follower load)", "scan_detect_to_loaded")
+        add("  same, first edit after a restart", "scan_first_detect_to_visible", limit=0.3, target="≤ 300 ms")
+        add("  its rebuild (scan start → swap, from the log)", "scan_first_rebuild")
         add("edit: file write → every worker (scan_interval 1)", "scan_write_to_visible")
         add("warm restart: first 200", "warm_first_200", limit=1.0, target="≤ 1 s")
         add("warm restart: every page-1 feed", "warm_all_page1")
@@ -781,6 +824,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="trials per server and Hugo builds per site, per size (default: 3)")
     parser.add_argument("--out", type=Path, help="write the markdown here and the raw figures to OUT.json")
     parser.add_argument("--no-hugo", action="store_true", help="skip the Hugo builds (the ratios are then left out)")
+    parser.add_argument("--poll-after", type=float, default=10, help="seconds the start-up pollers go on after the first 200 (default: 10)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folders (server logs, snapshots) and print where")
     parser.add_argument("--startup-timeout", type=float, default=0, help="seconds each start may take (default: max(120, 0.03 × N))")
     args = parser.parse_args()
     servers = args.servers.split(",")
