@@ -67,6 +67,9 @@ class Tally:
     workers: dict[int, float] = field(default_factory=dict)
     #: Every worker pid seen in any answer (more than the worker count means workers were replaced).
     pids: set[int] = field(default_factory=set)
+    #: Seconds from t0 of the first and the last 5xx answer.
+    first_5xx: float | None = None
+    last_5xx: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, answer: Answer) -> None:
@@ -76,6 +79,10 @@ class Tally:
             self.statuses[("after_first_200:" if after else "before_first_200:") + key] += 1
             if answer.worker is not None:
                 self.pids.add(answer.worker)
+            if answer.status >= 500:
+                self.last_5xx = answer.done - self.t0
+                if self.first_5xx is None:
+                    self.first_5xx = self.last_5xx
             if answer.status == 200:
                 at = answer.done - self.t0
                 if self.first_200 is None:
@@ -83,13 +90,14 @@ class Tally:
                 if answer.worker is not None and answer.worker not in self.workers:
                     self.workers[answer.worker] = at
 
-    def count(self, predicate: Callable[[str], bool]) -> int:
-        with self._lock:
-            return sum(n for key, n in self.statuses.items() if predicate(key.split(":", 1)[1]))
-
     def snapshot(self) -> dict[str, object]:
         with self._lock:
-            return {"statuses": dict(sorted(self.statuses.items())), "pids_seen": sorted(self.pids)}
+            return {
+                "statuses": dict(sorted(self.statuses.items())),
+                "pids_seen": sorted(self.pids),
+                "first_5xx": self.first_5xx,
+                "last_5xx": self.last_5xx,
+            }
 
 
 class Client:
