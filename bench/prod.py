@@ -622,6 +622,8 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
         if not args.no_hugo:
             hugo = vs_hugo.binary()
             hugo_roots = {v: vs_hugo.make_site(s.posts, scratch / f"hugo-{v}", v) for v in ("rss", "full")}
+            for root in hugo_roots.values():
+                vs_hugo.build(root, hugo)  # untimed warm-up, as bench/vs_hugo.py does
             row["hugo"] = {
                 "rss": [],
                 "full": [],
