@@ -331,7 +331,8 @@ def startup(server: Server, timeout: float, tag: str, poll_after: float) -> dict
             else:
                 time.sleep(0.02)
         if first is None:
-            raise RuntimeError(f"{server.kind}: no 200 on /feed.xml within {timeout:.0f} s (alive: {server.alive()})\n{server.tail()}")
+            why = f"exited with {server.proc.returncode}" if server.proc and not server.alive() else f"not within {timeout:.0f} s"
+            raise RuntimeError(f"{server.kind}: no 200 on /feed.xml ({why})\n{server.tail()}")
         result["first_200"] = first.done - server.t0
 
         scopes = probe.discover(client, deadline)
