@@ -1,12 +1,14 @@
-"""The ``feeds`` command: serve, build, check, empty."""
+"""The ``feeds`` command: serve, build, publish, check, empty."""
 
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,7 +16,11 @@ from feeds.config import Config, load_config
 from feeds.content.files import EMPTY_MARKER
 from feeds.content.index import ContentIndex
 from feeds.content.site import select
-from feeds.errors import ConfigError, ContentRootError, FeedsError
+from feeds.errors import ConfigError, ContentRootError
+
+if TYPE_CHECKING:
+    from feeds.service.runtime import Runtime
+    from feeds.snapshot.manifest import Manifest
 
 _config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (default: feeds.toml).")
 _content_option = click.option("--content", "content_dir", type=click.Path(file_okay=False), help="Content folder (overrides content_dir).")
@@ -64,17 +70,12 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-@main.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
-@_content_option
-@_config_option
-def build(out_dir: str, content_dir: str | None, config_file: str | None) -> None:
-    """Build the snapshot (in snapshot_dir, as the service does) and write every feed, page and .gz copy as static files."""
+@contextmanager
+def _built(config: Config) -> Iterator[tuple[Runtime, Manifest]]:
+    """Build the snapshot in snapshot_dir, as the service does (or, if a service builds there, ask it to), and yield it."""
     from feeds import log
     from feeds.service.runtime import Runtime
-    from feeds.snapshot.export import export
 
-    config = _load(config_file, content_dir)
     log.configure(config.log_format)
     try:
         runtime = Runtime(config, schedule=False).start(watch=False)
@@ -83,20 +84,55 @@ def build(out_dir: str, content_dir: str | None, config_file: str | None) -> Non
     try:
         if runtime.builder is not None:
             runtime.builder_run()
-        else:  # a running service builds for this snapshot folder: ask it, then export what it publishes
+        else:  # a running service builds for this snapshot folder: ask it, then use what it publishes
             runtime.rebuild()
-        if not runtime.wait_for(lambda m: m is not None and m.complete, 600):
-            error = runtime.builder_status().error or "no complete snapshot was published"
-            raise click.ClickException(error)
-        manifest = runtime.current
-        assert manifest is not None
-        count = export(manifest, runtime.store, Path(out_dir))
+        if not runtime.wait_for(lambda m: m is not None and m.complete, 600) or runtime.current is None:
+            raise click.ClickException(runtime.builder_status().error or "no complete snapshot was published")
+        yield runtime, runtime.current
     finally:
         runtime.stop()
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
+@_content_option
+@_config_option
+def build(out_dir: str, content_dir: str | None, config_file: str | None) -> None:
+    """Build the snapshot (in snapshot_dir, as the service does) and write every feed, page and .gz copy as static files."""
+    from feeds.snapshot.export import export
+
+    with _built(_load(config_file, content_dir)) as (runtime, manifest):
+        count = export(manifest, runtime.store, Path(out_dir))
     for problem in manifest.problems:
         click.echo(str(problem), err=True)
     summary = f"{manifest.post_count} posts and {len(manifest.tags)} tags"
     click.echo(f"wrote {count} files for {summary} to {out_dir} (version {manifest.version})")
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Upload every object again, whatever the bucket's manifest says.")
+@_content_option
+@_config_option
+def publish(force: bool, content_dir: str | None, config_file: str | None) -> None:
+    """Build the snapshot and copy what changed to the bucket at publish_url; then ping the WebSub hubs."""
+    from feeds.service.publish import PublishError, publish_from_config
+    from feeds.service.websub import Publisher
+    from feeds.snapshot.view import StoreView
+
+    config = _load(config_file, content_dir)
+    if not config.publish_url:
+        raise click.ClickException("config publish_url: not set (s3://bucket/prefix)")
+    with _built(config) as (runtime, manifest):
+        try:
+            report = publish_from_config(StoreView(manifest, runtime.store), config, force=force)
+        except PublishError as e:
+            raise click.ClickException(str(e)) from e
+    if config.websub_hubs and report.topics:
+        pinger = Publisher(config.websub_hubs, config.site_url).start()
+        pinger.publish(report.topics)
+        pinger.wait_idle(60)
+        pinger.stop()
+    click.echo(" ".join(f"{key}={value}" for key, value in report.fields().items()))
 
 
 @main.command()
@@ -152,4 +188,3 @@ def empty(content_dir: str | None, config_file: str | None) -> None:
     click.echo(f"marked {folder} (wrote {EMPTY_MARKER}); the next scan publishes whatever posts it holds, none included")
 
 
-__all__ = ["main", "FeedsError"]

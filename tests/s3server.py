@@ -218,7 +218,7 @@ class ExportView:
         self.version: str = data["version"]
         items: dict[str, ExportItem] = {}
         for name, entry in data["files"].items():
-            path = entry["path"] if entry["page"] == 1 else "/" + name
+            path = entry["path"]
             items[path] = ExportItem(
                 path=path,
                 media_type=entry["media_type"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from feeds import create_app
 from feeds.config import load_config
 from feeds.errors import ConfigError
 from feeds.service.publish import (
@@ -40,6 +40,8 @@ from feeds.service.publish import (
     publish_from_config,
     purge,
 )
+from feeds.snapshot.view import StoreView
+from feeds.web.app import create_app, stop
 
 from .s3server import ExportView, S3Unavailable, SeaweedFS
 
@@ -543,3 +545,63 @@ def test_background_publisher_retries_and_reports(sites: Sites, s3: SeaweedFS, t
         assert published and published[-1].topics and status.to_json()["version"] == sites.edited.version
     finally:
         publisher.stop()
+
+
+# -- the command and the builder's mirror, end to end ---------------------------------------------
+
+
+def test_feeds_publish_copies_what_the_service_serves_then_nothing_twice(
+    sites: Sites, s3: SeaweedFS, target: Target, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")} | s3.environment()
+    env |= {"FEEDS_PUBLISH_URL": f"s3://{target.bucket}/{target.prefix}", "FEEDS_SNAPSHOT_DIR": str(tmp_path / "snapshot")}
+    command = [sys.executable, "-m", "feeds", "publish", "--content", str(sites.base_content), "--config", str(sites.config)]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    fields = dict(part.split("=", 1) for part in first.stdout.split())
+    assert int(fields["uploaded"]) == 2 * len(sites.base.items)  # every document and its gzip copy
+    client = s3.client()
+    for path, item in sites.base.items.items():
+        assert get(client, target, object_name(path))["Body"].read() == sites.base.read(item), path
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert again.returncode == 0 and dict(part.split("=", 1) for part in again.stdout.split())["uploaded"] == "0"
+
+
+def test_the_builder_mirrors_each_complete_snapshot_and_pings_hubs_after_the_upload(
+    sites: Sites, s3: SeaweedFS, target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in s3.environment().items():
+        monkeypatch.setenv(name, value)
+    content = tmp_path / "content"
+    shutil.copytree(sites.base_content, content)
+    order: list[str] = []
+    client = s3.client()
+    settings = {
+        "content_dir": str(content),
+        "snapshot_dir": str(tmp_path / "snapshot"),
+        "publish_url": f"s3://{target.bucket}/{target.prefix}",
+        "publish_on_rebuild": True,
+        "websub_hubs": ["http://127.0.0.1:9/hub"],
+    }
+    app = create_app(settings, config_file=sites.config, env={})
+    try:
+        mirror, pinger = app.extensions["feeds.mirror"], app.extensions["feeds.publisher"]
+        monkeypatch.setattr(pinger, "publish", lambda topics: order.append(f"ping {len(list(topics))}"))
+        assert mirror.publisher.wait_idle(60)  # the first snapshot, copied at start-up
+        assert app.test_client().get("/healthz").get_json()["publish"]["state"] == "idle"
+        order.clear()
+        post = content / EDITED
+        post.write_text(post.read_text(encoding="utf-8") + "\nMirrored edit.\n", encoding="utf-8")
+        real_submit = mirror.publisher.submit
+        monkeypatch.setattr(mirror.publisher, "submit", lambda view: (order.append("upload"), real_submit(view)))
+        assert app.extensions["feeds"].builder_run()
+        assert mirror.publisher.wait_idle(60)
+        assert order[0] == "upload" and order[-1].startswith("ping ") and int(order[-1].split()[1]) > 0  # hubs hear after the upload
+        runtime = app.extensions["feeds"]
+        documents = StoreView(runtime.current, runtime.store)
+        changed = [item for item in documents.items.values() if b"Mirrored edit." in documents.read(item)]
+        assert changed  # the feed pages (and views) that show the post
+        for item in changed:
+            assert get(client, target, object_name(item.path))["Body"].read() == documents.read(item), item.path
+    finally:
+        stop(app)

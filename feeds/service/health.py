@@ -43,6 +43,9 @@ def health(runtime: Runtime, now: datetime | None = None) -> Health:
     last = status.last_scan
     if manifest is not None and (last is None or (now - last).total_seconds() > STALE_INTERVALS * runtime.config.scan_interval + 10):
         reasons.append(f"the builder has not scanned for {STALE_INTERVALS} scan intervals")
+    bucket = status.extra.get("publish")
+    if isinstance(bucket, dict) and bucket.get("failures"):
+        reasons.append(f"publishing to the bucket failed {bucket['failures']} times: {bucket.get('error')}")
     errors = [p for p in manifest.problems if p.severity == "error"] if manifest else []
     degraded = bool(reasons or errors)
     fields: dict[str, Any] = {
@@ -66,4 +69,6 @@ def health(runtime: Runtime, now: datetime | None = None) -> Health:
         "snapshot_dir": str(runtime.folder),
         "served_since": runtime.served_since.isoformat() if runtime.served_since else None,
     }
+    if bucket is not None:
+        fields["publish"] = bucket
     return Health(fields["status"], fields["error"], manifest is not None, fields)

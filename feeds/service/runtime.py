@@ -60,6 +60,8 @@ class Runtime:
     #: Where posts are read from (tests pass their own; by default the content folder or git remote).
     source: Sync | None = None
     listeners: list[Listener] = field(default_factory=list)
+    #: More of the builder's state for every worker's /healthz (e.g. "publish": the bucket mirror's status).
+    status_fields: dict[str, Callable[[], Any]] = field(default_factory=dict)
     folder: Path = field(init=False)
     store: Store = field(init=False)
     current: Manifest | None = field(default=None, init=False)
@@ -252,6 +254,7 @@ class Runtime:
             "last_scan": builder.last_scan.isoformat() if builder.last_scan else None,
             "error": builder.error,
             "version": builder.manifest.version if builder.manifest else None,
+            **{name: read() for name, read in self.status_fields.items()},
         }
         try:
             atomic_write(self.folder / STATUS, (json.dumps(status) + "\n").encode(), durable=False)
@@ -278,5 +281,5 @@ class Runtime:
         """The builder's last scan and error: this worker's own when it builds, else what the builder wrote."""
         builder = self.builder
         if builder is not None:
-            return Status(self.pid, builder.last_scan, builder.error)
+            return Status(self.pid, builder.last_scan, builder.error, {name: read() for name, read in self.status_fields.items()})
         return self.status

@@ -13,6 +13,7 @@ from flask import Flask, Response
 
 from feeds import log
 from feeds.config import load_config
+from feeds.service.publish import Mirror
 from feeds.service.runtime import Runtime
 from feeds.service.websub import Publisher
 from feeds.web import metrics, rebuild, routes
@@ -44,11 +45,17 @@ def create_app(
     app = metrics.CountingFlask(__name__)  # counts answers the replay cache gives without Flask too
     runtime = Runtime(config, schedule=not testing if schedule is None else schedule)
     app.extensions["feeds"] = runtime
-    if config.websub_hubs:
-        # Listeners run only where the builder publishes, so a hub gets one ping per change per host.
-        publisher = Publisher(config.websub_hubs, config.site_url).start()
-        app.extensions["feeds.publisher"] = publisher
-        runtime.listeners.append(publisher.on_publish)
+    # Listeners run only where the builder publishes, so a hub gets one ping per change per host.
+    pinger = Publisher(config.websub_hubs, config.site_url).start() if config.websub_hubs else None
+    app.extensions["feeds.publisher"] = pinger
+    if config.publish_url and config.publish_on_rebuild:
+        # Copy every complete snapshot to the bucket; hubs hear of a change once its objects are readable there.
+        mirror = Mirror(config, runtime.store, on_published=lambda report: pinger.publish(report.topics) if pinger else None)
+        app.extensions["feeds.mirror"] = mirror
+        runtime.listeners.append(mirror.on_publish)
+        runtime.status_fields["publish"] = mirror.status
+    elif pinger is not None:
+        runtime.listeners.append(pinger.on_publish)
     log.event("start", pid=os.getpid(), **config.summary())
     metrics.init_app(app)
     routes.init_app(app)
@@ -71,9 +78,9 @@ def create_app(
 def stop(app: Flask) -> None:
     """Stop the app's background work: the schedule, the watcher, WebSub; hand the builder role on. Safe to call twice."""
     app.extensions["feeds"].stop()
-    publisher = app.extensions.get("feeds.publisher")
-    if publisher is not None:
-        publisher.stop()
+    for name in ("feeds.mirror", "feeds.publisher"):
+        if app.extensions.get(name) is not None:
+            app.extensions[name].stop()
 
 
 def _stop_at_exit(app: Flask) -> None:

@@ -41,6 +41,9 @@ REBUILD_SECONDS = Histogram(
 )
 SCAN_FAILURES = Counter("feeds_scan_failures", "Scans that could not read the content folder at all.", registry=REGISTRY)
 PUBLISHES = Counter("feeds_publishes", "Snapshots written to snapshot_dir for the other workers, by result.", ["result"], registry=REGISTRY)
+BUCKET_PUBLISHES = Counter("feeds_bucket_publishes", "Publishes to the bucket (publish_url), by result.", ["result"], registry=REGISTRY)
+BUCKET_OBJECTS = Counter("feeds_bucket_objects_uploaded", "Objects uploaded to the bucket (plain and gzip copies).", registry=REGISTRY)
+BUCKET_BYTES = Counter("feeds_bucket_bytes_uploaded", "Bytes uploaded to the bucket.", registry=REGISTRY)
 WEBSUB_PINGS = Counter(
     "feeds_websub_pings",
     "WebSub publish pings sent to hubs, by result (ok, failed); counted from websub_ping log events.",
@@ -78,6 +81,10 @@ def on_event(name: str, fields: dict[str, Any]) -> None:
         SCAN_FAILURES.inc()
     elif name in ("publish", "publish_failed"):
         PUBLISHES.labels(result="ok" if name == "publish" else "failed").inc()
+    elif name in ("bucket_publish", "bucket_publish_failed"):
+        BUCKET_PUBLISHES.labels(result="ok" if name == "bucket_publish" else "failed").inc()
+        BUCKET_OBJECTS.inc(float(fields.get("uploaded", 0) or 0))
+        BUCKET_BYTES.inc(float(fields.get("uploaded_bytes", 0) or 0))
     elif name == "state_failed":
         PUBLISHES.labels(result="state_failed").inc()
     elif name == "websub_ping":

@@ -1,0 +1,290 @@
+"""What a publish does, decided without touching the bucket: the objects to upload, in waves, and to delete."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+from urllib.parse import quote, urlsplit
+
+from feeds.config import Config
+from feeds.errors import ConfigError, FeedsError
+
+#: Name of the manifest under the prefix; a leading dot keeps it out of the URL space.
+MANIFEST_NAME = ".feeds-manifest.json"
+#: Bumped when the manifest's shape changes; a publish refuses a bucket in another format.
+MANIFEST_FORMAT = 1
+FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json"})
+INDEX_TYPES = frozenset({"text/html", "text/x-opml"})
+#: The upload waves, in order; a wave starts when the one before it is readable.
+WAVES = ("new older pages and linked files", "changed older pages", "page-1 feeds", "HTML pages and OPML")
+NEW_OLDER_PAGES, CHANGED_OLDER_PAGES, PAGE_ONE_FEEDS, INDEXES = range(len(WAVES))
+_OLDER_PAGE = re.compile(r"/page/([0-9]+)/[^/]+\Z")
+
+
+class PublishError(FeedsError):
+    """A publish stopped; names the object (or document) at fault. The bucket's manifest still holds."""
+
+    def __init__(self, key: str, message: str, bucket: str | None = None) -> None:
+        super().__init__(f"{f's3://{bucket}/' if bucket else ''}{key}: {message}")
+        self.key, self.message, self.bucket = key, message, bucket
+
+
+class Item(Protocol):
+    """One document of a snapshot."""
+
+    @property
+    def path(self) -> str: ...  # URL path, not percent-encoded: "/tags/café/feed.xml", "/tags/"
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def etag(self) -> str: ...
+    @property
+    def last_modified(self) -> datetime: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def gzip_size(self) -> int: ...
+
+
+class SnapshotView(Protocol):
+    """A snapshot as publishing needs it; ``read`` is called from several threads."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def items(self) -> Mapping[str, Item]: ...
+    def read(self, item: Item, gzip: bool = False) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a snapshot goes: ``s3://bucket/prefix`` and how to reach it."""
+
+    bucket: str
+    #: Key prefix: empty, or ending with "/".
+    prefix: str = ""
+    #: S3 API endpoint; None lets boto3 resolve it (AWS_ENDPOINT_URL, the AWS config, AWS itself).
+    endpoint: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str, *, endpoint: str | None = None, region: str | None = None) -> Target:
+        parts = urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ValueError(f"expected s3://bucket/prefix, got {url!r}")
+        prefix = "/".join(segment for segment in parts.path.split("/") if segment)
+        return cls(parts.netloc, prefix + "/" if prefix else "", endpoint, region)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Target:
+        if not config.publish_url:
+            raise ConfigError("publish_url", "not set: where should the snapshot go (s3://bucket/prefix)?")
+        return cls.from_url(config.publish_url, endpoint=config.publish_endpoint, region=config.publish_region)
+
+    @property
+    def manifest_key(self) -> str:
+        return self.prefix + MANIFEST_NAME
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def object_name(path: str) -> str:
+    """Return the object of URL ``path`` under the prefix: ``/tags/go/`` → ``tags/go/index.html``."""
+    if not path.startswith("/") or any(segment in (".", "..") for segment in path.split("/")) or "//" in path:
+        raise ValueError(f"not a clean URL path: {path!r}")
+    return path[1:] + ("index.html" if path.endswith("/") else "")
+
+
+def public_url(site_url: str, path: str) -> str:
+    """Return the absolute, percent-encoded URL of ``path``, as the feeds link to it."""
+    return site_url.rstrip("/") + quote(path)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Bounded exponential backoff for one call."""
+
+    #: Tries, the first included.
+    attempts: int = 5
+    #: Wait before the second try; it doubles at each further try, up to ``max_delay``.
+    delay: float = 0.5
+    max_delay: float = 8.0
+
+    def wait(self, attempt: int) -> float:
+        """Seconds to wait after failed try number ``attempt`` (from 1)."""
+        return min(self.delay * 2.0 ** (attempt - 1), self.max_delay)
+
+
+#: The retries of every bucket call and purge unless told otherwise.
+DEFAULT_RETRY = Retry()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the manifest records of one document's objects: the plain one and its ``.gz`` sibling."""
+
+    path: str
+    media_type: str
+    etag: str
+    #: Our Last-Modified, ISO 8601 UTC.
+    last_modified: str
+    size: int
+    cache_control: str
+    #: The gzip sibling's ETag (the app's: the plain one ending ``-gz"``) and size; None without a sibling.
+    gzip_etag: str | None = None
+    gzip_size: int | None = None
+
+    def objects(self, name: str) -> tuple[str, ...]:
+        return (name, name + ".gz") if self.gzip_etag else (name,)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """``.feeds-manifest.json``: every document in the bucket, by object name under the prefix."""
+
+    version: str | None
+    entries: Mapping[str, Entry]
+    #: Objects a publish set out to delete; the next publish finishes the job if it was cut short.
+    deleting: tuple[str, ...] = ()
+
+    def to_bytes(self) -> bytes:
+        data = {
+            "format": MANIFEST_FORMAT,
+            "version": self.version,
+            "objects": {name: {k: v for k, v in vars(e).items() if v is not None} for name, e in sorted(self.entries.items())},
+            "deleting": list(self.deleting),
+        }
+        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        """Parse a manifest; ValueError if it is not one this code wrote."""
+        try:
+            raw = json.loads(data)
+            if raw.get("format") != MANIFEST_FORMAT:
+                raise ValueError(f"manifest format {raw.get('format')!r}, expected {MANIFEST_FORMAT}")
+            entries = {str(name): Entry(**fields) for name, fields in raw["objects"].items()}
+            return cls(raw.get("version"), entries, tuple(str(name) for name in raw.get("deleting", ())))
+        except (AttributeError, KeyError, TypeError, UnicodeDecodeError) as e:
+            raise ValueError(f"not a feeds manifest: {e!r}") from e
+
+
+EMPTY = Manifest(None, {})
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One document to write: its plain object and, with ``entry.gzip_etag``, its ``.gz`` sibling."""
+
+    name: str
+    item: Item
+    entry: Entry
+    wave: int
+
+    @property
+    def variants(self) -> tuple[bool, ...]:
+        """The objects to write, as ``gzip`` flags of ``SnapshotView.read``."""
+        return (False, True) if self.entry.gzip_etag else (False,)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a publish does, worked out from the snapshot and the bucket's manifest alone."""
+
+    #: Uploads by wave (see WAVES); a wave starts once the previous one is written.
+    waves: tuple[tuple[Upload, ...], ...]
+    #: The manifest that describes the bucket after the uploads.
+    manifest: Manifest
+    #: Whether it differs from the bucket's (else it is not written).
+    write_manifest: bool
+    #: Object names to delete, after the manifest.
+    delete: tuple[str, ...]
+    #: Objects left alone: the manifest shows the same bytes and headers.
+    skipped: int
+    #: Absolute URLs of the documents written or deleted, for a CDN purge.
+    changed_urls: tuple[str, ...]
+    #: Page-1 feed URLs whose bytes are new: the WebSub topics.
+    topics: tuple[str, ...]
+
+
+def plan(
+    view: SnapshotView,
+    remote: Manifest,
+    *,
+    site_url: str,
+    cache_control: Callable[[Item], str],
+    gzip_siblings: bool = True,
+    force: bool = False,
+) -> Plan:
+    """Return what to upload, in which wave, and what to delete, to make the bucket hold ``view``.
+
+    ``force`` uploads every document, whatever the manifest says (objects changed behind our back).
+    """
+    if not view.items:
+        raise PublishError(MANIFEST_NAME, f"snapshot {view.version} has no documents; refusing to empty the bucket")
+    entries: dict[str, Entry] = {}
+    waves: list[list[Upload]] = [[] for _ in WAVES]
+    changed: set[str] = set()
+    topics: list[str] = []
+    skipped = 0
+    for item in sorted(view.items.values(), key=lambda item: item.path):
+        try:
+            name = object_name(item.path)
+        except ValueError as e:
+            raise PublishError(item.path, str(e)) from e
+        if name in entries or name == MANIFEST_NAME:
+            raise PublishError(name, f"two documents map to this object ({item.path!r})")
+        entry = Entry(
+            path=item.path,
+            media_type=item.media_type,
+            etag=item.etag,
+            last_modified=item.last_modified.astimezone(UTC).isoformat(),
+            size=item.size,
+            cache_control=cache_control(item),
+            gzip_etag=item.etag[:-1] + '-gz"' if gzip_siblings else None,
+            gzip_size=item.gzip_size if gzip_siblings else None,
+        )
+        entries[name] = entry
+        before = remote.entries.get(name)
+        if before == entry and not force:
+            skipped += len(entry.objects(name))
+            continue
+        wave = _wave(item, new=before is None)
+        waves[wave].append(Upload(name, item, entry, wave))
+        changed.add(public_url(site_url, item.path))
+        if wave == PAGE_ONE_FEEDS and (before is None or before.etag != entry.etag):
+            topics.append(public_url(site_url, item.path))
+    keep = {obj for name, entry in entries.items() for obj in entry.objects(name)}
+    before_objects = {obj for name, entry in remote.entries.items() for obj in entry.objects(name)} | set(remote.deleting)
+    delete = tuple(sorted(before_objects - keep))
+    changed.update(public_url(site_url, entry.path) for name, entry in remote.entries.items() if name not in entries)
+    manifest = Manifest(view.version, entries, delete)
+    return Plan(
+        waves=tuple(tuple(wave) for wave in waves),
+        manifest=manifest,
+        write_manifest=manifest != remote,
+        delete=delete,
+        skipped=skipped,
+        changed_urls=tuple(sorted(changed)),
+        topics=tuple(topics),
+    )
+
+
+def _wave(item: Item, *, new: bool) -> int:
+    # Readers enter through page-1 feeds, HTML pages and OPML, so those go last and what they link
+    # to goes first. Older pages that are new go before changed ones: a changed page may link to a
+    # page that did not exist before (the new last page).
+    kind = item.media_type.split(";")[0].strip().lower()
+    older = _OLDER_PAGE.search(item.path)
+    if older and int(older.group(1)) >= 2:
+        return NEW_OLDER_PAGES if new else CHANGED_OLDER_PAGES
+    if kind in FEED_TYPES:
+        return PAGE_ONE_FEEDS
+    if kind in INDEX_TYPES:
+        return INDEXES
+    return NEW_OLDER_PAGES  # anything else (an image, a stylesheet) is linked from the documents

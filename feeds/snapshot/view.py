@@ -1,0 +1,45 @@
+"""A published snapshot as the documents a static host or an object store holds (no browser views)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from feeds.snapshot.export import exported
+from feeds.snapshot.manifest import Manifest
+from feeds.snapshot.store import Store
+
+
+class Named(Protocol):
+    @property
+    def etag(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document with the validators it is served with."""
+
+    path: str
+    media_type: str
+    etag: str
+    last_modified: datetime
+    size: int
+    gzip_size: int
+
+
+class StoreView:
+    """The documents of ``manifest``, their bytes read from ``store`` (what ``feeds publish`` copies)."""
+
+    def __init__(self, manifest: Manifest, store: Store) -> None:
+        if not manifest.complete:
+            raise ValueError("only a complete snapshot is published")
+        self.version = manifest.version
+        self.store = store
+        self.items: Mapping[str, Document] = {
+            i.path: Document(i.path, i.media_type, i.etag, i.modified, i.size, i.gzip_size) for i in exported(manifest)
+        }
+
+    def read(self, item: Named, gzip: bool = False) -> bytes:
+        return self.store.read(item.etag, gzip)
