@@ -57,7 +57,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -67,10 +66,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from feeds import log
+from feeds.content.githistory import Commit, History, apply, parse_log
+from feeds.content.gitproc import CREDENTIAL_HELPER, LOCAL_ENV, REPO_CONFIG, command_name, kill, last_lines, split_credentials
 from feeds.errors import FeedsError
+from feeds.fsutil import atomic_write
 from feeds.gitremote import GitRemote, is_git_url, parse_git_url, redact
 
 __all__ = ["Checkout", "GitRemote", "GitSource", "GitSourceError", "is_git_url", "parse_git_url", "redact"]
@@ -86,33 +87,6 @@ _REMOTE = "feeds-source"
 MIN_GIT_VERSION = (2, 31)
 #: Version of the dates cache file; a different one is ignored and rebuilt.
 _DATES_FORMAT = 1
-#: Environment variables that point git at another repository (set, e.g., when run from a git hook).
-_LOCAL_ENV = (
-    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX", "GIT_SHALLOW_FILE", "GIT_GRAFT_FILE",
-    "GIT_IMPLICIT_WORK_TREE", "GIT_REPLACE_REF_BASE", "GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM",
-)  # fmt: skip
-#: Settings of the private clone: checked-out bytes must not depend on the host's global git config.
-_REPO_CONFIG = """
-[core]
-\tautocrlf = false
-\teol = lf
-\tsafecrlf = false
-\tsymlinks = true
-\tlogAllRefUpdates = false
-\thooksPath = {hooks}
-[gc]
-\tautoDetach = false
-[advice]
-\tdetachedHead = false
-"""
-#: A credential helper that answers with the user and password taken from the URL (passed in the environment).
-#: An empty ``credential.helper`` before it drops the host's helpers: the URL's credentials were asked for.
-_CREDENTIAL_HELPER = (
-    """!f() { test "$1" = get || return 0; printf 'username=%s\\npassword=%s\\n' "$FEEDS_GIT_USERNAME" "$FEEDS_GIT_PASSWORD"; }; f"""
-)
-_STATUS = re.compile(rb"\n?([ACDMRTUXB])(\d*)")
-_HEADER = re.compile(rb"\x01([0-9a-f]+) ?([0-9a-f]*)[^\x02]*\x02(-?\d+)")
 
 
 class GitSourceError(FeedsError):
@@ -154,23 +128,6 @@ class Checkout:
         return self.previous != self.commit
 
 
-@dataclass(frozen=True)
-class _Commit:
-    sha: str
-    first_parent: str
-    time: int
-    #: (status letter, similarity score or -1, path, new path for renames and copies).
-    changes: tuple[tuple[str, int, str, str | None], ...]
-
-
-@dataclass
-class _History:
-    """Dates of every ``*.md`` path in the repository at ``commit``, as Unix times."""
-
-    commit: str
-    paths: dict[str, tuple[int, int]]
-
-
 class GitSource:
     """A private clone of the content branch, kept in ``workdir``; one per builder."""
 
@@ -185,10 +142,10 @@ class GitSource:
         self._pending = workdir / "checkout-pending"
         self._dates_file = workdir / "dates.json"
         self._current: Checkout | None = None
-        self._history: _History | None = None
+        self._history: History | None = None
         self._checked_version = False
         #: The URL git is given, without user info; credentials from it go to git through a helper.
-        self._url, self._credentials = _split_credentials(remote.url)
+        self._url, self._credentials = split_credentials(remote.url)
 
     @property
     def current(self) -> Checkout | None:
@@ -278,7 +235,7 @@ class GitSource:
         # --template=: no sample hooks or excludes from the host's template folder.
         self._git("init", "--quiet", "--bare", "--template=", str(building), in_repo=False)
         with (building / "config").open("a", encoding="utf-8") as f:
-            f.write(_REPO_CONFIG.format(hooks=building.parent / "no-hooks"))
+            f.write(REPO_CONFIG.format(hooks=building.parent / "no-hooks"))
         os.replace(building, self._repo)
 
     def _ensure_folder(self) -> None:
@@ -367,7 +324,7 @@ class GitSource:
         }
         return MappingProxyType(dict(sorted(dates.items())))
 
-    def _update_history(self, history: _History | None, commit: str) -> _History:
+    def _update_history(self, history: History | None, commit: str) -> History:
         """Walk only the commits since ``history`` when it lies on the new first-parent line; else all of them."""
         if history is not None:
             try:
@@ -376,39 +333,37 @@ class GitSource:
                 commits = []
             if commits and commits[0].first_parent == history.commit:
                 paths = dict(history.paths)
-                _apply(paths, commits)
-                return _History(commit, paths)
+                apply(paths, commits)
+                return History(commit, paths)
             # A force-push, or the old head was reached only through a merge's second parent:
             # walk everything, so every host gets the same dates whenever it fetched.
         paths = {}
-        _apply(paths, self._walk(commit))
-        return _History(commit, paths)
+        apply(paths, self._walk(commit))
+        return History(commit, paths)
 
-    def _walk(self, revisions: str) -> list[_Commit]:
+    def _walk(self, revisions: str) -> list[Commit]:
         """Return the first-parent commits in ``revisions``, oldest first, with their changed paths."""
         out = self._git(
             "log", "--first-parent", "--diff-merges=first-parent", "--root", "--reverse", "-M", "--name-status",
             "-z", "--no-show-signature", "--no-ext-diff", "--no-textconv", "--no-relative",
             "--format=%x01%H %P%x02%ct", revisions, "--",
         )  # fmt: skip
-        return _parse_log(out)
+        return parse_log(out)
 
-    def _load_history(self) -> _History | None:
+    def _load_history(self) -> History | None:
         try:
             data = json.loads(self._dates_file.read_text(encoding="utf-8"))
             if data.get("format") != _DATES_FORMAT:
                 return None
             paths = {str(path): (int(first), int(last)) for path, (first, last) in data["paths"].items()}
-            return _History(str(data["commit"]), paths)
+            return History(str(data["commit"]), paths)
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # no cache, or a damaged one: walk again
 
-    def _save_history(self, history: _History) -> None:
+    def _save_history(self, history: History) -> None:
         data = {"format": _DATES_FORMAT, "commit": history.commit, "paths": history.paths}
-        saving = self._dates_file.with_suffix(".tmp")
         try:
-            saving.write_text(json.dumps(data, ensure_ascii=True, sort_keys=True), encoding="ascii")
-            os.replace(saving, self._dates_file)
+            atomic_write(self._dates_file, json.dumps(data, ensure_ascii=True, sort_keys=True).encode("ascii"), durable=False)
         except OSError as e:  # only a restart pays for it (one walk)
             log.event("git_dates_cache_failed", logging.WARNING, path=str(self._dates_file), error=e.strerror)
 
@@ -417,8 +372,8 @@ class GitSource:
     def _git(self, *args: str, check: bool = True, remote: bool = False, work_tree: bool = False, in_repo: bool = True) -> bytes:
         result = self._run(*args, remote=remote, work_tree=work_tree, in_repo=in_repo)
         if check and result.returncode != 0:
-            detail = _last_lines(result.stderr) or f"exit status {result.returncode}"
-            raise self._error(f"git {_command_name(args)} failed: {detail}")
+            detail = last_lines(result.stderr) or f"exit status {result.returncode}"
+            raise self._error(f"git {command_name(args)} failed: {detail}")
         return result.stdout
 
     def _run(self, *args: str, remote: bool = False, work_tree: bool = False, in_repo: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -444,12 +399,12 @@ class GitSource:
         try:
             stdout, stderr = process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            _kill(process)
-            raise self._error(f"git {_command_name(args)} took longer than {self.timeout:g} s (git_timeout); stopped", "timeout") from None
+            kill(process)
+            raise self._error(f"git {command_name(args)} took longer than {self.timeout:g} s (git_timeout); stopped", "timeout") from None
         return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
     def _env(self, remote: bool) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if key not in _LOCAL_ENV}
+        env = {key: value for key, value in os.environ.items() if key not in LOCAL_ENV}
         env.update(
             GIT_TERMINAL_PROMPT="0",  # fail, never prompt for a user name or password
             GCM_INTERACTIVE="never",  # Git Credential Manager: no dialogs either
@@ -464,7 +419,7 @@ class GitSource:
             settings = [(f"remote.{_REMOTE}.url", self._url)]
             if self._credentials is not None:
                 env["FEEDS_GIT_USERNAME"], env["FEEDS_GIT_PASSWORD"] = self._credentials
-                settings += [("credential.helper", ""), ("credential.helper", _CREDENTIAL_HELPER)]
+                settings += [("credential.helper", ""), ("credential.helper", CREDENTIAL_HELPER)]
             count = int(env.get("GIT_CONFIG_COUNT", "0") or "0")
             for key, value in settings:
                 env[f"GIT_CONFIG_KEY_{count}"], env[f"GIT_CONFIG_VALUE_{count}"] = key, value
@@ -476,98 +431,6 @@ class GitSource:
         return GitSourceError(self.remote.display, self.branch, message, kind)
 
 
-def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
-    """Split ``https://user:token@host/…`` into the URL without user info and (user, token)."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
-        return url, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    return urlunsplit(parts._replace(netloc=host)), (unquote(user), unquote(password))
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    """Kill ``process`` and everything it started; collect it without waiting on a pipe held open."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        process.kill()
-    try:
-        process.communicate(timeout=5)
-    except subprocess.TimeoutExpired:  # a grandchild that left the group still holds a pipe
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
-        process.wait(timeout=5)
-
-
-def _parse_log(out: bytes) -> list[_Commit]:
-    """Parse ``git log -z --name-status --format=%x01%H %P%x02%ct`` (paths may hold any byte but NUL)."""
-    commits: list[_Commit] = []
-    tokens = out.split(b"\0")
-    i = 0
-    header: tuple[str, str, int] | None = None
-    changes: list[tuple[str, int, str, str | None]] = []
-    while i < len(tokens):
-        token = tokens[i]
-        i += 1
-        if token.startswith(b"\x01") or token.startswith(b"\n\x01"):
-            match = _HEADER.match(token.lstrip(b"\n"))
-            if match is None:
-                raise ValueError(f"unexpected git log header {token[:80]!r}")
-            if header is not None:
-                commits.append(_Commit(*header, tuple(changes)))
-            header = (match[1].decode("ascii"), match[2].decode("ascii"), int(match[3]))
-            changes = []
-            continue
-        if not token.strip():
-            continue
-        status = _STATUS.fullmatch(token)
-        if status is None or header is None:
-            raise ValueError(f"unexpected git log entry {token[:80]!r}")
-        letter, score = status[1].decode("ascii"), int(status[2]) if status[2] else -1
-        path = os.fsdecode(tokens[i])
-        i += 1
-        new: str | None = None
-        if letter in "RC":
-            new = os.fsdecode(tokens[i])
-            i += 1
-        changes.append((letter, score, path, new))
-    if header is not None:
-        commits.append(_Commit(*header, tuple(changes)))
-    return commits
-
-
-def _apply(paths: dict[str, tuple[int, int]], commits: list[_Commit]) -> None:
-    """Move ``paths`` (``*.md`` path → first, last commit time) forward over ``commits``, oldest first."""
-    for commit in commits:
-        t = commit.time
-        # Sources first: "rename a → b" and "add a" can come in one commit, in either order.
-        moved: dict[str, tuple[int, int] | None] = {}
-        for letter, _, path, _new in commit.changes:
-            if letter == "R":
-                moved[path] = paths.pop(path, None)
-            elif letter == "D":
-                paths.pop(path, None)
-        for letter, score, path, new in commit.changes:
-            if letter in "RC" and new is not None:
-                before = moved.get(path) if letter == "R" else None
-                if new.endswith(".md"):
-                    if before is None:
-                        paths[new] = (t, t)
-                    else:
-                        # A pure rename (100 % similar) changes no text: the post was not updated.
-                        paths[new] = (before[0], before[1] if score == 100 else max(before[0], t))
-            elif letter in "AMT" and path.endswith(".md"):
-                first = paths[path][0] if letter != "A" and path in paths else t
-                paths[path] = (first, max(first, t))
-
-
-def _command_name(args: tuple[str, ...]) -> str:
-    """Return the git command in ``args`` (``fetch``), past options such as ``-c name=value``."""
-    return next((arg for arg in args if not arg.startswith("-") and "=" not in arg), "")
-
-
 def _utc(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
@@ -577,12 +440,5 @@ def _pattern(folder: str) -> str:
     return re.sub(r"([\\*?\[\]!# ])", r"\\\1", folder)
 
 
-#: git's advice after a failed connection, which would crowd out the cause (ssh's own message) in a report.
-_BOILERPLATE = ("Please make sure you have the correct access rights", "and the repository exists.")
 
 
-def _last_lines(stderr: bytes, limit: int = 3) -> str:
-    """Return the last lines of git's error output, credentials hidden, as one line."""
-    text = stderr.decode("utf-8", "replace")
-    lines = [line.strip() for line in text.splitlines() if line.strip() and line.strip() not in _BOILERPLATE]
-    return redact(" / ".join(lines[-limit:]))[:500]

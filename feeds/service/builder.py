@@ -39,13 +39,12 @@ from feeds.render.store import RenderStore, render_key
 from feeds.service import jobs
 from feeds.service.pool import Pool
 from feeds.service.sources import Source, Sync
-from feeds.snapshot.manifest import Item, KeptPost, Manifest, Pending, dumps, last_modified
+from feeds.snapshot.diff import changed_paths, diff, same
+from feeds.snapshot.manifest import Item, KeptPost, Manifest, dumps, last_modified
 from feeds.snapshot.store import SnapshotError, Store, Stored
 
 #: Older pages rendered per step of :meth:`Builder.complete`; a rescan can run between two steps.
 CHUNK = 96
-#: An edit that changes up to this many older pages renders them with the page 1s (one publish, no pending pages).
-SMALL_CHANGE = 64
 #: Called after each publish with the previous and the new manifest (WebSub pings, object storage).
 Listener = Callable[[Manifest | None, Manifest], None]
 
@@ -135,7 +134,7 @@ class Builder:
             logging.getLogger("feeds").exception("rebuild failed")
             return self._failed("rebuild_failed", f"rebuild failed: {e!r}", now, reason=repr(e))
         self.last_scan = now
-        if current is not None and _same(current, manifest):
+        if current is not None and same(current, manifest):
             self.plan = plan_
             self._recovered(now)
             log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
@@ -148,7 +147,7 @@ class Builder:
         self._recovered(now)
         if scan.changed or scan.removed or first:
             self._save_state()
-        changed = _changed_paths(current, manifest)
+        changed = changed_paths(current, manifest)
         self._log_problems(current, manifest)
         log.event(
             "rebuild",
@@ -172,32 +171,8 @@ class Builder:
         site = select(scan.posts, now)
         plan_ = plan(site, self.config)
         previous = self.manifest
-        items: dict[str, Item] = {}
-        pending: dict[str, Pending] = {}
-        todo: list[Doc] = []
-        edits: list[Doc] = []
-        for doc in plan_.docs:
-            old = previous.items.get(doc.path) if previous else None
-            if old is not None and old.digest == doc.digest:
-                items[doc.path] = old
-                continue
-            late = self._late.get((doc.path, doc.digest))
-            if late is not None:
-                items[doc.path] = late
-                continue
-            if doc.first:
-                todo.append(doc)
-                continue
-            waiting = previous.pending.get(doc.path) if previous else None
-            if waiting is None and old is not None:
-                edits.append(doc)  # an older page an edit changed: render it now if there are few
-                continue
-            pending[doc.path] = _pending(doc, old, waiting)
-        if len(edits) <= SMALL_CHANGE:
-            todo += edits
-        else:
-            for doc in edits:
-                pending[doc.path] = _pending(doc, previous.items.get(doc.path) if previous else None, None)
+        planned = diff(plan_, previous, self._late)
+        items, pending, todo = planned.reused, planned.pending, planned.render
         content_time = scan.content_time
         for doc, stored in self._render_docs(todo):
             old = previous.items.get(doc.path) if previous else None
@@ -419,31 +394,10 @@ class Builder:
             return list(self._late.values())
 
 
-def _pending(doc: Doc, old: Item | None, waiting: Pending | None) -> Pending:
-    """A document left for later, remembering the validators its path had (Last-Modified never goes backwards)."""
-    if waiting is not None:
-        return Pending(doc.path, doc.media_type, doc.digest, waiting.previous_etag, waiting.previous_modified)
-    return Pending(doc.path, doc.media_type, doc.digest, old.etag if old else None, old.last_modified if old else 0)
 
 
-def _same(old: Manifest, new: Manifest) -> bool:
-    """Whether publishing ``new`` would change nothing a client or /healthz sees."""
-    return (
-        old.version == new.version
-        and old.items == new.items
-        and old.pending.keys() == new.pending.keys()
-        and old.problems == new.problems
-        and [(k.path, k.reason) for k in old.kept] == [(k.path, k.reason) for k in new.kept]
-        and old.next_change == new.next_change
-        and old.commit == new.commit
-    )
 
 
-def _changed_paths(old: Manifest | None, new: Manifest) -> list[str]:
-    """Paths whose bytes differ between two manifests (new, changed or newly pending)."""
-    before = old.items if old else {}
-    changed = [path for path, item in new.items.items() if (prior := before.get(path)) is None or prior.etag != item.etag]
-    return changed + [path for path in new.pending if path not in before or old is None or path not in old.pending]
 
 
 def _is_feed(path: str) -> bool:
