@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from feeds import urls
@@ -70,6 +70,8 @@ class Plan:
     #: Hash of every document's digest: equal content, settings and code give an equal version everywhere.
     version: str
     by_path: Mapping[str, Doc] = field(default_factory=dict)
+    #: The documents of each feed page by what they are made of, for the next plan to reuse (an edit changes few).
+    pages: Mapping[tuple[object, ...], tuple[Doc, ...]] = field(default_factory=dict, repr=False)
 
     def find(self, path: str) -> Doc | None:
         return self.by_path.get(path)
@@ -88,37 +90,58 @@ class _Digests:
         return digest.hexdigest()[:32]
 
 
-def plan(site: Site, config: Config) -> Plan:
-    """Every document ``site`` publishes under ``config``, page 1s and HTML pages first."""
+def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
+    """Every document ``site`` publishes under ``config``, page 1s and HTML pages first.
+
+    ``previous`` (a plan of the same settings) lends the documents of every feed page whose
+    posts, tags and metadata are unchanged, so a plan after an edit costs little more than a scan.
+    """
     digests = _Digests(f"{code_digest()}:{settings_digest(config)}")
     tags_of = {post.id: site.tags.tags_of(post) for post in site.posts}
-    entry_keys = {post.id: post.digest + repr([(t.slug, t.name) for t in tags_of[post.id]]) for post in site.posts}
+    entry_keys = {post.id: post.digest + "".join(f"\x1e{t.slug}\x1f{t.name}" for t in tags_of[post.id]) for post in site.posts}
+    reusable = previous.pages if previous is not None else {}
+    pages: dict[tuple[object, ...], tuple[Doc, ...]] = {}
     by_tag: dict[str, list[Post]] = {tag.slug: [] for tag in site.tags.tags}
+    tag_newest: dict[str, datetime] = {}  # the newest change in each tag (posts come newest first, not by update)
     for post in site.posts:
         for tag in tags_of[post.id]:
             by_tag[tag.slug].append(post)
+            if tag.slug not in tag_newest or post.updated > tag_newest[tag.slug]:
+                tag_newest[tag.slug] = post.updated
+    site_newest = max((p.updated for p in site.posts), default=EPOCH)
     scopes: list[tuple[str, Tag | None, Sequence[Post]]] = [(urls.SITE, None, site.posts)]
     scopes += [(urls.tag_prefix(tag.slug), tag, by_tag[tag.slug]) for tag in site.tags.tags]
 
     first: list[Doc] = []
     later: list[Doc] = []
     for prefix, scope_tag, posts in scopes:
-        for page in _pages(config, prefix, scope_tag, posts):
+        scope_key = ""
+        for page in _pages(config, prefix, scope_tag, len(posts), tag_newest[scope_tag.slug] if scope_tag else site_newest):
             chunk = tuple(posts[(page.page - 1) * config.items_per_feed : page.page * config.items_per_feed])
-            inputs = digests.of(repr(page), *(entry_keys[p.id] for p in chunk))
+            key = (prefix, page.page, page.last_page, page.updated, scope_tag, *(entry_keys[p.id] for p in chunk))
+            out = first if page.page == 1 else later
+            known = reusable.get(key)
+            if known is not None:
+                out += known
+                pages[key] = known
+                continue
+            scope_key = scope_key or repr(replace(page, page=0, last_page=0, updated=EPOCH))  # the scope's metadata
+            inputs = digests.of(scope_key, str(page.page), str(page.last_page), page.updated.isoformat(), *key[5:])  # type: ignore[arg-type]
             newest = max((p.updated for p in chunk), default=None)
             chunk_tags = tuple(tags_of[p.id] for p in chunk)
-            out = first if page.page == 1 else later
+            made: list[Doc] = []
             for fmt in FORMATS.values():
                 path = urls.feed_path(prefix, fmt.filename, page.page)
-                out.append(Doc(path, "feed", fmt.media_type, digests.of("feed", fmt.filename, inputs), page.page == 1, newest,
-                               page, chunk, chunk_tags, fmt.filename))
-            out.append(Doc(view_path(prefix, page.page), "view", HTML, digests.of("view", inputs), page.page == 1, newest,
-                           page, chunk, chunk_tags))
-    first += _html_docs(config, site, tags_of, entry_keys, by_tag, digests)
+                made.append(Doc(path, "feed", fmt.media_type, digests.of("feed", fmt.filename, inputs), page.page == 1, newest,
+                                page, chunk, chunk_tags, fmt.filename))
+            made.append(Doc(view_path(prefix, page.page), "view", HTML, digests.of("view", inputs), page.page == 1, newest,
+                            page, chunk, chunk_tags))
+            pages[key] = tuple(made)
+            out += made
+    first += _html_docs(config, site, tags_of, entry_keys, by_tag, tag_newest, digests)
     docs = tuple(first + later)
     version = hashlib.sha256("".join(f"{d.path}\0{d.digest}\n" for d in docs).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return Plan(docs, version, {d.path: d for d in docs})
+    return Plan(docs, version, {d.path: d for d in docs}, pages)
 
 
 def _html_docs(
@@ -127,6 +150,7 @@ def _html_docs(
     tags_of: Mapping[str, tuple[Tag, ...]],
     entry_keys: Mapping[str, str],
     by_tag: Mapping[str, Sequence[Post]],
+    newest_of: Mapping[str, datetime],
     digests: _Digests,
 ) -> list[Doc]:
     size = config.items_per_feed
@@ -145,18 +169,17 @@ def _html_docs(
     for tag, count in counts:
         shown = tuple(by_tag[tag.slug][:size])
         digest = digests.of("tag", tag.slug, tag.name, str(count), *(entry_keys[p.id] for p in shown))
-        newest_of_tag = max(p.updated for p in by_tag[tag.slug])
+        newest_of_tag = newest_of[tag.slug]
         shown_tags = tuple(tags_of[p.id] for p in shown)
         path = urls.tag_prefix(tag.slug)
         docs.append(Doc(path, "tag", HTML, digest, True, newest_of_tag, posts=shown, post_tags=shown_tags, tag=tag, count=count))
     return docs
 
 
-def _pages(config: Config, prefix: str, tag: Tag | None, posts: Sequence[Post]) -> Iterator[FeedPage]:
-    """The FeedPages of a scope (without entries): at least one, ``items_per_feed`` posts each."""
+def _pages(config: Config, prefix: str, tag: Tag | None, count: int, updated: datetime) -> Iterator[FeedPage]:
+    """The FeedPages of a scope of ``count`` posts (without entries): at least one, ``items_per_feed`` posts each."""
     size = config.items_per_feed
-    last_page = max(1, -(-len(posts) // size))
-    updated = max((p.updated for p in posts), default=EPOCH)
+    last_page = max(1, -(-count // size))
     title = config.title if tag is None else f"{config.title}: {tag.name}"
     description = config.description if tag is None else f"Posts tagged {tag.name} on {config.title}."
     icon = urls.absolute_or_as_is(config.site_url, config.icon) if config.icon else None

@@ -169,7 +169,7 @@ class Builder:
     def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
         """Plan the site, reuse what is published, render what is needed first; return the new manifest."""
         site = select(scan.posts, now)
-        plan_ = plan(site, self.config)
+        plan_ = plan(site, self.config, self.plan)
         previous = self.manifest
         planned = diff(plan_, previous, self._late)
         items, pending, todo = planned.reused, planned.pending, planned.render
