@@ -49,8 +49,3 @@ def render_docs(docs: Sequence[Doc], config: Config, render_dir: Path, store_dir
         return rendered
 
     return [(doc.path, store.put(render(doc, config, lookup))) for doc in docs]
-
-
-def warm_up() -> int:
-    """Nothing: submitted once so the pool's processes start while the builder scans."""
-    return 0

@@ -13,10 +13,19 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
+from multiprocessing import forkserver
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def _start_fork_server() -> None:
+    try:
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["feeds.service.jobs"])
+        forkserver.ensure_running()
+    except (OSError, RuntimeError, ValueError):  # the first job then runs here instead
+        pass
 
 
 class Pool:
@@ -40,12 +49,12 @@ class Pool:
             return self._executor
 
     def warm_up(self) -> None:
-        """Start the processes now (in the background), so the first big job does not wait for them."""
-        if self.parallel:
-            from feeds.service import jobs
+        """Start the fork server now, in the background (it imports the rendering code), so the first big job does not wait.
 
-            for _ in range(self.workers):
-                self._get().submit(jobs.warm_up)
+        Only the server process: an executor would start a non-daemon thread, and no thread may keep a worker alive.
+        """
+        if self.parallel:
+            threading.Thread(target=_start_fork_server, name="feeds-forkserver", daemon=True).start()
 
     def map(self, job: Callable[..., list[R]], items: Sequence[T], *args: Any, min_items: int = 64, chunk: int = 0) -> list[R]:
         """Run ``job(part, *args)`` over ``items`` split into parts, concatenating the results in order."""
