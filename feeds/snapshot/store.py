@@ -27,7 +27,7 @@ from pathlib import Path
 
 from isal import igzip
 
-from feeds.errors import FeedsError
+from feeds.errors import StorageError
 from feeds.fsutil import atomic_symlink, atomic_write, is_temporary, sync_filesystem
 from feeds.snapshot.manifest import Manifest, ManifestError, loads
 
@@ -44,13 +44,8 @@ TEMP_AGE = 300.0
 GZIP_LEVEL = 3
 
 
-class SnapshotError(FeedsError):
+class SnapshotError(StorageError):
     """The snapshot folder cannot be written or read; names the path and the cause."""
-
-    def __init__(self, path: str | Path, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = str(path)
-        self.message = message
 
 
 def etag_of(data: bytes) -> str:
