@@ -29,7 +29,7 @@ from feeds.content.files import SourceFile
 from feeds.content.index import ContentIndex, Scan
 from feeds.content.post import Loaded
 from feeds.content.site import select
-from feeds.errors import ContentRootError, FeedsError
+from feeds.errors import ContentRootError, FeedsError, StorageError
 from feeds.fingerprint import code_digest, settings_digest
 from feeds.fsutil import atomic_write
 from feeds.models import Post
@@ -131,13 +131,15 @@ class Builder:
             return False
         try:
             manifest, plan_, rendered = self._build(scan, source, now)
+        except StorageError as e:  # a body or rendering could not be written (a full, read-only or failing disk)
+            return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
         except Exception as e:
             logging.getLogger("feeds").exception("rebuild failed")
             return self._failed("rebuild_failed", f"rebuild failed: {e!r}", now, reason=repr(e))
         self.last_scan = now
         if current is not None and _same(current, manifest):
             self.plan = plan_
-            self._recovered(now)
+            self._recovered(now, settled=current.complete)
             log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
             return False
         try:
@@ -256,7 +258,11 @@ class Builder:
                 if not todo:
                     return self._publish_complete(manifest)
                 now = self.clock()
-                for doc, stored in self._render_docs(todo):
+                try:
+                    rendered = self._render_docs(todo)
+                except StorageError as e:
+                    return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
+                for doc, stored in rendered:
                     waiting = manifest.pending[doc.path]
                     item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, now)
                     with self._late_lock:
@@ -360,9 +366,10 @@ class Builder:
             log.tally(event, **fields)  # counted in /metrics, not logged again
         return False
 
-    def _recovered(self, now: datetime) -> None:
+    def _recovered(self, now: datetime, settled: bool = True) -> None:
         self.error = None
-        self._failure = None
+        if settled:  # with older pages still to write (complete()), their failure is not logged again at each scan
+            self._failure = None
         self.last_scan = now
 
     def _log_problems(self, old: Manifest | None, new: Manifest) -> None:
