@@ -11,6 +11,7 @@ before serving.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -72,6 +73,7 @@ class Runtime:
     _name: str | None = field(default=None, init=False)
     _failed_name: str | None = field(default=None, init=False)
     _status_stamp: tuple[int, int] | None = field(default=None, init=False)
+    _status_failure: str | None = field(default=None, init=False)
     _lock: HostLock = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _swapped: threading.Condition = field(default_factory=threading.Condition, init=False)
@@ -253,10 +255,23 @@ class Runtime:
             "error": builder.error,
             "version": builder.manifest.version if builder.manifest else None,
         }
+        path, data = self.folder / STATUS, (json.dumps(status) + "\n").encode()
         try:
-            atomic_write(self.folder / STATUS, (json.dumps(status) + "\n").encode(), durable=False)
-        except OSError as e:  # the others then report a stale builder on /healthz
-            log.event("status_failed", logging.ERROR, path=str(self.folder / STATUS), error=e.strerror or str(e))
+            atomic_write(path, data, durable=False)
+        except OSError:
+            # The old status would tell the other workers that all is well: remove it (which also
+            # frees the room a full disk lacks for the new one) and try once more.
+            with contextlib.suppress(OSError):
+                path.unlink()
+            try:
+                atomic_write(path, data, durable=False)
+            except OSError as e:  # the others then report the status as missing (or stale) on /healthz
+                cause = e.strerror or str(e)
+                if cause != self._status_failure:  # once per cause, not at every scan
+                    log.event("status_failed", logging.ERROR, path=str(path), error=cause)
+                self._status_failure = cause
+                return
+        self._status_failure = None
 
     def _read_status(self) -> None:
         if isinstance(self.role, Leader):
@@ -268,6 +283,12 @@ class Runtime:
             if stamp == self._status_stamp:
                 return
             data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            if self.current is not None and self._status_stamp is not None:  # the builder removed it: it cannot write here
+                error = f"the builder cannot write its status to {path} (see its log)"
+                self.status = Status(self.status.builder_pid, self.status.last_scan, error, self.status.extra)
+                self._status_stamp = None
+            return
         except (OSError, ValueError):
             return
         self._status_stamp = stamp
