@@ -88,12 +88,14 @@ class Builder:
     _rendered: set[str] = field(default_factory=set, init=False, repr=False)
     _failure: str | None = field(default=None, init=False, repr=False)
     _scans: int = field(default=0, init=False, repr=False)
+    #: Whether the content index changed since it was last saved.
+    _unsaved: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.index = ContentIndex(self.config, load_many=self._load_many)
         if self.manifest is None:
             self.manifest = self.store.load_current()
-        self._restore_state()
+        self._unsaved = not self._restore_state()
 
     # -- scanning and publishing --------------------------------------------------------
 
@@ -126,6 +128,8 @@ class Builder:
         current = self.manifest
         due = current is not None and current.next_change is not None and current.next_change <= now
         first = self._scans == 0
+        # Saved after the next publish or adoption, even one that retries a failed publish (no file changed by then).
+        self._unsaved = self._unsaved or bool(scan.changed or scan.removed)
         if current is not None and not (force or first or scan.changed or scan.removed or due or self.error):
             self.last_scan = now
             return False
@@ -140,6 +144,8 @@ class Builder:
         if current is not None and _same(current, manifest):
             self.plan = plan_
             self._recovered(now, settled=current.complete)
+            if self._unsaved:
+                self._save_state()
             log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
             return False
         try:
@@ -148,7 +154,7 @@ class Builder:
             return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
         self.plan = plan_
         self._recovered(now)
-        if scan.changed or scan.removed or first:
+        if self._unsaved:
             self._save_state()
         changed = _changed_paths(current, manifest)
         self._log_problems(current, manifest)
@@ -398,20 +404,24 @@ class Builder:
         try:
             self.state_dir.mkdir(mode=0o700, exist_ok=True)
             atomic_write(self._state_path(), data, mode=0o600)
-        except OSError as e:
+        except OSError as e:  # tried again after the next publish
             log.event("state_failed", logging.ERROR, path=str(self._state_path()), reason=e.strerror or str(e))
+            return
+        self._unsaved = False
 
-    def _restore_state(self) -> None:
+    def _restore_state(self) -> bool:
+        """Start from the saved content index; return whether there was one to start from."""
         try:
             data = pickle.loads(self._state_path().read_bytes())  # noqa: S301 - our own file in the private snapshot folder
         except FileNotFoundError:
-            return
+            return False
         except Exception as e:  # torn or from another version: read every file again
             log.event("state_unreadable", logging.WARNING, path=str(self._state_path()), error=repr(e))
-            return
+            return False
         if not isinstance(data, dict) or data.get("settings") != settings_digest(self.config) or data.get("code") != code_digest():
-            return  # other settings or code: posts must be read again (their URLs or fields may differ)
+            return False  # other settings or code: posts must be read again (their URLs or fields may differ)
         self.index.restore(data["index"])
+        return True
 
     def prune(self) -> None:
         """Remove what no snapshot needs any more (old manifests, bodies, renderings)."""
