@@ -156,6 +156,8 @@ class Builder:
         self._recovered(now)
         if self._unsaved:
             self._save_state()
+        if manifest.complete:  # else complete() prunes after the older pages
+            self.prune()  # leftovers of failed or killed publishes, and what only older snapshots named
         changed = _changed_paths(current, manifest)
         self._log_problems(current, manifest)
         log.event(
