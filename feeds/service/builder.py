@@ -241,6 +241,16 @@ class Builder:
             self._late = {key: item for key, item in self._late.items() if key not in named and key[0] in manifest.pending}
         log.event("publish", version=manifest.version, seq=manifest.seq, documents=len(manifest.items), pending=len(manifest.pending))
 
+    def forget_disk(self, reason: str) -> None:
+        """Forget what this builder wrote to disk (the snapshot folder was removed): the next scan renders and publishes it all again."""
+        with self._lock:
+            self.manifest = None
+            self.error = reason
+            self._rendered.clear()  # renderings went with the folder (render/): believing them there fails every build
+            self._unsaved = True
+            with self._late_lock:
+                self._late.clear()
+
     def complete(self, budget: float | None = None) -> bool:
         """Render the older pages of the published snapshot and publish it complete; return whether it is complete.
 

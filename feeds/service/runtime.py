@@ -240,8 +240,7 @@ class Runtime:
         except Exception as e:
             log.event("snapshot_lost", logging.ERROR, path=str(self.folder), error=str(e))
             return
-        builder.manifest = None  # nothing on disk any more: render and publish it all
-        builder.error = "the snapshot folder was removed; publishing it again"
+        builder.forget_disk("the snapshot folder was removed; publishing it again")
 
     def write_status(self, started: float) -> None:
         """As the builder: record the last scan for the other workers' /healthz."""
