@@ -163,21 +163,25 @@ class Runtime:
                 self._failed_name, self.load_error = name, str(e)
                 log.event("load_failed", logging.ERROR, folder=name, error=str(e))
             return
-        self._swap(manifest, name)
-        log.event("load", version=manifest.version, seq=manifest.seq, seconds=f"{time.perf_counter() - started:.3f}")
+        if self._swap(manifest, name):
+            log.event("load", version=manifest.version, seq=manifest.seq, seconds=f"{time.perf_counter() - started:.3f}")
 
     def _published(self, old: Manifest | None, new: Manifest) -> None:
         """Builder listener: serve what this worker just published, without waiting for the watcher."""
         self._swap(new, new.name())
 
-    def _swap(self, manifest: Manifest, name: str) -> None:
+    def _swap(self, manifest: Manifest, name: str) -> bool:
+        """Serve ``manifest`` (published as ``name``); False when it is what is served already, under an older number."""
         with self._swapped:
             if self.current is not None and self.current.seq > manifest.seq and self.current.version == manifest.version:
-                return
+                # Remember the name all the same (a folder published again starts at 1): else it is read again at every poll.
+                self._name = name
+                return False
             self.current, self._name = manifest, name
             self._failed_name = self.load_error = None
             self.served_since = datetime.now(UTC)
             self._swapped.notify_all()
+            return True
 
     def wait_for(self, ready: Callable[[Manifest | None], bool], timeout: float) -> bool:
         """Wait until ``ready(current)`` holds (or ``timeout`` passes); return whether it does."""
