@@ -147,6 +147,8 @@ class Runtime:
                 self._read_status()
                 if not isinstance(self.role, Leader):
                     self.try_lead()
+                elif self.check_store():  # at once, not at the next scan: the others serve from that folder
+                    threading.Thread(target=self.rebuild, name="feeds-republish", daemon=True).start()
             except Exception:  # the watcher must outlive any surprise
                 logging.getLogger("feeds").exception("snapshot watcher failed")
 
@@ -232,19 +234,25 @@ class Runtime:
 
     # -- the builder's status, shared through the snapshot folder ------------------------
 
-    def check_store(self) -> None:
-        """As the builder: if the snapshot folder was deleted under us, recreate it and publish everything again."""
+    def check_store(self) -> bool:
+        """As the builder: if the snapshot folder was deleted under us, recreate it (its lock too); return whether it was.
+
+        The next scan then publishes everything again.
+        """
         builder = self.builder
         if builder is None or builder.manifest is None or self.store.current_name() is not None:
-            return
+            return False
         log.event("snapshot_lost", logging.ERROR, path=str(self.folder))
         try:
             self.folder = prepare_dir(self.config)
             self.store.create()
+            if not self._lock.renew():  # a worker started since the removal took it: two build until one stops
+                log.event("builder_lock_lost", logging.ERROR, path=str(self._lock.path))
         except Exception as e:
             log.event("snapshot_lost", logging.ERROR, path=str(self.folder), error=str(e))
-            return
+            return False
         builder.forget_disk("the snapshot folder was removed; publishing it again")
+        return True
 
     def write_status(self, started: float) -> None:
         """As the builder: record the last scan for the other workers' /healthz."""
