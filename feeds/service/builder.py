@@ -234,7 +234,12 @@ class Builder:
         return Item(doc.path, doc.media_type, stored.etag, modified, stored.size, stored.gzip_size, doc.digest)
 
     def _publish(self, manifest: Manifest) -> None:
-        self.store.publish(manifest, dumps(manifest))
+        try:
+            self.store.publish(manifest, dumps(manifest))
+        except SnapshotError:
+            with self._late_lock:
+                self._late.clear()  # a failed flush discards new bodies (Store.publish): render them again
+            raise
         self.manifest = manifest
         with self._late_lock:
             named = {(path, item.digest) for path, item in manifest.items.items()}

@@ -123,6 +123,12 @@ class Store:
         try:
             self._pause("before_sync")
             sync_filesystem(self.folder)  # every body it names is on disk before anything points at it
+        except OSError as e:
+            # A failed flush (EIO, or ENOSPC on a thin disk) is reported once, and the bodies' bytes may never
+            # reach the disk: drop the new ones so that the next publish writes them again instead of trusting them.
+            self._discard(manifest)
+            raise SnapshotError(getattr(e, "filename", None) or self.folder, f"cannot publish: {e.strerror or e}") from e
+        try:
             self._pause("before_manifest")
             atomic_write(path, data)
             self._pause("before_swap")
@@ -130,6 +136,23 @@ class Store:
             self._pause("after_swap")
         except OSError as e:
             raise SnapshotError(getattr(e, "filename", None) or path, f"cannot publish: {e.strerror or e}") from e
+
+    def _discard(self, manifest: Manifest) -> None:
+        """Remove the bodies ``manifest`` names that no manifest on disk names (those this publish wrote)."""
+        named: set[str] = set()
+        try:
+            names = [p.name for p in self.manifests.iterdir() if p.name.endswith(".json")]
+        except OSError:
+            return
+        for name in names:
+            try:
+                named.update(item.etag for item in self.load(name).items.values())
+            except SnapshotError:
+                return  # unsure what is published: leave everything
+        for item in manifest.items.values():
+            if item.etag not in named:
+                _unlink(self.object_path(item.etag, gzip=True))  # first: its presence means both are whole
+                _unlink(self.object_path(item.etag))
 
     def current_name(self) -> str | None:
         """The file name of the current manifest (a readlink: cheap enough to poll)."""
