@@ -1,4 +1,4 @@
-"""A full, read-only or deleted snapshot_dir never changes what is served; the next scan retries and cleans up.
+"""A full, read-only, failing or deleted snapshot_dir never changes what is served; the next scan retries and cleans up.
 
 One real gunicorn (three workers, a scan every second) publishes to a folder on
 a 24 MB tmpfs. Each test breaks that file system under it, checks that every
@@ -6,24 +6,34 @@ worker goes on serving the previous snapshot byte for byte, that the failure is
 logged once per cause with the path, that every worker's /healthz says degraded
 and that /metrics counts it; then repairs it and checks that the next scan
 publishes and leaves no temporary file or unnamed body behind.
+
+EIO is the exception: this machine has no failing block device (no device
+mapper, no fault injection), so that test runs the builder in-process with a
+fault-injecting wrapper around the flush (syncfs), where a failing disk reports it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
 
-from feeds.fsutil import is_temporary
+from feeds import log
+from feeds.fsutil import is_temporary, sync_filesystem
+from feeds.snapshot import store as store_module
 from feeds.snapshot.manifest import loads
 
 from .mounts import fill, read_only, tmpfs
@@ -201,4 +211,55 @@ def test_a_deleted_snapshot_dir_is_published_again_by_the_one_builder(cluster: G
     assert {h["role"] for h in healths(cluster).values()} == {"builder", "follower"}
     edit(cluster, f"{TITLE} (after the folder came back)")
     wait_for_recovery(cluster, before)
+    clean(snapshot)
+
+
+class Lines(logging.Handler):
+    """The log records of the ``feeds`` logger."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_failing_flush_keeps_the_previous_snapshot_and_the_retry_writes_the_bodies_again(
+    make_app: Callable[..., Flask], content: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    app = make_app()
+    runtime, client = app.extensions["feeds"], app.test_client()
+    snapshot = runtime.folder
+    served_before, etag = runtime.current, client.get("/feed.xml").headers["ETag"]
+    bodies_before = set((snapshot / "objects").glob("*/*"))
+    events: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(log, "_observers", [*log._observers, lambda name, fields: events.append((name, fields))])
+    lines = Lines()
+    logging.getLogger("feeds").addHandler(lines)
+    request.addfinalizer(lambda: logging.getLogger("feeds").removeHandler(lines))
+
+    def failing_flush(folder: Path) -> None:  # what syncfs answers when the disk fails to write back
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(folder))
+
+    monkeypatch.setattr(store_module, "sync_filesystem", failing_flush)
+    post = content / POST
+    post.write_text(post.read_text().replace(f'title: "{TITLE}"', f'title: "{TITLE} (EIO)"', 1), encoding="utf-8")
+    assert runtime.builder_run() is False
+    assert runtime.builder_run() is False  # the next scan retries
+
+    assert runtime.current is served_before and client.get("/feed.xml").headers["ETag"] == etag
+    health = client.get("/healthz").json
+    assert health["status"] == "degraded" and "Input/output error" in health["error"] and str(snapshot) in health["error"]
+    assert [name for name, _ in events].count("publish_failed") == 2  # both attempts counted (/metrics) ...
+    logged = [r for r in lines.records if r.getMessage() == "publish_failed"]
+    assert len(logged) == 1 and logged[0].feeds_fields["path"] == str(snapshot)  # ... logged once, with the path
+    assert "feeds_publishes_total{result=\"failed\"}" in client.get("/metrics").get_data(as_text=True)
+    # ... and the new bodies, whose bytes may never have reached the disk, are not kept to be trusted by the retry.
+    assert set((snapshot / "objects").glob("*/*")) == bodies_before
+
+    monkeypatch.setattr(store_module, "sync_filesystem", sync_filesystem)
+    assert runtime.builder_run() is True
+    assert client.get("/healthz").json["status"] == "ok"
+    assert f"{TITLE} (EIO)" in client.get("/feed.xml").get_data(as_text=True)
     clean(snapshot)
