@@ -184,12 +184,13 @@ class Store:
             return None
 
     def _pause(self, point: str) -> None:
-        """Stop here for the crash tests: with ``FEEDS_PAUSE_AT=<point>`` set, say so in a file and wait to be killed.
+        """Stop here for the crash tests: with ``FEEDS_PAUSE_AT=<point>[,<point>…]`` set, say so in a file and wait to be killed.
 
         The tests (tests/test_crash.py) kill -9 the builder at each point of a publish and check
-        that no worker ever serves a half snapshot. Unset (always, outside those tests), this does nothing.
+        that no worker ever serves a half snapshot; with several points, the builder that takes
+        over stops at the next one. Unset (always, outside those tests), this does nothing.
         """
-        if os.environ.get(PAUSE_VARIABLE) != point:
+        if point not in os.environ.get(PAUSE_VARIABLE, "").split(","):
             return
         marker = self.folder / f".paused-{point}"
         if marker.exists():
