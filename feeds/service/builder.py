@@ -96,6 +96,9 @@ class Builder:
         if self.manifest is None:
             self.manifest = self.store.load_current()
         self._unsaved = not self._restore_state()
+        # Bodies no manifest names were written by a publish that never finished (a crash, a lost
+        # builder): unflushed then, they may be empty after a power loss. Never trust them: write them again.
+        self.prune()
 
     # -- scanning and publishing --------------------------------------------------------
 
