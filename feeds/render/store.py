@@ -46,7 +46,8 @@ class RenderStore:
         return Rendered(html, first) if sep else None
 
     def has(self, key: str) -> bool:
-        return self._path(key).exists()
+        """Whether a whole rendering is stored (a file cut short by a power loss is not one: it is rendered again)."""
+        return self.get(key) is not None
 
     def put(self, key: str, rendered: Rendered) -> None:
         """Store one rendering; StorageError (naming the file and the cause) when it cannot be written."""
