@@ -201,7 +201,7 @@ def test_kill_9_of_the_builder_at_each_point_of_a_publish_never_serves_a_half_sn
             killed.append(builder)
 
             # Another worker takes over the lock and publishes the edit (or adopts it: killed after the swap).
-            _until(lambda n=number: _serving_everywhere(cluster, n), timeout=30)  # type: ignore[misc]
+            _until(lambda n=number: _serving_everywhere(cluster, n), timeout=30)
             _until(lambda: cluster.health()["builder_pid"] not in (None, *killed), timeout=30)
             versions[number] = _current(snapshot)
 
