@@ -210,6 +210,7 @@ class Server:
             "FEEDS_SITE_URL": SITE_URL,
             "FEEDS_SNAPSHOT_DIR": str(self.snapshot_dir),
             "FEEDS_WORKER_HEADER": "true",
+            "FEEDS_POLL_LIMIT": "0",  # the bench polls like no reader would: the per-client limit is not what is measured
             "FEEDS_LOG_FORMAT": "json",
             "FEEDS_REBUILD_TOKEN": TOKEN,
         }

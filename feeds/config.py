@@ -75,7 +75,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rebuild_token", None, "Bearer token that enables POST /-/rebuild; off when unset.", as_optional_string),
     Setting("icon", "/static/icon-512.png", "Square icon URL or site path, 512×512 (JSON Feed icon, RSS image).", as_optional_url),
     Setting("favicon", "/static/favicon-64.png", "Small square icon URL or site path, 64×64 (JSON Feed favicon, Atom).", as_optional_url),
-    Setting("cache_dir", None, "Folder for rendered post HTML, keyed by source, so a restart renders nothing again (default: snapshot_dir/render).", as_optional_path),
+    Setting("cache_dir", None, "Folder for rendered post HTML, keyed by source (default: snapshot_dir/render).", as_optional_path),
     Setting("log_format", "kv", "Log line format: kv (key=value) or json.", as_choice("kv", "json")),
     Setting(
         "snapshot_dir",

@@ -35,3 +35,16 @@ class ContentRootError(FeedsError):
         super().__init__(f"{path}: {message}")
         self.path = str(path)
         self.message = message
+
+
+class StorageError(FeedsError):
+    """A file the service keeps on disk (a body, a manifest, a rendering) cannot be written or read; names the path and the cause."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = str(path)
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[StorageError], tuple[str, str]]:
+        # Raised in the builder's helper processes and pickled back: rebuild from the arguments, not from str(self).
+        return (type(self), (self.path, self.message))

@@ -3,7 +3,8 @@
 The key hashes the renderer's version, the post's URL (links are made absolute
 against it) and its Markdown body's digest: any change to the source, the URL,
 the Markdown code or the libraries misses. Entries are written atomically and
-only by the builder's processes; they are a cache (a lost entry is rendered again).
+only by the builder's processes; a lost entry is rendered again, but an entry
+that cannot be written is an error: the documents are rendered from these files.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from feeds.errors import StorageError
 from feeds.fsutil import atomic_write
 from feeds.models import Post
 from feeds.render import markup
@@ -44,16 +46,18 @@ class RenderStore:
         return Rendered(html, first) if sep else None
 
     def has(self, key: str) -> bool:
-        return self._path(key).exists()
+        """Whether a whole rendering is stored (a file cut short by a power loss is not one: it is rendered again)."""
+        return self.get(key) is not None
 
     def put(self, key: str, rendered: Rendered) -> None:
-        """Store one rendering; a cache that cannot be written only costs time, so errors pass."""
+        """Store one rendering; StorageError (naming the file and the cause) when it cannot be written."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, (rendered.first_paragraph + _SEPARATOR + rendered.html).encode("utf-8"), durable=False)
-        except OSError:
-            pass
+        except OSError as e:
+            # Not a mere cache miss: the document jobs (other processes) read the rendering from this file.
+            raise StorageError(path, f"cannot write a rendered post: {e.strerror or e}") from e
 
     def prune(self, keep: set[str]) -> int:
         """Remove renderings no post uses any more; return how many."""

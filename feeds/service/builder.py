@@ -29,7 +29,7 @@ from feeds.content.files import SourceFile
 from feeds.content.index import ContentIndex, Scan
 from feeds.content.post import Loaded
 from feeds.content.site import select
-from feeds.errors import ContentRootError, FeedsError
+from feeds.errors import ContentRootError, FeedsError, StorageError
 from feeds.fingerprint import code_digest, settings_digest
 from feeds.fsutil import atomic_write
 from feeds.models import Post
@@ -87,12 +87,17 @@ class Builder:
     _rendered: set[str] = field(default_factory=set, init=False, repr=False)
     _failure: str | None = field(default=None, init=False, repr=False)
     _scans: int = field(default=0, init=False, repr=False)
+    #: Whether the content index changed since it was last saved.
+    _unsaved: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.index = ContentIndex(self.config, load_many=self._load_many)
         if self.manifest is None:
             self.manifest = self.store.load_current()
-        self._restore_state()
+        self._unsaved = not self._restore_state()
+        # Bodies no manifest names were written by a publish that never finished (a crash, a lost
+        # builder): unflushed then, they may be empty after a power loss. Never trust them: write them again.
+        self.prune()
 
     # -- scanning and publishing --------------------------------------------------------
 
@@ -125,18 +130,24 @@ class Builder:
         current = self.manifest
         due = current is not None and current.next_change is not None and current.next_change <= now
         first = self._scans == 0
+        # Saved after the next publish or adoption, even one that retries a failed publish (no file changed by then).
+        self._unsaved = self._unsaved or bool(scan.changed or scan.removed)
         if current is not None and not (force or first or scan.changed or scan.removed or due or self.error):
             self.last_scan = now
             return False
         try:
             manifest, plan_, rendered = self._build(scan, source, now)
+        except StorageError as e:  # a body or rendering could not be written (a full, read-only or failing disk)
+            return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
         except Exception as e:
             logging.getLogger("feeds").exception("rebuild failed")
             return self._failed("rebuild_failed", f"rebuild failed: {e!r}", now, reason=repr(e))
         self.last_scan = now
         if current is not None and same(current, manifest):
             self.plan = plan_
-            self._recovered(now)
+            self._recovered(now, settled=current.complete)
+            if self._unsaved:
+                self._save_state()
             log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
             return False
         try:
@@ -145,8 +156,10 @@ class Builder:
             return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
         self.plan = plan_
         self._recovered(now)
-        if scan.changed or scan.removed or first:
+        if self._unsaved:
             self._save_state()
+        if manifest.complete:  # else complete() prunes after the older pages
+            self.prune()  # leftovers of failed or killed publishes, and what only older snapshots named
         changed = changed_paths(current, manifest)
         self._log_problems(current, manifest)
         log.event(
@@ -199,12 +212,27 @@ class Builder:
         return Item(doc.path, doc.media_type, stored.etag, modified, stored.size, stored.gzip_size, doc.digest)
 
     def _publish(self, manifest: Manifest) -> None:
-        self.store.publish(manifest, dumps(manifest))
+        try:
+            self.store.publish(manifest, dumps(manifest))
+        except SnapshotError:
+            with self._late_lock:
+                self._late.clear()  # a failed flush discards new bodies (Store.publish): render them again
+            raise
         self.manifest = manifest
         with self._late_lock:
             named = {(path, item.digest) for path, item in manifest.items.items()}
             self._late = {key: item for key, item in self._late.items() if key not in named and key[0] in manifest.pending}
         log.event("publish", version=manifest.version, seq=manifest.seq, documents=len(manifest.items), pending=len(manifest.pending))
+
+    def forget_disk(self, reason: str) -> None:
+        """Forget what this builder wrote to disk (the snapshot folder was removed): the next scan renders and publishes it all again."""
+        with self._lock:
+            self.manifest = None
+            self.error = reason
+            self._rendered.clear()  # renderings went with the folder (render/): believing them there fails every build
+            self._unsaved = True
+            with self._late_lock:
+                self._late.clear()
 
     def complete(self, budget: float | None = None) -> bool:
         """Render the older pages of the published snapshot and publish it complete; return whether it is complete.
@@ -231,7 +259,11 @@ class Builder:
                 if not todo:
                     return self._publish_complete(manifest)
                 now = self.clock()
-                for doc, stored in self._render_docs(todo):
+                try:
+                    rendered = self._render_docs(todo)
+                except StorageError as e:
+                    return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
+                for doc, stored in rendered:
                     waiting = manifest.pending[doc.path]
                     item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, now)
                     with self._late_lock:
@@ -335,9 +367,10 @@ class Builder:
             log.tally(event, **fields)  # counted in /metrics, not logged again
         return False
 
-    def _recovered(self, now: datetime) -> None:
+    def _recovered(self, now: datetime, settled: bool = True) -> None:
         self.error = None
-        self._failure = None
+        if settled:  # with older pages still to write (complete()), their failure is not logged again at each scan
+            self._failure = None
         self.last_scan = now
 
     def _log_problems(self, old: Manifest | None, new: Manifest) -> None:
@@ -366,20 +399,24 @@ class Builder:
         try:
             self.state_dir.mkdir(mode=0o700, exist_ok=True)
             atomic_write(self._state_path(), data, mode=0o600)
-        except OSError as e:
+        except OSError as e:  # tried again after the next publish
             log.event("state_failed", logging.ERROR, path=str(self._state_path()), reason=e.strerror or str(e))
+            return
+        self._unsaved = False
 
-    def _restore_state(self) -> None:
+    def _restore_state(self) -> bool:
+        """Start from the saved content index; return whether there was one to start from."""
         try:
             data = pickle.loads(self._state_path().read_bytes())  # noqa: S301 - our own file in the private snapshot folder
         except FileNotFoundError:
-            return
+            return False
         except Exception as e:  # torn or from another version: read every file again
             log.event("state_unreadable", logging.WARNING, path=str(self._state_path()), error=repr(e))
-            return
+            return False
         if not isinstance(data, dict) or data.get("settings") != settings_digest(self.config) or data.get("code") != code_digest():
-            return  # other settings or code: posts must be read again (their URLs or fields may differ)
+            return False  # other settings or code: posts must be read again (their URLs or fields may differ)
         self.index.restore(data["index"])
+        return True
 
     def prune(self) -> None:
         """Remove what no snapshot needs any more (old manifests, bodies, renderings)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from feeds.service.runtime import Runtime
@@ -40,6 +42,8 @@ def health(runtime: Runtime, now: datetime | None = None) -> Health:
         reasons.append(status.error)
     if runtime.load_error:
         reasons.append(f"cannot load the published snapshot: {runtime.load_error}")
+    if (problem := _folder_problem(runtime.folder)) is not None:
+        reasons.append(problem)
     last = status.last_scan
     if manifest is not None and (last is None or (now - last).total_seconds() > STALE_INTERVALS * runtime.config.scan_interval + 10):
         reasons.append(f"the builder has not scanned for {STALE_INTERVALS} scan intervals")
@@ -72,3 +76,12 @@ def health(runtime: Runtime, now: datetime | None = None) -> Health:
     if bucket is not None:
         fields["publish"] = bucket
     return Health(fields["status"], fields["error"], manifest is not None, fields)
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why no snapshot can be published to ``folder`` now, as every worker can see it (the builder's status may be stale)."""
+    try:
+        read_only = os.statvfs(folder).f_flag & os.ST_RDONLY
+    except OSError as e:
+        return f"snapshot_dir {folder}: {e.strerror or e}"
+    return f"snapshot_dir {folder} is on a read-only file system" if read_only else None

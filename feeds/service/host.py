@@ -38,14 +38,43 @@ class HostLock:
     def try_acquire(self) -> bool:
         if self.held:
             return True
-        if self._fd < 0:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if self._fd >= 0 and not self._current(self._fd):  # the folder was removed and made again: try its new lock
+            os.close(self._fd)
+            self._fd = -1
         try:
+            if self._fd < 0:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError:  # held by another worker, or the folder is gone for a moment
             return False
         self.held = True
         return True
+
+    def renew(self) -> bool:
+        """As the holder, after the folder was removed and made again: take the lock file now at ``path``.
+
+        The old lock (on a removed file) no longer keeps a worker started since from
+        building too. False when such a worker took the new one first.
+        """
+        if not self.held or self._current(self._fd):
+            return self.held
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.close(self._fd)  # releases the old lock; a follower still holding that file reopens ``path`` first
+        self._fd = fd
+        return True
+
+    def _current(self, fd: int) -> bool:
+        """Whether ``fd`` is the file at ``path`` (not one removed with its folder)."""
+        try:
+            here, there = os.fstat(fd), os.stat(self.path)
+        except OSError:
+            return False
+        return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
     def release(self) -> None:
         if self._fd >= 0:

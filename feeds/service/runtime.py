@@ -11,6 +11,7 @@ before serving.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -74,6 +75,7 @@ class Runtime:
     _name: str | None = field(default=None, init=False)
     _failed_name: str | None = field(default=None, init=False)
     _status_stamp: tuple[int, int] | None = field(default=None, init=False)
+    _status_failure: str | None = field(default=None, init=False)
     _lock: HostLock = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _swapped: threading.Condition = field(default_factory=threading.Condition, init=False)
@@ -147,6 +149,8 @@ class Runtime:
                 self._read_status()
                 if not isinstance(self.role, Leader):
                     self.try_lead()
+                elif self.check_store():  # at once, not at the next scan: the others serve from that folder
+                    threading.Thread(target=self.rebuild, name="feeds-republish", daemon=True).start()
             except Exception:  # the watcher must outlive any surprise
                 logging.getLogger("feeds").exception("snapshot watcher failed")
 
@@ -163,21 +167,25 @@ class Runtime:
                 self._failed_name, self.load_error = name, str(e)
                 log.event("load_failed", logging.ERROR, folder=name, error=str(e))
             return
-        self._swap(manifest, name)
-        log.event("load", version=manifest.version, seq=manifest.seq, seconds=f"{time.perf_counter() - started:.3f}")
+        if self._swap(manifest, name):
+            log.event("load", version=manifest.version, seq=manifest.seq, seconds=f"{time.perf_counter() - started:.3f}")
 
     def _published(self, old: Manifest | None, new: Manifest) -> None:
         """Builder listener: serve what this worker just published, without waiting for the watcher."""
         self._swap(new, new.name())
 
-    def _swap(self, manifest: Manifest, name: str) -> None:
+    def _swap(self, manifest: Manifest, name: str) -> bool:
+        """Serve ``manifest`` (published as ``name``); False when it is what is served already, under an older number."""
         with self._swapped:
             if self.current is not None and self.current.seq > manifest.seq and self.current.version == manifest.version:
-                return
+                # Remember the name all the same (a folder published again starts at 1): else it is read again at every poll.
+                self._name = name
+                return False
             self.current, self._name = manifest, name
             self._failed_name = self.load_error = None
             self.served_since = datetime.now(UTC)
             self._swapped.notify_all()
+            return True
 
     def wait_for(self, ready: Callable[[Manifest | None], bool], timeout: float) -> bool:
         """Wait until ``ready(current)`` holds (or ``timeout`` passes); return whether it does."""
@@ -228,20 +236,25 @@ class Runtime:
 
     # -- the builder's status, shared through the snapshot folder ------------------------
 
-    def check_store(self) -> None:
-        """As the builder: if the snapshot folder was deleted under us, recreate it and publish everything again."""
+    def check_store(self) -> bool:
+        """As the builder: if the snapshot folder was deleted under us, recreate it (its lock too); return whether it was.
+
+        The next scan then publishes everything again.
+        """
         builder = self.builder
         if builder is None or builder.manifest is None or self.store.current_name() is not None:
-            return
+            return False
         log.event("snapshot_lost", logging.ERROR, path=str(self.folder))
         try:
             self.folder = prepare_dir(self.config)
             self.store.create()
+            if not self._lock.renew():  # a worker started since the removal took it: two build until one stops
+                log.event("builder_lock_lost", logging.ERROR, path=str(self._lock.path))
         except Exception as e:
             log.event("snapshot_lost", logging.ERROR, path=str(self.folder), error=str(e))
-            return
-        builder.manifest = None  # nothing on disk any more: render and publish it all
-        builder.error = "the snapshot folder was removed; publishing it again"
+            return False
+        builder.forget_disk("the snapshot folder was removed; publishing it again")
+        return True
 
     def write_status(self, started: float) -> None:
         """As the builder: record the last scan for the other workers' /healthz."""
@@ -256,10 +269,23 @@ class Runtime:
             "version": builder.manifest.version if builder.manifest else None,
             **{name: read() for name, read in self.status_fields.items()},
         }
+        path, data = self.folder / STATUS, (json.dumps(status) + "\n").encode()
         try:
-            atomic_write(self.folder / STATUS, (json.dumps(status) + "\n").encode(), durable=False)
-        except OSError as e:  # the others then report a stale builder on /healthz
-            log.event("status_failed", logging.ERROR, path=str(self.folder / STATUS), error=e.strerror or str(e))
+            atomic_write(path, data, durable=False)
+        except OSError:
+            # The old status would tell the other workers that all is well: remove it (which also
+            # frees the room a full disk lacks for the new one) and try once more.
+            with contextlib.suppress(OSError):
+                path.unlink()
+            try:
+                atomic_write(path, data, durable=False)
+            except OSError as e:  # the others then report the status as missing (or stale) on /healthz
+                cause = e.strerror or str(e)
+                if cause != self._status_failure:  # once per cause, not at every scan
+                    log.event("status_failed", logging.ERROR, path=str(path), error=cause)
+                self._status_failure = cause
+                return
+        self._status_failure = None
 
     def _read_status(self) -> None:
         if isinstance(self.role, Leader):
@@ -271,6 +297,12 @@ class Runtime:
             if stamp == self._status_stamp:
                 return
             data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            if self.current is not None and self._status_stamp is not None:  # the builder removed it: it cannot write here
+                error = f"the builder cannot write its status to {path} (see its log)"
+                self.status = Status(self.status.builder_pid, self.status.last_scan, error, self.status.extra)
+                self._status_stamp = None
+            return
         except (OSError, ValueError):
             return
         self._status_stamp = stamp

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from isal import igzip
 
-from feeds.errors import FeedsError
+from feeds.errors import StorageError
 from feeds.fsutil import atomic_symlink, atomic_write, is_temporary, sync_filesystem
 from feeds.snapshot.manifest import Manifest, ManifestError, loads
 
@@ -44,13 +44,8 @@ TEMP_AGE = 300.0
 GZIP_LEVEL = 3
 
 
-class SnapshotError(FeedsError):
+class SnapshotError(StorageError):
     """The snapshot folder cannot be written or read; names the path and the cause."""
-
-    def __init__(self, path: str | Path, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = str(path)
-        self.message = message
 
 
 def etag_of(data: bytes) -> str:
@@ -128,6 +123,12 @@ class Store:
         try:
             self._pause("before_sync")
             sync_filesystem(self.folder)  # every body it names is on disk before anything points at it
+        except OSError as e:
+            # A failed flush (EIO, or ENOSPC on a thin disk) is reported once, and the bodies' bytes may never
+            # reach the disk: drop the new ones so that the next publish writes them again instead of trusting them.
+            self._discard(manifest)
+            raise SnapshotError(getattr(e, "filename", None) or self.folder, f"cannot publish: {e.strerror or e}") from e
+        try:
             self._pause("before_manifest")
             atomic_write(path, data)
             self._pause("before_swap")
@@ -135,6 +136,23 @@ class Store:
             self._pause("after_swap")
         except OSError as e:
             raise SnapshotError(getattr(e, "filename", None) or path, f"cannot publish: {e.strerror or e}") from e
+
+    def _discard(self, manifest: Manifest) -> None:
+        """Remove the bodies ``manifest`` names that no manifest on disk names (those this publish wrote)."""
+        named: set[str] = set()
+        try:
+            names = [p.name for p in self.manifests.iterdir() if p.name.endswith(".json")]
+        except OSError:
+            return
+        for name in names:
+            try:
+                named.update(item.etag for item in self.load(name).items.values())
+            except SnapshotError:
+                return  # unsure what is published: leave everything
+        for item in manifest.items.values():
+            if item.etag not in named:
+                _unlink(self.object_path(item.etag, gzip=True))  # first: its presence means both are whole
+                _unlink(self.object_path(item.etag))
 
     def current_name(self) -> str | None:
         """The file name of the current manifest (a readlink: cheap enough to poll)."""
@@ -166,12 +184,13 @@ class Store:
             return None
 
     def _pause(self, point: str) -> None:
-        """Stop here for the crash tests: with ``FEEDS_PAUSE_AT=<point>`` set, say so in a file and wait to be killed.
+        """Stop here for the crash tests: with ``FEEDS_PAUSE_AT=<point>[,<point>…]`` set, say so in a file and wait to be killed.
 
         The tests (tests/test_crash.py) kill -9 the builder at each point of a publish and check
-        that no worker ever serves a half snapshot. Unset (always, outside those tests), this does nothing.
+        that no worker ever serves a half snapshot; with several points, the builder that takes
+        over stops at the next one. Unset (always, outside those tests), this does nothing.
         """
-        if os.environ.get(PAUSE_VARIABLE) != point:
+        if point not in os.environ.get(PAUSE_VARIABLE, "").split(","):
             return
         marker = self.folder / f".paused-{point}"
         if marker.exists():
