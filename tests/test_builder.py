@@ -1,0 +1,375 @@
+"""The builder: a cold build, an edit, a restart, two phases and the pool all give the bytes of the reference rendering."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from feeds.render.store import render_key
+from feeds.service import jobs
+from feeds.service.pool import Pool
+from feeds.snapshot.manifest import ManifestError, dumps, loads
+from feeds.snapshot.store import KEEP_MANIFESTS, SnapshotError, Store
+
+from .builds import Events, bodies, build, builder, record_events, reference, served, settings, write_post
+
+EDITED = "2026-05-02-three-layers-of-idempotency.md"
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> Events:
+    return record_events(monkeypatch)
+
+
+def _files(folder: Path) -> dict[str, int]:
+    """Every file under ``folder`` with its modification time (to tell a folder nobody wrote to)."""
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+# -- a cold build --------------------------------------------------------------------------
+
+
+def test_a_cold_build_gives_the_bytes_of_the_reference_rendering(config_file: Path, content: Path, tmp_path: Path) -> None:
+    config = settings(config_file, content, items_per_feed=2)  # most scopes have older pages
+    made = build(config, tmp_path / "snap")
+    expected = reference(config)
+    assert made.manifest is not None and made.plan is not None
+    assert made.manifest.version == expected.plan.version
+    assert list(made.manifest.items) == list(expected.bodies), "every planned document, in plan order"
+    assert bodies(made) == expected.bodies
+    assert any("/page/" in path for path in expected.bodies)
+    assert made.manifest.post_count == len(expected.site.posts) == 18
+
+
+# -- an edit and a rescan ------------------------------------------------------------------
+
+
+def _body_edit(content: Path) -> None:
+    post = content / EDITED
+    post.write_text(post.read_text(encoding="utf-8") + "\nA late correction, with a [link](../elsewhere/).\n", encoding="utf-8")
+
+
+def _title_edit(content: Path) -> None:
+    post = content / EDITED
+    post.write_text(post.read_text(encoding="utf-8").replace("Three Layers of Idempotency", "Three Layers, Revisited"), encoding="utf-8")
+
+
+def _tag_renamed(content: Path) -> None:
+    """Four of the six posts tagged "Distributed Systems" now spell it in lower case: the display name follows."""
+    spelled = sorted(p for p in content.glob("*.md") if "Distributed Systems" in p.read_text(encoding="utf-8"))
+    for post in spelled[:4]:
+        post.write_text(post.read_text(encoding="utf-8").replace("Distributed Systems", "distributed systems"), encoding="utf-8")
+
+
+def _new_post(content: Path) -> None:
+    write_post(content, "2026-06-01-newest.md", "The newest post", date="2026-06-01", tags=("Go",), body="Hello [there](../x/).")
+
+
+def _deleted_post(content: Path) -> None:
+    (content / "2025-04-22-distributed-tracing-a-practical-guide.md").unlink()
+
+
+def _new_tag(content: Path) -> None:
+    post = content / EDITED
+    post.write_text(post.read_text(encoding="utf-8").replace("tags: [Idempotency,", 'tags: ["Brand New", Idempotency,'), encoding="utf-8")
+
+
+EDITS: dict[str, Callable[[Path], None]] = {
+    "body": _body_edit,
+    "title": _title_edit,
+    "tag renamed": _tag_renamed,
+    "new post": _new_post,
+    "deleted post": _deleted_post,
+    "new tag": _new_tag,
+}
+
+
+@pytest.mark.parametrize("edit", EDITS.values(), ids=EDITS.keys())
+def test_an_edit_and_a_rescan_give_the_bytes_of_a_fresh_build(
+    edit: Callable[[Path], None], config_file: Path, content: Path, tmp_path: Path
+) -> None:
+    config = settings(config_file, content, items_per_feed=2)
+    made = build(config, tmp_path / "live")
+    before = made.manifest
+    edit(content)
+    assert made.rescan(), made.error
+    assert made.complete()
+    fresh = build(config, tmp_path / "fresh")
+    assert made.manifest is not None and fresh.manifest is not None and before is not None
+    assert made.manifest.version == fresh.manifest.version != before.version
+    assert bodies(made) == bodies(fresh)
+    assert {p: i.etag for p, i in made.manifest.items.items()} == {p: i.etag for p, i in fresh.manifest.items.items()}
+    assert made.manifest.seq > before.seq
+
+
+def test_a_renamed_tag_shows_its_new_spelling_in_untouched_posts(config_file: Path, content: Path, tmp_path: Path) -> None:
+    made = build(settings(config_file, content), tmp_path / "snap")
+    _tag_renamed(content)
+    assert made.rescan()
+    feed = bodies(made)["/feed.xml"].decode()
+    assert "<category>Distributed Systems</category>" not in feed
+    assert feed.count("<category>distributed systems</category>") == 6, "the four edited posts and the two untouched ones"
+
+
+def test_an_unchanged_rescan_publishes_nothing(config_file: Path, content: Path, tmp_path: Path, events: Events) -> None:
+    made = build(settings(config_file, content), tmp_path / "snap")
+    name = made.store.current_name()
+    seq = made.manifest.seq if made.manifest else None
+    files = _files(tmp_path / "snap")
+    assert made.rescan() is False
+    assert made.store.current_name() == name and made.manifest is not None and made.manifest.seq == seq
+    assert _files(tmp_path / "snap") == files
+    assert events.count("rebuild") == 1 and events.count("publish") == 1
+
+
+# -- a restart -----------------------------------------------------------------------------
+
+
+def _forbid(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("nothing is parsed or rendered again")
+
+    for name in names:
+        monkeypatch.setattr(jobs, name, refuse)
+
+
+def test_a_restart_over_unchanged_content_adopts_the_snapshot_and_renders_nothing(
+    config_file: Path, content: Path, tmp_path: Path, events: Events, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = settings(config_file, content, items_per_feed=2)
+    first = build(config, tmp_path / "snap")
+    files = _files(tmp_path / "snap")
+    _forbid(monkeypatch, "load_files", "render_posts", "render_docs")
+    again = builder(config, tmp_path / "snap")
+    assert again.manifest == first.manifest, "served from the first moment"
+    assert again.rescan() is False, again.error
+    assert again.complete()
+    assert events.count("adopt") == 1 and events.count("rebuild") == 1
+    assert again.manifest == first.manifest and again.error is None
+    assert _files(tmp_path / "snap") == files, "no object, manifest, rendering or state written"
+
+
+def test_a_restart_mid_build_adopts_the_page_ones_and_renders_only_the_older_pages(
+    config_file: Path, content: Path, tmp_path: Path, events: Events, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = settings(config_file, content, items_per_feed=2)
+    first = builder(config, tmp_path / "snap")
+    assert first.rescan()  # killed before complete(): older pages are still pending
+    assert first.manifest is not None and first.manifest.pending
+    cold = bodies(build(config, tmp_path / "cold"))
+    rendered: list[str] = []
+    posts: list[str] = []
+    render_docs, render_posts = jobs.render_docs, jobs.render_posts
+    monkeypatch.setattr(jobs, "render_docs", lambda docs, *a: rendered.extend(d.path for d in docs) or render_docs(docs, *a))
+    monkeypatch.setattr(jobs, "render_posts", lambda work, *a: posts.extend(k for k, _, _ in work) or render_posts(work, *a))
+    _forbid(monkeypatch, "load_files")
+    again = builder(config, tmp_path / "snap")
+    assert again.rescan() is False
+    assert events.count("adopt") == 1 and not rendered and not posts
+    assert again.complete()
+    assert again.plan is not None
+    assert sorted(rendered) == sorted(first.manifest.pending)
+    shown_first = {render_key(p) for doc in again.plan.docs if doc.first for p in doc.posts}
+    shown_later = {render_key(p) for doc in again.plan.docs if not doc.first for p in doc.posts}
+    assert sorted(posts) == sorted(shown_later - shown_first), "only posts no page 1 shows were left to render"
+    assert bodies(again) == cold
+
+
+def test_a_restart_after_one_post_changed_renders_only_that_post(
+    config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = settings(config_file, content)
+    build(config, tmp_path / "snap")
+    _body_edit(content)
+    work: list[str] = []
+    render_posts = jobs.render_posts
+    monkeypatch.setattr(jobs, "render_posts", lambda items, *a: work.extend(key for key, _, _ in items) or render_posts(items, *a))
+    again = builder(config, tmp_path / "snap")
+    assert again.rescan()
+    assert again.plan is not None
+    (edited,) = {post for doc in again.plan.docs for post in doc.posts if post.source == EDITED}
+    assert work == [render_key(edited)]
+    assert bodies(again) == reference(config).bodies
+
+
+# -- two phases ------------------------------------------------------------------------------
+
+
+def test_page_ones_come_first_and_older_pages_on_demand_or_in_the_background(
+    config_file: Path, content: Path, tmp_path: Path
+) -> None:
+    config = settings(config_file, content, items_per_feed=2)
+    made = builder(config, tmp_path / "snap")
+    assert made.rescan()
+    first, planned = made.manifest, made.plan
+    assert first is not None and planned is not None
+    assert first.pending and not first.complete
+    assert {p for p, d in planned.by_path.items() if d.first} == set(first.items)
+    assert {p for p, d in planned.by_path.items() if not d.first} == set(first.pending)
+    assert made.store.current_name() == first.name()
+
+    asked = {path: made.render_now(path) for path in ("/page/3/feed.xml", "/tags/go/page/2/atom.xml", "/_views/page/4/view.html")}
+    assert all(asked.values()) and made.render_now("/page/3/feed.xml") == asked["/page/3/feed.xml"], "rendered once"
+    assert made.render_now("/page/99/feed.xml") is None
+    assert made.render_now("/feed.xml") == first.items["/feed.xml"]
+    assert made.manifest is first, "answered, not published"
+
+    assert made.complete()
+    done = made.manifest
+    assert done is not None and done.complete and done.seq == first.seq + 1
+    for path, item in asked.items():
+        assert done.items[path] == item, path  # the same ETag and Last-Modified as when it was asked for
+    cold = build(config, tmp_path / "cold")
+    assert cold.manifest is not None
+    assert done.items == cold.manifest.items
+    assert bodies(made) == bodies(cold)
+
+
+def test_an_edit_while_older_pages_are_pending_completes_to_the_edited_site(config_file: Path, content: Path, tmp_path: Path) -> None:
+    config = settings(config_file, content, items_per_feed=2)
+    made = builder(config, tmp_path / "snap")
+    assert made.rescan()
+    made.render_now("/page/2/feed.xml")
+    _new_post(content)  # every page of the site's feeds shifts
+    assert made.rescan()
+    assert made.complete()
+    assert bodies(made) == reference(config).bodies
+
+
+# -- the pool ------------------------------------------------------------------------------
+
+
+def _many_posts(folder: Path, count: int) -> Path:
+    folder.mkdir()
+    tags = ("Go", "Python", "Kubernetes", "Distributed Systems", "Café", "C++", "Pub/Sub")
+    for n in range(count):
+        chosen = tuple(tags[(n * k) % len(tags)] for k in (1, 3))
+        body = f"Post **{n}** links to [the one before](../post-{n - 1}/) and shows `code`.\n\n- a\n- b\n\n| x | y |\n|---|---|\n| {n} | 2 |"
+        write_post(folder, f"2025-{1 + n % 12:02d}-{1 + n % 28:02d}-post-{n}.md", f"Post {n}", date=f"2025-{1 + n % 12:02d}-{1 + n % 28:02d}",
+                   tags=tuple(dict.fromkeys(chosen)), body=body)  # fmt: skip
+    return folder
+
+
+def test_the_pool_gives_the_bytes_of_the_in_process_build(config_file: Path, tmp_path: Path) -> None:
+    # Above every min_items threshold: files are parsed, posts and documents rendered in the pool's processes.
+    config = settings(config_file, _many_posts(tmp_path / "many", 300))
+    pool = Pool(workers=2)
+    try:
+        parallel = builder(config, tmp_path / "pooled", pool)
+        assert parallel.rescan()
+        assert pool._executor is not None, "the work went to the forkserver processes"
+        assert parallel.complete()
+    finally:
+        pool.close()
+    here = build(config, tmp_path / "here")
+    assert parallel.manifest is not None and here.manifest is not None
+    assert parallel.manifest.items == here.manifest.items
+    assert bodies(parallel) == bodies(here) == reference(config).bodies
+
+
+# -- the manifest and the store ------------------------------------------------------------
+
+
+def test_a_manifest_reads_back_as_written(config_file: Path, content: Path, tmp_path: Path) -> None:
+    config = settings(config_file, content, items_per_feed=2)
+    made = build(config, tmp_path / "snap")
+    (content / EDITED).write_text("---\ntitle: [unclosed\n---\n\nBroken.\n", encoding="utf-8")  # kept in its last good version
+    (content / "note.md").write_text("no front matter at all\n", encoding="utf-8")
+    assert made.rescan()
+    manifest = made.manifest
+    assert manifest is not None and manifest.kept and manifest.problems and manifest.next_change and manifest.tags
+    assert loads(dumps(manifest)) == manifest
+    assert made.store.load(manifest.name()) == manifest
+    pending = builder(settings(config_file, content, items_per_feed=1), tmp_path / "pending")
+    assert pending.rescan() and pending.manifest is not None and pending.manifest.pending
+    assert loads(dumps(pending.manifest)) == pending.manifest
+
+
+def test_a_torn_or_foreign_manifest_is_refused_naming_the_file(config_file: Path, content: Path, tmp_path: Path) -> None:
+    made = build(settings(config_file, content), tmp_path / "snap")
+    store, name = made.store, made.store.current_name()
+    assert name is not None
+    raw = (store.manifests / name).read_bytes()
+    (store.manifests / "torn.json").write_bytes(raw[: len(raw) // 2])
+    (store.manifests / "foreign.json").write_text(json.dumps({**json.loads(raw), "format": 99}))
+    (store.manifests / "other.json").write_text('{"format": 2, "items": "none"}')
+    for bad, said in (("torn.json", "not a readable manifest"), ("foreign.json", "format 99"), ("other.json", "not a readable manifest")):
+        with pytest.raises(SnapshotError) as error:
+            store.load(bad)
+        assert error.value.path == str(store.manifests / bad) and said in str(error.value), bad
+    with pytest.raises(ManifestError, match="where-it-was"):
+        loads(b"\xff", "where-it-was")
+    os.replace(store.manifests / "torn.json", store.manifests / name)
+    assert store.load_current() is None, "a torn current manifest is no snapshot"
+
+
+def test_prune_keeps_what_a_kept_manifest_names_and_removes_the_rest(config_file: Path, content: Path, tmp_path: Path) -> None:
+    made = build(settings(config_file, content), tmp_path / "snap")
+    store = made.store
+    oldest = made.manifest
+    assert oldest is not None
+    post = content / EDITED
+    for n in range(KEEP_MANIFESTS + 1):
+        post.write_text(post.read_text(encoding="utf-8").replace("Idempotency", f"Idempotency {n}", 1), encoding="utf-8")
+        assert made.rescan()
+    names = sorted(p.name for p in store.manifests.glob("*.json"))
+    assert len(names) == KEEP_MANIFESTS + 2
+    orphan = store.put(b"named by no manifest").etag
+    shard = store.object_path(orphan).parent
+    stale = [shard / ".tmp-x.99999999.1", store.manifests / ".tmp-m.json.99999999.7", store.folder / ".tmp-current.99999999.3"]
+    ours = shard / f".tmp-y.{os.getpid()}.1"  # this process may still be writing it
+    for path in [*stale, ours]:
+        path.write_bytes(b"partial")
+    gone_with_old = {i.etag for i in store.load(names[1]).items.values()} - {
+        i.etag for name in names[-KEEP_MANIFESTS:] for i in store.load(name).items.values()
+    } - {i.etag for i in oldest.items.values()}
+    assert gone_with_old, "the second manifest names bodies no later one does"
+
+    assert store.prune([oldest]) > 0  # a follower still reads the oldest one
+    assert sorted(p.name for p in store.manifests.glob("*.json")) == [names[0], *names[-KEEP_MANIFESTS:]]
+    assert not any(p.exists() for p in stale) and ours.exists()
+    assert not store.object_path(orphan).exists() and not store.object_path(orphan, gzip=True).exists()
+    for etag in gone_with_old:
+        assert not store.object_path(etag).exists()
+    for name in [names[0], *names[-KEEP_MANIFESTS:]]:
+        manifest = store.load(name)
+        assert served(store, manifest).keys() == manifest.items.keys()
+        assert all(store.object_path(i.etag, gzip=True).exists() for i in manifest.items.values())
+    assert Store(store.folder).load_current() == made.manifest
+
+
+def test_a_build_after_the_objects_were_removed_writes_them_again(config_file: Path, content: Path, tmp_path: Path) -> None:
+    config = settings(config_file, content)
+    made = build(config, tmp_path / "snap")
+    manifest = made.manifest
+    assert manifest is not None
+    lost = manifest.items["/tags/go/feed.xml"]
+    made.store.object_path(lost.etag).unlink()
+    made.store.object_path(lost.etag, gzip=True).unlink()
+    assert made.render_now("/tags/go/feed.xml") == lost
+    assert made.store.read(lost.etag) == reference(config).bodies["/tags/go/feed.xml"]
+
+
+def test_a_rendering_that_fails_keeps_the_published_snapshot(
+    config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: Events
+) -> None:
+    made = build(settings(config_file, content), tmp_path / "snap")
+    published = made.manifest
+    _title_edit(content)
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(jobs, "render_docs", broken)
+    assert made.rescan() is False
+    assert made.manifest is published and made.store.load_current() == published
+    assert made.error is not None and "renderer crashed" in made.error
+    assert events.count("rebuild_failed") == 1
+    monkeypatch.undo()
+    assert made.rescan() and made.error is None, "the next scan tries again"
+    assert made.manifest is not published and b"Revisited" in bodies(made)["/feed.xml"]
