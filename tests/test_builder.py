@@ -200,9 +200,7 @@ def test_a_restart_after_one_post_changed_renders_only_that_post(
 # -- two phases ------------------------------------------------------------------------------
 
 
-def test_page_ones_come_first_and_older_pages_on_demand_or_in_the_background(
-    config_file: Path, content: Path, tmp_path: Path
-) -> None:
+def test_page_ones_come_first_and_older_pages_on_demand_or_in_the_background(config_file: Path, content: Path, tmp_path: Path) -> None:
     config = settings(config_file, content, items_per_feed=2)
     made = builder(config, tmp_path / "snap")
     assert made.rescan()
@@ -248,10 +246,10 @@ def _many_posts(folder: Path, count: int) -> Path:
     folder.mkdir()
     tags = ("Go", "Python", "Kubernetes", "Distributed Systems", "Café", "C++", "Pub/Sub")
     for n in range(count):
-        chosen = tuple(tags[(n * k) % len(tags)] for k in (1, 3))
-        body = f"Post **{n}** links to [the one before](../post-{n - 1}/) and shows `code`.\n\n- a\n- b\n\n| x | y |\n|---|---|\n| {n} | 2 |"
-        write_post(folder, f"2025-{1 + n % 12:02d}-{1 + n % 28:02d}-post-{n}.md", f"Post {n}", date=f"2025-{1 + n % 12:02d}-{1 + n % 28:02d}",
-                   tags=tuple(dict.fromkeys(chosen)), body=body)  # fmt: skip
+        day = f"2025-{1 + n % 12:02d}-{1 + n % 28:02d}"
+        chosen = tuple(dict.fromkeys(tags[(n * k) % len(tags)] for k in (1, 3)))
+        body = f"Post **{n}** links to [the one before](../post-{n - 1}/), with `code`.\n\n- a\n- b\n\n| x | y |\n|---|---|\n| {n} | 2 |"
+        write_post(folder, f"{day}-post-{n}.md", f"Post {n}", date=day, tags=chosen, body=body)
     return folder
 
 
@@ -325,9 +323,11 @@ def test_prune_keeps_what_a_kept_manifest_names_and_removes_the_rest(config_file
     ours = shard / f".tmp-y.{os.getpid()}.1"  # this process may still be writing it
     for path in [*stale, ours]:
         path.write_bytes(b"partial")
-    gone_with_old = {i.etag for i in store.load(names[1]).items.values()} - {
-        i.etag for name in names[-KEEP_MANIFESTS:] for i in store.load(name).items.values()
-    } - {i.etag for i in oldest.items.values()}
+    gone_with_old = (
+        {i.etag for i in store.load(names[1]).items.values()}
+        - {i.etag for name in names[-KEEP_MANIFESTS:] for i in store.load(name).items.values()}
+        - {i.etag for i in oldest.items.values()}
+    )
     assert gone_with_old, "the second manifest names bodies no later one does"
 
     assert store.prune([oldest]) > 0  # a follower still reads the oldest one
