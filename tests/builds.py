@@ -35,7 +35,7 @@ from feeds.snapshot.manifest import Manifest
 from feeds.snapshot.store import Store
 
 
-def settings(config_file: Path, content: Path, **overrides: Any) -> Config:
+def site_config(config_file: Path, content: Path, **overrides: Any) -> Config:
     """The test site's settings (``config_file``) over ``content``; keyword arguments override."""
     return load_config(config_file, env={}, overrides={"content_dir": str(content), **overrides})
 

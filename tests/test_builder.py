@@ -16,7 +16,7 @@ from feeds.service.pool import Pool
 from feeds.snapshot.manifest import ManifestError, dumps, loads
 from feeds.snapshot.store import KEEP_MANIFESTS, SnapshotError, Store
 
-from .builds import Events, bodies, build, builder, record_events, reference, served, settings, write_post
+from .builds import Events, bodies, build, builder, record_events, reference, served, site_config, write_post
 
 EDITED = "2026-05-02-three-layers-of-idempotency.md"
 
@@ -35,7 +35,7 @@ def _files(folder: Path) -> dict[str, int]:
 
 
 def test_a_cold_build_gives_the_bytes_of_the_reference_rendering(config_file: Path, content: Path, tmp_path: Path) -> None:
-    config = settings(config_file, content, items_per_feed=2)  # most scopes have older pages
+    config = site_config(config_file, content, items_per_feed=2)  # most scopes have older pages
     made = build(config, tmp_path / "snap")
     expected = reference(config)
     assert made.manifest is not None and made.plan is not None
@@ -93,7 +93,7 @@ EDITS: dict[str, Callable[[Path], None]] = {
 def test_an_edit_and_a_rescan_give_the_bytes_of_a_fresh_build(
     edit: Callable[[Path], None], config_file: Path, content: Path, tmp_path: Path
 ) -> None:
-    config = settings(config_file, content, items_per_feed=2)
+    config = site_config(config_file, content, items_per_feed=2)
     made = build(config, tmp_path / "live")
     before = made.manifest
     edit(content)
@@ -108,7 +108,7 @@ def test_an_edit_and_a_rescan_give_the_bytes_of_a_fresh_build(
 
 
 def test_a_renamed_tag_shows_its_new_spelling_in_untouched_posts(config_file: Path, content: Path, tmp_path: Path) -> None:
-    made = build(settings(config_file, content), tmp_path / "snap")
+    made = build(site_config(config_file, content), tmp_path / "snap")
     _tag_renamed(content)
     assert made.rescan()
     feed = bodies(made)["/feed.xml"].decode()
@@ -117,7 +117,7 @@ def test_a_renamed_tag_shows_its_new_spelling_in_untouched_posts(config_file: Pa
 
 
 def test_an_unchanged_rescan_publishes_nothing(config_file: Path, content: Path, tmp_path: Path, events: Events) -> None:
-    made = build(settings(config_file, content), tmp_path / "snap")
+    made = build(site_config(config_file, content), tmp_path / "snap")
     name = made.store.current_name()
     seq = made.manifest.seq if made.manifest else None
     files = _files(tmp_path / "snap")
@@ -141,7 +141,7 @@ def _forbid(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
 def test_a_restart_over_unchanged_content_adopts_the_snapshot_and_renders_nothing(
     config_file: Path, content: Path, tmp_path: Path, events: Events, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = settings(config_file, content, items_per_feed=2)
+    config = site_config(config_file, content, items_per_feed=2)
     first = build(config, tmp_path / "snap")
     files = _files(tmp_path / "snap")
     _forbid(monkeypatch, "load_files", "render_posts", "render_docs")
@@ -157,7 +157,7 @@ def test_a_restart_over_unchanged_content_adopts_the_snapshot_and_renders_nothin
 def test_a_restart_mid_build_adopts_the_page_ones_and_renders_only_the_older_pages(
     config_file: Path, content: Path, tmp_path: Path, events: Events, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = settings(config_file, content, items_per_feed=2)
+    config = site_config(config_file, content, items_per_feed=2)
     first = builder(config, tmp_path / "snap")
     assert first.rescan()  # killed before complete(): older pages are still pending
     assert first.manifest is not None and first.manifest.pending
@@ -183,7 +183,7 @@ def test_a_restart_mid_build_adopts_the_page_ones_and_renders_only_the_older_pag
 def test_a_restart_after_one_post_changed_renders_only_that_post(
     config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = settings(config_file, content)
+    config = site_config(config_file, content)
     build(config, tmp_path / "snap")
     _body_edit(content)
     work: list[str] = []
@@ -201,7 +201,7 @@ def test_a_restart_after_one_post_changed_renders_only_that_post(
 
 
 def test_page_ones_come_first_and_older_pages_on_demand_or_in_the_background(config_file: Path, content: Path, tmp_path: Path) -> None:
-    config = settings(config_file, content, items_per_feed=2)
+    config = site_config(config_file, content, items_per_feed=2)
     made = builder(config, tmp_path / "snap")
     assert made.rescan()
     first, planned = made.manifest, made.plan
@@ -229,7 +229,7 @@ def test_page_ones_come_first_and_older_pages_on_demand_or_in_the_background(con
 
 
 def test_an_edit_while_older_pages_are_pending_completes_to_the_edited_site(config_file: Path, content: Path, tmp_path: Path) -> None:
-    config = settings(config_file, content, items_per_feed=2)
+    config = site_config(config_file, content, items_per_feed=2)
     made = builder(config, tmp_path / "snap")
     assert made.rescan()
     made.render_now("/page/2/feed.xml")
@@ -255,7 +255,7 @@ def _many_posts(folder: Path, count: int) -> Path:
 
 def test_the_pool_gives_the_bytes_of_the_in_process_build(config_file: Path, tmp_path: Path) -> None:
     # Above every min_items threshold: files are parsed, posts and documents rendered in the pool's processes.
-    config = settings(config_file, _many_posts(tmp_path / "many", 300))
+    config = site_config(config_file, _many_posts(tmp_path / "many", 300))
     pool = Pool(workers=2)
     try:
         parallel = builder(config, tmp_path / "pooled", pool)
@@ -274,7 +274,7 @@ def test_the_pool_gives_the_bytes_of_the_in_process_build(config_file: Path, tmp
 
 
 def test_a_manifest_reads_back_as_written(config_file: Path, content: Path, tmp_path: Path) -> None:
-    config = settings(config_file, content, items_per_feed=2)
+    config = site_config(config_file, content, items_per_feed=2)
     made = build(config, tmp_path / "snap")
     (content / EDITED).write_text("---\ntitle: [unclosed\n---\n\nBroken.\n", encoding="utf-8")  # kept in its last good version
     (content / "note.md").write_text("no front matter at all\n", encoding="utf-8")
@@ -283,13 +283,13 @@ def test_a_manifest_reads_back_as_written(config_file: Path, content: Path, tmp_
     assert manifest is not None and manifest.kept and manifest.problems and manifest.next_change and manifest.tags
     assert loads(dumps(manifest)) == manifest
     assert made.store.load(manifest.name()) == manifest
-    pending = builder(settings(config_file, content, items_per_feed=1), tmp_path / "pending")
+    pending = builder(site_config(config_file, content, items_per_feed=1), tmp_path / "pending")
     assert pending.rescan() and pending.manifest is not None and pending.manifest.pending
     assert loads(dumps(pending.manifest)) == pending.manifest
 
 
 def test_a_torn_or_foreign_manifest_is_refused_naming_the_file(config_file: Path, content: Path, tmp_path: Path) -> None:
-    made = build(settings(config_file, content), tmp_path / "snap")
+    made = build(site_config(config_file, content), tmp_path / "snap")
     store, name = made.store, made.store.current_name()
     assert name is not None
     raw = (store.manifests / name).read_bytes()
@@ -307,7 +307,7 @@ def test_a_torn_or_foreign_manifest_is_refused_naming_the_file(config_file: Path
 
 
 def test_prune_keeps_what_a_kept_manifest_names_and_removes_the_rest(config_file: Path, content: Path, tmp_path: Path) -> None:
-    made = build(settings(config_file, content), tmp_path / "snap")
+    made = build(site_config(config_file, content), tmp_path / "snap")
     store = made.store
     oldest = made.manifest
     assert oldest is not None
@@ -344,7 +344,7 @@ def test_prune_keeps_what_a_kept_manifest_names_and_removes_the_rest(config_file
 
 
 def test_a_build_after_the_objects_were_removed_writes_them_again(config_file: Path, content: Path, tmp_path: Path) -> None:
-    config = settings(config_file, content)
+    config = site_config(config_file, content)
     made = build(config, tmp_path / "snap")
     manifest = made.manifest
     assert manifest is not None
@@ -358,7 +358,7 @@ def test_a_build_after_the_objects_were_removed_writes_them_again(config_file: P
 def test_a_rendering_that_fails_keeps_the_published_snapshot(
     config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, events: Events
 ) -> None:
-    made = build(settings(config_file, content), tmp_path / "snap")
+    made = build(site_config(config_file, content), tmp_path / "snap")
     published = made.manifest
     _title_edit(content)
 

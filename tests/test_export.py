@@ -19,7 +19,7 @@ from flask import Flask
 from feeds.snapshot import export
 from feeds.urls import file_name
 
-from .builds import Events, builder, record_events, settings
+from .builds import Events, builder, record_events, site_config
 from .conftest import SITE_CONFIG
 from .server import ServerProcess
 
@@ -137,7 +137,7 @@ def test_an_export_that_fails_half_way_leaves_the_previous_one_whole(app: Flask,
 
 
 def test_an_incomplete_snapshot_is_not_exported(config_file: Path, content: Path, tmp_path: Path) -> None:
-    made = builder(settings(config_file, content, items_per_feed=2), tmp_path / "snap")
+    made = builder(site_config(config_file, content, items_per_feed=2), tmp_path / "snap")
     assert made.rescan() and made.manifest is not None and made.manifest.pending
     with pytest.raises(ValueError, match="complete"):
         export.export(made.manifest, made.store, tmp_path / "out")

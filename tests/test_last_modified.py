@@ -13,7 +13,7 @@ from flask import Flask
 
 from feeds.snapshot.manifest import Manifest, last_modified
 
-from .builds import build, builder, changed_items, dates, settings, touch_all, write_post
+from .builds import build, builder, changed_items, dates, site_config, touch_all, write_post
 
 CLOCK = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 SECONDS = int(CLOCK.timestamp())
@@ -66,8 +66,8 @@ def _moved_only_where_bytes_changed(old: Manifest, new: Manifest) -> set[str]:
 
 
 def test_new_settings_advance_the_date_of_every_changed_document(config_file: Path, content: Path, tmp_path: Path) -> None:
-    first = build(settings(config_file, content), tmp_path / "snap").manifest
-    again = build(settings(config_file, content, title="Renamed Notes"), tmp_path / "snap").manifest
+    first = build(site_config(config_file, content), tmp_path / "snap").manifest
+    again = build(site_config(config_file, content, title="Renamed Notes"), tmp_path / "snap").manifest
     assert first is not None and again is not None
     assert again.content_time == first.content_time, "no file changed"
     changed = _moved_only_where_bytes_changed(first, again)
@@ -76,7 +76,7 @@ def test_new_settings_advance_the_date_of_every_changed_document(config_file: Pa
 
 
 def test_an_edit_without_updated_advances_exactly_the_documents_it_changed(config_file: Path, content: Path, tmp_path: Path) -> None:
-    made = build(settings(config_file, content, items_per_feed=2), tmp_path / "snap")
+    made = build(site_config(config_file, content, items_per_feed=2), tmp_path / "snap")
     first = made.manifest
     post = content / EDITED
     post.write_text(post.read_text(encoding="utf-8") + "\nA late correction.\n", encoding="utf-8")
@@ -90,7 +90,7 @@ def test_an_edit_without_updated_advances_exactly_the_documents_it_changed(confi
 def test_a_backdated_post_advances_the_documents_it_changed_even_with_old_file_times(
     config_file: Path, content: Path, tmp_path: Path
 ) -> None:
-    made = build(settings(config_file, content, items_per_feed=2), tmp_path / "snap")
+    made = build(site_config(config_file, content, items_per_feed=2), tmp_path / "snap")
     first = made.manifest
     assert first is not None
     folder_time = content.stat().st_mtime
@@ -108,7 +108,7 @@ def test_a_backdated_post_advances_the_documents_it_changed_even_with_old_file_t
 
 
 def test_a_content_clock_set_back_never_moves_a_date_backwards(config_file: Path, content: Path, tmp_path: Path) -> None:
-    made = build(settings(config_file, content), tmp_path / "snap")
+    made = build(site_config(config_file, content), tmp_path / "snap")
     first = made.manifest
     post = content / EDITED
     post.write_text(post.read_text(encoding="utf-8").replace("Three Layers", "Four Layers"), encoding="utf-8")
@@ -123,8 +123,8 @@ def test_a_content_clock_set_back_never_moves_a_date_backwards(config_file: Path
 def test_two_fresh_builds_of_the_same_content_give_the_same_dates(config_file: Path, content: Path, tmp_path: Path) -> None:
     copy = tmp_path / "elsewhere" / "posts"
     shutil.copytree(content, copy)  # copy2 keeps every file's and folder's time
-    one = build(settings(config_file, content, items_per_feed=3), tmp_path / "one").manifest
-    two = builder(settings(config_file, copy, items_per_feed=3), tmp_path / "two")
+    one = build(site_config(config_file, content, items_per_feed=3), tmp_path / "one").manifest
+    two = builder(site_config(config_file, copy, items_per_feed=3), tmp_path / "two")
     assert two.rescan()
     two.render_now("/page/2/feed.xml")  # on demand or in the background: the same date
     assert two.complete()
