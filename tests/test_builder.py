@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from feeds.render.store import render_key
 from feeds.service import jobs
 from feeds.service.pool import Pool
-from feeds.snapshot.manifest import ManifestError, dumps, loads
+from feeds.snapshot.manifest import Manifest, ManifestError, dumps, loads
 from feeds.snapshot.store import KEEP_MANIFESTS, SnapshotError, Store
 
 from .builds import Events, bodies, build, builder, record_events, reference, served, site_config, write_post
@@ -373,3 +374,52 @@ def test_a_rendering_that_fails_keeps_the_published_snapshot(
     monkeypatch.undo()
     assert made.rescan() and made.error is None, "the next scan tries again"
     assert made.manifest is not published and b"Revisited" in bodies(made)["/feed.xml"]
+
+
+# -- known bugs ------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: Builder._publish (builder.py:226-228) swaps `current` before it sets self.manifest (and _rescan sets self.plan "
+    "only after, line 147): a follower that loads the new manifest in that window and asks for one of its pending pages gets "
+    "the previous snapshot's item from render_now (line 288), i.e. stale bytes and validators",
+)
+def test_a_pending_page_asked_for_right_after_the_swap_is_never_the_previous_one(
+    config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = site_config(config_file, content, items_per_feed=1)  # a new post shifts more than SMALL_CHANGE older pages
+    made = build(config, tmp_path / "snap")
+    _new_post(content)
+    asked: dict[str, Any] = {}
+    publish = made.store.publish
+
+    def publish_then_ask(manifest: Manifest, data: bytes) -> None:
+        publish(manifest, data)
+        # `current` names the new manifest now: a follower polling at this moment serves it and asks for a pending page.
+        asked["waiting"] = manifest.pending.get("/page/5/feed.xml")
+        asked["answer"] = made.render_now("/page/5/feed.xml")
+
+    monkeypatch.setattr(made.store, "publish", publish_then_ask)
+    assert made.rescan()
+    assert asked["waiting"] is not None, "the page is pending in the published manifest"
+    answer = asked["answer"]
+    assert answer is None or answer.digest == asked["waiting"].digest, "a 503 to retry, or the new page; never the old one"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: Builder._rendered (builder.py:88, checked at line 331) trusts that every rendering it once saw is still in the "
+    "render store; when the files are gone (a tmp cleaner, a removed snapshot folder) a body cannot be restored and "
+    "jobs.render_docs raises LookupError ('post … is not rendered'): render_now and every rescan fail, requests answer 500",
+)
+def test_a_body_whose_object_and_renderings_were_cleaned_up_is_rendered_again(config_file: Path, content: Path, tmp_path: Path) -> None:
+    config = site_config(config_file, content, items_per_feed=2)
+    made = build(config, tmp_path / "snap")
+    assert made.manifest is not None
+    lost = made.manifest.items["/page/6/feed.xml"]
+    for gzip in (False, True):
+        made.store.object_path(lost.etag, gzip).unlink()
+    shutil.rmtree(tmp_path / "snap" / "render")  # nobody read them for ten days
+    assert made.render_now("/page/6/feed.xml") == lost
+    assert made.store.read(lost.etag) == reference(config).bodies["/page/6/feed.xml"]
