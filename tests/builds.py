@@ -147,6 +147,19 @@ def record_events(monkeypatch: pytest.MonkeyPatch) -> Events:
     return events
 
 
+def record_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[Any]:
+    """Wrap ``owner.name`` to record the first argument of every call (the work it was given); return the record."""
+    calls: list[Any] = []
+    original = getattr(owner, name)
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recorded)
+    return calls
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
     """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ from feeds.service.pool import Pool
 from feeds.snapshot.manifest import Manifest, ManifestError, dumps, loads
 from feeds.snapshot.store import KEEP_MANIFESTS, SnapshotError, Store
 
-from .builds import Events, bodies, build, builder, record_events, reference, served, site_config, write_post
+from .builds import Events, bodies, build, builder, record_calls, record_events, reference, served, site_config, write_post
 
 EDITED = "2026-05-02-three-layers-of-idempotency.md"
 
@@ -163,21 +163,19 @@ def test_a_restart_mid_build_adopts_the_page_ones_and_renders_only_the_older_pag
     assert first.rescan()  # killed before complete(): older pages are still pending
     assert first.manifest is not None and first.manifest.pending
     cold = bodies(build(config, tmp_path / "cold"))
-    rendered: list[str] = []
-    posts: list[str] = []
-    render_docs, render_posts = jobs.render_docs, jobs.render_posts
-    monkeypatch.setattr(jobs, "render_docs", lambda docs, *a: rendered.extend(d.path for d in docs) or render_docs(docs, *a))
-    monkeypatch.setattr(jobs, "render_posts", lambda work, *a: posts.extend(k for k, _, _ in work) or render_posts(work, *a))
+    docs_calls = record_calls(monkeypatch, jobs, "render_docs")
+    posts_calls = record_calls(monkeypatch, jobs, "render_posts")
     _forbid(monkeypatch, "load_files")
     again = builder(config, tmp_path / "snap")
     assert again.rescan() is False
-    assert events.count("adopt") == 1 and not rendered and not posts
+    assert events.count("adopt") == 1 and not docs_calls and not posts_calls
     assert again.complete()
     assert again.plan is not None
-    assert sorted(rendered) == sorted(first.manifest.pending)
+    assert sorted(doc.path for docs in docs_calls for doc in docs) == sorted(first.manifest.pending)
     shown_first = {render_key(p) for doc in again.plan.docs if doc.first for p in doc.posts}
     shown_later = {render_key(p) for doc in again.plan.docs if not doc.first for p in doc.posts}
-    assert sorted(posts) == sorted(shown_later - shown_first), "only posts no page 1 shows were left to render"
+    rendered_posts = sorted(key for work in posts_calls for key, _, _ in work)
+    assert rendered_posts == sorted(shown_later - shown_first), "only posts no page 1 shows were left to render"
     assert bodies(again) == cold
 
 
@@ -187,14 +185,12 @@ def test_a_restart_after_one_post_changed_renders_only_that_post(
     config = site_config(config_file, content)
     build(config, tmp_path / "snap")
     _body_edit(content)
-    work: list[str] = []
-    render_posts = jobs.render_posts
-    monkeypatch.setattr(jobs, "render_posts", lambda items, *a: work.extend(key for key, _, _ in items) or render_posts(items, *a))
+    calls = record_calls(monkeypatch, jobs, "render_posts")
     again = builder(config, tmp_path / "snap")
     assert again.rescan()
     assert again.plan is not None
     (edited,) = {post for doc in again.plan.docs for post in doc.posts if post.source == EDITED}
-    assert work == [render_key(edited)]
+    assert [key for work in calls for key, _, _ in work] == [render_key(edited)]
     assert bodies(again) == reference(config).bodies
 
 

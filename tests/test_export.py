@@ -123,16 +123,18 @@ def test_an_export_that_fails_half_way_leaves_the_previous_one_whole(app: Flask,
     export.export(runtime.current, runtime.store, out)
     before = {name: (out / name).read_bytes() for name in _tree(out)}
     copied: list[str] = []
+    copyfile = shutil.copyfile
 
     def copy_then_fail(source: Any, target: Any) -> Any:
-        copied.append(str(target))
-        if len(copied) > 20:
+        if len(copied) == 20:
             raise OSError(28, "No space left on device")
-        return shutil.copyfile(source, target)
+        copied.append(str(target))
+        return copyfile(source, target)
 
-    monkeypatch.setattr(export.shutil, "copyfile", copy_then_fail)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(shutil, "copyfile", copy_then_fail)
+    with pytest.raises(OSError, match="No space left"):
         export.export(runtime.current, runtime.store, out)
+    assert len(copied) == 20, "it failed half way"
     assert {name: (out / name).read_bytes() for name in _tree(out)} == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 

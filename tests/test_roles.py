@@ -30,7 +30,7 @@ from feeds.web.app import create_app, stop
 
 from .builds import Events, record_events, wait_until
 from .conftest import SITE_CONFIG, published
-from .server import ROOT, Reply, WsgiServer
+from .server import ROOT, Reply, ServerProcess, WsgiServer
 from .test_websub import Hub
 
 EDITED = "2026-05-02-three-layers-of-idempotency.md"
@@ -91,7 +91,8 @@ def test_one_worker_builds_and_the_other_serves_the_same_bytes(worker: Callable[
             b.headers["Last-Modified"],
         ), path
     assert events.count("rebuild") == 1
-    assert os.readlink(tmp_path / "snap" / CURRENT).endswith(_runtime(leader).current.name())
+    current = _runtime(leader).current
+    assert current is not None and os.readlink(tmp_path / "snap" / CURRENT) == f"manifests/{current.name()}"
     status = json.loads((tmp_path / "snap" / "status.json").read_text(encoding="utf-8"))
     health = follower.test_client().get("/healthz").get_json()
     assert health["role"] == "follower" and health["status"] == "ok"
@@ -432,12 +433,12 @@ def test_a_worker_recycled_after_the_snapshot_folder_was_removed_joins_as_a_foll
         assert json.loads(server.request("/healthz").body)["builder_pid"] == builder
 
 
-def _spread(server: WsgiServer, count: int) -> list[Reply]:
+def _spread(server: ServerProcess, count: int) -> list[Reply]:
     with ThreadPoolExecutor(max_workers=4) as pool:
         return list(pool.map(lambda _: server.request("/healthz"), range(count)))
 
 
-def _agreed_builder(server: WsgiServer, other_than: int | None = None) -> int:
+def _agreed_builder(server: ServerProcess, other_than: int | None = None) -> int:
     """The builder's pid once every worker asked names the same one (a follower learns it from status.json)."""
     named: set[Any] = set()
 
