@@ -197,7 +197,7 @@ def test_a_new_export_replaces_the_old_one_without_a_moment_of_no_export(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: export() removes its staging folder only when it fails with an exception (export.py:86-88); one killed "
+    reason="BUG: export() removes its staging folder only when it fails with an exception (export.py:85-86); one killed "
     "(kill -9, OOM, a power loss) leaves `.out-XXXX`, a full copy of the site, beside the export forever: no later export "
     "removes it (the store removes other processes' temporaries, store.py TEMP_AGE; the export has no such clean-up)",
 )
