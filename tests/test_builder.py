@@ -256,7 +256,7 @@ def _many_posts(folder: Path, count: int) -> Path:
 
 def test_the_pool_gives_the_bytes_of_the_in_process_build(config_file: Path, tmp_path: Path) -> None:
     # Above every min_items threshold: files are parsed, posts and documents rendered in the pool's processes.
-    config = site_config(config_file, _many_posts(tmp_path / "many", 300))
+    config = site_config(config_file, _many_posts(tmp_path / "many", 260))
     pool = Pool(workers=2)
     try:
         parallel = builder(config, tmp_path / "pooled", pool)
