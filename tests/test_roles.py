@@ -362,8 +362,8 @@ def test_post_rebuild_to_any_worker_rebuilds_once_in_the_builder(cluster: tuple[
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: Runtime.check_store (runtime.py:229-242) recreates the folder and sets builder.manifest = None, but the builder "
-    "still believes every post is in the render store (Builder._rendered, builder.py:88/331) that went with the folder: each "
+    reason="BUG: Runtime.check_store (runtime.py:231-244) recreates the folder and sets builder.manifest = None, but the builder "
+    "still believes every post is in the render store (Builder._rendered, builder.py:87/306) that went with the folder: each "
     "rescan fails with LookupError ('post … is not rendered') and every request whose object is gone answers 500",
 )
 def test_a_removed_snapshot_folder_is_published_again(worker: Callable[..., Flask], tmp_path: Path) -> None:
@@ -380,7 +380,7 @@ def test_a_removed_snapshot_folder_is_published_again(worker: Callable[..., Flas
 @pytest.mark.xfail(
     strict=True,
     reason="BUG: a builder that publishes again after its folder was removed starts over at seq 1 (check_store sets "
-    "builder.manifest = None, runtime.py:241); Runtime._swap (runtime.py:171-174) refuses a lower seq of the same version "
+    "builder.manifest = None, runtime.py:243); Runtime._swap (runtime.py:173-176) refuses a lower seq of the same version "
     "without remembering the name, so every worker loads that manifest again at every poll (50 ms) and logs `load` each time",
 )
 def test_a_snapshot_published_again_is_loaded_once(worker: Callable[..., Flask], events: Events, content: Path, tmp_path: Path) -> None:
@@ -403,7 +403,7 @@ def test_a_snapshot_published_again_is_loaded_once(worker: Callable[..., Flask],
     strict=True,
     reason="BUG: the builder.lock removed with the folder is recreated by the next worker (HostLock opens the path once per "
     "process, host.py:38-42), which so takes the lock the live builder holds on the old file, becomes a second builder, "
-    "and fails to bind the builder socket (OSError EADDRINUSE from BuilderServer, roles.py:89, raised out of create_app); "
+    "and fails to bind the builder socket (OSError EADDRINUSE from BuilderServer, roles.py:90, raised out of create_app); "
     "gunicorn then stops: 'Worker failed to boot'",
 )
 def test_a_worker_recycled_after_the_snapshot_folder_was_removed_joins_as_a_follower(content: Path, config_file: Path) -> None:
