@@ -1,130 +1,214 @@
-"""feeds build --out: every feed and page as the exact bytes the service serves, .gz siblings, mtimes, a manifest."""
+"""feeds build --out: the bytes the service serves at each URL, .gz siblings, mtimes as Last-Modified, a manifest; atomic."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 
 from feeds.snapshot import export
-from feeds.snapshot.export import ExportError, file_name, read, write_tree
+from feeds.urls import file_name
 
+from .builds import Events, builder, record_events, site_config
+from .conftest import SITE_CONFIG
 from .server import ServerProcess
 
 
-def _build(out: Path, content: Path, config: Path, site_url: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")} | {"FEEDS_SITE_URL": site_url}
-    result = subprocess.run(
-        [sys.executable, "-m", "feeds", "build", "--out", str(out), "--content", str(content), "--config", str(config)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
+def _feeds_build(out: Path, content: Path, config: Path, snapshot_dir: Path, site_url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDS_")}
+    env |= {"FEEDS_SITE_URL": site_url, "FEEDS_SNAPSHOT_DIR": str(snapshot_dir)}
+    argv = [sys.executable, "-m", "feeds", "build", "--out", str(out), "--content", str(content), "--config", str(config)]
+    return subprocess.run(argv, env=env, cwd=out.parent, capture_output=True, text=True, timeout=60)
 
 
-def test_every_exported_file_is_what_the_server_answers_for_its_url(
-    tmp_path: Path, server: ServerProcess, content: Path, config_file: Path
-) -> None:
+def _tree(out: Path) -> set[str]:
+    return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+
+
+def test_every_exported_file_is_what_the_server_answers_at_its_url(tmp_path: Path, content: Path) -> None:
+    paged = tmp_path / "paged.toml"
+    paged.write_text(SITE_CONFIG.replace("items_per_feed = 20", "items_per_feed = 5"), encoding="utf-8")
     out = tmp_path / "out"
-    _build(out, content, config_file, server.base)
-    manifest = json.loads((out / "manifest.json").read_text())
-    files = manifest["files"]
-    assert len(files) > 100
-    on_disk = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
-    named = set(files) | set(manifest["views"])
-    assert on_disk == {"manifest.json"} | named | {name + ".gz" for name in named}
-    for name, entry in files.items():
-        url = entry["path"] if entry["page"] == 1 else f"{entry['path']}?page={entry['page']}"
-        plain = server.request(url)
-        assert plain.status == 200, url
-        assert plain.body == (out / name).read_bytes(), url
-        assert plain.headers["etag"] == entry["etag"], url
-        assert plain.headers["content-type"] == entry["media_type"], url
-        mtime = (out / name).stat().st_mtime
-        assert parsedate_to_datetime(plain.headers["last-modified"]).timestamp() == mtime, url
-        zipped = server.request(url, headers={"Accept-Encoding": "gzip"})
-        assert zipped.body == (out / (name + ".gz")).read_bytes(), url
-        assert (out / (name + ".gz")).stat().st_mtime == mtime
-        assert gzip.decompress(zipped.body) == plain.body
-    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
-    for name, entry in manifest["views"].items():
-        for path, page in entry["keys"]:
-            view = server.request(path if page == 1 else f"{path}?page={page}", headers=browser)
-            assert (view.body, view.headers["etag"]) == ((out / name).read_bytes(), entry["etag"]), path
+    with ServerProcess(content, paged) as server:
+        built = _feeds_build(out, content, paged, tmp_path / "build-snapshot", server.base)
+        assert built.returncode == 0, built.stderr
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        files: dict[str, dict[str, Any]] = manifest["files"]
+        assert any("/page/" in entry["path"] for entry in files.values()), "older pages are exported too"
+        assert _tree(out) == {"manifest.json"} | set(files) | {name + ".gz" for name in files}
+        for name, entry in files.items():
+            assert file_name(entry["path"]) == name
+            plain = server.request(entry["path"])
+            assert plain.status == 200, name
+            assert plain.body == (out / name).read_bytes(), name
+            assert (plain.headers["etag"], plain.headers["content-type"]) == (entry["etag"], entry["media_type"]), name
+            assert len(plain.body) == entry["size"], name
+            modified = parsedate_to_datetime(plain.headers["last-modified"])
+            assert modified.isoformat() == entry["last_modified"], name
+            assert (out / name).stat().st_mtime == (out / (name + ".gz")).stat().st_mtime == modified.timestamp(), name
+            zipped = server.request(entry["path"], headers={"Accept-Encoding": "gzip"})
+            assert zipped.headers["content-encoding"] == "gzip", name
+            assert zipped.body == (out / (name + ".gz")).read_bytes(), name
+            assert len(zipped.body) == entry["gzip_size"] and gzip.decompress(zipped.body) == plain.body, name
+        health = json.loads(server.request("/healthz").body)
+        assert manifest["version"] == health["version"] and manifest["post_count"] == health["posts"] == 18
+        browser = server.request("/tags/go/feed.xml", headers={"Accept": "text/html,application/xml;q=0.9"})
+        assert browser.headers["content-type"].startswith("text/html")
+        assert browser.body not in {(out / name).read_bytes() for name in files}, "views are not exported"
+    assert not any("_views" in name or name.endswith("view.html") for name in _tree(out))
 
 
-def test_paged_feeds_and_pages_map_to_files() -> None:
-    assert file_name(("/feed.xml", 1)) == "feed.xml"
-    assert file_name(("/tags/go/atom.xml", 3)) == "tags/go/page/3/atom.xml"
-    assert file_name(("/", 1)) == "index.html"
-    assert file_name(("/tags/", 1)) == "tags/index.html"
-    assert file_name(("/tags/go/", 1)) == "tags/go/index.html"
+def test_paths_map_to_files_in_the_url_layout() -> None:
+    assert file_name("/feed.xml") == "feed.xml"
+    assert file_name("/tags/go/page/3/atom.xml") == "tags/go/page/3/atom.xml"
+    assert file_name("/") == "index.html"
+    assert file_name("/tags/") == "tags/index.html"
+    assert file_name("/tags/café/") == "tags/café/index.html"
+    assert file_name("/feeds.opml") == "feeds.opml"
 
 
-def test_an_export_reads_back_as_the_same_snapshot(tmp_path: Path, make_app: Callable[..., Flask]) -> None:
-    app = make_app(items_per_feed=5)
-    snapshot = app.extensions["feeds"].store.current
-    assert max(snapshot.pages.values()) > 1
-    export.export(snapshot, tmp_path / "out")
-    loaded = read(tmp_path / "out")
-    assert loaded.views and len(set(map(id, loaded.views.values()))) == len(loaded.views) // 3  # formats share a view
-    assert loaded == snapshot  # every body, browser view, page count, tag, problem and date
+def test_the_export_manifest_describes_every_file_with_its_validators(app: Flask, tmp_path: Path) -> None:
+    runtime = app.extensions["feeds"]
+    current = runtime.current
+    count = export.export(current, runtime.store, tmp_path / "out")
+    described = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    items = export.exported(current)
+    assert count == 2 * len(items) + 1
+    assert {k: described[k] for k in ("version", "post_count", "built_at")} == {
+        "version": current.version,
+        "post_count": current.post_count,
+        "built_at": current.built_at.isoformat(),
+    }
+    assert described["files"] == {
+        file_name(item.path): {
+            "path": item.path,
+            "media_type": item.media_type,
+            "etag": item.etag,
+            "last_modified": item.modified.isoformat(),
+            "size": item.size,
+            "gzip_size": item.gzip_size,
+        }
+        for item in items
+    }
+    assert {item.path for item in items} == {path for path in current.items if not path.startswith("/_views/")}
 
 
-def test_read_reuses_unchanged_bodies(tmp_path: Path, app: Flask) -> None:
-    snapshot = app.extensions["feeds"].store.current
-    export.export(snapshot, tmp_path / "out")
-    again = read(tmp_path / "out", previous=snapshot)
-    assert all(again.bodies[key] is body for key, body in snapshot.bodies.items())
-
-
-def test_unchanged_files_are_hard_linked_from_the_previous_tree(tmp_path: Path, app: Flask, content: Path) -> None:
-    state = app.extensions["feeds"]
-    (tmp_path / "one").mkdir()
-    first = write_tree(state.store.current, tmp_path / "one")
-    assert first.linked == 0
-    post = next(content.glob("2026-05-02-*.md"))
-    post.write_text(post.read_text().replace("Three Layers of Idempotency", "Three Layers of Idempotency, Revisited"))
-    assert state.builder.rescan()
-    (tmp_path / "two").mkdir()
-    second = write_tree(state.store.current, tmp_path / "two", previous=tmp_path / "one")
-    assert 0 < second.written < second.linked
-    assert (tmp_path / "two" / "tags/azure/feed.xml").stat().st_ino == (tmp_path / "one" / "tags/azure/feed.xml").stat().st_ino
-    assert (tmp_path / "two" / "feed.xml").read_bytes() != (tmp_path / "one" / "feed.xml").read_bytes()
-    assert read(tmp_path / "two") == state.store.current
-
-
-def test_export_replaces_the_folder_and_leaves_no_temporary_folders(tmp_path: Path, app: Flask) -> None:
-    snapshot = app.extensions["feeds"].store.current
+def test_export_replaces_the_folder_and_leaves_no_temporary_folders(app: Flask, tmp_path: Path) -> None:
+    runtime = app.extensions["feeds"]
     out = tmp_path / "site" / "out"
     out.mkdir(parents=True)
     (out / "stale.txt").write_text("from an older export")
-    export.export(snapshot, out)
-    export.export(snapshot, out)
-    assert not (out / "stale.txt").exists()
+    export.export(runtime.current, runtime.store, out)
+    first = _tree(out)
+    export.export(runtime.current, runtime.store, out)
+    assert not (out / "stale.txt").exists() and _tree(out) == first
     assert sorted(p.name for p in out.parent.iterdir()) == ["out"]
-    assert out.stat().st_mode & 0o755 == 0o755
+    assert out.stat().st_mode & 0o777 == 0o755
 
 
-def test_a_torn_or_foreign_export_is_refused(tmp_path: Path, app: Flask) -> None:
-    export.export(app.extensions["feeds"].store.current, tmp_path / "out")
-    with (tmp_path / "out" / "atom.xml").open("ab") as f:
-        f.write(b"junk")
-    with pytest.raises(ExportError, match="atom.xml"):
-        read(tmp_path / "out")
-    manifest = tmp_path / "out" / "manifest.json"
-    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": 99}))
-    with pytest.raises(ExportError, match="format"):
-        read(tmp_path / "out")
-    with pytest.raises(ExportError):
-        read(tmp_path / "missing")
+def test_an_export_that_fails_half_way_leaves_the_previous_one_whole(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = app.extensions["feeds"]
+    out = tmp_path / "out"
+    export.export(runtime.current, runtime.store, out)
+    before = {name: (out / name).read_bytes() for name in _tree(out)}
+    copied: list[str] = []
+    copyfile = shutil.copyfile
+
+    def copy_then_fail(source: Any, target: Any) -> Any:
+        if len(copied) == 20:
+            raise OSError(28, "No space left on device")
+        copied.append(str(target))
+        return copyfile(source, target)
+
+    monkeypatch.setattr(shutil, "copyfile", copy_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        export.export(runtime.current, runtime.store, out)
+    assert len(copied) == 20, "it failed half way"
+    assert {name: (out / name).read_bytes() for name in _tree(out)} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_incomplete_snapshot_is_not_exported(config_file: Path, content: Path, tmp_path: Path) -> None:
+    made = builder(site_config(config_file, content, items_per_feed=2), tmp_path / "snap")
+    assert made.rescan() and made.manifest is not None and made.manifest.pending
+    with pytest.raises(ValueError, match="complete"):
+        export.export(made.manifest, made.store, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_feeds_build_next_to_a_running_service_exports_what_it_publishes(
+    make_app: Callable[..., Flask], content: Path, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: Events = record_events(monkeypatch)
+    snapshot_dir = tmp_path / "shared"
+    app = make_app(snapshot_dir=str(snapshot_dir))  # this process is the host's builder
+    out = tmp_path / "out"
+    built = _feeds_build(out, content, config_file, snapshot_dir, "http://127.0.0.1:8000")
+    assert built.returncode == 0, built.stderr
+    current = app.extensions["feeds"].current
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["version"] == current.version
+    assert (out / "feed.xml").read_bytes() == app.extensions["feeds"].store.read(current.items["/feed.xml"].etag)
+    assert events.count("rebuild") == 1, "the command asked the running builder, which had nothing new to build"
+
+
+# -- known bugs ------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: export() (export.py:79-81) moves the old folder away, then the new one in: between the two renames `out` "
+    "does not exist, so nginx serving it answers 404 for every file; a swap needs renameat2(RENAME_EXCHANGE) or a symlink",
+)
+def test_a_new_export_replaces_the_old_one_without_a_moment_of_no_export(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = app.extensions["feeds"]
+    out = tmp_path / "out"
+    export.export(runtime.current, runtime.store, out)
+    missing: list[str] = []
+
+    def watching(name: str, rename: Callable[..., Any]) -> Callable[..., Any]:
+        def renamed(*args: Any) -> Any:
+            result = rename(*args)
+            if not (out / "feed.xml").is_file():  # what a web server reading the folder now finds
+                missing.append(f"{name}{args}")
+            return result
+
+        return renamed
+
+    for owner, name in ((os, "rename"), (os, "replace"), (Path, "rename"), (Path, "replace")):
+        monkeypatch.setattr(owner, name, watching(name, getattr(owner, name)))
+    export.export(runtime.current, runtime.store, out)
+    monkeypatch.undo()
+    assert (out / "feed.xml").is_file()
+    assert not missing, missing
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: export() removes its staging folder only when it fails with an exception (export.py:85-86); one killed "
+    "(kill -9, OOM, a power loss) leaves `.out-XXXX`, a full copy of the site, beside the export forever: no later export "
+    "removes it (the store removes other processes' temporaries, store.py TEMP_AGE; the export has no such clean-up)",
+)
+def test_an_export_removes_what_a_killed_export_left_behind(app: Flask, tmp_path: Path) -> None:
+    runtime = app.extensions["feeds"]
+    out = tmp_path / "out"
+    export.export(runtime.current, runtime.store, out)
+    left = tmp_path / ".out-k1ll3d"  # mkdtemp(prefix=".out-") of an export killed an hour ago
+    shutil.copytree(out, left)
+    hour_ago = time.time() - 3600
+    for path in [*left.rglob("*"), left]:
+        os.utime(path, (hour_ago, hour_ago))
+    export.export(runtime.current, runtime.store, out)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []

@@ -2,8 +2,9 @@
 
 Hypothesis writes a post with arbitrary front matter values and body (any
 Unicode including lone surrogates and control characters, markup, odd types),
-saves it next to one good post, scans, builds a snapshot, and checks every
-feed body: RSS/Atom parse strictly with lxml and without bozo in feedparser,
+saves it next to one good post, and publishes the folder through the reference
+pipeline of tests/builds.py (scan, select, plan, render every document), then
+checks every body: RSS/Atom parse strictly with lxml and without bozo in feedparser,
 JSON Feed validates against the JSON Feed 1.1 schema, HTML/OPML are UTF-8
 (OPML parses as XML). A file may be rejected, but only as a reported problem.
 """
@@ -20,10 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from feeds.config import load_config
-from feeds.content.index import ContentIndex
-from feeds.snapshot import build as snapshot
-
+from .builds import Reference, reference, site_config
 from .conftest import SITE_CONFIG
 from .wellformed import assert_json_feed, assert_xml_feed
 
@@ -99,17 +97,18 @@ def post_files(draw: st.DrawFn) -> bytes:
     return b"\xef\xbb\xbf" + data if draw(st.booleans()) else data
 
 
-def check_snapshot(snap: snapshot.Snapshot) -> None:
-    for (path, page), body in snap.bodies.items():
-        where = f"{path}?page={page}"
+def check_bodies(published: Reference) -> None:
+    """Every feed parses strictly (JSON Feed against its schema), OPML is XML, HTML pages and views are UTF-8."""
+    assert published.bodies.keys() == {doc.path for doc in published.plan.docs}
+    for path, body in published.bodies.items():
         if path.endswith(".json"):
-            assert_json_feed(body.data, where)
+            assert_json_feed(body, path)
         elif path.endswith(".xml"):
-            assert_xml_feed(body.data, where)
+            assert_xml_feed(body, path)
         elif path.endswith(".opml"):
-            etree.fromstring(body.data, etree.XMLParser(recover=False))
+            etree.fromstring(body, etree.XMLParser(recover=False))
         else:
-            body.data.decode("utf-8")
+            body.decode("utf-8")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -122,17 +121,13 @@ def test_any_post_file_keeps_every_format_well_formed(data: bytes) -> None:
         (content / "2026-01-01-good.md").write_text(GOOD_POST, encoding="utf-8")
         (content / "2025-06-01-generated.md").write_bytes(data)
         (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
-        config = load_config(root / "feeds.toml", env={}, overrides={"content_dir": str(content)})
+        published = reference(site_config(root / "feeds.toml", content), NOW)
 
-        scan = ContentIndex(config).scan()
-        generated = [p for p in scan.posts if p.source == "2025-06-01-generated.md"]
-        reported = [p for p in scan.problems if p.path == "2025-06-01-generated.md"]
+        generated = [p for p in published.scan.posts if p.source == "2025-06-01-generated.md"]
+        reported = [p for p in published.scan.problems if p.path == "2025-06-01-generated.md"]
         assert generated or reported, "a rejected file must be reported"
-        assert any(p.source == "2026-01-01-good.md" for p in scan.posts)
-
-        snap = snapshot.build(scan, config, NOW)
-        assert snap.post_count >= 1
-        check_snapshot(snap)
+        assert any(p.source == "2026-01-01-good.md" for p in published.site.posts)
+        check_bodies(published)
 
 
 @settings(max_examples=60, deadline=None)
@@ -147,10 +142,9 @@ def test_any_field_text_publishes_well_formed(title: str, body: str, tags: list[
         content.mkdir()
         (content / "post.md").write_bytes(data)
         (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
-        config = load_config(root / "feeds.toml", env={}, overrides={"content_dir": str(content)})
-        scan = ContentIndex(config).scan()
+        published = reference(site_config(root / "feeds.toml", content), NOW)
+        scan = published.scan
         assert [p.source for p in scan.posts] == ["post.md"], [str(p) for p in scan.problems]
         assert not [p for p in scan.problems if p.severity == "error"]
-        snap = snapshot.build(scan, config, NOW)
-        assert snap.post_count == 1
-        check_snapshot(snap)
+        assert [p.source for p in published.site.posts] == ["post.md"]
+        check_bodies(published)

@@ -1,0 +1,86 @@
+"""The snapshot store and its manifest: a manifest reads back as written, a torn one is refused, prune keeps what is named."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from feeds.snapshot.manifest import ManifestError, dumps, loads
+from feeds.snapshot.store import KEEP_MANIFESTS, SnapshotError, Store
+
+from .builds import build, builder, served, site_config
+
+EDITED = "2026-05-02-three-layers-of-idempotency.md"
+
+
+def test_a_manifest_reads_back_as_written(config_file: Path, content: Path, tmp_path: Path) -> None:
+    config = site_config(config_file, content, items_per_feed=2)
+    made = build(config, tmp_path / "snap")
+    (content / EDITED).write_text("---\ntitle: [unclosed\n---\n\nBroken.\n", encoding="utf-8")  # kept in its last good version
+    (content / "note.md").write_text("no front matter at all\n", encoding="utf-8")
+    assert made.rescan()
+    manifest = made.manifest
+    assert manifest is not None and manifest.kept and manifest.problems and manifest.next_change and manifest.tags
+    assert loads(dumps(manifest)) == manifest
+    assert made.store.load(manifest.name()) == manifest
+    pending = builder(site_config(config_file, content, items_per_feed=1), tmp_path / "pending")
+    assert pending.rescan() and pending.manifest is not None and pending.manifest.pending
+    assert loads(dumps(pending.manifest)) == pending.manifest
+
+
+def test_a_torn_or_foreign_manifest_is_refused_naming_the_file(config_file: Path, content: Path, tmp_path: Path) -> None:
+    made = build(site_config(config_file, content), tmp_path / "snap")
+    store, name = made.store, made.store.current_name()
+    assert name is not None
+    raw = (store.manifests / name).read_bytes()
+    (store.manifests / "torn.json").write_bytes(raw[: len(raw) // 2])
+    (store.manifests / "foreign.json").write_text(json.dumps({**json.loads(raw), "format": 99}))
+    (store.manifests / "other.json").write_text('{"format": 2, "items": "none"}')
+    for bad, said in (("torn.json", "not a readable manifest"), ("foreign.json", "format 99"), ("other.json", "not a readable manifest")):
+        with pytest.raises(SnapshotError) as error:
+            store.load(bad)
+        assert error.value.path == str(store.manifests / bad) and said in str(error.value), bad
+    with pytest.raises(ManifestError, match="where-it-was"):
+        loads(b"\xff", "where-it-was")
+    os.replace(store.manifests / "torn.json", store.manifests / name)
+    assert store.load_current() is None, "a torn current manifest is no snapshot"
+
+
+def test_prune_keeps_what_a_kept_manifest_names_and_removes_the_rest(config_file: Path, content: Path, tmp_path: Path) -> None:
+    made = build(site_config(config_file, content), tmp_path / "snap")
+    store = made.store
+    oldest = made.manifest
+    assert oldest is not None
+    post = content / EDITED
+    for n in range(KEEP_MANIFESTS + 1):
+        post.write_text(post.read_text(encoding="utf-8").replace("Idempotency", f"Idempotency {n}", 1), encoding="utf-8")
+        assert made.rescan()
+    names = sorted(p.name for p in store.manifests.glob("*.json"))
+    assert len(names) == KEEP_MANIFESTS + 2
+    orphan = store.put(b"named by no manifest").etag
+    shard = store.object_path(orphan).parent
+    stale = [shard / ".tmp-x.99999999.1", store.manifests / ".tmp-m.json.99999999.7", store.folder / ".tmp-current.99999999.3"]
+    ours = shard / f".tmp-y.{os.getpid()}.1"  # this process may still be writing it
+    for path in [*stale, ours]:
+        path.write_bytes(b"partial")
+    gone_with_old = (
+        {i.etag for i in store.load(names[1]).items.values()}
+        - {i.etag for name in names[-KEEP_MANIFESTS:] for i in store.load(name).items.values()}
+        - {i.etag for i in oldest.items.values()}
+    )
+    assert gone_with_old, "the second manifest names bodies no later one does"
+
+    assert store.prune([oldest]) > 0  # a follower still reads the oldest one
+    assert sorted(p.name for p in store.manifests.glob("*.json")) == [names[0], *names[-KEEP_MANIFESTS:]]
+    assert not any(p.exists() for p in stale) and ours.exists()
+    assert not store.object_path(orphan).exists() and not store.object_path(orphan, gzip=True).exists()
+    for etag in gone_with_old:
+        assert not store.object_path(etag).exists()
+    for name in [names[0], *names[-KEEP_MANIFESTS:]]:
+        manifest = store.load(name)
+        assert served(store, manifest).keys() == manifest.items.keys()
+        assert all(store.object_path(i.etag, gzip=True).exists() for i in manifest.items.values())
+    assert Store(store.folder).load_current() == made.manifest
