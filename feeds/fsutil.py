@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 TEMP_PREFIX = ".tmp-"
 
@@ -85,6 +87,31 @@ def sync_filesystem(folder: Path) -> None:
             raise OSError(error, os.strerror(error), str(folder))
     finally:
         os.close(fd)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+@lru_cache(maxsize=1)
+def _renameat2() -> Any:
+    name = ctypes.util.find_library("c")
+    return getattr(ctypes.CDLL(name, use_errno=True), "renameat2", None) if name else None
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap the names of ``a`` and ``b`` in one step (Linux renameat2 RENAME_EXCHANGE); two renames where it is missing."""
+    renameat2 = _renameat2()
+    if renameat2 is not None:
+        at_fdcwd = -100
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+            return
+        error = ctypes.get_errno()
+        if error not in (errno.ENOSYS, errno.EINVAL):  # not supported by this kernel or file system: rename twice below
+            raise OSError(error, os.strerror(error), str(b))
+    parked = b.with_name(f"{TEMP_PREFIX}{b.name}.{os.getpid()}")
+    os.rename(b, parked)
+    os.rename(a, b)
+    os.rename(parked, a)
 
 
 def is_temporary(name: str) -> bool:

@@ -306,12 +306,6 @@ def test_a_rendering_that_fails_keeps_the_published_snapshot(
 # -- known bugs ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Builder._publish (builder.py:201-203) swaps `current` before it sets self.manifest (and _rescan sets self.plan "
-    "only after, line 146): a follower that loads the new manifest in that window and asks for one of its pending pages gets "
-    "the previous snapshot's item from render_now (line 263), i.e. stale bytes and validators",
-)
 def test_a_pending_page_asked_for_right_after_the_swap_is_never_the_previous_one(
     config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -334,12 +328,6 @@ def test_a_pending_page_asked_for_right_after_the_swap_is_never_the_previous_one
     assert answer is None or answer.digest == asked["waiting"].digest, "a 503 to retry, or the new page; never the old one"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Builder._rendered (builder.py:87, checked at line 306) trusts that every rendering it once saw is still in the "
-    "render store; when the files are gone (a tmp cleaner, a removed snapshot folder) a body cannot be restored and "
-    "jobs.render_docs raises LookupError ('post … is not rendered'): render_now and every rescan fail, requests answer 500",
-)
 def test_a_body_whose_object_and_renderings_were_cleaned_up_is_rendered_again(config_file: Path, content: Path, tmp_path: Path) -> None:
     config = site_config(config_file, content, items_per_feed=2)
     made = build(config, tmp_path / "snap")
@@ -352,13 +340,6 @@ def test_a_body_whose_object_and_renderings_were_cleaned_up_is_rendered_again(co
     assert made.store.read(lost.etag) == reference(config).bodies["/page/6/feed.xml"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a damaged render-store entry (an empty file: RenderStore.put writes durable=False, so a power loss can keep "
-    "the rename and lose the bytes) counts as rendered (RenderStore.has only checks that the file exists, render/store.py:47; "
-    "Builder._render_posts, builder.py:308) while RenderStore.get refuses it, so jobs.render_docs raises LookupError at every "
-    "rebuild that shows the post, across restarts (cache_dir keeps it); the old pipeline rendered a damaged entry again",
-)
 def test_a_damaged_rendering_is_rendered_again(config_file: Path, content: Path, tmp_path: Path) -> None:
     build(site_config(config_file, content), tmp_path / "snap")
     for entry in (tmp_path / "snap" / "render").glob("*/*"):

@@ -165,11 +165,6 @@ def test_feeds_build_next_to_a_running_service_exports_what_it_publishes(
 # -- known bugs ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: export() (export.py:79-81) moves the old folder away, then the new one in: between the two renames `out` "
-    "does not exist, so nginx serving it answers 404 for every file; a swap needs renameat2(RENAME_EXCHANGE) or a symlink",
-)
 def test_a_new_export_replaces_the_old_one_without_a_moment_of_no_export(
     app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -195,12 +190,6 @@ def test_a_new_export_replaces_the_old_one_without_a_moment_of_no_export(
     assert not missing, missing
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: export() removes its staging folder only when it fails with an exception (export.py:85-86); one killed "
-    "(kill -9, OOM, a power loss) leaves `.out-XXXX`, a full copy of the site, beside the export forever: no later export "
-    "removes it (the store removes other processes' temporaries, store.py TEMP_AGE; the export has no such clean-up)",
-)
 def test_an_export_removes_what_a_killed_export_left_behind(app: Flask, tmp_path: Path) -> None:
     runtime = app.extensions["feeds"]
     out = tmp_path / "out"

@@ -360,12 +360,6 @@ def test_post_rebuild_to_any_worker_rebuilds_once_in_the_builder(cluster: tuple[
 # -- known bugs: a snapshot folder removed under the service (rm -rf, a tmp cleaner) --------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Runtime.check_store (runtime.py:231-244) recreates the folder and sets builder.manifest = None, but the builder "
-    "still believes every post is in the render store (Builder._rendered, builder.py:87/306) that went with the folder: each "
-    "rescan fails with LookupError ('post … is not rendered') and every request whose object is gone answers 500",
-)
 def test_a_removed_snapshot_folder_is_published_again(worker: Callable[..., Flask], tmp_path: Path) -> None:
     leader = worker()
     follower = worker()
@@ -377,12 +371,6 @@ def test_a_removed_snapshot_folder_is_published_again(worker: Callable[..., Flas
         assert (reply.status_code, reply.data) == (200, served["/tags/go/feed.xml"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a builder that publishes again after its folder was removed starts over at seq 1 (check_store sets "
-    "builder.manifest = None, runtime.py:243); Runtime._swap (runtime.py:173-176) refuses a lower seq of the same version "
-    "without remembering the name, so every worker loads that manifest again at every poll (50 ms) and logs `load` each time",
-)
 def test_a_snapshot_published_again_is_loaded_once(worker: Callable[..., Flask], events: Events, content: Path, tmp_path: Path) -> None:
     cache = str(tmp_path / "renders")  # outside the snapshot folder: the renderings survive its removal
     leader = worker(cache_dir=cache)
@@ -399,13 +387,6 @@ def test_a_snapshot_published_again_is_loaded_once(worker: Callable[..., Flask],
     assert follower.test_client().get("/feed.xml").status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the builder.lock removed with the folder is recreated by the next worker (HostLock opens the path once per "
-    "process, host.py:38-42), which so takes the lock the live builder holds on the old file, becomes a second builder, "
-    "and fails to bind the builder socket (OSError EADDRINUSE from BuilderServer, roles.py:90, raised out of create_app); "
-    "gunicorn then stops: 'Worker failed to boot'",
-)
 def test_a_worker_recycled_after_the_snapshot_folder_was_removed_joins_as_a_follower(content: Path, config_file: Path) -> None:
     with WsgiServer("gunicorn", content, config_file, workers=2, env={"FEEDS_WORKER_HEADER": "true"}) as server:
         builder = _agreed_builder(server)

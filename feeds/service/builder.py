@@ -151,10 +151,9 @@ class Builder:
             log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
             return False
         try:
-            self._publish(manifest)
+            self._publish(manifest, plan_)
         except SnapshotError as e:
             return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
-        self.plan = plan_
         self._recovered(now)
         if self._unsaved:
             self._save_state()
@@ -211,14 +210,18 @@ class Builder:
         modified = last_modified(previous, stored.etag, content_time, doc.newest, now)
         return Item(doc.path, doc.media_type, stored.etag, modified, stored.size, stored.gzip_size, doc.digest)
 
-    def _publish(self, manifest: Manifest) -> None:
+    def _publish(self, manifest: Manifest, plan_: Plan | None = None) -> None:
+        # The builder answers for the new snapshot before any worker can see it (a follower asking for one
+        # of its pending pages must never get the previous snapshot's bytes).
+        before = self.manifest, self.plan
+        self.manifest, self.plan = manifest, plan_ or self.plan
         try:
             self.store.publish(manifest, dumps(manifest))
         except SnapshotError:
+            self.manifest, self.plan = before
             with self._late_lock:
                 self._late.clear()  # a failed flush discards new bodies (Store.publish): render them again
             raise
-        self.manifest = manifest
         with self._late_lock:
             named = {(path, item.digest) for path, item in manifest.items.items()}
             self._late = {key: item for key, item in self._late.items() if key not in named and key[0] in manifest.pending}
@@ -287,18 +290,22 @@ class Builder:
         self.prune()
         return True
 
-    def render_now(self, path: str) -> Item | None:
-        """The item of a pending document, rendered now if nobody has yet (a request is waiting for it)."""
+    def render_now(self, path: str, digest: str | None = None) -> Item | None:
+        """The item of a pending document, rendered now if nobody has yet (a request is waiting for it).
+
+        With ``digest`` (what the asking worker's manifest lists), only an item of that digest is
+        answered, so a worker a publish behind or ahead never gets another snapshot's bytes.
+        """
         manifest, plan_ = self.manifest, self.plan
         if manifest is None:
             return None
         done = manifest.items.get(path)
-        if done is not None:
+        if done is not None and digest in (None, done.digest):
             return self._restore(done)
         waiting = manifest.pending.get(path)
         doc = plan_.find(path) if plan_ is not None else None
-        if waiting is None or doc is None or doc.digest != waiting.digest:
-            return None
+        if doc is None or waiting is None or doc.digest != (digest or waiting.digest):
+            return None  # not this builder's pending document (the asking worker serves another snapshot): no answer
         with self._late_lock:
             item = self._late.get((path, doc.digest))
         if item is not None:
@@ -325,12 +332,19 @@ class Builder:
             return []
         posts = {render_key(p): p for doc in docs for p in doc.posts}
         self._render_posts(posts, parallel)
-        if parallel:
-            results = self.pool.map(jobs.render_docs, list(docs), self.config, self.renders.folder, self.store.folder, min_items=24)
-        else:
-            results = jobs.render_docs(docs, self.config, self.renders.folder, self.store.folder)
+        try:
+            results = self._render_docs_once(docs, parallel)
+        except jobs.NotRendered:  # renderings went missing (or were damaged) since: check them all, render again, once
+            self._rendered.difference_update(key for key in posts if not self.renders.has(key))
+            self._render_posts(posts, parallel)
+            results = self._render_docs_once(docs, parallel)
         by_path = dict(results)
         return [(doc, by_path[doc.path]) for doc in docs]
+
+    def _render_docs_once(self, docs: Sequence[Doc], parallel: bool) -> list[tuple[str, Stored]]:
+        if parallel:
+            return self.pool.map(jobs.render_docs, list(docs), self.config, self.renders.folder, self.store.folder, min_items=24)
+        return jobs.render_docs(docs, self.config, self.renders.folder, self.store.folder)
 
     def _render_posts(self, posts: dict[str, Post], parallel: bool) -> None:
         work = []

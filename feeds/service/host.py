@@ -68,6 +68,10 @@ class HostLock:
         self._fd = fd
         return True
 
+    def lost(self) -> bool:
+        """As the holder: whether the lock file was removed (with its folder) since it was taken."""
+        return self.held and not self._current(self._fd)
+
     def _current(self, fd: int) -> bool:
         """Whether ``fd`` is the file at ``path`` (not one removed with its folder)."""
         try:

@@ -14,6 +14,8 @@ from pathlib import Path
 from feeds.config import Config
 from feeds.content.files import SourceFile
 from feeds.content.post import Loaded, load
+from feeds.errors import FeedsError
+from feeds.models import Post
 from feeds.render import markup
 from feeds.render.docs import render
 from feeds.render.markup import Rendered
@@ -35,16 +37,27 @@ def render_posts(work: Sequence[tuple[str, str, str]], render_dir: Path, iframe_
     return [key for key, _, _ in work]
 
 
+class NotRendered(FeedsError):
+    """A post's rendering is not in the render store (removed or damaged since it was written)."""
+
+    def __init__(self, source: str, key: str) -> None:
+        super().__init__(f"{source}: not rendered (render store entry {key} missing)")
+        self.keys = {key}
+
+    def __reduce__(self) -> tuple[object, ...]:  # crosses back from a helper process
+        return (NotRendered, (str(self).split(":", 1)[0], next(iter(self.keys))))
+
+
 def render_docs(docs: Sequence[Doc], config: Config, render_dir: Path, store_dir: Path) -> list[tuple[str, Stored]]:
     """Render documents (their posts already rendered) into the object store; return (path, stored)."""
     renders, store = RenderStore(render_dir), Store(store_dir)
     cache: dict[str, Rendered] = {}
 
-    def lookup(post: object) -> Rendered:
-        key = render_key(post)  # type: ignore[arg-type]
+    def lookup(post: Post) -> Rendered:
+        key = render_key(post)
         rendered = cache.get(key) or renders.get(key)
         if rendered is None:
-            raise LookupError(f"post {getattr(post, 'source', post)!r} is not rendered")
+            raise NotRendered(post.source, key)
         cache[key] = rendered
         return rendered
 

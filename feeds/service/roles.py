@@ -36,7 +36,7 @@ REBUILD_WAIT = 20.0
 class Role(Protocol):
     name: str
 
-    def render_now(self, path: str) -> Item | None: ...
+    def render_now(self, path: str, digest: str | None = None) -> Item | None: ...
 
     def rebuild(self, force: bool = False) -> dict[str, Any]: ...
 
@@ -50,8 +50,8 @@ class Follower:
     runtime: Runtime
     name: str = "follower"
 
-    def render_now(self, path: str) -> Item | None:
-        answer = ask(self.runtime.folder, {"op": "render", "path": path}, PENDING_WAIT)
+    def render_now(self, path: str, digest: str | None = None) -> Item | None:
+        answer = ask(self.runtime.folder, {"op": "render", "path": path, "digest": digest}, PENDING_WAIT)
         row = answer.get("item") if answer else None
         return Item(*row) if isinstance(row, list) and len(row) == 7 else None
 
@@ -130,8 +130,8 @@ class Leader:
                 self.builder.complete()
                 self.builder.pool.close()
 
-    def render_now(self, path: str) -> Item | None:
-        return self.builder.render_now(path)
+    def render_now(self, path: str, digest: str | None = None) -> Item | None:
+        return self.builder.render_now(path, digest)
 
     def rebuild(self, force: bool = False) -> dict[str, Any]:
         before = self.builder.manifest
@@ -145,7 +145,8 @@ class Leader:
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """Answer a follower: render an older page now, or rescan now."""
         if request.get("op") == "render":
-            item = self.render_now(str(request.get("path")))
+            digest = request.get("digest")
+            item = self.render_now(str(request.get("path")), digest if isinstance(digest, str) else None)
             return {"item": list(dataclasses.astuple(item)) if item else None}
         if request.get("op") == "rebuild":
             return self.rebuild(bool(request.get("force")))

@@ -216,8 +216,9 @@ class Runtime:
         item = manifest.items.get(path)
         if item is not None:
             return item
-        if path in manifest.pending:
-            return self.role.render_now(path)
+        waiting = manifest.pending.get(path)
+        if waiting is not None:
+            return self.role.render_now(path, waiting.digest)
         return None
 
     def open(self, item: Item, gzip: bool) -> Any:
@@ -225,7 +226,7 @@ class Runtime:
         try:
             return open(self.store.object_path(item.etag, gzip), "rb")  # noqa: SIM115 - the WSGI server closes it
         except FileNotFoundError:
-            again = self.role.render_now(item.path)
+            again = self.role.render_now(item.path, item.digest)
             if again is None:
                 raise
             return open(self.store.object_path(again.etag, gzip), "rb")  # noqa: SIM115
@@ -242,8 +243,8 @@ class Runtime:
         The next scan then publishes everything again.
         """
         builder = self.builder
-        if builder is None or builder.manifest is None or self.store.current_name() is not None:
-            return False
+        if builder is None or builder.manifest is None or not self._lock.lost():
+            return False  # (not `current` missing: a first publish in progress has no `current` yet)
         log.event("snapshot_lost", logging.ERROR, path=str(self.folder))
         try:
             self.folder = prepare_dir(self.config)

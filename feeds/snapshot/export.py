@@ -9,14 +9,17 @@ exported (only the app can negotiate them).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from feeds.fsutil import atomic_write
+from feeds.fsutil import atomic_write, exchange, fsync_dir, sync_filesystem
 from feeds.render.plan import VIEWS
 from feeds.snapshot.manifest import Item, Manifest
 from feeds.snapshot.store import Store
@@ -54,13 +57,33 @@ def describe(manifest: Manifest) -> dict[str, Any]:
 def export(manifest: Manifest, store: Store, out: Path) -> int:
     """Write every exported document of ``manifest`` under ``out`` atomically; return the file count.
 
-    Files are written to a temporary sibling folder that then replaces ``out``,
-    so a web server never serves a half-written export.
+    Files are written to a temporary sibling folder that then takes the place of ``out`` in one
+    step (an exchange of the two names), so a web server never serves a half-written export nor
+    finds none. One export runs at a time per folder (a lock beside it); what an export killed
+    midway left behind is removed by the next.
     """
     if not manifest.complete:
         raise ValueError("export needs a complete snapshot")
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(out.parent):
+        for leftover in out.parent.glob(f".{out.name}-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        return _export(manifest, store, out)
+
+
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """Hold a lock on ``folder`` itself (flock works on a folder): one export into it at a time, no lock file left."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _export(manifest: Manifest, store: Store, out: Path) -> int:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     count = 0
     try:
@@ -75,13 +98,13 @@ def export(manifest: Manifest, store: Store, out: Path) -> int:
         atomic_write(staging / MANIFEST, (json.dumps(describe(manifest), indent=1, ensure_ascii=False) + "\n").encode(), durable=False)
         count += 1
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a web server must read it
+        sync_filesystem(staging)
         if out.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}-old-", dir=out.parent))
-            out.rename(retired / out.name)
-            staging.rename(out)
-            shutil.rmtree(retired, ignore_errors=True)
+            exchange(staging, out)  # staging now holds the old export
+            shutil.rmtree(staging, ignore_errors=True)
         else:
             staging.rename(out)
+        fsync_dir(out.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
