@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from feeds.web.app import create_app, stop
@@ -51,3 +52,40 @@ def test_no_background_thread_keeps_the_process_alive(content: Path, config_file
         stop(builder)
         stop(follower)
     assert builder.extensions["feeds"].role.scheduler is not None and not builder.extensions["feeds"].role.scheduler.running
+
+
+BUILDER_WITH_HELPERS = """
+import os, sys, time
+from feeds.service.pool import Pool
+def job(items):
+    return [os.getpid() for _ in items]
+if __name__ == "__main__":
+    helpers = set(Pool(2).map(job, list(range(64)), min_items=1))
+    print(" ".join(map(str, helpers)), flush=True)
+    time.sleep(120)
+"""
+
+
+def test_the_builders_helper_processes_leave_with_a_killed_builder(tmp_path: Path) -> None:
+    """kill -9 of a builder must not leave its fork server and helpers behind (they hold each other open)."""
+    script = tmp_path / "builder.py"
+    script.write_text(BUILDER_WITH_HELPERS, encoding="utf-8")
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    helpers = [int(pid) for pid in process.stdout.readline().split()]
+    assert helpers and process.pid not in helpers
+    process.kill()
+    process.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in helpers if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[-1][:1] if Path(f"/proc/{pid}/stat").exists() else "X"
+    return state not in ("Z", "X")  # a zombie is gone (its parent, the fork server, reaps it as it leaves too)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from multiprocessing import forkserver
@@ -18,6 +19,22 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def watch_parent(pid: int) -> None:
+    """In a helper process: exit as soon as the builder process ``pid`` is gone."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid was reused by another user's process: ours is gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="feeds-watch-builder", daemon=True).start()
 
 
 def _start_fork_server() -> None:
@@ -45,7 +62,11 @@ class Pool:
             if self._executor is None:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["feeds.service.jobs"])
-                self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+                # A helper outlives a builder killed with SIGKILL (it waits on a queue it also holds the writing
+                # end of), and keeps the fork server alive with it: each helper watches the builder and leaves with it.
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.workers, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
+                )
             return self._executor
 
     def warm_up(self) -> None:
@@ -56,11 +77,17 @@ class Pool:
         if self.parallel:
             threading.Thread(target=_start_fork_server, name="feeds-forkserver", daemon=True).start()
 
-    def map(self, job: Callable[..., list[R]], items: Sequence[T], *args: Any, min_items: int = 64, chunk: int = 0) -> list[R]:
-        """Run ``job(part, *args)`` over ``items`` split into parts, concatenating the results in order."""
+    def map(
+        self, job: Callable[..., list[R]], items: Sequence[T], *args: Any, min_items: int = 64, start_from: int = 0, chunk: int = 0
+    ) -> list[R]:
+        """Run ``job(part, *args)`` over ``items`` split into parts, concatenating the results in order.
+
+        Parallel from ``min_items`` when the processes run already; starting them (about half a
+        second of CPU for the fork server's imports) only from ``start_from`` items.
+        """
         if not items:
             return []
-        if not self.parallel or len(items) < min_items:
+        if not self.parallel or len(items) < max(min_items, start_from if self._executor is None else 0):
             return job(items, *args)
         size = chunk or max(8, -(-len(items) // (self.workers * 4)))
         parts = [items[i : i + size] for i in range(0, len(items), size)]

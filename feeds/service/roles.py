@@ -86,7 +86,6 @@ class Leader:
     def start(self, *, schedule: bool = True) -> None:
         """Answer the followers, and scan now and then every ``scan_interval`` (or only now, without ``schedule``)."""
         log.event("builder", pid=self.runtime.pid)
-        self.builder.pool.warm_up()
         self.server = BuilderServer(self.runtime.folder, self.handle)
         if not schedule:
             return
