@@ -7,9 +7,12 @@ them into a feed.
 
 from __future__ import annotations
 
+import codecs
+import errno
 import os
 import re
 import stat
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -170,6 +173,9 @@ def read_text(file: SourceFile, config: Config, problems: list[Problem]) -> str:
     data = _read_bytes(file, config)
     if not data.strip():
         raise ContentError(file.rel, "empty file")
+    text = _clean_utf8(data)
+    if text is not None:
+        return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
     text = _decode(file, data).replace("\r\n", "\n").replace("\r", "\n")
     first = FORBIDDEN.search(text)
     if first is not None:
@@ -188,24 +194,96 @@ def _read_bytes(file: SourceFile, config: Config) -> bytes:
     limit = config.max_file_size
     if file.size > limit:
         raise ContentError(file.rel, f"file is {file.size} bytes, over max_file_size ({limit}); skipped")
-    try:
-        real = file.path.resolve(strict=True)
-        if file.root is None or not real.is_relative_to(file.root):
-            raise ContentError(file.rel, "now points outside the content folder; not read")
-        # O_NONBLOCK: opening a pipe put in the file's place must not hang the scan.
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except (OSError, RuntimeError) as e:
-        raise ContentError(file.rel, f"cannot read: {getattr(e, 'strerror', None) or e}") from e
-    with os.fdopen(fd, "rb") as handle:
+    fd = _open_unmoved(file)
+    if fd is None:
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ContentError(file.rel, "is not a regular file; skipped")
-            data = handle.read(limit + 1)
-        except OSError as e:
-            raise ContentError(file.rel, f"cannot read: {e.strerror}") from e
+            real = file.path.resolve(strict=True)
+            if file.root is None or not real.is_relative_to(file.root):
+                raise ContentError(file.rel, "now points outside the content folder; not read")
+            fd = os.open(real, _OPEN_FLAGS)
+        except (OSError, RuntimeError) as e:
+            raise ContentError(file.rel, f"cannot read: {getattr(e, 'strerror', None) or e}") from e
+    try:
+        info = os.fstat(fd)
+        mode = info.st_mode
+        if stat.S_ISDIR(mode):
+            # What opening a folder as a file object raised before (a loader error, as reported then).
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), fd)
+        if not stat.S_ISREG(mode):
+            raise ContentError(file.rel, "is not a regular file; skipped")
+        data = _read_up_to(fd, limit + 1, info.st_size)
+    except IsADirectoryError:
+        raise
+    except OSError as e:
+        raise ContentError(file.rel, f"cannot read: {e.strerror}") from e
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise ContentError(file.rel, f"file is over max_file_size ({limit} bytes); skipped")
     return data
+
+
+# O_NONBLOCK: opening a pipe put in the file's place must not hang the scan.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+# Where Linux names the file an open descriptor refers to, every symlink followed.
+_FD_PATHS = "/proc/self/fd/" if sys.platform.startswith("linux") and hasattr(os, "O_NOFOLLOW") else None
+
+
+def _open_unmoved(file: SourceFile) -> int | None:
+    """Open the file if it is still at its listed path with no symlink on the way, else return None.
+
+    Then its real path is its listed path, inside the folder: what ``resolve()``
+    (a system call per path component) would find. A symlink, a moved file or
+    anything unusual returns None, for the general check by real path.
+    """
+    if _FD_PATHS is None or file.root is None:
+        return None
+    try:
+        fd = os.open(file.path, _OPEN_FLAGS | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        real = os.readlink(f"{_FD_PATHS}{fd}")
+    except OSError:
+        real = ""
+    path = str(file.path)
+    if real == path and path.startswith(os.path.join(str(file.root), "")):
+        return fd
+    os.close(fd)
+    return None
+
+
+def _read_up_to(fd: int, count: int, expected: int) -> bytes:
+    """Read until the end of the file or ``count`` bytes; ``expected`` is the size the file had (fstat)."""
+    first = min(count, expected + 1)
+    data = os.read(fd, first)
+    if len(data) == expected < first:
+        return data  # all of it: a short read of a regular file is its end
+    while len(data) < count:
+        more = os.read(fd, min(count - len(data), 1 << 16))
+        if not more:
+            break
+        data += more
+    return data
+
+
+# FORBIDDEN as UTF-8 bytes: the C0 controls and DEL are single bytes, the C1 controls C2 80-9F,
+# U+FFFE/U+FFFF EF BF BE/BF; surrogates never pass a strict decode.
+_FORBIDDEN_ASCII = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_FORBIDDEN_MULTIBYTE = re.compile(rb"\xc2[\x80-\x9f]|\xef\xbf[\xbe\xbf]")
+
+
+def _clean_utf8(data: bytes) -> str | None:
+    """Return ``data`` decoded if it is strict UTF-8 without a BOM, holding no character FORBIDDEN matches (the common case)."""
+    if data.startswith(codecs.BOM_UTF8) or len(data.translate(None, _FORBIDDEN_ASCII)) != len(data):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.isascii() and _FORBIDDEN_MULTIBYTE.search(data) is not None:
+        return None
+    return text
 
 
 def _decode(file: SourceFile, data: bytes) -> str:

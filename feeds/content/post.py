@@ -64,16 +64,18 @@ def load(file: SourceFile, config: Config) -> Loaded:
 
 def _load(file: SourceFile, config: Config, problems: list[Problem]) -> tuple[Post, str]:
     text = read_text(file, config, problems)
-    meta, body, fm_lines = _split(file.rel, text)
-    fields = _Fields(file.rel, meta, fm_lines, problems)
-    seen: set[int] = set()
-    for name in list(meta):
-        meta[name], changed = clean(meta[name], seen)
-        if changed:
-            # Only YAML escapes ("\0", "\ud800") get here: the raw text was cleaned already.
-            fields.warn(str(name), "removed characters that XML 1.0 forbids (written as an escape sequence)")
-    if clean(meta, seen)[1]:
-        problems.append(Problem(file.rel, 2, "removed characters that XML 1.0 forbids from a field name", "warning"))
+    meta, body, fm_text, first_line = _split(file.rel, text)
+    fields = _Fields(file.rel, meta, fm_text, first_line, problems)
+    # Only YAML escapes ("\0", "\ud800") can bring forbidden characters back: the raw text was cleaned
+    # already, and without a backslash in the front matter there is no escape.
+    if "\\" in fm_text:
+        seen: set[int] = set()
+        for name in list(meta):
+            meta[name], changed = clean(meta[name], seen)
+            if changed:
+                fields.warn(str(name), "removed characters that XML 1.0 forbids (written as an escape sequence)")
+        if clean(meta, seen)[1]:
+            problems.append(Problem(file.rel, 2, "removed characters that XML 1.0 forbids from a field name", "warning"))
     return _post_from(file, config, fields, body), body
 
 
@@ -92,22 +94,20 @@ def _safe_load(text: str) -> Any:
         return yaml.safe_load(text)
 
 
-def _split(rel: str, text: str) -> tuple[dict[str, Any], str, list[str]]:
-    """Split front matter from body; return (mapping, body, lines).
+# python-frontmatter's own boundary (``^-{3,}\s*$``, multiline), so files split exactly as its YAMLHandler splits them.
+_BOUNDARY = YAMLHandler.FM_BOUNDARY
 
-    ``lines[n - 1]`` is line ``n`` of the file within the front matter (blank
-    before it), so errors can point at the file's own line numbers.
-    """
-    handler = YAMLHandler()
-    if not handler.detect(text):
+
+def _split(rel: str, text: str) -> tuple[dict[str, Any], str, str, int]:
+    """Split front matter from body; return (mapping, body, front matter text, the file line it starts on)."""
+    opening = _BOUNDARY.match(text)
+    if opening is None:
         raise ContentError(rel, "no front matter: the file must start with a '---' line", 1)
-    try:
-        fm_text, body = handler.split(text)
-    except ValueError as e:
-        raise ContentError(rel, "front matter is not closed by a '---' line", 1) from e
-    opening = handler.FM_BOUNDARY.search(text)
-    first_line = text[: opening.end()].count("\n") + 1 if opening else 1  # file line where fm_text starts
-    lines = [""] * (first_line - 1) + fm_text.split("\n")
+    closing = _BOUNDARY.search(text, opening.end())
+    if closing is None:
+        raise ContentError(rel, "front matter is not closed by a '---' line", 1)
+    fm_text, body = text[opening.end() : closing.start()], text[closing.end() :]
+    first_line = text[: opening.end()].count("\n") + 1
     try:
         meta = _safe_load(fm_text)
     except yaml.MarkedYAMLError as e:
@@ -121,13 +121,18 @@ def _split(rel: str, text: str) -> tuple[dict[str, Any], str, list[str]]:
     except yaml.YAMLError as e:
         raise ContentError(rel, f"invalid YAML in front matter: {e}", 1) from e
     except ValueError as e:  # PyYAML raises this for an impossible date such as 2026-02-30
-        name, line = _date_field(lines)
+        name, line = _date_field(_lines(fm_text, first_line))
         raise ContentError(rel, f"{name}: not a real date ({e})", line) from e
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
         raise ContentError(rel, f"front matter must be a mapping of fields, not a {type(meta).__name__}", first_line + 1)
-    return meta, body.lstrip("\n"), lines
+    return meta, body.lstrip("\n"), fm_text, first_line
+
+
+def _lines(fm_text: str, first_line: int) -> list[str]:
+    """Return ``lines``: ``lines[n - 1]`` is line ``n`` of the file within the front matter (blank before it)."""
+    return [""] * (first_line - 1) + fm_text.split("\n")
 
 
 def _date_field(lines: list[str]) -> tuple[str, int]:
@@ -145,12 +150,13 @@ def _date_field(lines: list[str]) -> tuple[str, int]:
 class _Fields:
     """Typed access to front matter fields; errors name the field and its line."""
 
-    def __init__(self, rel: str, meta: Mapping[str, Any], fm_lines: list[str], problems: list[Problem]) -> None:
-        self.rel, self.meta, self.fm_lines, self.problems = rel, meta, fm_lines, problems
+    def __init__(self, rel: str, meta: Mapping[str, Any], fm_text: str, first_line: int, problems: list[Problem]) -> None:
+        self.rel, self.meta, self.fm_text, self.first_line, self.problems = rel, meta, fm_text, first_line, problems
 
     def line(self, name: str) -> int:
+        # Only a problem asks, so the lines are split here, not for every file.
         pattern = re.compile(rf"^['\"]?{re.escape(name)}['\"]?\s*:")
-        for number, text in enumerate(self.fm_lines, start=1):
+        for number, text in enumerate(_lines(self.fm_text, self.first_line), start=1):
             if pattern.match(text):
                 return number
         return 1
@@ -230,8 +236,9 @@ def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str) -> 
     if reading_time is not None and (isinstance(reading_time, bool) or not isinstance(reading_time, int) or reading_time < 1):
         fields.warn("reading_time", "expected a whole number of minutes; estimating it")
         reading_time = None
+    raw = body.encode("utf-8", "surrogatepass")
     if reading_time is None:
-        reading_time = max(1, math.ceil(len(body.split()) / WORDS_PER_MINUTE))
+        reading_time = max(1, math.ceil(_word_count(body, raw) / WORDS_PER_MINUTE))
 
     return Post(
         source=file.rel,
@@ -242,7 +249,7 @@ def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str) -> 
         link=link or url,
         published=published,
         updated=updated,
-        body_digest=hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest(),
+        body_digest=hashlib.sha256(raw).hexdigest(),
         summary=fields.text("summary"),
         tags=_tags(fields),
         authors=_authors(fields, url),
@@ -251,6 +258,20 @@ def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str) -> 
         draft=draft,
         reading_time=reading_time,
     )
+
+
+# Whitespace as str.split() sees it: for each byte of UTF-8 text, " " if it is an ASCII space, else "x";
+# the multi-byte spaces are found by _UNICODE_SPACE.
+_WORD_BYTES = bytes(0x20 if c < 0x80 and chr(c).isspace() else 0x78 for c in range(256))
+_UNICODE_SPACE = re.compile(rb"\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80")
+
+
+def _word_count(text: str, raw: bytes) -> int:
+    """Return ``len(text.split())`` without making a string per word; ``raw`` is ``text`` in UTF-8."""
+    if not text.isascii() and _UNICODE_SPACE.search(raw) is not None:
+        return len(text.split())
+    marks = raw.translate(_WORD_BYTES)  # every whitespace byte a space, every other an "x"
+    return marks.count(b" x") + marks.startswith(b"x")
 
 
 def _default_id(site_url: str, slug: str, published: datetime) -> str:
