@@ -64,11 +64,11 @@ def load(file: SourceFile, config: Config) -> Loaded:
 
 def _load(file: SourceFile, config: Config, problems: list[Problem]) -> tuple[Post, str]:
     text = read_text(file, config, problems)
-    meta, body, fm_text, first_line = _split(file.rel, text)
+    fm_text, body, first_line = _split(file.rel, text)
+    meta, escaped = _parse(file.rel, fm_text, first_line)
     fields = _Fields(file.rel, meta, fm_text, first_line, problems)
-    # Only YAML escapes ("\0", "\ud800") can bring forbidden characters back: the raw text was cleaned
-    # already, and without a backslash in the front matter there is no escape.
-    if "\\" in fm_text:
+    if escaped:
+        # Only YAML escapes ("\0", "\ud800") get here: the raw text was cleaned already.
         seen: set[int] = set()
         for name in list(meta):
             meta[name], changed = clean(meta[name], seen)
@@ -94,20 +94,127 @@ def _safe_load(text: str) -> Any:
         return yaml.safe_load(text)
 
 
+# The front matter most posts hold is a few lines of the simplest YAML -- ``key: "text"``, ``key: plain text``,
+# ``key: 2026-01-02``, ``key: [a, b]``, ``key:`` and ``  - item`` lines -- and libyaml's events cost more
+# than the rest of loading: such lines are read here, every scalar typed by the loader's own resolvers and
+# constructors, so the mapping is the one the loader builds. Anything else (an escape but \" and \\, a tab, a comment
+# after a value, an anchor, a tag, a block or multi-line scalar, a nested mapping...) goes to the loader.
+_UNUSUAL = re.compile(r"[\t\r\x85\u2028\u2029\ufeff]")
+_ENTRY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]{0,99}):(?: (.+))?")  # a key at column 0 (libyaml: keys < 1024 chars)
+_ITEM = re.compile(r"( *)- (.+)")
+_QUOTED = re.compile(r"\"(?:[^\"\\]|\\[\"\\])*\"|'[^']*'")  # of escapes only \" and \\; '' is not matched
+_QUOTED_ESCAPE = re.compile(r"\\([\"\\])")
+_NOT_PLAIN_START = frozenset("-?:,[]{}#&*!|>'\"%@` ")  # YAML indicators, and a space
+_NOT_IN_FLOW_PLAIN = re.compile(r"[:#?\[\]{}]")  # "?" too: PyYAML ends a plain scalar there in a flow, libyaml does not
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "bool", "int", "float", "null", "timestamp")
+)
+
+
+class _NotSimple(Exception):
+    """The front matter is beyond :func:`_simple_yaml`: the loader reads it."""
+
+
+def _simple_yaml(text: str) -> dict[Any, Any] | None:
+    """Return the mapping YAML ``text`` holds if it is simple enough to read here, else None."""
+    if _UNUSUAL.search(text) is not None:
+        return None
+    meta: dict[Any, Any] = {}
+    key: Any = None  # the key a block sequence may follow (``key:`` with no value)
+    items: list[Any] | None = None
+    indent = 0
+    try:
+        for line in text.split("\n"):
+            if not line or line[0] == "#":
+                continue
+            if line[0] in " -":
+                match = _ITEM.fullmatch(line)
+                if match is None or key is None or (items is not None and len(match[1]) != indent):
+                    return None
+                if items is None:
+                    items, indent = [], len(match[1])
+                    meta[key] = items
+                items.append(_scalar(match[2]))
+                continue
+            match = _ENTRY.fullmatch(line)
+            if match is None:
+                return None
+            name = _plain(match[1])
+            if type(name) is not str:
+                return None
+            key, items = None, None
+            if match[2] is None:
+                meta[name] = None
+                key = name
+            else:
+                meta[name] = _scalar(match[2])
+    except _NotSimple:
+        return None
+    return meta or None
+
+
+def _scalar(text: str) -> Any:
+    """Return the value of a one-line scalar or flow sequence (``text`` is not empty)."""
+    if text[0] in "\"'":
+        if _QUOTED.fullmatch(text) is None:
+            raise _NotSimple
+        return _QUOTED_ESCAPE.sub(r"\1", text[1:-1]) if text[0] == '"' and "\\" in text else text[1:-1]
+    if text[0] == "[" and text[-1] == "]":
+        inner = text[1:-1]
+        if not inner:
+            return []
+        values = []
+        for part in inner.split(","):
+            item = part.strip(" ")
+            if not item or (item[0] not in "\"'" and _NOT_IN_FLOW_PLAIN.search(item) is not None):
+                raise _NotSimple
+            values.append(_scalar(item))
+        return values
+    if text[0] in _NOT_PLAIN_START or text[-1] in " :" or ": " in text or " #" in text:
+        raise _NotSimple
+    return _plain(text)
+
+
+def _plain(text: str) -> Any:
+    """Return the value of the plain scalar ``text``: typed as BaseResolver.resolve types it, built by the loader's constructor."""
+    resolvers = _FAST_LOADER.yaml_implicit_resolvers
+    tag = "tag:yaml.org,2002:str"
+    for candidate, pattern in resolvers.get(text[0], []) + resolvers.get(None, []):
+        if pattern.match(text):
+            tag = candidate
+            break
+    if tag == "tag:yaml.org,2002:str":
+        return text
+    if tag not in _SCALAR_TAGS:
+        raise _NotSimple
+    try:
+        return _FAST_LOADER.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, text))
+    except Exception as e:  # an impossible date, say: the loader reports it
+        raise _NotSimple from e
+
+
 # python-frontmatter's own boundary (``^-{3,}\s*$``, multiline), so files split exactly as its YAMLHandler splits them.
 _BOUNDARY = YAMLHandler.FM_BOUNDARY
 
 
-def _split(rel: str, text: str) -> tuple[dict[str, Any], str, str, int]:
-    """Split front matter from body; return (mapping, body, front matter text, the file line it starts on)."""
+def _split(rel: str, text: str) -> tuple[str, str, int]:
+    """Split front matter from body; return (front matter, body, the file line the front matter starts on)."""
     opening = _BOUNDARY.match(text)
     if opening is None:
         raise ContentError(rel, "no front matter: the file must start with a '---' line", 1)
     closing = _BOUNDARY.search(text, opening.end())
     if closing is None:
         raise ContentError(rel, "front matter is not closed by a '---' line", 1)
-    fm_text, body = text[opening.end() : closing.start()], text[closing.end() :]
     first_line = text[: opening.end()].count("\n") + 1
+    return text[opening.end() : closing.start()], text[closing.end() :].lstrip("\n"), first_line
+
+
+def _parse(rel: str, fm_text: str, first_line: int) -> tuple[dict[Any, Any], bool]:
+    """Return the front matter's mapping, and whether YAML escapes in it may have made forbidden characters."""
+    simple = _simple_yaml(fm_text)
+    if simple is not None:
+        return simple, False  # its only escapes are \" and \\
     try:
         meta = _safe_load(fm_text)
     except yaml.MarkedYAMLError as e:
@@ -127,7 +234,7 @@ def _split(rel: str, text: str) -> tuple[dict[str, Any], str, str, int]:
         meta = {}
     if not isinstance(meta, dict):
         raise ContentError(rel, f"front matter must be a mapping of fields, not a {type(meta).__name__}", first_line + 1)
-    return meta, body.lstrip("\n"), fm_text, first_line
+    return meta, "\\" in fm_text  # without a backslash, no escape
 
 
 def _lines(fm_text: str, first_line: int) -> list[str]:
@@ -263,14 +370,20 @@ def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str) -> 
 # Whitespace as str.split() sees it: for each byte of UTF-8 text, " " if it is an ASCII space, else "x";
 # the multi-byte spaces are found by _UNICODE_SPACE.
 _WORD_BYTES = bytes(0x20 if c < 0x80 and chr(c).isspace() else 0x78 for c in range(256))
-_UNICODE_SPACE = re.compile(rb"\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80")
+# The other spaces, by their lead byte in UTF-8: U+0085, U+00A0; U+1680; U+2000-200A, U+2028, U+2029, U+202F, U+205F; U+3000.
+_UNICODE_SPACES = (
+    (b"\xc2", re.compile(rb"\xc2[\x85\xa0]")),
+    (b"\xe1", re.compile(rb"\xe1\x9a\x80")),
+    (b"\xe2", re.compile(rb"\xe2(?:\x80[\x80-\x8a\xa8\xa9\xaf]|\x81\x9f)")),
+    (b"\xe3", re.compile(rb"\xe3\x80\x80")),
+)
 
 
 def _word_count(text: str, raw: bytes) -> int:
     """Return ``len(text.split())`` without making a string per word; ``raw`` is ``text`` in UTF-8."""
-    if not text.isascii() and _UNICODE_SPACE.search(raw) is not None:
+    if not text.isascii() and any(lead in raw and pattern.search(raw) for lead, pattern in _UNICODE_SPACES):
         return len(text.split())
-    marks = raw.translate(_WORD_BYTES)  # every whitespace byte a space, every other an "x"
+    marks = raw.translate(_WORD_BYTES)  # every whitespace byte a space, every other byte an "x"
     return marks.count(b" x") + marks.startswith(b"x")
 
 
