@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import errno
+import functools
 import os
 import re
 import stat
@@ -170,19 +171,26 @@ def _escaped(name: str) -> str:
 
 def read_text(file: SourceFile, config: Config, problems: list[Problem]) -> str:
     """Return the file's text: UTF-8 without BOM, ``\\n`` line ends, forbidden characters removed (with a warning)."""
+    return read_source(file, config, problems)[0]
+
+
+def read_source(file: SourceFile, config: Config, problems: list[Problem]) -> tuple[str, bytes | None]:
+    """Return :func:`read_text` and, when the text is the file's bytes decoded as they are, those bytes (else None)."""
     data = _read_bytes(file, config)
     if not data.strip():
         raise ContentError(file.rel, "empty file")
     text = _clean_utf8(data)
     if text is not None:
-        return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+        if "\r" in text:
+            return text.replace("\r\n", "\n").replace("\r", "\n"), None
+        return text, data
     text = _decode(file, data).replace("\r\n", "\n").replace("\r", "\n")
     first = FORBIDDEN.search(text)
     if first is not None:
         line = text[: first.start()].count("\n") + 1
         problems.append(Problem(file.rel, line, f"removed characters that XML 1.0 forbids ({_describe(text)})", "warning"))
         text = FORBIDDEN.sub("", text)
-    return text
+    return text, None
 
 
 def _read_bytes(file: SourceFile, config: Config) -> bytes:
@@ -194,7 +202,7 @@ def _read_bytes(file: SourceFile, config: Config) -> bytes:
     limit = config.max_file_size
     if file.size > limit:
         raise ContentError(file.rel, f"file is {file.size} bytes, over max_file_size ({limit}); skipped")
-    fd = _open_unmoved(file)
+    fd = _open_unmoved(file) if _FD_PATHS is not None else None
     if fd is None:
         try:
             real = file.path.resolve(strict=True)
@@ -236,7 +244,7 @@ def _open_unmoved(file: SourceFile) -> int | None:
     (a system call per path component) would find. A symlink, a moved file or
     anything unusual returns None, for the general check by real path.
     """
-    if _FD_PATHS is None or file.root is None:
+    if file.root is None:
         return None
     try:
         fd = os.open(file.path, _OPEN_FLAGS | os.O_NOFOLLOW)
@@ -247,10 +255,16 @@ def _open_unmoved(file: SourceFile) -> int | None:
     except OSError:
         real = ""
     path = str(file.path)
-    if real == path and path.startswith(os.path.join(str(file.root), "")):
+    if real == path and path.startswith(_inside(str(file.root))):
         return fd
     os.close(fd)
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _inside(root: str) -> str:
+    """Return the prefix of the paths inside the folder ``root``."""
+    return os.path.join(root, "")
 
 
 def _read_up_to(fd: int, count: int, expected: int) -> bytes:

@@ -19,7 +19,7 @@ import yaml
 from frontmatter.default_handlers import YAMLHandler
 
 from feeds.config import Config
-from feeds.content.files import SourceFile, clean, read_text
+from feeds.content.files import SourceFile, clean, read_source
 from feeds.content.tags import slugify
 from feeds.errors import ContentError
 from feeds.models import Author, Enclosure, Post, Problem
@@ -63,7 +63,7 @@ def load(file: SourceFile, config: Config) -> Loaded:
 
 
 def _load(file: SourceFile, config: Config, problems: list[Problem]) -> tuple[Post, str]:
-    text = read_text(file, config, problems)
+    text, data = read_source(file, config, problems)
     fm_text, body, first_line = _split(file.rel, text)
     meta, escaped = _parse(file.rel, fm_text, first_line)
     fields = _Fields(file.rel, meta, fm_text, first_line, problems)
@@ -76,7 +76,9 @@ def _load(file: SourceFile, config: Config, problems: list[Problem]) -> tuple[Po
                 fields.warn(str(name), "removed characters that XML 1.0 forbids (written as an escape sequence)")
         if clean(meta, seen)[1]:
             problems.append(Problem(file.rel, 2, "removed characters that XML 1.0 forbids from a field name", "warning"))
-    return _post_from(file, config, fields, body), body
+    # The body in UTF-8 for its digest: when the text is the file's bytes decoded, it is their tail.
+    raw = None if data is None else data[len(text[: len(text) - len(body)].encode("utf-8")) :]
+    return _post_from(file, config, fields, body, raw), body
 
 
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -100,16 +102,20 @@ def _safe_load(text: str) -> Any:
 # constructors, so the mapping is the one the loader builds. Anything else (an escape but \" and \\, a tab, a comment
 # after a value, an anchor, a tag, a block or multi-line scalar, a nested mapping...) goes to the loader.
 _UNUSUAL = re.compile(r"[\t\r\x85\u2028\u2029\ufeff]")
-_ENTRY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]{0,99}):(?: (.+))?")  # a key at column 0 (libyaml: keys < 1024 chars)
-_ITEM = re.compile(r"( *)- (.+)")
-_QUOTED = re.compile(r"\"(?:[^\"\\]|\\[\"\\])*\"|'[^']*'")  # of escapes only \" and \\; '' is not matched
-_QUOTED_ESCAPE = re.compile(r"\\([\"\\])")
+_DOUBLE_QUOTED = r'"([^"\\]*(?:\\["\\][^"\\]*)*)"'  # of the escapes only \" and \\
+# ``key: value`` (a key at column 0, shorter than libyaml's 1024) or ``- item``; a double-quoted value apart.
+_LINE = re.compile(rf"([A-Za-z_][A-Za-z0-9_-]{{0,99}}):(?: (?:{_DOUBLE_QUOTED}|(.+)))?|( *)- (?:{_DOUBLE_QUOTED}|(.+))")
+_QUOTED = re.compile(rf"{_DOUBLE_QUOTED}|'([^']*)'")  # '' is not matched
+_ESCAPE = re.compile(r"\\([\"\\])")
 _NOT_PLAIN_START = frozenset("-?:,[]{}#&*!|>'\"%@` ")  # YAML indicators, and a space
 _NOT_IN_FLOW_PLAIN = re.compile(r"[:#?\[\]{}]")  # "?" too: PyYAML ends a plain scalar there in a flow, libyaml does not
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
-_SCALAR_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}" for name in ("str", "bool", "int", "float", "null", "timestamp")
-)
+_SCALAR_TAGS = frozenset(f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "null", "timestamp"))
+#: Keys the resolvers leave as text (``title``, not ``yes``), remembered: a few names, in every file.
+_TEXT_KEYS: set[str] = set()
+#: Plain scalars the resolvers type (``2026-01-02``, ``false``), remembered with their (immutable) values.
+_TYPED: dict[str, Any] = {}
+_TEXT = object()
 
 
 class _NotSimple(Exception):
@@ -121,45 +127,54 @@ def _simple_yaml(text: str) -> dict[Any, Any] | None:
     if _UNUSUAL.search(text) is not None:
         return None
     meta: dict[Any, Any] = {}
-    key: Any = None  # the key a block sequence may follow (``key:`` with no value)
+    key: str | None = None  # the key a block sequence may follow (``key:`` with no value)
     items: list[Any] | None = None
     indent = 0
     try:
         for line in text.split("\n"):
             if not line or line[0] == "#":
                 continue
-            if line[0] in " -":
-                match = _ITEM.fullmatch(line)
-                if match is None or key is None or (items is not None and len(match[1]) != indent):
-                    return None
-                if items is None:
-                    items, indent = [], len(match[1])
-                    meta[key] = items
-                items.append(_scalar(match[2]))
-                continue
-            match = _ENTRY.fullmatch(line)
+            match = _LINE.fullmatch(line)
             if match is None:
                 return None
-            name = _plain(match[1])
-            if type(name) is not str:
-                return None
+            name, quoted, value, item_indent, item_quoted, item = match.groups()
+            if name is None:
+                if key is None or (items is not None and len(item_indent) != indent):
+                    return None
+                if items is None:
+                    items, indent = [], len(item_indent)
+                    meta[key] = items
+                items.append(_unescape(item_quoted) if item_quoted is not None else _scalar(item))
+                continue
+            if name not in _TEXT_KEYS:
+                if type(_plain(name)) is not str:
+                    return None
+                if len(_TEXT_KEYS) < 1000:
+                    _TEXT_KEYS.add(name)
             key, items = None, None
-            if match[2] is None:
+            if quoted is not None:
+                meta[name] = _unescape(quoted)
+            elif value is not None:
+                meta[name] = _scalar(value)
+            else:
                 meta[name] = None
                 key = name
-            else:
-                meta[name] = _scalar(match[2])
     except _NotSimple:
         return None
     return meta or None
 
 
+def _unescape(text: str) -> str:
+    return _ESCAPE.sub(r"\1", text) if "\\" in text else text
+
+
 def _scalar(text: str) -> Any:
     """Return the value of a one-line scalar or flow sequence (``text`` is not empty)."""
     if text[0] in "\"'":
-        if _QUOTED.fullmatch(text) is None:
+        match = _QUOTED.fullmatch(text)
+        if match is None:
             raise _NotSimple
-        return _QUOTED_ESCAPE.sub(r"\1", text[1:-1]) if text[0] == '"' and "\\" in text else text[1:-1]
+        return _unescape(match[1]) if match[1] is not None else match[2]
     if text[0] == "[" and text[-1] == "]":
         inner = text[1:-1]
         if not inner:
@@ -178,6 +193,9 @@ def _scalar(text: str) -> Any:
 
 def _plain(text: str) -> Any:
     """Return the value of the plain scalar ``text``: typed as BaseResolver.resolve types it, built by the loader's constructor."""
+    value = _TYPED.get(text, _TEXT)
+    if value is not _TEXT:
+        return value
     resolvers = _FAST_LOADER.yaml_implicit_resolvers
     tag = "tag:yaml.org,2002:str"
     for candidate, pattern in resolvers.get(text[0], []) + resolvers.get(None, []):
@@ -189,9 +207,12 @@ def _plain(text: str) -> Any:
     if tag not in _SCALAR_TAGS:
         raise _NotSimple
     try:
-        return _FAST_LOADER.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, text))
+        value = _FAST_LOADER.yaml_constructors[tag](_CONSTRUCTOR, yaml.ScalarNode(tag, text))
     except Exception as e:  # an impossible date, say: the loader reports it
         raise _NotSimple from e
+    if len(_TYPED) < 10_000:
+        _TYPED[text] = value
+    return value
 
 
 # python-frontmatter's own boundary (``^-{3,}\s*$``, multiline), so files split exactly as its YAMLHandler splits them.
@@ -207,7 +228,10 @@ def _split(rel: str, text: str) -> tuple[str, str, int]:
     if closing is None:
         raise ContentError(rel, "front matter is not closed by a '---' line", 1)
     first_line = text[: opening.end()].count("\n") + 1
-    return text[opening.end() : closing.start()], text[closing.end() :].lstrip("\n"), first_line
+    start = closing.end()
+    while text.startswith("\n", start):  # the body without the blank lines before it, copied once
+        start += 1
+    return text[opening.end() : closing.start()], text[start:], first_line
 
 
 def _parse(rel: str, fm_text: str, first_line: int) -> tuple[dict[Any, Any], bool]:
@@ -288,7 +312,7 @@ class _Fields:
         return text or None
 
 
-def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str) -> Post:
+def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str, raw: bytes | None = None) -> Post:
     meta = fields.meta
     for name in sorted(set(meta) - FIELDS, key=str):
         fields.warn(str(name), "unknown field, ignored")
@@ -343,7 +367,8 @@ def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str) -> 
     if reading_time is not None and (isinstance(reading_time, bool) or not isinstance(reading_time, int) or reading_time < 1):
         fields.warn("reading_time", "expected a whole number of minutes; estimating it")
         reading_time = None
-    raw = body.encode("utf-8", "surrogatepass")
+    if raw is None:
+        raw = body.encode("utf-8", "surrogatepass")
     if reading_time is None:
         reading_time = max(1, math.ceil(_word_count(body, raw) / WORDS_PER_MINUTE))
 
@@ -367,9 +392,9 @@ def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str) -> 
     )
 
 
-# Whitespace as str.split() sees it: for each byte of UTF-8 text, " " if it is an ASCII space, else "x";
-# the multi-byte spaces are found by _UNICODE_SPACE.
-_WORD_BYTES = bytes(0x20 if c < 0x80 and chr(c).isspace() else 0x78 for c in range(256))
+# Whitespace as str.split() sees it: for each byte of UTF-8 text, 0 if it is an ASCII space, else 1;
+# the multi-byte spaces are found by _UNICODE_SPACES.
+_WORD_BYTES = bytes(0 if c < 0x80 and chr(c).isspace() else 1 for c in range(256))
 # The other spaces, by their lead byte in UTF-8: U+0085, U+00A0; U+1680; U+2000-200A, U+2028, U+2029, U+202F, U+205F; U+3000.
 _UNICODE_SPACES = (
     (b"\xc2", re.compile(rb"\xc2[\x85\xa0]")),
@@ -383,8 +408,9 @@ def _word_count(text: str, raw: bytes) -> int:
     """Return ``len(text.split())`` without making a string per word; ``raw`` is ``text`` in UTF-8."""
     if not text.isascii() and any(lead in raw and pattern.search(raw) for lead, pattern in _UNICODE_SPACES):
         return len(text.split())
-    marks = raw.translate(_WORD_BYTES)  # every whitespace byte a space, every other byte an "x"
-    return marks.count(b" x") + marks.startswith(b"x")
+    # A word starts at each non-space byte after a space (or first): one bit per byte, as one integer.
+    bits = int.from_bytes(raw.translate(_WORD_BYTES), "little")
+    return (bits & ~(bits << 8)).bit_count()
 
 
 def _default_id(site_url: str, slug: str, published: datetime) -> str:
