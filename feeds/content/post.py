@@ -224,7 +224,7 @@ def _split(rel: str, text: str) -> tuple[str, str, int]:
     opening = _BOUNDARY.match(text)
     if opening is None:
         raise ContentError(rel, "no front matter: the file must start with a '---' line", 1)
-    closing = _BOUNDARY.search(text, opening.end())
+    closing = _closing(text, opening.end())
     if closing is None:
         raise ContentError(rel, "front matter is not closed by a '---' line", 1)
     first_line = text[: opening.end()].count("\n") + 1
@@ -232,6 +232,17 @@ def _split(rel: str, text: str) -> tuple[str, str, int]:
     while text.startswith("\n", start):  # the body without the blank lines before it, copied once
         start += 1
     return text[opening.end() : closing.start()], text[start:], first_line
+
+
+def _closing(text: str, start: int) -> re.Match[str] | None:
+    """Return ``_BOUNDARY.search(text, start)``, trying only the lines that start with ``---``."""
+    newline = text.find("\n---", start - 1)
+    while newline != -1:
+        match = _BOUNDARY.match(text, newline + 1)
+        if match is not None:
+            return match
+        newline = text.find("\n---", newline + 1)
+    return None
 
 
 def _parse(rel: str, fm_text: str, first_line: int) -> tuple[dict[Any, Any], bool]:
@@ -346,7 +357,7 @@ def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str, raw
         if not slug:
             raise ContentError(file.rel, "slug: the file name gives an empty slug; set slug in the front matter", 1)
 
-    url = config.site_url + quote_path(
+    url = config.site_url + _quote_path(
         config.permalink.format(slug=slug, year=f"{published.year:04d}", month=f"{published.month:02d}", day=f"{published.day:02d}")
     )
     post_id = fields.text("id") or _default_id(config.site_url, slug, published)
@@ -408,9 +419,9 @@ def _word_count(text: str, raw: bytes) -> int:
     """Return ``len(text.split())`` without making a string per word; ``raw`` is ``text`` in UTF-8."""
     if not text.isascii() and any(lead in raw and pattern.search(raw) for lead, pattern in _UNICODE_SPACES):
         return len(text.split())
-    # A word starts at each non-space byte after a space (or first): one bit per byte, as one integer.
+    # One bit per byte, as one integer: each word is a run of ones, which begins and ends with a change.
     bits = int.from_bytes(raw.translate(_WORD_BYTES), "little")
-    return (bits & ~(bits << 8)).bit_count()
+    return (bits ^ (bits << 8)).bit_count() // 2
 
 
 def _default_id(site_url: str, slug: str, published: datetime) -> str:
@@ -419,8 +430,21 @@ def _default_id(site_url: str, slug: str, published: datetime) -> str:
     It does not change when the post is edited, only if its slug or day does;
     set ``id`` in the front matter to keep identity across a rename.
     """
-    host = urlsplit(site_url).hostname or "localhost"
-    return f"tag:{host},{published.date().isoformat()}:{quote(slug)}"
+    host = _hosts.get(site_url)
+    if host is None:
+        host = _hosts[site_url] = urlsplit(site_url).hostname or "localhost"
+    return f"tag:{host},{published.date().isoformat()}:{slug if _QUOTE_SAFE.fullmatch(slug) else quote(slug)}"
+
+
+_hosts: dict[str, str] = {}
+# What quote() leaves as it is (letters, digits, "_.-~" and its safe characters): such text needs no quoting.
+_QUOTE_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
+_PATH_QUOTE_SAFE = re.compile(r"[A-Za-z0-9_.~/!$&'()*+,;=:@-]*")
+
+
+def _quote_path(path: str) -> str:
+    """Return quote_path(path), quickly when nothing needs quoting."""
+    return path if _PATH_QUOTE_SAFE.fullmatch(path) else quote_path(path)
 
 
 def _datetime(fields: _Fields, name: str, config: Config) -> datetime | None:
@@ -440,7 +464,8 @@ def _datetime(fields: _Fields, name: str, config: Config) -> datetime | None:
         raise fields.error(name, f"expected an ISO 8601 date, got {type(value).__name__}")
     if result.tzinfo is None:
         result = result.replace(tzinfo=config.timezone)
-    if not 1 <= result.year <= 9999 or not 1900 <= result.astimezone(config.timezone).year <= 9998:
+    # (Between 1901 and 9997, no time zone moves the year out of range: astimezone() is not needed.)
+    if not 1901 <= result.year <= 9997 and (not 1 <= result.year <= 9999 or not 1900 <= result.astimezone(config.timezone).year <= 9998):
         raise fields.error(name, f"year {result.year} is out of range")
     return result
 
