@@ -10,10 +10,12 @@ from __future__ import annotations
 import codecs
 import errno
 import functools
+import operator
 import os
 import re
 import stat
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,23 +49,16 @@ class SourceFile:
     #: the default ``date`` and ``updated`` of a post whose front matter names none.
     history: tuple[datetime, datetime] | None = None
 
-    @property
+    @functools.cached_property
     def stamp(self) -> tuple[object, ...]:
         """What must change for the file to be read again."""
         return (self.size, self.mtime_ns, self.inode, self.history)
 
 
-_paths: dict[str, Path] = {}
-
-
-def _path_of(name: str) -> Path:
-    """Path(name), remembered: building 10k Path objects was most of a no-change rescan."""
-    path = _paths.get(name)
-    if path is None:
-        if len(_paths) > 200_000:
-            _paths.clear()
-        path = _paths[name] = Path(name)
-    return path
+#: The files the last walks found, by real root and path: a file listed again unchanged is the same record
+#: (building 10k Path and SourceFile objects was most of a no-change rescan).
+_listed: dict[str, dict[str, SourceFile]] = {}
+_by_name = operator.attrgetter("name")
 
 
 #: A file in the content root that says "no posts is what I mean": an empty folder then publishes an empty site.
@@ -83,17 +78,18 @@ class Listing:
     empty_ok: bool = False
 
 
-def discover(root: Path) -> Listing:
+def discover(root: Path, history: Mapping[str, tuple[datetime, datetime]] | None = None) -> Listing:
     """List the post files under ``root``: ``*.md``, skipping ``.``/``_`` names.
 
     Symlinks are followed only when they resolve inside ``root``; a folder
-    reached twice (a symlink to a parent) is scanned once.
+    reached twice (a symlink to a parent) is scanned once. ``history`` gives
+    each file's :attr:`SourceFile.history`, by relative path.
     """
     try:
         real_root = root.resolve(strict=True)
         if not real_root.is_dir():
             raise ContentRootError(root, "is not a folder")
-        os.listdir(real_root)
+        listed = list(os.scandir(real_root))  # read once: the root's errors are the folder's errors
     except FileNotFoundError as e:
         raise ContentRootError(root, "content folder not found") from e
     except PermissionError as e:
@@ -105,36 +101,42 @@ def discover(root: Path) -> Listing:
     problems: list[Problem] = []
     seen_dirs: dict[tuple[int, int], str] = {}
     newest = 0
+    if len(_listed) > 16:
+        _listed.clear()
+    before = _listed.get(str(real_root), {})
+    now: dict[str, SourceFile] = {}
 
-    def walk(directory: Path, rel_prefix: str) -> None:
+    def walk(directory: Path, rel_prefix: str, listed: list[os.DirEntry[str]] | None = None) -> None:
         rel_dir = rel_prefix.rstrip("/") or "."
         nonlocal newest
         try:
             info = directory.stat()
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = sorted(os.scandir(directory) if listed is None else listed, key=_by_name)
         except OSError as e:
             problems.append(Problem(rel_dir, 1, f"cannot read folder: {e.strerror}"))
             return
-        newest = max(newest, info.st_mtime_ns)
+        if info.st_mtime_ns > newest:
+            newest = info.st_mtime_ns
         first = seen_dirs.setdefault((info.st_dev, info.st_ino), rel_dir)
         if first != rel_dir:
             problems.append(Problem(rel_dir, 1, f"is the same folder as {first}; not scanned twice", "warning"))
             return
         for entry in entries:
-            if entry.name.startswith((".", "_")):
+            name = entry.name
+            if name.startswith((".", "_")):
                 continue
-            rel = rel_prefix + entry.name
-            path = _path_of(entry.path)
-            is_md = entry.name.endswith(".md")
-            if _BAD_NAME.search(entry.name) and (is_md or entry.is_dir()):
+            rel = rel_prefix + name
+            is_md = name.endswith(".md")
+            # (An ASCII name is bad only if it is not printable: the regex only for the others.)
+            if not (name.isascii() and name.isprintable()) and _BAD_NAME.search(name) and (is_md or entry.is_dir()):
                 # Undecodable bytes (kept as surrogates) or control characters in a name would
                 # corrupt every report and log line that names the file: refuse it, escaped.
-                shown = rel_prefix + _escaped(entry.name)
+                shown = rel_prefix + _escaped(name)
                 problems.append(Problem(shown, 1, "name is not valid UTF-8 or holds control characters; rename it"))
                 continue
             if entry.is_symlink():
                 try:
-                    target = path.resolve()
+                    target = Path(entry.path).resolve()
                 except (OSError, RuntimeError):
                     if is_md:
                         problems.append(Problem(rel, 1, "symlink cannot be resolved (a loop?); not followed"))
@@ -143,23 +145,45 @@ def discover(root: Path) -> Listing:
                     if is_md or target.is_dir():
                         problems.append(Problem(rel, 1, "symlink points outside the content folder; not followed"))
                     continue
+            if not is_md:
+                # Only a folder matters: the directory entry's type tells, with no system call.
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    continue
+                if is_dir:
+                    walk(Path(entry.path), rel + "/")
+                continue
             try:
-                info = entry.stat()  # follows symlinks, like path.stat()
+                info = os.stat(entry.path)  # follows symlinks, like path.stat() (and cheaper than entry.stat())
             except OSError as e:
-                if is_md:
-                    problems.append(Problem(rel, 1, f"cannot read: {e.strerror}"))
+                problems.append(Problem(rel, 1, f"cannot read: {e.strerror}"))
                 continue
             if stat.S_ISDIR(info.st_mode):
-                if is_md:
-                    problems.append(Problem(rel, 1, "is a folder, not a Markdown file; its contents are scanned", "warning"))
-                walk(path, rel + "/")
-            elif is_md and stat.S_ISREG(info.st_mode):
-                files.append(SourceFile(path, rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root))
-                newest = max(newest, info.st_mtime_ns)
-            elif is_md:
+                problems.append(Problem(rel, 1, "is a folder, not a Markdown file; its contents are scanned", "warning"))
+                walk(Path(entry.path), rel + "/")
+            elif stat.S_ISREG(info.st_mode):
+                path = entry.path
+                known = before.get(path)
+                dated = history.get(rel) if history is not None else None
+                if (
+                    known is None
+                    or known.mtime_ns != info.st_mtime_ns
+                    or known.size != info.st_size
+                    or known.inode != info.st_ino
+                    or known.rel != rel
+                    or known.history != dated
+                ):
+                    known = SourceFile(Path(path), rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root, dated)
+                files.append(known)
+                now[path] = known
+                if info.st_mtime_ns > newest:
+                    newest = info.st_mtime_ns
+            else:
                 problems.append(Problem(rel, 1, "is not a regular file (a pipe or device?); skipped"))
 
-    walk(real_root, "")
+    walk(real_root, "", listed)
+    _listed[str(real_root)] = now
     return Listing(files, problems, newest, (real_root / EMPTY_MARKER).is_file())
 
 
