@@ -270,15 +270,15 @@ def _open_unmoved(file: SourceFile) -> int | None:
     """
     if file.root is None:
         return None
+    path = str(file.path)
     try:
-        fd = os.open(file.path, _OPEN_FLAGS | os.O_NOFOLLOW)
+        fd = os.open(path, _OPEN_FLAGS | os.O_NOFOLLOW)
     except OSError:
         return None
     try:
         real = os.readlink(f"{_FD_PATHS}{fd}")
     except OSError:
         real = ""
-    path = str(file.path)
     if real == path and path.startswith(_inside(str(file.root))):
         return fd
     os.close(fd)

@@ -153,7 +153,7 @@ def _simple_yaml(text: str) -> dict[Any, Any] | None:
                     _TEXT_KEYS.add(name)
             key, items = None, None
             if quoted is not None:
-                meta[name] = _unescape(quoted)
+                meta[name] = quoted if "\\" not in quoted else _unescape(quoted)
             elif value is not None:
                 meta[name] = _scalar(value)
             else:
@@ -311,6 +311,11 @@ class _Fields:
 
     def text(self, name: str, required: bool = False) -> str | None:
         value = self.meta.get(name)
+        if type(value) is str:  # the usual case, checked first
+            text = " ".join(value.split())
+            if required and not text:
+                raise self.error(name, "is empty")
+            return text or None
         if value is None:
             if required:
                 raise ContentError(self.rel, f"{name}: missing (required)", self.line(name) if name in self.meta else 1)
@@ -325,8 +330,9 @@ class _Fields:
 
 def _post_from(file: SourceFile, config: Config, fields: _Fields, body: str, raw: bytes | None = None) -> Post:
     meta = fields.meta
-    for name in sorted(set(meta) - FIELDS, key=str):
-        fields.warn(str(name), "unknown field, ignored")
+    if not FIELDS.issuperset(meta):
+        for name in sorted(set(meta) - FIELDS, key=str):
+            fields.warn(str(name), "unknown field, ignored")
 
     title = fields.text("title", required=True)
     assert title is not None
@@ -447,6 +453,9 @@ def _quote_path(path: str) -> str:
     return path if _PATH_QUOTE_SAFE.fullmatch(path) else quote_path(path)
 
 
+_MIDNIGHT = time()
+
+
 def _datetime(fields: _Fields, name: str, config: Config) -> datetime | None:
     value = fields.meta.get(name)
     if value is None:
@@ -454,7 +463,7 @@ def _datetime(fields: _Fields, name: str, config: Config) -> datetime | None:
     if isinstance(value, datetime):
         result = value
     elif isinstance(value, date):
-        result = datetime.combine(value, time())
+        result = datetime.combine(value, _MIDNIGHT, config.timezone)
     elif isinstance(value, str):
         try:
             result = datetime.fromisoformat(value.strip())
@@ -511,7 +520,7 @@ def _tags(fields: _Fields) -> tuple[str, ...]:
         raise fields.error("tags", f"expected a list of names, got {type(value).__name__}")
     names: list[str] = []
     for item in value:
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
+        if type(item) is not str and (isinstance(item, bool) or not isinstance(item, str | int | float)):
             raise fields.error("tags", f"expected names, got a {type(item).__name__} entry")
         name = " ".join(str(item).split())
         if not name:
