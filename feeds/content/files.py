@@ -154,31 +154,25 @@ def discover(root: Path, history: Mapping[str, tuple[datetime, datetime]] | None
                 if is_dir:
                     walk(Path(entry.path), rel + "/")
                 continue
+            path = entry.path
             try:
-                info = os.stat(entry.path)  # follows symlinks, like path.stat() (and cheaper than entry.stat())
+                info = os.stat(path)  # follows symlinks, like path.stat() (and cheaper than entry.stat())
             except OSError as e:
                 problems.append(Problem(rel, 1, f"cannot read: {e.strerror}"))
                 continue
-            if stat.S_ISDIR(info.st_mode):
-                problems.append(Problem(rel, 1, "is a folder, not a Markdown file; its contents are scanned", "warning"))
-                walk(Path(entry.path), rel + "/")
-            elif stat.S_ISREG(info.st_mode):
-                path = entry.path
+            if stat.S_ISREG(info.st_mode):
+                # The same path under the same root is the same rel: an equal stamp is the same file.
                 known = before.get(path)
                 dated = history.get(rel) if history is not None else None
-                if (
-                    known is None
-                    or known.mtime_ns != info.st_mtime_ns
-                    or known.size != info.st_size
-                    or known.inode != info.st_ino
-                    or known.rel != rel
-                    or known.history != dated
-                ):
+                if known is None or known.stamp != (info.st_size, info.st_mtime_ns, info.st_ino, dated):
                     known = SourceFile(Path(path), rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root, dated)
                 files.append(known)
                 now[path] = known
                 if info.st_mtime_ns > newest:
                     newest = info.st_mtime_ns
+            elif stat.S_ISDIR(info.st_mode):
+                problems.append(Problem(rel, 1, "is a folder, not a Markdown file; its contents are scanned", "warning"))
+                walk(Path(path), rel + "/")
             else:
                 problems.append(Problem(rel, 1, "is not a regular file (a pipe or device?); skipped"))
 

@@ -142,12 +142,13 @@ class ContentIndex:
         # A published file that is still there but cannot be read now (a dangling or outside
         # symlink, a pipe in its place, an unreadable folder around it) is broken, not deleted.
         reported = {p.path for p in listing.problems}
-        troubled = {rel for rel in set(self._known) - seen if rel in reported or any(rel.startswith(f"{path}/") for path in reported)}
+        gone = self._known.keys() - seen
+        troubled = {rel for rel in gone if rel in reported or any(rel.startswith(f"{path}/") for path in reported)}
         for rel in sorted(troubled):
             if self._known[rel].stamp != _TROUBLED:
                 self._remember(rel, _TROUBLED, Loaded(None))
                 changed.append(rel)
-        removed = sorted(set(self._known) - seen - troubled)
+        removed = sorted(gone - troubled)
         for rel in removed:
             del self._known[rel]
         return changed, removed

@@ -45,6 +45,16 @@ def select(posts: Iterable[Post], now: datetime) -> Site:
         live.append(post)
 
     problems: list[Problem] = []
+    # When no id or URL is contested every post is kept, and (ids unique) the order below does not depend on this one.
+    contested = not len({post.id for post in live}) == len({post.url for post in live}) == len(live)
+    kept = _first_owners(live, problems) if contested else live
+    kept.sort(key=newest_first)
+    tags = index_tags(kept)
+    return Site(tuple(kept), tags, tuple(problems) + tags.problems, min(upcoming, default=None))
+
+
+def _first_owners(live: list[Post], problems: list[Problem]) -> list[Post]:
+    """Return the posts that keep their id and URL, reporting the others."""
     # The earliest post (then the first file name) keeps a contested id or URL;
     # the later one is skipped and reported, so identity never jumps between posts.
     live.sort(key=_published_then_source)
@@ -60,7 +70,4 @@ def select(posts: Iterable[Post], now: datetime) -> Site:
             continue
         by_id[post.id] = by_url[post.url] = post
         kept.append(post)
-
-    kept.sort(key=newest_first)
-    tags = index_tags(kept)
-    return Site(tuple(kept), tags, tuple(problems) + tags.problems, min(upcoming, default=None))
+    return kept
