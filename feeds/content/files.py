@@ -314,8 +314,10 @@ def _clean_utf8(data: bytes) -> str | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if not text.isascii() and any(lead in data and pattern.search(data) for lead, pattern in _FORBIDDEN_MULTIBYTE):
-        return None
+    if not text.isascii():
+        for lead, pattern in _FORBIDDEN_MULTIBYTE:
+            if lead in data and pattern.search(data):
+                return None
     return text
 
 

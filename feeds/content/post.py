@@ -423,8 +423,10 @@ _UNICODE_SPACES = (
 
 def _word_count(text: str, raw: bytes) -> int:
     """Return ``len(text.split())`` without making a string per word; ``raw`` is ``text`` in UTF-8."""
-    if not text.isascii() and any(lead in raw and pattern.search(raw) for lead, pattern in _UNICODE_SPACES):
-        return len(text.split())
+    if not text.isascii():
+        for lead, pattern in _UNICODE_SPACES:
+            if lead in raw and pattern.search(raw):
+                return len(text.split())
     # One bit per byte, as one integer: each word is a run of ones, which begins and ends with a change.
     bits = int.from_bytes(raw.translate(_WORD_BYTES), "little")
     return (bits ^ (bits << 8)).bit_count() // 2
