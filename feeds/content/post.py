@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -97,8 +97,8 @@ def _safe_load(text: str) -> Any:
 
 
 # The front matter most posts hold is a few lines of the simplest YAML -- ``key: "text"``, ``key: plain text``,
-# ``key: 2026-01-02``, ``key: [a, b]``, ``key:`` and ``  - item`` lines -- and libyaml's events cost more
-# than the rest of loading: such lines are read here, every scalar typed by the loader's own resolvers and
+# ``key: 2026-01-02``, ``key: [a, b]``, ``key:`` and ``  - item`` lines -- and libyaml's events cost about
+# as much as the rest of loading: such lines are read here, every scalar typed by the loader's own resolvers and
 # constructors, so the mapping is the one the loader builds. Anything else (an escape but \" and \\, a tab, a comment
 # after a value, an anchor, a tag, a block or multi-line scalar, a nested mapping...) goes to the loader.
 _UNUSUAL = re.compile(r"[\t\r\x85\u2028\u2029\ufeff]")
@@ -165,6 +165,7 @@ def _simple_yaml(text: str) -> dict[Any, Any] | None:
 
 
 def _unescape(text: str) -> str:
+    """Undo the escapes \\" and \\\\ (the only ones _simple_yaml reads)."""
     return _ESCAPE.sub(r"\1", text) if "\\" in text else text
 
 
@@ -445,9 +446,16 @@ def _default_id(site_url: str, slug: str, published: datetime) -> str:
 
 
 _hosts: dict[str, str] = {}
-# What quote() leaves as it is (letters, digits, "_.-~" and its safe characters): such text needs no quoting.
-_QUOTE_SAFE = re.compile(r"[A-Za-z0-9_.~/-]*")
-_PATH_QUOTE_SAFE = re.compile(r"[A-Za-z0-9_.~/!$&'()*+,;=:@-]*")
+
+
+def _kept_by(quoter: Callable[[str], str]) -> re.Pattern[str]:
+    """Match text made only of the characters ``quoter`` leaves as they are (it quotes byte by byte)."""
+    return re.compile(f"[{re.escape(''.join(c for c in map(chr, range(128)) if quoter(c) == c))}]*")
+
+
+# Text that quote() and quote_path() would return unchanged: most slugs and paths.
+_QUOTE_SAFE = _kept_by(quote)
+_PATH_QUOTE_SAFE = _kept_by(quote_path)
 
 
 def _quote_path(path: str) -> str:
