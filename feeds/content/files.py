@@ -7,9 +7,15 @@ them into a feed.
 
 from __future__ import annotations
 
+import codecs
+import errno
+import functools
+import operator
 import os
 import re
 import stat
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,23 +49,16 @@ class SourceFile:
     #: the default ``date`` and ``updated`` of a post whose front matter names none.
     history: tuple[datetime, datetime] | None = None
 
-    @property
+    @functools.cached_property
     def stamp(self) -> tuple[object, ...]:
         """What must change for the file to be read again."""
         return (self.size, self.mtime_ns, self.inode, self.history)
 
 
-_paths: dict[str, Path] = {}
-
-
-def _path_of(name: str) -> Path:
-    """Path(name), remembered: building 10k Path objects was most of a no-change rescan."""
-    path = _paths.get(name)
-    if path is None:
-        if len(_paths) > 200_000:
-            _paths.clear()
-        path = _paths[name] = Path(name)
-    return path
+#: The files the last walks found, by real root and path: a file listed again unchanged is the same record
+#: (building 10k Path and SourceFile objects was most of a no-change rescan).
+_listed: dict[str, dict[str, SourceFile]] = {}
+_by_name = operator.attrgetter("name")
 
 
 #: A file in the content root that says "no posts is what I mean": an empty folder then publishes an empty site.
@@ -79,17 +78,18 @@ class Listing:
     empty_ok: bool = False
 
 
-def discover(root: Path) -> Listing:
+def discover(root: Path, history: Mapping[str, tuple[datetime, datetime]] | None = None) -> Listing:
     """List the post files under ``root``: ``*.md``, skipping ``.``/``_`` names.
 
     Symlinks are followed only when they resolve inside ``root``; a folder
-    reached twice (a symlink to a parent) is scanned once.
+    reached twice (a symlink to a parent) is scanned once. ``history`` gives
+    each file's :attr:`SourceFile.history`, by relative path.
     """
     try:
         real_root = root.resolve(strict=True)
         if not real_root.is_dir():
             raise ContentRootError(root, "is not a folder")
-        os.listdir(real_root)
+        listed = list(os.scandir(real_root))  # read once: the root's errors are the folder's errors
     except FileNotFoundError as e:
         raise ContentRootError(root, "content folder not found") from e
     except PermissionError as e:
@@ -101,36 +101,42 @@ def discover(root: Path) -> Listing:
     problems: list[Problem] = []
     seen_dirs: dict[tuple[int, int], str] = {}
     newest = 0
+    if len(_listed) > 16:
+        _listed.clear()
+    before = _listed.get(str(real_root), {})
+    now: dict[str, SourceFile] = {}
 
-    def walk(directory: Path, rel_prefix: str) -> None:
+    def walk(directory: Path, rel_prefix: str, listed: list[os.DirEntry[str]] | None = None) -> None:
         rel_dir = rel_prefix.rstrip("/") or "."
         nonlocal newest
         try:
             info = directory.stat()
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            entries = sorted(os.scandir(directory) if listed is None else listed, key=_by_name)
         except OSError as e:
             problems.append(Problem(rel_dir, 1, f"cannot read folder: {e.strerror}"))
             return
-        newest = max(newest, info.st_mtime_ns)
+        if info.st_mtime_ns > newest:
+            newest = info.st_mtime_ns
         first = seen_dirs.setdefault((info.st_dev, info.st_ino), rel_dir)
         if first != rel_dir:
             problems.append(Problem(rel_dir, 1, f"is the same folder as {first}; not scanned twice", "warning"))
             return
         for entry in entries:
-            if entry.name.startswith((".", "_")):
+            name = entry.name
+            if name.startswith((".", "_")):
                 continue
-            rel = rel_prefix + entry.name
-            path = _path_of(entry.path)
-            is_md = entry.name.endswith(".md")
-            if _BAD_NAME.search(entry.name) and (is_md or entry.is_dir()):
+            rel = rel_prefix + name
+            is_md = name.endswith(".md")
+            # (An ASCII name is bad only if it is not printable: the regex only for the others.)
+            if not (name.isascii() and name.isprintable()) and _BAD_NAME.search(name) and (is_md or entry.is_dir()):
                 # Undecodable bytes (kept as surrogates) or control characters in a name would
                 # corrupt every report and log line that names the file: refuse it, escaped.
-                shown = rel_prefix + _escaped(entry.name)
+                shown = rel_prefix + _escaped(name)
                 problems.append(Problem(shown, 1, "name is not valid UTF-8 or holds control characters; rename it"))
                 continue
             if entry.is_symlink():
                 try:
-                    target = path.resolve()
+                    target = Path(entry.path).resolve()
                 except (OSError, RuntimeError):
                     if is_md:
                         problems.append(Problem(rel, 1, "symlink cannot be resolved (a loop?); not followed"))
@@ -139,23 +145,39 @@ def discover(root: Path) -> Listing:
                     if is_md or target.is_dir():
                         problems.append(Problem(rel, 1, "symlink points outside the content folder; not followed"))
                     continue
-            try:
-                info = entry.stat()  # follows symlinks, like path.stat()
-            except OSError as e:
-                if is_md:
-                    problems.append(Problem(rel, 1, f"cannot read: {e.strerror}"))
+            if not is_md:
+                # Only a folder matters: the directory entry's type tells, with no system call.
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    continue
+                if is_dir:
+                    walk(Path(entry.path), rel + "/")
                 continue
-            if stat.S_ISDIR(info.st_mode):
-                if is_md:
-                    problems.append(Problem(rel, 1, "is a folder, not a Markdown file; its contents are scanned", "warning"))
-                walk(path, rel + "/")
-            elif is_md and stat.S_ISREG(info.st_mode):
-                files.append(SourceFile(path, rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root))
-                newest = max(newest, info.st_mtime_ns)
-            elif is_md:
+            path = entry.path
+            try:
+                info = os.stat(path)  # follows symlinks, like path.stat() (and cheaper than entry.stat())
+            except OSError as e:
+                problems.append(Problem(rel, 1, f"cannot read: {e.strerror}"))
+                continue
+            if stat.S_ISREG(info.st_mode):
+                # The same path under the same root is the same rel: an equal stamp is the same file.
+                known = before.get(path)
+                dated = history.get(rel) if history is not None else None
+                if known is None or known.stamp != (info.st_size, info.st_mtime_ns, info.st_ino, dated):
+                    known = SourceFile(Path(path), rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root, dated)
+                files.append(known)
+                now[path] = known
+                if info.st_mtime_ns > newest:
+                    newest = info.st_mtime_ns
+            elif stat.S_ISDIR(info.st_mode):
+                problems.append(Problem(rel, 1, "is a folder, not a Markdown file; its contents are scanned", "warning"))
+                walk(Path(path), rel + "/")
+            else:
                 problems.append(Problem(rel, 1, "is not a regular file (a pipe or device?); skipped"))
 
-    walk(real_root, "")
+    walk(real_root, "", listed)
+    _listed[str(real_root)] = now
     return Listing(files, problems, newest, (real_root / EMPTY_MARKER).is_file())
 
 
@@ -167,16 +189,26 @@ def _escaped(name: str) -> str:
 
 def read_text(file: SourceFile, config: Config, problems: list[Problem]) -> str:
     """Return the file's text: UTF-8 without BOM, ``\\n`` line ends, forbidden characters removed (with a warning)."""
+    return read_source(file, config, problems)[0]
+
+
+def read_source(file: SourceFile, config: Config, problems: list[Problem]) -> tuple[str, bytes | None]:
+    """Return :func:`read_text` and, when the text is the file's bytes decoded as they are, those bytes (else None)."""
     data = _read_bytes(file, config)
     if not data.strip():
         raise ContentError(file.rel, "empty file")
+    text = _clean_utf8(data)
+    if text is not None:
+        if "\r" in text:
+            return text.replace("\r\n", "\n").replace("\r", "\n"), None
+        return text, data
     text = _decode(file, data).replace("\r\n", "\n").replace("\r", "\n")
     first = FORBIDDEN.search(text)
     if first is not None:
         line = text[: first.start()].count("\n") + 1
         problems.append(Problem(file.rel, line, f"removed characters that XML 1.0 forbids ({_describe(text)})", "warning"))
         text = FORBIDDEN.sub("", text)
-    return text
+    return text, None
 
 
 def _read_bytes(file: SourceFile, config: Config) -> bytes:
@@ -188,24 +220,105 @@ def _read_bytes(file: SourceFile, config: Config) -> bytes:
     limit = config.max_file_size
     if file.size > limit:
         raise ContentError(file.rel, f"file is {file.size} bytes, over max_file_size ({limit}); skipped")
-    try:
-        real = file.path.resolve(strict=True)
-        if file.root is None or not real.is_relative_to(file.root):
-            raise ContentError(file.rel, "now points outside the content folder; not read")
-        # O_NONBLOCK: opening a pipe put in the file's place must not hang the scan.
-        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except (OSError, RuntimeError) as e:
-        raise ContentError(file.rel, f"cannot read: {getattr(e, 'strerror', None) or e}") from e
-    with os.fdopen(fd, "rb") as handle:
+    fd = _open_unmoved(file) if _FD_PATHS is not None else None
+    if fd is None:
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ContentError(file.rel, "is not a regular file; skipped")
-            data = handle.read(limit + 1)
-        except OSError as e:
-            raise ContentError(file.rel, f"cannot read: {e.strerror}") from e
+            real = file.path.resolve(strict=True)
+            if file.root is None or not real.is_relative_to(file.root):
+                raise ContentError(file.rel, "now points outside the content folder; not read")
+            fd = os.open(real, _OPEN_FLAGS)
+        except (OSError, RuntimeError) as e:
+            raise ContentError(file.rel, f"cannot read: {getattr(e, 'strerror', None) or e}") from e
+    try:
+        info = os.fstat(fd)
+        mode = info.st_mode
+        if stat.S_ISDIR(mode):
+            # What opening a folder as a file object raised before (a loader error, as reported then).
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), fd)
+        if not stat.S_ISREG(mode):
+            raise ContentError(file.rel, "is not a regular file; skipped")
+        data = _read_up_to(fd, limit + 1, info.st_size)
+    except IsADirectoryError:
+        raise
+    except OSError as e:
+        raise ContentError(file.rel, f"cannot read: {e.strerror}") from e
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise ContentError(file.rel, f"file is over max_file_size ({limit} bytes); skipped")
     return data
+
+
+# O_NONBLOCK: opening a pipe put in the file's place must not hang the scan.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+# Where Linux names the file an open descriptor refers to, every symlink followed.
+_FD_PATHS = "/proc/self/fd/" if sys.platform.startswith("linux") and hasattr(os, "O_NOFOLLOW") else None
+
+
+def _open_unmoved(file: SourceFile) -> int | None:
+    """Open the file if it is still at its listed path with no symlink on the way, else return None.
+
+    Then its real path is its listed path, inside the folder: what ``resolve()``
+    (a system call per path component) would find. A symlink, a moved file or
+    anything unusual returns None, for the general check by real path.
+    """
+    if file.root is None:
+        return None
+    path = str(file.path)
+    try:
+        fd = os.open(path, _OPEN_FLAGS | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        real = os.readlink(f"{_FD_PATHS}{fd}")
+    except OSError:
+        real = ""
+    if real == path and path.startswith(_inside(str(file.root))):
+        return fd
+    os.close(fd)
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _inside(root: str) -> str:
+    """Return the prefix of the paths inside the folder ``root``."""
+    return os.path.join(root, "")
+
+
+def _read_up_to(fd: int, count: int, expected: int) -> bytes:
+    """Read until the end of the file or ``count`` bytes; ``expected`` is the size the file had (fstat)."""
+    first = min(count, expected + 1)
+    data = os.read(fd, first)
+    if len(data) == expected < first:
+        return data  # all of it: a short read of a regular file is its end
+    while len(data) < count:
+        more = os.read(fd, min(count - len(data), 1 << 16))
+        if not more:
+            break
+        data += more
+    return data
+
+
+# FORBIDDEN in UTF-8: the C0 controls and DEL are single bytes, the C1 controls C2 80-9F,
+# U+FFFE/U+FFFF EF BF BE/BF; lone surrogates never pass a strict decode. (A lead byte is
+# looked for first: memchr is much faster than any regex.)
+_FORBIDDEN_ASCII = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_FORBIDDEN_MULTIBYTE = ((b"\xc2", re.compile(rb"\xc2[\x80-\x9f]")), (b"\xef", re.compile(rb"\xef\xbf[\xbe\xbf]")))
+
+
+def _clean_utf8(data: bytes) -> str | None:
+    """Return ``data`` decoded if it is strict UTF-8 without a BOM, holding no character FORBIDDEN matches (the common case)."""
+    if data.startswith(codecs.BOM_UTF8) or len(data.translate(None, _FORBIDDEN_ASCII)) != len(data):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.isascii():
+        for lead, pattern in _FORBIDDEN_MULTIBYTE:
+            if lead in data and pattern.search(data):
+                return None
+    return text
 
 
 def _decode(file: SourceFile, data: bytes) -> str:

@@ -99,9 +99,7 @@ class ContentIndex:
             if not isinstance(self.config.content_dir, Path):
                 raise ValueError("a git content_dir is scanned from its checkout: pass root")
             root = self.config.content_dir
-        listing = discover(root)
-        if history is not None:
-            listing = replace(listing, files=[replace(f, history=history.get(f.rel)) for f in listing.files])
+        listing = discover(root, history)
         if not listing.files and not listing.empty_ok and any(k.last_good for k in self._known.values()):
             # An unmounted volume often leaves an empty mount point behind: never turn that
             # into empty feeds unless the folder says so (the marker file, `feeds empty`).
@@ -136,19 +134,21 @@ class ContentIndex:
         """Read new and changed files; mark listed-but-unreadable ones broken; forget deleted ones."""
         changed: list[str] = []
         seen = {file.rel for file in listing.files}
-        stale = [f for f in listing.files if (known := self._known.get(f.rel)) is None or known.stamp != f.stamp]
+        known_files = self._known
+        stale = [f for f in listing.files if (known := known_files.get(f.rel)) is None or known.stamp != f.stamp]
         for file, loaded in zip(stale, self.load_many(stale, self.config) if stale else [], strict=True):
             self._remember(file.rel, file.stamp, loaded)
             changed.append(file.rel)
         # A published file that is still there but cannot be read now (a dangling or outside
         # symlink, a pipe in its place, an unreadable folder around it) is broken, not deleted.
         reported = {p.path for p in listing.problems}
-        troubled = {rel for rel in set(self._known) - seen if rel in reported or any(rel.startswith(f"{path}/") for path in reported)}
+        gone = self._known.keys() - seen
+        troubled = {rel for rel in gone if rel in reported or any(rel.startswith(f"{path}/") for path in reported)}
         for rel in sorted(troubled):
             if self._known[rel].stamp != _TROUBLED:
                 self._remember(rel, _TROUBLED, Loaded(None))
                 changed.append(rel)
-        removed = sorted(set(self._known) - seen - troubled)
+        removed = sorted(gone - troubled)
         for rel in removed:
             del self._known[rel]
         return changed, removed

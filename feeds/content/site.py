@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,12 @@ class Site:
 
 def newest_first(post: Post) -> tuple[float, float, str]:
     """Sort key: newest publication first; ties broken by update time, then id."""
-    return (-post.published.timestamp(), -post.updated.timestamp(), post.id)
+    published = -post.published.timestamp()
+    # A post never updated holds the very same datetime twice: one conversion is enough.
+    return (published, published if post.updated is post.published else -post.updated.timestamp(), post.id)
+
+
+_published_then_source = operator.attrgetter("published", "source")
 
 
 def select(posts: Iterable[Post], now: datetime) -> Site:
@@ -39,23 +45,29 @@ def select(posts: Iterable[Post], now: datetime) -> Site:
         live.append(post)
 
     problems: list[Problem] = []
-    # The earliest post (then the first file name) keeps a contested id or URL;
-    # the later one is skipped and reported, so identity never jumps between posts.
-    live.sort(key=lambda p: (p.published, p.source))
-    owners: dict[tuple[str, str], Post] = {}
-    kept: list[Post] = []
-    for post in live:
-        clash = next(
-            ((kind, owners[(kind, value)]) for kind, value in (("id", post.id), ("URL", post.url)) if (kind, value) in owners),
-            None,
-        )
-        if clash is not None:
-            kind, owner = clash
-            problems.append(Problem(post.source, 1, f"duplicate {kind}: {owner.source} already publishes it; this post is skipped"))
-            continue
-        owners[("id", post.id)] = owners[("URL", post.url)] = post
-        kept.append(post)
-
+    # When no id or URL is contested every post is kept, and (ids unique) the order below does not depend on this one.
+    contested = not len({post.id for post in live}) == len({post.url for post in live}) == len(live)
+    kept = _first_owners(live, problems) if contested else live
     kept.sort(key=newest_first)
     tags = index_tags(kept)
     return Site(tuple(kept), tags, tuple(problems) + tags.problems, min(upcoming, default=None))
+
+
+def _first_owners(live: list[Post], problems: list[Problem]) -> list[Post]:
+    """Return the posts that keep their id and URL, reporting the others."""
+    # The earliest post (then the first file name) keeps a contested id or URL;
+    # the later one is skipped and reported, so identity never jumps between posts.
+    live.sort(key=_published_then_source)
+    by_id: dict[str, Post] = {}
+    by_url: dict[str, Post] = {}
+    kept: list[Post] = []
+    for post in live:
+        kind, owner = "id", by_id.get(post.id)
+        if owner is None:
+            kind, owner = "URL", by_url.get(post.url)
+        if owner is not None:
+            problems.append(Problem(post.source, 1, f"duplicate {kind}: {owner.source} already publishes it; this post is skipped"))
+            continue
+        by_id[post.id] = by_url[post.url] = post
+        kept.append(post)
+    return kept

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ def slugify(name: str) -> str:
     return _NOT_ALNUM.sub("-", name.casefold()).strip("-")
 
 
+@functools.lru_cache(maxsize=8192)  # a site has few tag spellings, and each post names them again
 def identity(name: str) -> str:
     """Return the key under which spellings of one tag merge.
 
@@ -62,13 +64,26 @@ def index_tags(posts: Iterable[Post]) -> TagIndex:
     from a hash of their identity, so their URL does not depend on post counts.
     An empty slug (``+++``) becomes ``tag-<hash>``.
     """
-    spellings: dict[str, Counter[str]] = defaultdict(Counter)
-    sources: dict[str, list[Post]] = defaultdict(list)
+    # Each spelling's number of uses and first file (by name), then each tag's (an identity's spellings).
+    uses: dict[str, int] = {}
+    first_of: dict[str, str] = {}
     for post in posts:
+        source = post.source
         for name in post.tags:
-            key = identity(name)
-            spellings[key][name] += 1
-            sources[key].append(post)
+            count = uses.get(name)
+            if count is None:
+                uses[name], first_of[name] = 1, source
+            else:
+                uses[name] = count + 1
+                if source < first_of[name]:
+                    first_of[name] = source
+    spellings: dict[str, dict[str, int]] = defaultdict(dict)
+    sources: dict[str, str] = {}
+    for name, count in uses.items():
+        key = identity(name)
+        spellings[key][name] = count
+        if key not in sources or first_of[name] < sources[key]:
+            sources[key] = first_of[name]
 
     by_slug: dict[str, list[str]] = defaultdict(list)
     for key in spellings:
@@ -80,17 +95,17 @@ def index_tags(posts: Iterable[Post]) -> TagIndex:
         keys.sort(key=lambda k: (k != slug, k))
         for position, key in enumerate(keys):
             name = min(spellings[key].items(), key=lambda item: (-item[1], item[0]))[0]
-            first = min(sources[key], key=lambda p: p.source)
+            first = sources[key]
             if not slug:
                 final = f"tag-{_short_hash(key)}"
                 problems.append(
-                    Problem(first.source, 1, f"tag {name!r} has no letters or digits; its feeds are at /tags/{final}/", "warning")
+                    Problem(first, 1, f"tag {name!r} has no letters or digits; its feeds are at /tags/{final}/", "warning")
                 )
             elif position:
                 final = f"{slug}-{_short_hash(key)}"
                 problems.append(
                     Problem(
-                        first.source,
+                        first,
                         1,
                         f"tag {name!r} has the same slug {slug!r} as tag "
                         f"{min(spellings[keys[0]], key=lambda s: s)!r}; its feeds are at /tags/{final}/",
