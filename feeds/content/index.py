@@ -156,8 +156,8 @@ class ContentIndex:
     def _remember(self, rel: str, stamp: Stamp, loaded: Loaded) -> None:
         known = self._known.get(rel)
         if loaded.post is not None:
-            body_z = zlib.compress(loaded.body.encode("utf-8", "surrogatepass"), 1)
-            self._known[rel] = _Known(stamp, Loaded(loaded.post, "", loaded.problems), loaded.post, body_z)
+            packed = loaded.packed()
+            self._known[rel] = _Known(stamp, Loaded(loaded.post, "", loaded.problems), loaded.post, packed.body_z)
         elif known is not None and known.last_good is not None:
             since = known.broken_since or self.clock()
             self._known[rel] = _Known(stamp, loaded, known.last_good, known.body_z, since)

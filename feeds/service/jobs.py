@@ -25,8 +25,8 @@ from feeds.snapshot.store import Store, Stored
 
 
 def load_files(files: Sequence[SourceFile], config: Config) -> list[Loaded]:
-    """Parse post files (front matter and Markdown body, not rendered)."""
-    return [load(file, config) for file in files]
+    """Parse post files (front matter and Markdown body, not rendered); bodies come back compressed."""
+    return [load(file, config).packed() for file in files]
 
 
 def render_posts(work: Sequence[tuple[str, str, str]], render_dir: Path, iframe_hosts: tuple[str, ...]) -> list[str]:
