@@ -195,6 +195,28 @@ def test_a_restart_after_one_post_changed_renders_only_that_post(
     assert bodies(again) == reference(config).bodies
 
 
+def test_an_upgrade_reads_every_file_again_and_keeps_the_last_good_version_of_a_broken_post(
+    config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = site_config(config_file, content)
+    first = build(config, tmp_path / "snap")
+    published = bodies(first)
+    (content / EDITED).write_text("---\ntitle: [half saved\n---\n", encoding="utf-8")
+    first.rescan()
+    assert first.complete(), first.error
+    assert first.manifest is not None and [k.path for k in first.manifest.kept] == [EDITED]
+    assert bodies(first) == published, "the broken post is kept: the same bytes"
+    monkeypatch.setattr("feeds.service.builder.code_digest", lambda: "another version of feeds")
+    parsed = record_calls(monkeypatch, jobs, "load_files")
+    again = builder(config, tmp_path / "snap")
+    again.rescan()
+    assert again.complete(), again.error
+    assert len([file for files in parsed for file in files]) == len(list(content.glob("*.md"))), "every file read again"
+    assert again.manifest is not None and [k.path for k in again.manifest.kept] == [EDITED]
+    assert [k.since for k in again.manifest.kept] == [k.since for k in first.manifest.kept]
+    assert bodies(again) == published, "the upgrade serves the broken post's last good version, byte for byte"
+
+
 # -- two phases ------------------------------------------------------------------------------
 
 

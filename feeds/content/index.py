@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +28,8 @@ LoadMany = Callable[[Sequence[SourceFile], Config], list[Loaded]]
 Stamp = tuple[object, ...]
 #: The stamp of a file that is listed with a problem instead of being read: never equal to a real one.
 _TROUBLED: Stamp = (-1, -1, -1, None)
+#: The stamp of every file after an upgrade of the code: each is read again, broken ones keep their last good version.
+_REREAD: Stamp = (-2, -2, -2, None)
 KEPT_MESSAGE = "serving the last good version of this post until the file is fixed"
 
 
@@ -177,11 +179,25 @@ class ContentIndex:
         """Everything needed to carry on after a restart: each file's stamp, load result and last good version."""
         return {rel: (k.stamp, k.loaded, k.last_good, k.body_z, k.broken_since) for rel, k in self._known.items()}
 
-    def restore(self, state: dict[str, tuple[Stamp, Loaded, Post | None, bytes, datetime | None]]) -> None:
-        """Start from a saved :meth:`state`: unchanged files are not read again, broken ones keep their last good version."""
-        self._known = {rel: _Known(*entry) for rel, entry in state.items()}
+    def restore(self, state: dict[str, tuple[Stamp, Loaded, Post | None, bytes, datetime | None]], reread: bool = False) -> None:
+        """Start from a saved :meth:`state`: unchanged files are not read again, broken ones keep their last good version.
+
+        With ``reread`` (the state was saved by other code) every file is read again, but a
+        file that is broken now still publishes the last good version the state holds.
+        """
+        known = {rel: _Known(*entry) for rel, entry in state.items()}
+        if any(k.last_good is not None and not _whole(k.last_good) for k in known.values()):
+            raise ValueError("the saved posts lack fields this code has")
+        if reread:
+            known = {rel: replace(k, stamp=_REREAD) for rel, k in known.items()}
+        self._known = known
         self._last = None
 
     def kept(self) -> Iterable[Kept]:
         """The posts served from a kept version now."""
         return self._last[2].kept if self._last is not None else ()
+
+
+def _whole(post: Post) -> bool:
+    """Whether ``post`` (unpickled, maybe saved by other code) has every field this code reads."""
+    return isinstance(post, Post) and all(hasattr(post, f.name) for f in fields(Post))

@@ -434,10 +434,16 @@ class Builder:
         except Exception as e:  # torn or from another version: read every file again
             log.event("state_unreadable", logging.WARNING, path=str(self._state_path()), error=repr(e))
             return False
-        if not isinstance(data, dict) or data.get("settings") != settings_digest(self.config) or data.get("code") != code_digest():
-            return False  # other settings or code: posts must be read again (their URLs or fields may differ)
-        self.index.restore(data["index"])
-        return True
+        if not isinstance(data, dict) or data.get("settings") != settings_digest(self.config):
+            return False  # other settings: every post's URL or fields may differ, and the kept versions with them
+        upgraded = data.get("code") != code_digest()
+        try:
+            # Other code reads every file again, but a broken post keeps its last good version.
+            self.index.restore(data["index"], reread=upgraded)
+        except Exception as e:  # saved by code whose records this code cannot use
+            log.event("state_unreadable", logging.WARNING, path=str(self._state_path()), error=repr(e))
+            return False
+        return not upgraded
 
     def prune(self) -> None:
         """Remove what no snapshot needs any more (old manifests, bodies, renderings)."""
