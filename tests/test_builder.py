@@ -206,7 +206,7 @@ def test_an_upgrade_reads_every_file_again_and_keeps_the_last_good_version_of_a_
     assert first.complete(), first.error
     assert first.manifest is not None and [k.path for k in first.manifest.kept] == [EDITED]
     assert bodies(first) == published, "the broken post is kept: the same bytes"
-    monkeypatch.setattr("feeds.service.builder.code_digest", lambda: "another version of feeds")
+    monkeypatch.setattr("feeds.service.state.code_digest", lambda: "another version of feeds")
     parsed = record_calls(monkeypatch, jobs, "load_files")
     again = builder(config, tmp_path / "snap")
     again.rescan()

@@ -141,7 +141,7 @@ def test_a_full_disk_keeps_the_previous_snapshot_and_the_next_scan_retries(clust
     shard = next(p for p in (snapshot / "objects").iterdir() if p.is_dir())
     (shard / ".tmp-cafe.4194303.1").write_bytes(b"half a body")
 
-    filler = fill(disk, leave=48 << 10)  # room for a few bodies, not for the whole edit
+    filler = fill(disk, leave=256 << 10)  # room for a few bodies, not for the whole edit
     try:
         edit(cluster, f"{TITLE} (disk full)")
         wait_for_failures(cluster, 2, failures)
@@ -156,7 +156,7 @@ def test_a_full_disk_keeps_the_previous_snapshot_and_the_next_scan_retries(clust
         logged = cluster.events("publish_failed")[lines:]
         assert 1 <= len(logged) <= 2, logged  # once per cause (the second edit may fail at another file), not per scan
         assert all(str(snapshot) in line and "No space left on device" in line for line in logged), logged
-        assert len(unnamed(snapshot)) > 1  # the planted file, and bodies the failed attempts wrote: cleaned up below
+        assert len(unnamed(snapshot)) > 1, logged  # the planted file, and bodies the failed attempts wrote: cleaned up below
     finally:
         filler.unlink()
 

@@ -14,7 +14,6 @@ and granian all build through here.
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -30,13 +29,11 @@ from feeds.content.index import ContentIndex, Scan
 from feeds.content.post import Loaded
 from feeds.content.site import select
 from feeds.errors import ContentRootError, FeedsError, StorageError
-from feeds.fingerprint import code_digest, settings_digest
-from feeds.fsutil import atomic_write
 from feeds.models import Post
 from feeds.render.formats import FORMATS
 from feeds.render.plan import Doc, Plan, plan
 from feeds.render.store import RenderStore, render_key
-from feeds.service import jobs
+from feeds.service import jobs, state
 from feeds.service.pool import Pool
 from feeds.service.sources import Source, Sync
 from feeds.snapshot.diff import changed_paths, diff, same
@@ -97,7 +94,7 @@ class Builder:
         self.index = ContentIndex(self.config, load_many=self._load_many)
         if self.manifest is None:
             self.manifest = self.store.load_current()
-        self._unsaved = not self._restore_state()
+        self._unsaved = not state.restore(self.state_dir, self.config, self.index)
         # Bodies no manifest names were written by a publish that never finished (a crash, a lost
         # builder): unflushed then, they may be empty after a power loss. Never trust them: write them again.
         self.prune()
@@ -151,7 +148,7 @@ class Builder:
             self.plan = plan_
             self._recovered(now, settled=current.complete)
             if self._unsaved:
-                self._save_state()
+                self._unsaved = not state.save(self.state_dir, self.config, self.index)
             log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
             return False
         try:
@@ -160,7 +157,7 @@ class Builder:
             return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
         self._recovered(now)
         if self._unsaved:
-            self._save_state()
+            self._unsaved = not state.save(self.state_dir, self.config, self.index)
         if manifest.complete:  # else complete() prunes after the older pages
             self.prune()  # leftovers of failed or killed publishes, and what only older snapshots named
         changed = changed_paths(current, manifest)
@@ -408,43 +405,6 @@ class Builder:
             except Exception:
                 logging.getLogger("feeds").exception("publish listener failed")
 
-    # -- state that survives a restart --------------------------------------------------
-
-    def _state_path(self) -> Path:
-        return self.state_dir / "content-index.pickle"
-
-    def _save_state(self) -> None:
-        """Write the content index (with last good versions) durably, so a restart keeps broken posts."""
-        state = {"settings": settings_digest(self.config), "code": code_digest(), "index": self.index.state()}
-        data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            self.state_dir.mkdir(mode=0o700, exist_ok=True)
-            atomic_write(self._state_path(), data, mode=0o600)
-        except OSError as e:  # tried again after the next publish
-            log.event("state_failed", logging.ERROR, path=str(self._state_path()), reason=e.strerror or str(e))
-            return
-        self._unsaved = False
-
-    def _restore_state(self) -> bool:
-        """Start from the saved content index; return whether there was one to start from."""
-        try:
-            data = pickle.loads(self._state_path().read_bytes())  # noqa: S301 - our own file in the private snapshot folder
-        except FileNotFoundError:
-            return False
-        except Exception as e:  # torn or from another version: read every file again
-            log.event("state_unreadable", logging.WARNING, path=str(self._state_path()), error=repr(e))
-            return False
-        if not isinstance(data, dict) or data.get("settings") != settings_digest(self.config):
-            return False  # other settings: every post's URL or fields may differ, and the kept versions with them
-        upgraded = data.get("code") != code_digest()
-        try:
-            # Other code reads every file again, but a broken post keeps its last good version.
-            self.index.restore(data["index"], reread=upgraded)
-        except Exception as e:  # saved by code whose records this code cannot use
-            log.event("state_unreadable", logging.WARNING, path=str(self._state_path()), error=repr(e))
-            return False
-        return not upgraded
-
     def prune(self) -> None:
         """Remove what no snapshot needs any more (old manifests, bodies, renderings)."""
         with self._lock:
@@ -456,12 +416,6 @@ class Builder:
     def late_items(self) -> Iterable[Item]:
         with self._late_lock:
             return list(self._late.values())
-
-
-
-
-
-
 
 
 def _is_feed(path: str) -> bool:
