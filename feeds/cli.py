@@ -17,6 +17,7 @@ from feeds.content.files import EMPTY_MARKER
 from feeds.content.index import ContentIndex
 from feeds.content.site import select
 from feeds.errors import ConfigError, ContentRootError
+from feeds.fsutil import atomic_write
 
 if TYPE_CHECKING:
     from feeds.service.runtime import Runtime
@@ -180,9 +181,7 @@ def empty(content_dir: str | None, config_file: str | None) -> None:
     if not folder.is_dir():
         raise click.ClickException(f"{folder}: content folder not found")
     try:
-        (folder / EMPTY_MARKER).write_text(
-            "This folder may have no posts: feeds then publishes an empty site (see `feeds empty`).\n", encoding="utf-8"
-        )
+        atomic_write(folder / EMPTY_MARKER, b"This folder may have no posts: feeds then publishes an empty site (see `feeds empty`).\n")
     except OSError as e:
         raise click.ClickException(f"{folder / EMPTY_MARKER}: {e.strerror}") from e
     click.echo(f"marked {folder} (wrote {EMPTY_MARKER}); the next scan publishes whatever posts it holds, none included")
