@@ -251,8 +251,8 @@ class GitSource:
         sparse = self._repo / "info" / "sparse-checkout"
         sparse.parent.mkdir(exist_ok=True)
         # Materialise only the posts' folder of a bigger repository (a gitignore-style pattern).
-        sparse.write_text(f"/{_pattern(self.remote.subdir)}/\n" if self.remote.subdir else "/*\n", encoding="utf-8")
-        spec.write_text(self.remote.subdir, encoding="utf-8")
+        atomic_write(sparse, (f"/{_pattern(self.remote.subdir)}/\n" if self.remote.subdir else "/*\n").encode())
+        atomic_write(spec, self.remote.subdir.encode())
 
     def _fetch(self) -> None:
         refspec = f"+refs/heads/{self.branch}:{FETCHED}"
@@ -291,7 +291,7 @@ class GitSource:
         the next sync checks out again even if the branch went back to the
         commit that was served before.
         """
-        self._pending.write_text(commit + "\n", encoding="ascii")
+        atomic_write(self._pending, f"{commit}\n".encode("ascii"))
         self._tree.mkdir(exist_ok=True)
         sparse = f"core.sparseCheckout={str(bool(self.remote.subdir)).lower()}"
         self._git("-c", sparse, "reset", "--hard", "--quiet", "--no-recurse-submodules", commit, work_tree=True)
