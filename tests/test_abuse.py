@@ -556,7 +556,7 @@ def nginx_in_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """deploy/nginx.conf in a real nginx on a free port, in front of gunicorn (2 sync workers); yields nginx's port."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
     if nginx is None:
-        pytest.skip("nginx is not installed (apt-get install -y nginx; .ci/run could do it before make test)")
+        pytest.skip("nginx is not installed (apt-get install -y nginx)")
     root = site(tmp_path_factory, "abuse-nginx")
     port = free_port()
     snapshot = root / "snapshot"

@@ -46,7 +46,7 @@ BUCKET_OBJECTS = Counter("feeds_bucket_objects_uploaded", "Objects uploaded to t
 BUCKET_BYTES = Counter("feeds_bucket_bytes_uploaded", "Bytes uploaded to the bucket.", registry=REGISTRY)
 WEBSUB_PINGS = Counter(
     "feeds_websub_pings",
-    "WebSub publish pings sent to hubs, by result (ok, failed); counted from websub_ping log events.",
+    "WebSub publish ping attempts, by result (ok, retry, gave_up); counted from websub_ping log events.",
     ["result"],
     registry=REGISTRY,
 )
