@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -63,7 +65,13 @@ class ServerProcess:
     def _run(self, argv: list[str], cwd: Path, preexec_fn: Callable[[], None] | None = None) -> None:
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, *argv], env=self._environ, cwd=cwd, stdout=self._log_file, stderr=subprocess.STDOUT, preexec_fn=preexec_fn
+            [sys.executable, *argv],
+            env=self._environ,
+            cwd=cwd,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
+            start_new_session=True,  # its own process group: stop() can take every worker and helper with it
         )
 
     def url(self, path: str) -> str:
@@ -100,6 +108,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # workers or helpers that outlived it go too
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._log_file.close()
 
     def __enter__(self) -> ServerProcess:

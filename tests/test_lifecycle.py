@@ -82,6 +82,35 @@ def test_the_builders_helper_processes_leave_with_a_killed_builder(tmp_path: Pat
     assert not [pid for pid in helpers if _alive(pid)]
 
 
+WORKER_WITH_HELPERS = """
+import multiprocessing, os, sys
+from feeds.service.pool import Pool
+def job(items):
+    return [os.getpid() for _ in items]
+def worker():
+    # A granian worker is a multiprocessing process; it returns when told to stop, helpers still idle.
+    pool = Pool(2)
+    helpers = set(pool.map(job, list(range(64)), min_items=1))
+    print(" ".join(map(str, helpers)), flush=True)
+if __name__ == "__main__":
+    process = multiprocessing.get_context("fork").Process(target=worker)
+    process.start()
+    process.join(20)
+    print("exited" if process.exitcode == 0 else "hung", flush=True)
+    if process.is_alive():
+        process.kill()
+"""
+
+
+def test_a_worker_process_that_used_the_helpers_exits_when_it_returns(tmp_path: Path) -> None:
+    """multiprocessing joins a process's children before atexit runs: the pool must let its helpers go first."""
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER_WITH_HELPERS, encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    helpers, verdict = result.stdout.splitlines()
+    assert helpers.split() and verdict == "exited", result.stderr[-2000:]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

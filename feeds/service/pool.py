@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
-from multiprocessing import forkserver
+from multiprocessing import forkserver, util
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -52,6 +52,7 @@ class Pool:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._finalizer: util.Finalize | None = None
 
     @property
     def parallel(self) -> bool:
@@ -67,6 +68,12 @@ class Pool:
                 self._executor = ProcessPoolExecutor(
                     max_workers=self.workers, mp_context=context, initializer=watch_parent, initargs=(os.getpid(),)
                 )
+                if self._finalizer is None:
+                    # A granian worker is a multiprocessing process: when it stops, multiprocessing joins every
+                    # child process before any atexit handler runs, so the helpers must have left before that
+                    # join, and before the finalizers of the executor's queues (priority 10: the feeder thread
+                    # that would carry the helpers' stop signal) and semaphores (priority 0) run.
+                    self._finalizer = util.Finalize(self, self.close, kwargs={"wait": True}, exitpriority=100)
             return self._executor
 
     def warm_up(self) -> None:
@@ -98,9 +105,9 @@ class Pool:
             self.close()
             return job(items, *args)
 
-    def close(self) -> None:
-        """Stop the processes (they are started again when needed)."""
+    def close(self, wait: bool = False) -> None:
+        """Stop the processes (they are started again when needed); with ``wait``, until they have exited."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=wait, cancel_futures=True)
