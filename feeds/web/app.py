@@ -68,9 +68,11 @@ def create_app(
     app.wsgi_app = RateLimit(replay, config)  # type: ignore[method-assign]
     runtime.start()
     if wait if wait is not None else testing:
-        if runtime.builder is not None and not runtime.schedule:
+        builder = runtime.builder if not runtime.schedule else None
+        if builder is not None:
             runtime.builder_run()
-        runtime.wait_for(lambda m: m is not None and m.complete, BUILD_WAIT)
+        if builder is None or builder.error is None:  # a build that failed here publishes nothing more until a rescan
+            runtime.wait_for(lambda m: m is not None and m.complete, BUILD_WAIT)
     atexit.register(_stop_at_exit, app)
     return app
 
