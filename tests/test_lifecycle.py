@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from feeds.service.host import HostLock
 from feeds.web.app import create_app, stop
 
 from .server import ServerProcess, free_port
@@ -118,3 +120,31 @@ def _alive(pid: int) -> bool:
         return False
     state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[-1][:1] if Path(f"/proc/{pid}/stat").exists() else "X"
     return state not in ("Z", "X")  # a zombie is gone (its parent, the fork server, reaps it as it leaves too)
+
+
+def test_a_builder_makes_its_removed_folder_again_with_its_lock_already_in_it(tmp_path: Path) -> None:
+    """A follower polling for a free lock never takes the new one first (it did, now and then, under load)."""
+    folder = tmp_path / "snap"
+    folder.mkdir()
+    builder, follower = HostLock(folder), HostLock(folder)
+    assert builder.try_acquire() and not follower.try_acquire()
+    shutil.rmtree(folder)
+    assert builder.lost()
+    stop, taken = threading.Event(), threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            if follower.try_acquire():
+                taken.set()
+                return
+
+    polling = threading.Thread(target=poll)
+    polling.start()
+    try:
+        assert builder.recreate(0o700)
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        polling.join()
+    assert not taken.is_set() and not builder.lost()
+    assert folder.is_dir() and (folder.stat().st_mode & 0o777) == 0o700

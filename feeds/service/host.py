@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import socket
 import socketserver
 import struct
@@ -65,6 +66,31 @@ class HostLock:
             os.close(fd)
             return False
         os.close(self._fd)  # releases the old lock; a follower still holding that file reopens ``path`` first
+        self._fd = fd
+        return True
+
+    def recreate(self, mode: int) -> bool:
+        """As the holder whose folder was removed: make the folder again with the lock already held in it.
+
+        The folder is made under another name, its lock taken, then renamed into place, so
+        no worker watching for a free lock can take the new one first. If a worker starting
+        meanwhile made the folder already, its lock is taken if free (:meth:`renew`).
+        """
+        folder = self.path.parent
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        temporary = folder.with_name(f".{folder.name}.new-{os.getpid()}")
+        shutil.rmtree(temporary, ignore_errors=True)
+        os.mkdir(temporary, mode)
+        fd = os.open(temporary / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else knows the file yet
+        try:
+            os.rename(temporary, folder)  # replaces nothing but an empty folder
+        except OSError:
+            os.close(fd)
+            shutil.rmtree(temporary, ignore_errors=True)
+            return self.renew()
+        if self._fd >= 0:
+            os.close(self._fd)
         self._fd = fd
         return True
 

@@ -247,10 +247,12 @@ class Runtime:
             return False  # (not `current` missing: a first publish in progress has no `current` yet)
         log.event("snapshot_lost", logging.ERROR, path=str(self.folder))
         try:
+            # Made again with this worker's lock already in it, so no follower takes the new lock first.
+            if not self._lock.recreate(0o700 if self.config.snapshot_dir is None else 0o755):
+                # A worker started since the removal made the folder and took it: two build until one stops.
+                log.event("builder_lock_lost", logging.ERROR, path=str(self._lock.path))
             self.folder = prepare_dir(self.config)
             self.store.create()
-            if not self._lock.renew():  # a worker started since the removal took it: two build until one stops
-                log.event("builder_lock_lost", logging.ERROR, path=str(self._lock.path))
         except Exception as e:
             log.event("snapshot_lost", logging.ERROR, path=str(self.folder), error=str(e))
             return False
