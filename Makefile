@@ -29,7 +29,7 @@ typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
 test: $(TEST_STAMP) lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 4 --dist loadfile
 
 clean:
 	rm -rf $(VENV) build *.egg-info
