@@ -80,7 +80,9 @@ def child(folder: Path, snapshot: str, rescans: int) -> None:
     rebuilds: list[dict[str, Any]] = []
     log.observe(lambda name, fields: rebuilds.append(fields) if name == "rebuild" else None)
     overrides: dict[str, Any] = {"content_dir": str(folder / "content"), "snapshot_dir": snapshot}
-    runtime = Runtime(load_config(folder / "feeds.toml", env={}, overrides=overrides), schedule=False).start(watch=False)
+    config = load_config(folder / "feeds.toml", env={}, overrides=overrides)
+    log.configure(config.log_format)  # on stderr: run a child by hand to read the builder's events
+    runtime = Runtime(config, schedule=False).start(watch=False)
     builder = runtime.builder
     assert builder is not None, "this process holds the builder lock"
     builder.rescan()

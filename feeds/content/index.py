@@ -10,11 +10,12 @@ last good version, and that version survives restarts: the caller saves
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packed at a cold start
 
 from feeds.config import Config
 from feeds.content.files import Listing, SourceFile, discover
@@ -171,7 +172,7 @@ class ContentIndex:
         known = self._known.get(post.source)
         if known is None or known.last_good is None or known.last_good.body_digest != post.body_digest:
             return None
-        return zlib.decompress(known.body_z).decode("utf-8", "surrogatepass")
+        return isal_zlib.decompress(known.body_z).decode("utf-8", "surrogatepass")
 
     # -- surviving restarts ----------------------------------------------------------
 

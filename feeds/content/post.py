@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import zlib
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from urllib.parse import quote, urlsplit
+
+from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packed at a cold start
 
 from feeds.config import Config
 from feeds.content.fields import (
@@ -56,7 +57,7 @@ class Loaded:
         """This result with its body compressed, as the content index keeps it."""
         if self.post is None or self.body_z:
             return self
-        return replace(self, body="", body_z=zlib.compress(self.body.encode("utf-8", "surrogatepass"), 1))
+        return replace(self, body="", body_z=isal_zlib.compress(self.body.encode("utf-8", "surrogatepass"), 1))
 
 
 def load(file: SourceFile, config: Config) -> Loaded:
