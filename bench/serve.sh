@@ -16,7 +16,9 @@
 # lines are dropped from nginx-static.conf (everything else in it is as deployed).
 # For every request the server under test and nginx are loaded back to back, so each ratio
 # compares two runs a few seconds apart; the whole round is repeated REPS times and the table
-# shows medians (the ratio is the median of the per-round ratios).
+# shows medians (the ratio is the median of the per-round ratios). The CPU columns are the CPU
+# time of the server's process tree per answer (the CPU ratio: nginx's over the server's); on a
+# shared VM they move much less with the neighbours' load than req/s does.
 #
 # Env: SERVERS (default "granian gunicorn-sync gunicorn-gthread"), REPS (default 3),
 #      PATHS (default /feed.xml), KINDS (default "200 200-gzip 304"),
@@ -171,18 +173,46 @@ etag() {  # url → the ETag of its gzip representation
     curl -fsS -o /dev/null -D - -H 'Accept-Encoding: gzip' "$1" | tr -d '\r' | awk 'tolower($1)=="etag:" {print $2}'
 }
 
-load() {  # url [header...] → "req/s p99 wrk-cpu" (wrk-cpu: wrk's CPU time / wall time, in cores)
-    local url=$1 out cpu hdr=()
-    shift
+tree_cpu() {  # pid → CPU seconds (user + system) used so far by it and every process below it
+    "$PY" - "$1" <<'PY'
+import os, sys
+ticks, children = {}, {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    children.setdefault(int(fields[1]), []).append(int(pid))
+    ticks[int(pid)] = int(fields[11]) + int(fields[12])  # utime, stime
+todo, total = [int(sys.argv[1])], 0
+while todo:
+    pid = todo.pop()
+    total += ticks.get(pid, 0)
+    todo.extend(children.get(pid, []))
+print(total / os.sysconf("SC_CLK_TCK"))
+PY
+}
+
+load() {  # pid url [header...] → "req/s p99 wrk-cpu µs/req" (wrk-cpu: wrk's CPU time / wall time, in
+    # cores; µs/req: CPU time of the server's processes per answer, which the neighbours' load on a
+    # shared VM moves much less than req/s)
+    local pid=$1 url=$2 out cpu hdr=() before after
+    shift 2
     for h in "$@"; do hdr+=(-H "$h"); done
     local TIMEFORMAT='%U %S %R'
+    before=$(tree_cpu "$pid")
     { time out=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency "${hdr[@]}" "$url"); } 2>"$SCRATCH/time"
+    after=$(tree_cpu "$pid")
     cpu=$(awk '{printf "%.2f", ($1 + $2) / $3}' "$SCRATCH/time")
     if echo "$out" | grep -q "Non-2xx or 3xx\|Socket errors"; then
         echo "bench/serve.sh: errors loading $url:" >&2
         echo "$out" | grep "Non-2xx or 3xx\|Socket errors" >&2
     fi
-    echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(echo "$out" | awk '$1=="99%" {print $2}') $cpu"
+    local rps requests
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    requests=$(echo "$out" | awk '/requests in/ {print $1}')
+    echo "$rps $(echo "$out" | awk '$1=="99%" {print $2}') $cpu $(awk -v b="$before" -v a="$after" -v n="$requests" 'BEGIN {printf "%.1f", (a - b) * 1e6 / n}')"
 }
 
 headers_for() {  # kind etag → wrk headers, one per line
@@ -207,10 +237,10 @@ for rep in $(seq 1 "$REPS"); do
             for kind in $KINDS; do
                 mapfile -t app_headers < <(headers_for "$kind" "$app_tag")
                 mapfile -t nginx_headers < <(headers_for "$kind" "$nginx_tag")
-                read -r app_rps app_p99 app_cpu < <(load "http://127.0.0.1:$APP_PORT$path" "${app_headers[@]}")
-                read -r ngx_rps ngx_p99 ngx_cpu < <(load "http://127.0.0.1:$NGINX_PORT$path" "${nginx_headers[@]}")
-                printf '%s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$(label "$server")" "$kind" "$path" \
-                    "$app_rps" "$app_p99" "$app_cpu" "$ngx_rps" "$ngx_p99" "$ngx_cpu" | tee -a "$RAW" >&2
+                read -r app_rps app_p99 app_cpu app_us < <(load "$APP_PID" "http://127.0.0.1:$APP_PORT$path" "${app_headers[@]}")
+                read -r ngx_rps ngx_p99 ngx_cpu ngx_us < <(load "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT$path" "${nginx_headers[@]}")
+                printf '%s\t%s\t%s %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$(label "$server")" "$kind" "$path" \
+                    "$app_rps" "$app_p99" "$app_cpu" "$app_us" "$ngx_rps" "$ngx_p99" "$ngx_cpu" "$ngx_us" | tee -a "$RAW" >&2
             done
         done
         stop_app
@@ -229,14 +259,16 @@ def ms(text):  # wrk latency: "812.00us", "4.51ms", "1.02s"
 
 rows = {}
 for line in open(sys.argv[1]):
-    rep, server, request, rps, p99, cpu, nrps, np99, ncpu = line.rstrip("\n").split("\t")
+    rep, server, request, rps, p99, cpu, us, nrps, np99, ncpu, nus = line.rstrip("\n").split("\t")
     rows.setdefault((server, request), []).append(
-        (float(rps), ms(p99), float(cpu), float(nrps), ms(np99), float(ncpu)))
-print("| server | request | req/s | p99 ms | nginx req/s | nginx p99 ms | ratio (min–max) | wrk CPU (server / nginx run) |")
-print("|---|---|---|---|---|---|---|---|")
+        (float(rps), ms(p99), float(cpu), float(us), float(nrps), ms(np99), float(ncpu), float(nus)))
+print("| server | request | req/s | p99 ms | CPU µs/req | nginx req/s | nginx p99 ms | nginx CPU µs/req "
+      "| req/s ratio (min–max) | CPU ratio | wrk CPU (server / nginx run) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for (server, request), runs in rows.items():
-    med = [statistics.median(r[i] for r in runs) for i in range(6)]
-    ratios = [r[0] / r[3] for r in runs]
-    print(f"| {server} | {request} | {med[0]:,.0f} | {med[1]:.1f} | {med[3]:,.0f} | {med[4]:.1f} | "
-          f"{statistics.median(ratios):.0%} ({min(ratios):.0%}–{max(ratios):.0%}) | {med[2]:.2f} / {med[5]:.2f} cores |")
+    med = [statistics.median(r[i] for r in runs) for i in range(8)]
+    ratios = [r[0] / r[4] for r in runs]
+    cpu_ratio = statistics.median(r[7] / r[3] for r in runs)  # nginx's CPU per answer / the server's
+    print(f"| {server} | {request} | {med[0]:,.0f} | {med[1]:.1f} | {med[3]:.0f} | {med[4]:,.0f} | {med[5]:.1f} | {med[7]:.0f} "
+          f"| {statistics.median(ratios):.0%} ({min(ratios):.0%}–{max(ratios):.0%}) | {cpu_ratio:.0%} | {med[2]:.2f} / {med[6]:.2f} cores |")
 EOF

@@ -45,7 +45,7 @@ APP_PORT=$(port)
 PROXY_PORT=$(port)
 STATIC_PORT=$(port)
 
-cp -r "$ROOT/content" "$WORK/content"
+cp -rL "$ROOT/content" "$WORK/content"
 cat >"$WORK/content/2026-06-01-unicode-tag.md" <<'EOF'
 ---
 title: "A tag that is not ASCII"
