@@ -26,8 +26,8 @@
 #      GTHREADS (threads per gthread worker, default 4), KEEPALIVE (gthread, default 5 s),
 #      GUNICORN_ARGS (extra gunicorn flags), GRANIAN_ARGS (extra flags for every granian),
 #      GRANIAN_VARIANTS (";"-separated flag sets: each adds a granian server with those flags, e.g.
-#        GRANIAN_VARIANTS="--blocking-threads 1;--workers 1 --runtime-threads 2"; a later
-#        --workers or --http overrides the production one),
+#        GRANIAN_VARIANTS="--blocking-threads 256;--workers 1 --runtime-threads 2"; a flag given
+#        again overrides the production one; 256 is granian's own default with 2 workers),
 #      APP (default wsgi:app; APP=flask_only:app measures the plain Flask path, replay cache off).
 set -euo pipefail
 
@@ -142,7 +142,7 @@ server_cmd() {  # server port → the command line (also printed in the header)
         gunicorn-sync) echo "gunicorn -w $WORKERS -b 127.0.0.1:$2 $GUNICORN_ARGS $APP" ;;
         gunicorn-gthread) echo "gunicorn -w $WORKERS --worker-class gthread --threads $GTHREADS --keep-alive $KEEPALIVE -b 127.0.0.1:$2 $GUNICORN_ARGS $APP" ;;
         # The production command (deploy/feeds.service), then any extra flags.
-        granian*) echo "granian --interface wsgi --workers $WORKERS --host 127.0.0.1 --port $2 --http 1 --http1-header-read-timeout 10000 $GRANIAN_ARGS ${VARIANT_ARGS[$1]:-} $APP" ;;
+        granian*) echo "granian --interface wsgi --workers $WORKERS --blocking-threads 4 --host 127.0.0.1 --port $2 --http 1 --http1-header-read-timeout 10000 --workers-kill-timeout 10 --respawn-failed-workers $GRANIAN_ARGS ${VARIANT_ARGS[$1]:-} $APP" ;;
     esac
 }
 
