@@ -65,7 +65,9 @@ mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 SCAN_INTERVAL=$("$BIN/python" -c 'from feeds.config import load_config; print(load_config().scan_interval)')
 
 "$BIN/feeds" build --out "$WORK/export" 2>/dev/null | sed 's/^/build: /'
-GRANIAN=(granian --interface wsgi --workers 2 --host 127.0.0.1 --port "$APP_PORT" --http 1 --http1-header-read-timeout 10000 wsgi:app)
+# The command of deploy/feeds.service, with 2 workers.
+GRANIAN=(granian --interface wsgi --workers 2 --blocking-threads 4 --host 127.0.0.1 --port "$APP_PORT" --http 1
+         --http1-header-read-timeout 10000 --workers-kill-timeout 10 --respawn-failed-workers wsgi:app)
 echo "app:   ${GRANIAN[*]}"
 (cd "$ROOT" && exec "$BIN/${GRANIAN[0]}" "${GRANIAN[@]:1}") >"$WORK/app.log" 2>&1 &
 PIDS+=($!)
