@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +84,18 @@ def test_conditional_requests_answer_the_same(servers: tuple[Served, Served]) ->
                     expected = gunicorn.answer(method, path, encoding | conditional)
                     assert granian.answer(method, path, encoding | conditional) == expected, (method, path, encoding, conditional)
             assert gunicorn.answer("GET", path, encoding | {"If-None-Match": validators["etag"]})[0] == 304, path
+
+
+def test_sigterm_stops_each_worker_cleanly(tmp_path: Path) -> None:
+    """granian ends its workers with os._exit(): the app's stop (schedule, watcher, lock hand-off) must still run."""
+    shutil.copytree(SAMPLE, tmp_path / "content")
+    (tmp_path / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
+    server = WsgiServer("granian", tmp_path / "content", tmp_path / "feeds.toml", workers=2)
+    try:
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=15) == 0
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert log.count(" event=stop ") == 2, log[-3000:]
+    assert "Traceback" not in log

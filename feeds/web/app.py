@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import multiprocessing.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,6 +75,9 @@ def create_app(
         if builder is None or builder.error is None:  # a build that failed here publishes nothing more until a rescan
             runtime.wait_for(lambda m: m is not None and m.complete, BUILD_WAIT)
     atexit.register(_stop_at_exit, app)
+    # A granian worker is a multiprocessing process, which ends with os._exit(): no atexit handler runs
+    # there, but multiprocessing's finalizers do (this one after the helper pool's, priority 100).
+    multiprocessing.util.Finalize(app, _stop_at_exit, args=(app,), exitpriority=50)
     return app
 
 
