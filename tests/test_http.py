@@ -113,3 +113,11 @@ def test_healthz_reports_the_snapshot(site: ServerProcess) -> None:
     assert health["posts"] == 18
     assert health["tags"] > 30
     assert health["version"] and health["last_scan"]
+
+
+def test_redirects_name_site_url_whatever_host_the_request_came_to(site: ServerProcess) -> None:
+    # Behind a proxy the app sees its inner address; a Location must still be the public one.
+    for path, target in [("/tags/go", "/tags/go/"), ("/tags//go/feed.xml", "/tags/go/feed.xml"), ("/feed.xml?page=1", "/feed.xml")]:
+        reply = site.request(path, headers={"Host": "internal.invalid:8000"})
+        assert reply.status in (301, 308), path
+        assert reply.headers["location"] == site.url(target), path

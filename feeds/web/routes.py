@@ -171,8 +171,18 @@ def _nosniff(response: Response) -> Response:
     return response
 
 
+def _public_location(response: Response) -> Response:
+    # Werkzeug's own redirects (/tags/go → /tags/go/, merged slashes) name the host and scheme the
+    # request came with: behind a proxy that is the app's inner address. Every URL we hand out is site_url's.
+    location = response.headers.get("Location")
+    if response.status_code in (301, 302, 307, 308) and location and location.startswith(request.host_url):
+        response.headers["Location"] = f"{_runtime().config.site_url}/{location[len(request.host_url) :]}"  # already a URI
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the routes and plain-text error pages."""
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _plain_error)
     app.after_request(_nosniff)
+    app.after_request(_public_location)
