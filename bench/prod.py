@@ -10,7 +10,7 @@ Sites come from ``bench/gen_site.py`` and are kept in ``/tmp/feeds-prod-sites/si
 edits below are always undone). Per size and rep the order is Hugo RSS-only, each server,
 Hugo full (the servers' order flips every other rep). Each server kind is measured in one
 *trial* of three starts, all on 127.0.0.1, with ``-w 4``/``--workers 4``, the production
-commands (``gunicorn -c gunicorn.conf.py``, ``granian --interface wsgi``), a fresh
+commands (``gunicorn -c gunicorn.conf.py``, ``granian --interface wsgi`` with ``deploy/feeds.service``'s flags), a fresh
 ``FEEDS_SNAPSHOT_DIR`` per trial, ``FEEDS_WORKER_HEADER=true`` (every answer names its worker
 pid), JSON logs, and for granian a fresh ``PROMETHEUS_MULTIPROC_DIR``:
 
@@ -181,6 +181,16 @@ def command(kind: str, port: int) -> list[str]:
             "127.0.0.1",
             "--port",
             str(port),
+            # deploy/feeds.service's flags: the production command
+            "--blocking-threads",
+            "4",
+            "--http",
+            "1",
+            "--http1-header-read-timeout",
+            "10000",
+            "--workers-kill-timeout",
+            "10",
+            "--respawn-failed-workers",
             "wsgi:app",
         ]
     raise ValueError(kind)
