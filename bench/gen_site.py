@@ -50,21 +50,59 @@ TARGET_JITTER = 25  # each post aims for TARGET_WORDS +/- this many words
 # 50 tags, most popular first; popularity follows a Zipf-like curve so a few
 # tags are huge and the tail is small.  Several need careful slugging/escaping.
 TAGS: tuple[str, ...] = (
-    "Go", "Kubernetes", "Python", "Observability", "PostgreSQL",
-    "Distributed Systems", "Security", "AWS", "Rust", "Performance",
-    "Testing", "CI/CD", "Terraform", "Kafka", "Career",
-    "Databases", "TypeScript", "Incident Response", "Linux", "Pub/Sub",
-    "Machine Learning", "Docker", "gRPC", "Networking", "Redis",
-    "Open Source", "SRE", "Caching", "GCP", "Leadership",
-    "C++", "Microservices", "Prometheus", "OpenTelemetry", "Serverless",
-    "DNS", "TLS", "Node.js", "GraphQL", "SOC 2",
-    "Privacy", "WebAssembly", "C#", "SQLite", "Accessibility",
-    "Remote Work", ".NET", "Elixir", "Hiring", "Zig",
+    "Go",
+    "Kubernetes",
+    "Python",
+    "Observability",
+    "PostgreSQL",
+    "Distributed Systems",
+    "Security",
+    "AWS",
+    "Rust",
+    "Performance",
+    "Testing",
+    "CI/CD",
+    "Terraform",
+    "Kafka",
+    "Career",
+    "Databases",
+    "TypeScript",
+    "Incident Response",
+    "Linux",
+    "Pub/Sub",
+    "Machine Learning",
+    "Docker",
+    "gRPC",
+    "Networking",
+    "Redis",
+    "Open Source",
+    "SRE",
+    "Caching",
+    "GCP",
+    "Leadership",
+    "C++",
+    "Microservices",
+    "Prometheus",
+    "OpenTelemetry",
+    "Serverless",
+    "DNS",
+    "TLS",
+    "Node.js",
+    "GraphQL",
+    "SOC 2",
+    "Privacy",
+    "WebAssembly",
+    "C#",
+    "SQLite",
+    "Accessibility",
+    "Remote Work",
+    ".NET",
+    "Elixir",
+    "Hiring",
+    "Zig",
 )
 TAG_ZIPF_EXPONENT = 1.1
-TAG_CUM_WEIGHTS: tuple[float, ...] = tuple(
-    itertools.accumulate(1.0 / (rank + 1) ** TAG_ZIPF_EXPONENT for rank in range(len(TAGS)))
-)
+TAG_CUM_WEIGHTS: tuple[float, ...] = tuple(itertools.accumulate(1.0 / (rank + 1) ** TAG_ZIPF_EXPONENT for rank in range(len(TAGS))))
 
 # Vocabulary, in three frequency bands (weight per word in parentheses).
 FUNCTION_WORDS = (  # (12)
@@ -108,7 +146,6 @@ TECH_WORDS = (  # (1)
 ).split()
 
 
-
 def _word_table(size: int = 1 << 16) -> tuple[str, ...]:
     """Weighted vocabulary expanded to ``size`` slots so that a uniformly random
     16-bit number picks a word with the right frequency (fast: no bisect)."""
@@ -124,13 +161,40 @@ def _word_table(size: int = 1 << 16) -> tuple[str, ...]:
 WORD_TABLE: tuple[str, ...] = _word_table()
 NOUNS: tuple[str, ...] = tuple(w for w in TECH_WORDS if "-" not in w)
 ADJECTIVES: tuple[str, ...] = (
-    "boring", "fast", "slow", "fragile", "resilient", "practical", "hidden",
-    "accidental", "incremental", "surprising", "minimal", "painless", "noisy",
-    "quiet", "cheap", "expensive", "stateless", "stateful", "lazy", "eager",
+    "boring",
+    "fast",
+    "slow",
+    "fragile",
+    "resilient",
+    "practical",
+    "hidden",
+    "accidental",
+    "incremental",
+    "surprising",
+    "minimal",
+    "painless",
+    "noisy",
+    "quiet",
+    "cheap",
+    "expensive",
+    "stateless",
+    "stateful",
+    "lazy",
+    "eager",
 )
 VERBING: tuple[str, ...] = (
-    "Scaling", "Debugging", "Migrating", "Testing", "Profiling", "Securing",
-    "Shipping", "Operating", "Rewriting", "Measuring", "Caching", "Untangling",
+    "Scaling",
+    "Debugging",
+    "Migrating",
+    "Testing",
+    "Profiling",
+    "Securing",
+    "Shipping",
+    "Operating",
+    "Rewriting",
+    "Measuring",
+    "Caching",
+    "Untangling",
 )
 
 TITLE_TEMPLATES: tuple[str, ...] = (
@@ -149,10 +213,24 @@ TITLE_TEMPLATES: tuple[str, ...] = (
 )
 
 HEADINGS: tuple[str, ...] = (
-    "The Problem", "What We Tried", "Results", "Lessons Learned", "Trade-offs",
-    "How It Works", "Measuring It", "Rolling It Out", "What Went Wrong",
-    "Configuration", "Numbers", "Open Questions", "Prior Art", "Design",
-    "Operating {T}", "Setting Up {T}", "Why {T}?", "A Closer Look at the {Noun}",
+    "The Problem",
+    "What We Tried",
+    "Results",
+    "Lessons Learned",
+    "Trade-offs",
+    "How It Works",
+    "Measuring It",
+    "Rolling It Out",
+    "What Went Wrong",
+    "Configuration",
+    "Numbers",
+    "Open Questions",
+    "Prior Art",
+    "Design",
+    "Operating {T}",
+    "Setting Up {T}",
+    "Why {T}?",
+    "A Closer Look at the {Noun}",
 )
 
 EXTERNAL_LINKS: tuple[str, ...] = (
@@ -170,22 +248,42 @@ EXTERNAL_LINKS: tuple[str, ...] = (
 )
 
 IDENTIFIERS: tuple[str, ...] = (
-    "max_retries", "ctx.Done()", "SELECT 1", "kubectl rollout undo",
-    "--dry-run", "GOMAXPROCS", "fsync()", "Cache-Control", "ETag",
-    "If-None-Match", "p99", "O(n log n)", "Vec<u8>", "__init__",
-    "tokio::spawn", "time.Sleep", "EXPLAIN ANALYZE", "a < b && b > c",
-    "config.yaml", "make bench",
+    "max_retries",
+    "ctx.Done()",
+    "SELECT 1",
+    "kubectl rollout undo",
+    "--dry-run",
+    "GOMAXPROCS",
+    "fsync()",
+    "Cache-Control",
+    "ETag",
+    "If-None-Match",
+    "p99",
+    "O(n log n)",
+    "Vec<u8>",
+    "__init__",
+    "tokio::spawn",
+    "time.Sleep",
+    "EXPLAIN ANALYZE",
+    "a < b && b > c",
+    "config.yaml",
+    "make bench",
 )
 
 CODE_SNIPPETS: tuple[tuple[str, str], ...] = (
-    ("python", '''def @FN@(items: list[str]) -> dict[str, int]:
+    (
+        "python",
+        '''def @FN@(items: list[str]) -> dict[str, int]:
     """Count short items, skipping the sentinel."""
     counts: dict[str, int] = {}
     for item in items:
         if len(item) < @N@ and item != "@WORD@":
             counts[item] = counts.get(item, 0) + 1
-    return counts'''),
-    ("go", '''func @FN@(ctx context.Context, ch <-chan string) error {
+    return counts''',
+    ),
+    (
+        "go",
+        """func @FN@(ctx context.Context, ch <-chan string) error {
 	for i := 0; i < @N@; i++ {
 		select {
 		case <-ctx.Done():
@@ -195,8 +293,11 @@ CODE_SNIPPETS: tuple[tuple[str, str], ...] = (
 		}
 	}
 	return nil
-}'''),
-    ("yaml", '''apiVersion: apps/v1
+}""",
+    ),
+    (
+        "yaml",
+        """apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: @WORD@-@FN@
@@ -208,28 +309,40 @@ spec:
         - name: @WORD@
           image: "registry.example.com/@WORD@:1.@N@.0"
           resources:
-            limits: {cpu: "500m", memory: "256Mi"}'''),
-    ("bash", '''#!/usr/bin/env bash
+            limits: {cpu: "500m", memory: "256Mi"}""",
+    ),
+    (
+        "bash",
+        """#!/usr/bin/env bash
 set -euo pipefail
 for i in $(seq 1 @N@); do
   curl -fsS "https://staging.example.com/@WORD@?page=${i}" \\
     -H 'Accept: application/feed+json' > "/tmp/@FN@-${i}.json" && echo "ok ${i}"
-done'''),
-    ("sql", '''-- find slow @WORD@ rows
+done""",
+    ),
+    (
+        "sql",
+        """-- find slow @WORD@ rows
 SELECT id, created_at, payload->>'@WORD@' AS @FN@
 FROM events
 WHERE created_at > now() - interval '@N@ days'
   AND status <> 'done'
 ORDER BY created_at DESC
-LIMIT @N@;'''),
-    ("json", '''{
+LIMIT @N@;""",
+    ),
+    (
+        "json",
+        """{
   "name": "@FN@",
   "retries": @N@,
   "tags": ["@WORD@", "bench"],
   "html": "<p>Tom &amp; Jerry</p>",
   "enabled": true
-}'''),
-    ("rust", '''fn @FN@(input: &[u8]) -> Result<usize, String> {
+}""",
+    ),
+    (
+        "rust",
+        """fn @FN@(input: &[u8]) -> Result<usize, String> {
     let mut total = 0usize;
     for chunk in input.chunks(@N@) {
         if chunk.is_empty() || chunk[0] == b'#' {
@@ -238,15 +351,19 @@ LIMIT @N@;'''),
         total += chunk.len();
     }
     Ok(total) // "@WORD@"
-}'''),
-    ("typescript", '''export async function @FN@(url: string): Promise<string[]> {
+}""",
+    ),
+    (
+        "typescript",
+        """export async function @FN@(url: string): Promise<string[]> {
   const res = await fetch(url, { headers: { Accept: "application/json" } });
   if (!res.ok && res.status !== 304) {
     throw new Error(`@WORD@ failed: ${res.status}`);
   }
   const data: { items: { id: string }[] } = await res.json();
   return data.items.slice(0, @N@).map((i) => i.id);
-}'''),
+}""",
+    ),
 )
 
 TABLES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -382,10 +499,7 @@ class PostWriter:
 
     def numbered_list(self) -> str:
         n = self.rng.randint(3, 5)
-        return "\n".join(
-            f"{k}. " + " ".join(self.sentence(5, 12, force="code" if k == 2 else None))
-            for k in range(1, n + 1)
-        )
+        return "\n".join(f"{k}. " + " ".join(self.sentence(5, 12, force="code" if k == 2 else None)) for k in range(1, n + 1))
 
     def code_block(self) -> str:
         rng = self.rng
@@ -394,11 +508,7 @@ class PostWriter:
         if lang in ("go", "typescript"):  # camelCase there, snake_case elsewhere
             head, _, tail = fn.partition("_")
             fn = head + _cap(tail)
-        body = (
-            body.replace("@FN@", fn)
-            .replace("@N@", str(rng.randint(2, 64)))
-            .replace("@WORD@", rng.choice(NOUNS))
-        )
+        body = body.replace("@FN@", fn).replace("@N@", str(rng.randint(2, 64))).replace("@WORD@", rng.choice(NOUNS))
         return f"```{lang}\n{body}\n```"
 
     def table(self) -> str:

@@ -65,8 +65,7 @@ limit = 20
 FULL_LAYOUTS = {
     "_default/single.html": "<!doctype html><title>{{ .Title }}</title><h1>{{ .Title }}</h1>{{ .Content }}\n",
     "_default/list.html": (
-        "<!doctype html><title>{{ .Title }}</title>"
-        '{{ range first 20 .Pages }}<a href="{{ .Permalink }}">{{ .Title }}</a>{{ end }}\n'
+        '<!doctype html><title>{{ .Title }}</title>{{ range first 20 .Pages }}<a href="{{ .Permalink }}">{{ .Title }}</a>{{ end }}\n'
     ),
 }
 

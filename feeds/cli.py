@@ -185,5 +185,3 @@ def empty(content_dir: str | None, config_file: str | None) -> None:
     except OSError as e:
         raise click.ClickException(f"{folder / EMPTY_MARKER}: {e.strerror}") from e
     click.echo(f"marked {folder} (wrote {EMPTY_MARKER}); the next scan publishes whatever posts it holds, none included")
-
-

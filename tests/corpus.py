@@ -112,9 +112,7 @@ def add_bad_corpus(content: Path, max_file_size: int = 1024 * 1024) -> Path:
     (folder / "outside.md").symlink_to(secret)
     (folder / "folder.md").mkdir()
     body = "x" * 80 + "\n"
-    (folder / "huge.md").write_text(
-        "---\ntitle: Huge\ndate: 2026-03-22\n---\n" + body * (max_file_size // len(body) + 1), encoding="utf-8"
-    )
+    (folder / "huge.md").write_text("---\ntitle: Huge\ndate: 2026-03-22\n---\n" + body * (max_file_size // len(body) + 1), encoding="utf-8")
     os.mkfifo(folder / "pipe.md")
     (folder / "dangling.md").symlink_to(folder / "nowhere.md")
     (folder / "loop.md").symlink_to(folder / "loop.md")

@@ -120,9 +120,7 @@ class _GitHttpHandler(BaseHTTPRequestHandler):
             "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
             "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
         }
-        result = subprocess.run(
-            ["git", "http-backend"], input=body, capture_output=True, env=env, timeout=START_TIMEOUT, check=False
-        )
+        result = subprocess.run(["git", "http-backend"], input=body, capture_output=True, env=env, timeout=START_TIMEOUT, check=False)
         head, _, payload = result.stdout.partition(b"\r\n\r\n")
         if not _:
             head, _, payload = result.stdout.partition(b"\n\n")

@@ -223,7 +223,7 @@ def test_a_loader_bug_is_reported_not_raised(content: Path, monkeypatch: pytest.
 
 def test_recursive_yaml_aliases_do_not_hang(content: Path) -> None:
     (content / "aliases.md").write_text(
-        "---\ntitle: Aliases\ndate: 2026-01-01\nextra: &a [*a, *a, \"\\0\"]\nlaughs: &b [&c [*a, *a], *c, *c, *c]\n---\nBody.\n",
+        '---\ntitle: Aliases\ndate: 2026-01-01\nextra: &a [*a, *a, "\\0"]\nlaughs: &b [&c [*a, *a], *c, *c, *c]\n---\nBody.\n',
         encoding="utf-8",
     )
     scan = scan_of(content)
@@ -287,9 +287,7 @@ def test_published_file_replaced_by_something_unreadable_keeps_its_last_good_ver
     assert before not in scan.posts and scan.removed == (name,)
 
 
-def test_posts_in_a_folder_that_becomes_unreadable_keep_their_last_good_version(
-    content: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_posts_in_a_folder_that_becomes_unreadable_keep_their_last_good_version(content: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (content / "sub").mkdir()
     (content / "sub" / "2026-01-05-inside.md").write_text("---\ntitle: Inside\n---\nx\n", encoding="utf-8")
     index = ContentIndex(config_of(content))

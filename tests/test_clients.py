@@ -44,7 +44,6 @@ EDITED = "2026-05-02-three-layers-of-idempotency.md"
 EDITED_ID = "tag:127.0.0.1,2026-05-02:three-layers-of-idempotency"
 
 
-
 def tag_path(tag: str, name: str = "feed.xml") -> str:
     """Return a tag feed's path, percent-encoded as its self link (these tags are their own slugs)."""
     return f"/tags/{quote(tag.casefold())}/{name}"

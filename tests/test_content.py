@@ -116,9 +116,7 @@ def test_bom_and_crlf_simply_work(tmp_path: Path) -> None:
         ("just text\n", 1, "no front matter"),
     ],
 )
-def test_a_broken_file_is_reported_with_path_and_line_and_the_others_still_load(
-    tmp_path: Path, text: str, line: int, message: str
-) -> None:
+def test_a_broken_file_is_reported_with_path_and_line_and_the_others_still_load(tmp_path: Path, text: str, line: int, message: str) -> None:
     _write(tmp_path, "2026-01-01-good.md", "---\ntitle: Good\n---\nfine\n")
     _write(tmp_path, "2026-01-02-bad.md", text)
     scan = ContentIndex(_config(tmp_path)).scan()

@@ -259,7 +259,7 @@ def test_a_failing_flush_keeps_the_previous_snapshot_and_the_retry_writes_the_bo
     assert [name for name, _ in events].count("publish_failed") == 2  # both attempts counted (/metrics) ...
     logged = [r for r in lines.records if r.getMessage() == "publish_failed"]
     assert len(logged) == 1 and logged[0].feeds_fields["path"] == str(snapshot)  # ... logged once, with the path
-    assert "feeds_publishes_total{result=\"failed\"}" in client.get("/metrics").get_data(as_text=True)
+    assert 'feeds_publishes_total{result="failed"}' in client.get("/metrics").get_data(as_text=True)
     # ... and the new bodies, whose bytes may never have reached the disk, are not kept to be trusted by the retry.
     assert set((snapshot / "objects").glob("*/*")) == bodies_before
 

@@ -198,7 +198,9 @@ def test_content_dir_takes_a_folder_or_a_git_remote() -> None:
     assert config.summary()["content_dir"] == "https://***@host.example/blog.git#main:posts"  # the start-up log line
 
 
-@pytest.mark.parametrize("value", ["git+https://bot:t0ken@host.example/blog.git#bad..ref", "https://host.example/blog.git", "git+gopher://h/x"])
+@pytest.mark.parametrize(
+    "value", ["git+https://bot:t0ken@host.example/blog.git#bad..ref", "https://host.example/blog.git", "git+gopher://h/x"]
+)
 def test_a_bad_git_content_dir_names_the_key_and_hides_credentials(value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(None, env={}, overrides={"content_dir": value})

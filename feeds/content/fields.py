@@ -19,7 +19,6 @@ MAX_TAG_LENGTH = 100
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
 
-
 class Fields:
     """Typed access to front matter fields; errors name the field and its line."""
 
@@ -179,9 +178,7 @@ def parse_authors(fields: Fields, base: str) -> tuple[Author, ...]:
                 raise fields.error("authors", f"invalid email {email!r}")
             if url is not None and not isinstance(url, str):
                 raise fields.error("authors", f"invalid url {url!r}")
-            authors.append(
-                Author(" ".join(name.split()), email or None, absolute_url(fields, "authors", url, base) if url else None)
-            )
+            authors.append(Author(" ".join(name.split()), email or None, absolute_url(fields, "authors", url, base) if url else None))
         else:
             raise fields.error("authors", f"expected a name or {{name, url, email}}, got {item!r}")
     return tuple(authors)

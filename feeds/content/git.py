@@ -319,9 +319,7 @@ class GitSource:
             self._history = history
             self._save_history(history)
         prefix = f"{self.remote.subdir}/" if self.remote.subdir else ""
-        dates = {
-            path[len(prefix) :]: (_utc(first), _utc(last)) for path, (first, last) in history.paths.items() if path.startswith(prefix)
-        }
+        dates = {path[len(prefix) :]: (_utc(first), _utc(last)) for path, (first, last) in history.paths.items() if path.startswith(prefix)}
         return MappingProxyType(dict(sorted(dates.items())))
 
     def _update_history(self, history: History | None, commit: str) -> History:
@@ -438,7 +436,3 @@ def _utc(seconds: int) -> datetime:
 def _pattern(folder: str) -> str:
     """Escape a folder name for a sparse-checkout (gitignore-style) pattern."""
     return re.sub(r"([\\*?\[\]!# ])", r"\\\1", folder)
-
-
-
-

@@ -37,6 +37,7 @@ CREDENTIAL_HELPER = (
     """!f() { test "$1" = get || return 0; printf 'username=%s\\npassword=%s\\n' "$FEEDS_GIT_USERNAME" "$FEEDS_GIT_PASSWORD"; }; f"""
 )
 
+
 def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     """Split ``https://user:token@host/…`` into the URL without user info and (user, token)."""
     parts = urlsplit(url)
@@ -45,6 +46,7 @@ def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     userinfo, _, host = parts.netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
     return urlunsplit(parts._replace(netloc=host)), (unquote(user), unquote(password))
+
 
 def kill(process: subprocess.Popen[bytes]) -> None:
     """Kill ``process`` and everything it started; collect it without waiting on a pipe held open."""
@@ -60,12 +62,15 @@ def kill(process: subprocess.Popen[bytes]) -> None:
                 pipe.close()
         process.wait(timeout=5)
 
+
 def command_name(args: tuple[str, ...]) -> str:
     """Return the git command in ``args`` (``fetch``), past options such as ``-c name=value``."""
     return next((arg for arg in args if not arg.startswith("-") and "=" not in arg), "")
 
+
 #: git's advice after a failed connection, which would crowd out the cause (ssh's own message) in a report.
 BOILERPLATE = ("Please make sure you have the correct access rights", "and the repository exists.")
+
 
 def last_lines(stderr: bytes, limit: int = 3) -> str:
     """Return the last lines of git's error output, credentials hidden, as one line."""

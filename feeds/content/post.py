@@ -33,8 +33,7 @@ from feeds.errors import ContentError
 from feeds.models import Post, Problem
 
 FIELDS = frozenset(
-    {"title", "date", "updated", "slug", "id", "summary", "tags", "authors", "image",
-     "draft", "link", "enclosure", "reading_time"}
+    {"title", "date", "updated", "slug", "id", "summary", "tags", "authors", "image", "draft", "link", "enclosure", "reading_time"}
 )
 WORDS_PER_MINUTE = 230
 
@@ -210,4 +209,3 @@ def _default_id(site_url: str, slug: str, published: datetime) -> str:
 
 
 _hosts: dict[str, str] = {}
-

@@ -98,9 +98,7 @@ def index_tags(posts: Iterable[Post]) -> TagIndex:
             first = sources[key]
             if not slug:
                 final = f"tag-{_short_hash(key)}"
-                problems.append(
-                    Problem(first, 1, f"tag {name!r} has no letters or digits; its feeds are at /tags/{final}/", "warning")
-                )
+                problems.append(Problem(first, 1, f"tag {name!r} has no letters or digits; its feeds are at /tags/{final}/", "warning"))
             elif position:
                 final = f"{slug}-{_short_hash(key)}"
                 problems.append(

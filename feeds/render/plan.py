@@ -132,10 +132,23 @@ def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
             made: list[Doc] = []
             for fmt in FORMATS.values():
                 path = urls.feed_path(prefix, fmt.filename, page.page)
-                made.append(Doc(path, "feed", fmt.media_type, digests.of("feed", fmt.filename, inputs), page.page == 1, newest,
-                                page, chunk, chunk_tags, fmt.filename))
-            made.append(Doc(view_path(prefix, page.page), "view", HTML, digests.of("view", inputs), page.page == 1, newest,
-                            page, chunk, chunk_tags))
+                made.append(
+                    Doc(
+                        path,
+                        "feed",
+                        fmt.media_type,
+                        digests.of("feed", fmt.filename, inputs),
+                        page.page == 1,
+                        newest,
+                        page,
+                        chunk,
+                        chunk_tags,
+                        fmt.filename,
+                    )
+                )
+            made.append(
+                Doc(view_path(prefix, page.page), "view", HTML, digests.of("view", inputs), page.page == 1, newest, page, chunk, chunk_tags)
+            )
             pages[key] = tuple(made)
             out += made
     first += _html_docs(config, site, tags_of, entry_keys, by_tag, tag_newest, digests)
@@ -159,13 +172,32 @@ def _html_docs(
     counts = tuple((tag, len(by_tag[tag.slug])) for tag in site.tags.tags)
     counts_key = repr([(t.slug, t.name, n) for t, n in counts])
     docs = [
-        Doc("/", "home", HTML, digests.of("home", counts_key, *(entry_keys[p.id] for p in home)), True, newest,
-            posts=home, post_tags=tuple(tags_of[p.id] for p in home), tag_counts=counts),
+        Doc(
+            "/",
+            "home",
+            HTML,
+            digests.of("home", counts_key, *(entry_keys[p.id] for p in home)),
+            True,
+            newest,
+            posts=home,
+            post_tags=tuple(tags_of[p.id] for p in home),
+            tag_counts=counts,
+        ),
         Doc("/tags/", "tags", HTML, digests.of("tags", counts_key), True, newest, tag_counts=counts),
     ]
     for path, filename in OPML_FILES.items():
-        docs.append(Doc(path, "opml", OPML, digests.of("opml", filename, counts_key, str(newest)), True, newest,
-                        filename=filename, tag_counts=counts))
+        docs.append(
+            Doc(
+                path,
+                "opml",
+                OPML,
+                digests.of("opml", filename, counts_key, str(newest)),
+                True,
+                newest,
+                filename=filename,
+                tag_counts=counts,
+            )
+        )
     for tag, count in counts:
         shown = tuple(by_tag[tag.slug][:size])
         digest = digests.of("tag", tag.slug, tag.name, str(count), *(entry_keys[p.id] for p in shown))

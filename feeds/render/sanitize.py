@@ -31,6 +31,7 @@ def valid_chars(text: str) -> str:
         return text
     return _INVALID_CHARS.sub("", text).translate(_DELETE_ASTRAL_NONCHARACTERS)
 
+
 _TAGS = frozenset(
     {
         *("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "code", "div", "span", "section"),

@@ -151,12 +151,8 @@ def dumps(manifest: Manifest) -> bytes:
         "problems": [[p.path, p.line, p.message, p.severity] for p in manifest.problems],
         "kept": [[k.path, k.title, k.reason, k.since.isoformat()] for k in manifest.kept],
         "media_types": list(types),
-        "items": [
-            [i.path, types[i.media_type], i.etag, i.last_modified, i.size, i.gzip_size, i.digest] for i in manifest.items.values()
-        ],
-        "pending": [
-            [p.path, types[p.media_type], p.digest, p.previous_etag, p.previous_modified] for p in manifest.pending.values()
-        ],
+        "items": [[i.path, types[i.media_type], i.etag, i.last_modified, i.size, i.gzip_size, i.digest] for i in manifest.items.values()],
+        "pending": [[p.path, types[p.media_type], p.digest, p.previous_etag, p.previous_modified] for p in manifest.pending.values()],
     }
     return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
