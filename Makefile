@@ -24,7 +24,7 @@ run: $(STAMP)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check feeds tests bench wsgi.py
-	$(BIN)/ruff format --check feeds tests bench/*.py wsgi.py
+	$(BIN)/ruff format --check feeds tests/*.py bench/*.py wsgi.py
 
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
