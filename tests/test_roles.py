@@ -117,6 +117,21 @@ def test_a_change_is_built_once_and_reaches_the_follower_within_a_second(
     assert events.count("rebuild") == 2 and events.count("publish") == 2
 
 
+def test_a_follower_that_has_not_looked_yet_serves_what_was_just_published(worker: Callable[..., Flask]) -> None:
+    """The builder's status says it scanned, but this worker's watcher has not read ``current`` yet: never a 503."""
+    worker()
+    follower = worker()
+    runtime = _runtime(follower)
+    runtime._stop.set()  # hold its watcher still: it looks every POLL, a request may come in between
+    assert runtime._watcher is not None
+    runtime._watcher.join()
+    runtime.current, runtime._name = None, None
+    runtime._read_status()
+    assert runtime.builder_status().last_scan is not None and runtime.builder_status().error is None
+    answer = follower.test_client().get("/feed.xml")
+    assert answer.status_code == 200, answer.data
+
+
 def test_a_follower_asks_the_builder_for_a_pending_page(worker: Callable[..., Flask], events: Events) -> None:
     leader = worker(wait=False, items_per_feed=2)  # builds nothing by itself: the test drives it
     builder = _runtime(leader).builder

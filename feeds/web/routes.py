@@ -31,18 +31,24 @@ def _runtime() -> Runtime:
 
 def _manifest() -> Manifest:
     runtime = _runtime()
-    manifest = runtime.current
+    if runtime.current is None:
+        runtime.follow()  # published a moment ago: do not wait for this worker's watcher to look
     # On a host's very first start, wait for the first publish (page 1s come first: seconds even for 10k
-    # posts) rather than answer 503; once a scan has ended without one, there is nothing to wait for.
-    if manifest is None and (runtime.builder_status().last_scan is not None or not runtime.wait_for(_published_or_scanned, FIRST_WAIT)):
+    # posts) rather than answer 503; once the builder has failed to publish one, there is nothing to wait for.
+    if runtime.current is None and (_failed() or not runtime.wait_for(_published_or_failed, FIRST_WAIT)):
         raise _unavailable("no feeds published yet")
     if runtime.current is None:
         raise _unavailable("no feeds published yet")
     return runtime.current
 
 
-def _published_or_scanned(manifest: Manifest | None) -> bool:
-    return manifest is not None or _runtime().builder_status().last_scan is not None
+def _failed() -> bool:
+    """The builder's last scan or publish failed (the builder's scan may have ended before its first publish did)."""
+    return _runtime().builder_status().error is not None
+
+
+def _published_or_failed(manifest: Manifest | None) -> bool:
+    return manifest is not None or _failed()
 
 
 def _unavailable(message: str) -> ServiceUnavailable:
