@@ -22,6 +22,7 @@ def slugify(name: str) -> str:
 
 
 @functools.lru_cache(maxsize=8192)  # a site has few tag spellings, and each post names them again
+@functools.lru_cache(maxsize=8192)  # a site has few spellings, met once per post and scan
 def identity(name: str) -> str:
     """Return the key under which spellings of one tag merge.
 

@@ -13,6 +13,7 @@ and granian all build through here.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -150,6 +151,7 @@ class Builder:
             if self._unsaved:
                 self._unsaved = not state.save(self.state_dir, self.config, self.index)
             log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
+            settle_heap()
             return False
         try:
             self._publish(manifest, plan_)
@@ -178,6 +180,7 @@ class Builder:
             seconds=f"{time.perf_counter() - started:.3f}",
         )
         self._notify(current, manifest)
+        settle_heap()
         return True
 
     def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
@@ -290,6 +293,7 @@ class Builder:
             return False
         self._notify(manifest, complete)
         self.prune()
+        settle_heap()
         return True
 
     def render_now(self, path: str, digest: str | None = None) -> Item | None:
@@ -416,6 +420,19 @@ class Builder:
     def late_items(self) -> Iterable[Item]:
         with self._late_lock:
             return list(self._late.values())
+
+
+def settle_heap() -> None:
+    """Collect garbage now, after a publish, and set what is alive aside from the collector.
+
+    At 10k posts the index, plan and manifest are about a million objects: left in the collector's
+    oldest generation, the next scan's allocations start a full collection over all of them (~80 ms)
+    on its way to the publish. Set aside (``gc.freeze``), they are skipped until this runs again;
+    what they stop referencing is still freed at once by reference counting.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _is_feed(path: str) -> bool:
