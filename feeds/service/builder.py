@@ -13,7 +13,6 @@ and granian all build through here.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -35,6 +34,7 @@ from feeds.render.formats import FORMATS
 from feeds.render.plan import Doc, Plan, plan
 from feeds.render.store import RenderStore, render_key
 from feeds.service import jobs, state
+from feeds.service.heap import settle_heap
 from feeds.service.pool import Pool
 from feeds.service.sources import Source, Sync
 from feeds.snapshot.diff import changed_paths, diff, same
@@ -420,19 +420,6 @@ class Builder:
     def late_items(self) -> Iterable[Item]:
         with self._late_lock:
             return list(self._late.values())
-
-
-def settle_heap() -> None:
-    """Collect garbage now, after a publish, and set what is alive aside from the collector.
-
-    At 10k posts the index, plan and manifest are about a million objects: left in the collector's
-    oldest generation, the next scan's allocations start a full collection over all of them (~80 ms)
-    on its way to the publish. Set aside (``gc.freeze``), they are skipped until this runs again;
-    what they stop referencing is still freed at once by reference counting.
-    """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 def _is_feed(path: str) -> bool:
