@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from feeds.render.store import render_key
-from feeds.service import jobs
+from feeds.service import jobs, state
 from feeds.service.pool import Pool
 from feeds.snapshot.manifest import Manifest
 
@@ -193,6 +193,22 @@ def test_a_restart_after_one_post_changed_renders_only_that_post(
     (edited,) = {post for doc in again.plan.docs for post in doc.posts if post.source == EDITED}
     assert [key for work in calls for key, _, _ in work] == [render_key(edited)]
     assert bodies(again) == reference(config).bodies
+
+
+def test_an_edit_saves_only_the_shard_of_the_saved_index_that_holds_it(config_file: Path, content: Path, tmp_path: Path) -> None:
+    config = site_config(config_file, content)
+    first = build(config, tmp_path / "snap")
+    shards = tmp_path / "snap" / "state" / state.NAME
+    written = {path.name: path.stat().st_ino for path in shards.iterdir()}
+    assert len(written) == state.SHARDS, "the first save writes every shard"
+    with (content / EDITED).open("a", encoding="utf-8") as post:
+        post.write("\nOne more line.\n")
+    assert first.rescan()
+    rewritten = {name for name, inode in written.items() if (shards / name).stat().st_ino != inode}
+    assert rewritten == {f"{state.shard_of(EDITED):02d}.pickle"}
+    again = builder(config, tmp_path / "snap")
+    assert again.index.state() == first.index.state(), "the shards of different ages make up the whole index"
+    assert again.index.unsaved() == set()
 
 
 def test_an_upgrade_reads_every_file_again_and_keeps_the_last_good_version_of_a_broken_post(

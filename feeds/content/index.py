@@ -84,6 +84,8 @@ class ContentIndex:
     #: A clock for ``Kept.since`` (tests pass their own).
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _known: dict[str, _Known] = field(default_factory=dict)
+    #: Files whose entry changed since :meth:`saved` was last told (None: every entry, e.g. nothing saved yet).
+    _unsaved: set[str] | None = field(default=None, repr=False)
     _last: tuple[list[Problem], int, Scan] | None = field(default=None, repr=False)
 
     def scan(
@@ -154,6 +156,8 @@ class ContentIndex:
         removed = sorted(gone - troubled)
         for rel in removed:
             del self._known[rel]
+        if self._unsaved is not None:
+            self._unsaved.update(changed, removed)
         return changed, removed
 
     def _remember(self, rel: str, stamp: Stamp, loaded: Loaded) -> None:
@@ -193,6 +197,18 @@ class ContentIndex:
             known = {rel: replace(k, stamp=_REREAD) for rel, k in known.items()}
         self._known = known
         self._last = None
+        self._unsaved = None if reread else set()
+
+    def unsaved(self) -> set[str] | None:
+        """The files whose :meth:`state` entry changed (or went) since the last save; None: all of them."""
+        return None if self._unsaved is None else set(self._unsaved)
+
+    def saved(self, files: set[str] | None) -> None:
+        """The entries of ``files`` (None: all) as they were at :meth:`unsaved` are on disk now."""
+        if files is None:
+            self._unsaved = set()
+        elif self._unsaved is not None:
+            self._unsaved -= files
 
     def kept(self) -> Iterable[Kept]:
         """The posts served from a kept version now."""
