@@ -12,7 +12,7 @@ from pathlib import Path
 
 import frontmatter
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from feeds.render.markup import SUMMARY_LIMIT, join_url, plain_text, render, renderer_version, sanitize, shorten
@@ -402,8 +402,30 @@ TAG_SOUP = st.sampled_from(
 )  # fmt: skip
 
 
+# The one kind of output html5lib (the W3C validator's parser) reads differently from today's HTML spec: a list
+# item or term inside <summary> inside another (<dd><summary><dt>). The spec, html5ever and browsers keep it
+# nested; html5lib, whose <summary> is not "special", closes the outer one (NotHtml). Seen about once in
+# 30,000 random soups of up to 25 pieces; never from Markdown.
+_ITEM_IN_SUMMARY = re.compile(r"<(li|dd|dt)\b[^>]*>(?:(?!</\1>).)*<summary\b[^>]*>(?:(?!</summary>).)*<(li|dd|dt)\b", re.S)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.lists(TAG_SOUP, max_size=25).map("".join))
 def test_any_tag_soup_comes_out_as_strictly_valid_stable_html(fragment: str) -> None:
-    html = clean(fragment, iframe_hosts=("youtube.com",))
+    html = sanitize(fragment, POST, iframe_hosts=("youtube.com",))
+    assume(not _ITEM_IN_SUMMARY.search(html))
+    assert feedcheck.not_html("fragment", html) == [], html
     assert sanitize(html, POST, iframe_hosts=("youtube.com",)) == html
+
+
+@pytest.mark.parametrize(
+    ("soup", "html"),
+    [
+        ("<h1><table><h1>", "<h1></h1><h1></h1><table></table>"),  # fostered out of a table: cleaned to a fixed point
+        ("<pre>\n\nx</pre>", "<pre>\n\nx</pre>"),  # the newline a parser drops after <pre> is written back
+        ("<pre></a>\n", "<pre>\n\n</pre>"),
+    ],
+)
+def test_soup_that_html5ever_does_not_round_trip_is_cleaned_until_it_does(soup: str, html: str) -> None:
+    assert clean(soup) == html
+    assert sanitize(html, POST) == html

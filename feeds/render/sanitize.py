@@ -88,27 +88,50 @@ _URL_ATTRIBUTES = frozenset({"href", "src", "poster", "cite"})
 #: built once per set of iframe hosts (one per call would cost ~0.02 ms a post), so the URL cannot be
 #: bound into its filter; a ContextVar keeps concurrent calls in other threads apart.
 _BASE_URL: ContextVar[str] = ContextVar("base_url")
+# A <pre> start tag whose text starts with a newline (nh3 writes a ">" inside an attribute value as &gt;).
+_PRE_NEWLINE = re.compile(r"(<pre(?:\s[^>]*)?>)(?=\n)")
 
 
 def sanitize(fragment: str, base_url: str, *, iframe_hosts: tuple[str, ...] = ()) -> str:
     """Return the allow-listed part of the HTML ``fragment``, balanced, with every URL absolute against ``base_url``."""
-    cleaner = _cleaner(iframe_hosts)
     token = _BASE_URL.set(base_url)
+    try:
+        html = _clean(fragment, _cleaner(iframe_hosts, True), iframe_hosts)
+    finally:
+        _BASE_URL.reset(token)
+    # html5ever builds some trees from tag soup that it would not build from their own serialization: content
+    # misplaced in a table moved before it ("foster parenting", <h1><table><h1> gives an <h1> inside an <h1>),
+    # anchors split around blocks. Parsed again, that is a parse error (NotHtml) and another tree. Clean until
+    # the output is a fixed point (Markdown's own HTML is one at once; a second pass costs ~0.1 ms a post).
+    for _ in range(3):
+        again = _clean(html, _cleaner(iframe_hosts, False), iframe_hosts)
+        if again == html:
+            break
+        html = again
+    return html
+
+
+def _clean(fragment: str, cleaner: nh3.Cleaner, iframe_hosts: tuple[str, ...]) -> str:
     try:
         html = cleaner.clean(fragment)
     except UnicodeEncodeError:  # lone surrogates cannot cross into Rust; checking first would cost every call
         html = cleaner.clean(valid_chars(fragment))
-    finally:
-        _BASE_URL.reset(token)
     if "<iframe" in html:
         html = _cut_iframes(html, _hosts(iframe_hosts))
     # A parser drops a leading U+FEFF as a byte order mark (https://encoding.spec.whatwg.org/#decode),
     # and then the next one leads: without this, sanitizing the output again would not give the same bytes.
-    return valid_chars(html).lstrip("\ufeff")
+    html = valid_chars(html).lstrip("\ufeff")
+    if "<pre" in html:
+        # A parser drops one newline right after <pre>, so HTML's serializer writes one more where the text
+        # starts with a newline (https://html.spec.whatwg.org/multipage/parsing.html#serialising-html-fragments);
+        # html5ever does not. Without it, a reader would lose the line, and cleaning again would change the bytes.
+        html = _PRE_NEWLINE.sub("\\1\n", html)
+    return html
 
 
 @lru_cache(maxsize=16)
-def _cleaner(iframe_hosts: tuple[str, ...]) -> nh3.Cleaner:
+def _cleaner(iframe_hosts: tuple[str, ...], filtered: bool) -> nh3.Cleaner:
+    """The cleaner; ``filtered`` with the attribute filter (URLs made absolute), else for output that already went through it."""
     hosts = _hosts(iframe_hosts)
     attributes = dict(_ATTRIBUTES)
     if hosts:
@@ -117,7 +140,7 @@ def _cleaner(iframe_hosts: tuple[str, ...]) -> nh3.Cleaner:
         tags=(_TAGS | {"iframe"}) if hosts else _TAGS,
         clean_content_tags=_CLEAN_CONTENT_TAGS if hosts else (_CLEAN_CONTENT_TAGS | {"iframe"}),
         attributes=attributes,
-        attribute_filter=partial(_filter_attribute, hosts),
+        attribute_filter=partial(_filter_attribute, hosts) if filtered else None,
         url_schemes=_SCHEMES,
         # Without target="_blank" (not allowed) noopener changes nothing, and noreferrer would hide the blog from the sites it links to.
         link_rel=None,
