@@ -158,12 +158,12 @@ class Builder:
         except SnapshotError as e:
             return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
         self._recovered(now)
+        self._log_problems(current, manifest)  # what the published snapshot leaves out, said at once
         if self._unsaved:
             self._unsaved = not state.save(self.state_dir, self.config, self.index)
         if manifest.complete:  # else complete() prunes after the older pages
             self.prune()  # leftovers of failed or killed publishes, and what only older snapshots named
         changed = changed_paths(current, manifest)
-        self._log_problems(current, manifest)
         log.event(
             "rebuild",
             version=manifest.version,
