@@ -7,6 +7,7 @@ import http.client
 import json
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +37,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
     # Many wrong tokens are sent on purpose here; the per-client throttle of wrong tokens has its own tests (test_abuse).
     env = {"FEEDS_REBUILD_TOKEN": TOKEN, "FEEDS_SCAN_INTERVAL": "3600", "FEEDS_REBUILD_FAILURE_LIMIT": "0"}
     with ServerProcess(root / "content", root / "feeds.toml", env=env) as server:
+        # The server answers from its first publish on, while the start-up scan still saves and prunes: a rebuild
+        # asked then is queued (202). The tests start from an idle builder: ask until one is done.
+        deadline = time.monotonic() + 30
+        while call(server, "POST", "/-/rebuild", bearer(TOKEN))[0] != 200:
+            assert time.monotonic() < deadline, "the start-up scan never ended"
+            time.sleep(0.05)
         yield server, root / "content"
 
 
