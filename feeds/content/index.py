@@ -203,6 +203,10 @@ class ContentIndex:
         """The files whose :meth:`state` entry changed (or went) since the last save; None: all of them."""
         return None if self._unsaved is None else set(self._unsaved)
 
+    def forget_saved(self) -> None:
+        """Nothing of this index is on disk any more: the next save writes all of it."""
+        self._unsaved = None
+
     def saved(self, files: set[str] | None) -> None:
         """The entries of ``files`` (None: all) as they were at :meth:`unsaved` are on disk now."""
         if files is None:

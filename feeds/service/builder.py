@@ -88,14 +88,12 @@ class Builder:
     _rendered: set[str] = field(default_factory=set, init=False, repr=False)
     _failure: str | None = field(default=None, init=False, repr=False)
     _scans: int = field(default=0, init=False, repr=False)
-    #: Whether the content index changed since it was last saved.
-    _unsaved: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.index = ContentIndex(self.config, load_many=self._load_many)
         if self.manifest is None:
             self.manifest = self.store.load_current()
-        self._unsaved = not state.restore(self.state_dir, self.config, self.index)
+        state.restore(self.state_dir, self.config, self.index)
         # Bodies no manifest names were written by a publish that never finished (a crash, a lost
         # builder): unflushed then, they may be empty after a power loss. Never trust them: write them again.
         self.prune()
@@ -132,8 +130,6 @@ class Builder:
         current = self.manifest
         due = current is not None and current.next_change is not None and current.next_change <= now
         first = self._scans == 0
-        # Saved after the next publish or adoption, even one that retries a failed publish (no file changed by then).
-        self._unsaved = self._unsaved or bool(scan.changed or scan.removed)
         if current is not None and not (force or first or scan.changed or scan.removed or due or self.error):
             self.last_scan = now
             return False
@@ -148,8 +144,7 @@ class Builder:
         if current is not None and same(current, manifest):
             self.plan = plan_
             self._recovered(now, settled=current.complete)
-            if self._unsaved:
-                self._unsaved = not state.save(self.state_dir, self.config, self.index)
+            state.save(self.state_dir, self.config, self.index)  # what changed since the last save (the index knows)
             log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
             settle_heap()
             return False
@@ -159,8 +154,7 @@ class Builder:
             return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
         self._recovered(now)
         self._log_problems(current, manifest)  # what the published snapshot leaves out, said at once
-        if self._unsaved:
-            self._unsaved = not state.save(self.state_dir, self.config, self.index)
+        state.save(self.state_dir, self.config, self.index)
         if manifest.complete:  # else complete() prunes after the older pages
             self.prune()  # leftovers of failed or killed publishes, and what only older snapshots named
         changed = changed_paths(current, manifest)
@@ -238,7 +232,7 @@ class Builder:
             self.manifest = None
             self.error = reason
             self._rendered.clear()  # renderings went with the folder (render/): believing them there fails every build
-            self._unsaved = True
+            self.index.forget_saved()  # the saved index went with the folder (state/)
             with self._late_lock:
                 self._late.clear()
 

@@ -63,21 +63,22 @@ def save(folder: Path, config: Config, index: ContentIndex) -> bool:
     return True
 
 
-def restore(folder: Path, config: Config, index: ContentIndex) -> bool:
-    """Start ``index`` from the state saved in ``folder``; return whether it needs no saving again."""
+def restore(folder: Path, config: Config, index: ContentIndex) -> None:
+    """Start ``index`` from the state saved in ``folder``, if it holds one this code and these settings can use.
+
+    What then needs saving (everything, after an upgrade or with no usable state) is the index's to say.
+    """
     path = folder / NAME
     try:
         shards = [pickle.loads((path / f"{shard:02d}.pickle").read_bytes()) for shard in range(SHARDS)]  # noqa: S301 - our own private files
         if not all(isinstance(data, dict) and data.get("settings") == settings_digest(config) for data in shards):
-            return False  # other settings: every post's URL or fields may differ, and the kept versions with them
+            return  # other settings: every post's URL or fields may differ, and the kept versions with them
         upgraded = any(data.get("code") != code_digest() for data in shards)
         index.restore(_merged(data["index"] for data in shards), reread=upgraded)
     except FileNotFoundError:
-        return False
+        return
     except Exception as e:  # torn, or saved by code whose records this code cannot use: read every file again
         log.event("state_unreadable", logging.WARNING, path=str(path), error=repr(e))
-        return False
-    return not upgraded
 
 
 def _merged(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
