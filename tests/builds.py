@@ -9,6 +9,7 @@ give these very bytes.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -171,3 +172,14 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str =
 def pending_paths(manifest: Manifest) -> Iterator[str]:
     """Paths the manifest lists as not rendered yet, feeds before views."""
     yield from sorted(manifest.pending, key=lambda path: (path.startswith("/_views"), path))
+
+
+class Records(logging.Handler):
+    """Keeps the log records it is given (add it to the ``feeds`` logger)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

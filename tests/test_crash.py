@@ -127,9 +127,7 @@ def cluster(tmp_path: Path) -> Iterator[Gunicorn]:
     env = {"FEEDS_SNAPSHOT_DIR": str(snapshot), "FEEDS_PAUSE_AT": ",".join(POINTS), "FEEDS_POLL_LIMIT": "0"}
     server = Gunicorn(root, env=env, workers=WORKERS)
     try:
-        server.start()
-        _until(lambda: len(server.workers()) == WORKERS)
-        _until(lambda: server.serving() >= server.workers())
+        server.start_all()
         yield server
     finally:
         server.stop()

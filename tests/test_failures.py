@@ -22,6 +22,7 @@ from feeds.service import builder as builder_module
 from feeds.service.builder import Builder
 from feeds.web.app import create_app, stop
 
+from .builds import Records
 from .corpus import without_dac_override
 from .server import ServerProcess
 from .wellformed import titles
@@ -134,15 +135,6 @@ def test_vanished_content_folder_keeps_serving_the_last_snapshot(live: ServerPro
 
 
 # In-process: a failing rebuild and a failing scheduled job.
-
-
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture

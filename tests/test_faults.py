@@ -36,6 +36,7 @@ from feeds.fsutil import is_temporary, sync_filesystem
 from feeds.snapshot import store as store_module
 from feeds.snapshot.manifest import loads
 
+from .builds import Records
 from .mounts import fill, read_only, tmpfs
 from .server import Reply
 from .test_gunicorn import Gunicorn, _site, _until
@@ -57,9 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, disk: Path) -> Iterator[Gu
     root = _site(tmp_path_factory.mktemp("site"))
     server = Gunicorn(root, env={"FEEDS_SNAPSHOT_DIR": str(disk / "snap"), "FEEDS_POLL_LIMIT": "0"}, workers=WORKERS)
     try:
-        server.start()
-        _until(lambda: len(server.workers()) == WORKERS)
-        _until(lambda: server.serving() >= server.workers())
+        server.start_all()
         yield server
     finally:
         server.stop()
@@ -219,17 +218,6 @@ def test_a_deleted_snapshot_dir_is_published_again_by_the_one_builder(cluster: G
     clean(snapshot)
 
 
-class Lines(logging.Handler):
-    """The log records of the ``feeds`` logger."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def test_a_failing_flush_keeps_the_previous_snapshot_and_the_retry_writes_the_bodies_again(
     make_app: Callable[..., Flask], content: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
@@ -240,7 +228,7 @@ def test_a_failing_flush_keeps_the_previous_snapshot_and_the_retry_writes_the_bo
     bodies_before = set((snapshot / "objects").glob("*/*"))
     events: list[tuple[str, dict[str, Any]]] = []
     monkeypatch.setattr(log, "_observers", [*log._observers, lambda name, fields: events.append((name, fields))])
-    lines = Lines()
+    lines = Records()
     logging.getLogger("feeds").addHandler(lines)
     request.addfinalizer(lambda: logging.getLogger("feeds").removeHandler(lines))
 

@@ -42,6 +42,7 @@ class Gunicorn(ServerProcess):
                 **(env or {}),
             }
         )
+        self.worker_count = workers
         self._log_file = self.log.open("w")
         command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--chdir", str(ROOT)]
         command += ["-w", str(workers), "-b", f"127.0.0.1:{self.port}", "wsgi:app"]
@@ -49,6 +50,13 @@ class Gunicorn(ServerProcess):
 
     def start(self) -> Gunicorn:
         self._wait_ready(timeout=30)
+        return self
+
+    def start_all(self) -> Gunicorn:
+        """Start, then wait until every worker is up and answers with a published snapshot."""
+        self.start()
+        _until(lambda: len(self.workers()) == self.worker_count)
+        _until(lambda: self.serving() >= self.workers())
         return self
 
     def workers(self) -> set[int]:
@@ -114,10 +122,9 @@ def _next_scan(server: Gunicorn) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
-    server = Gunicorn(_site(tmp_path_factory.mktemp("gunicorn"))).start()
+    server = Gunicorn(_site(tmp_path_factory.mktemp("gunicorn")))
     try:
-        _until(lambda: len(server.workers()) == WORKERS)
-        _until(lambda: server.serving() >= server.workers())
+        server.start_all()
         yield server
     finally:
         server.stop()
