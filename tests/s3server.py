@@ -18,7 +18,6 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +29,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from feeds.service.publish import Item
+from feeds.snapshot.view import Document
 
 ACCESS_KEY = "feeds-test-key"
 SECRET_KEY = "feeds-test-secret"
@@ -191,20 +191,6 @@ class SeaweedFS:
             self.folder = None
 
 
-@dataclass(frozen=True)
-class ExportItem:
-    """One document of an export, with the attributes of ``feeds.service.publish.Item``."""
-
-    path: str
-    media_type: str
-    etag: str
-    last_modified: datetime
-    size: int
-    gzip_size: int
-    #: The file under the export folder.
-    file: str
-
-
 class ExportView:
     """The snapshot written by ``feeds build --out DIR``, as ``feeds.service.publish.SnapshotView``.
 
@@ -216,19 +202,15 @@ class ExportView:
         self.folder = folder
         data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         self.version: str = data["version"]
-        items: dict[str, ExportItem] = {}
+        items: dict[str, Document] = {}
+        #: The file under the export folder of each path.
+        self.files: dict[str, str] = {}
         for name, entry in data["files"].items():
             path = entry["path"]
-            items[path] = ExportItem(
-                path=path,
-                media_type=entry["media_type"],
-                etag=entry["etag"],
-                last_modified=datetime.fromisoformat(entry["last_modified"]),
-                size=entry["size"],
-                gzip_size=entry["gzip_size"],
-                file=name,
-            )
-        self.items: Mapping[str, ExportItem] = items
+            modified = datetime.fromisoformat(entry["last_modified"])
+            items[path] = Document(path, entry["media_type"], entry["etag"], modified, entry["size"], entry["gzip_size"])
+            self.files[path] = name
+        self.items: Mapping[str, Document] = items
 
     def read(self, item: Item, gzip: bool = False) -> bytes:
-        return (self.folder / (self.items[item.path].file + (".gz" if gzip else ""))).read_bytes()
+        return (self.folder / (self.files[item.path] + (".gz" if gzip else ""))).read_bytes()
