@@ -1,8 +1,8 @@
 """Settings as data: each has a name, a default, help text and a parser.
 
 The same table drives loading (``feeds.toml`` < ``FEEDS_<KEY>`` environment <
-explicit overrides), validation (a bad value names its key) and the README's
-configuration section (``tests/test_config.py`` fails on an undocumented key).
+explicit overrides), validation (a bad value names its key) and the manual's
+settings reference, generated from it by ``docs/hooks.py`` (help texts are Markdown).
 """
 
 from __future__ import annotations
@@ -58,76 +58,116 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("site_url", "http://127.0.0.1:8000", "Public base URL of the site; every link in a feed is absolute against it.", as_url),
     Setting("title", "feeds", "Site title, the title of the overall feeds.", as_string),
     Setting("description", "Posts from this site.", "One-line description of the site.", as_string),
-    Setting("language", "en", "BCP 47 language tag of the content (en, en-US; not en_US).", as_language),
-    Setting("author", {"name": "feeds"}, "Site author {name, email, url}: the author of posts that name none.", as_author),
+    Setting("language", "en", "BCP 47 language tag of the content (`en`, `en-US`; not `en_US`).", as_language),
+    Setting("author", {"name": "feeds"}, "Site author `{name, email, url}`: the author of posts that name none.", as_author),
     Setting("timezone", "UTC", "IANA time zone for naive dates in front matter.", as_timezone),
     Setting(
         "content_dir",
         "content",
-        "Folder of Markdown posts (relative to the working directory), or a git remote (git+https://…, git+ssh://…, file:///…#branch:folder).",
+        "Folder of Markdown posts (relative to the working directory), or a git remote: `git+https://host/blog.git`,"
+        " `git+ssh://git@host/blog.git`, `file:///srv/blog.git`, with an optional `#branch`, `#branch:folder` or `#:folder`.",
         as_content_dir,
     ),
-    Setting("permalink", "/posts/{slug}/", "Post URL pattern under site_url: {slug}, {year}, {month}, {day}.", as_permalink),
-    Setting("items_per_feed", 20, "Posts per feed page (RFC 5005 paging for older ones).", as_positive_int(1, 1000)),
-    Setting("scan_interval", 60, "Seconds between content scans; also the feeds' Cache-Control max-age.", as_positive_int(1, 86400)),
-    Setting("max_file_size", 1024 * 1024, "Largest post file read, in bytes; larger ones are skipped.", as_positive_int(1, 1 << 30)),
+    Setting("permalink", "/posts/{slug}/", "Post URL pattern under `site_url`: `{slug}`, `{year}`, `{month}`, `{day}`.", as_permalink),
+    Setting("items_per_feed", 20, "Posts per feed page; older ones are on later pages (RFC 5005 paging).", as_positive_int(1, 1000)),
+    Setting(
+        "scan_interval",
+        60,
+        "Seconds between content scans (and git fetches); also the feeds' `Cache-Control` max-age.",
+        as_positive_int(1, 86400),
+    ),
+    Setting(
+        "max_file_size", 1024 * 1024, "Largest post file read, in bytes; larger ones are skipped and reported.", as_positive_int(1, 1 << 30)
+    ),
     Setting("websub_hubs", [], "WebSub hub URLs to announce and ping when feeds change.", as_url_list),
-    Setting("rebuild_token", None, "Bearer token that enables POST /-/rebuild; off when unset.", as_optional_string),
-    Setting("icon", "/static/icon-512.png", "Square icon URL or site path, 512×512 (JSON Feed icon, RSS image).", as_optional_url),
-    Setting("favicon", "/static/favicon-64.png", "Small square icon URL or site path, 64×64 (JSON Feed favicon, Atom).", as_optional_url),
-    Setting("cache_dir", None, "Folder for rendered post HTML, keyed by source (default: snapshot_dir/render).", as_optional_path),
-    Setting("log_format", "kv", "Log line format: kv (key=value) or json.", as_choice("kv", "json")),
+    Setting("rebuild_token", None, "Bearer token that enables `POST /-/rebuild`; off when unset.", as_optional_string),
+    Setting(
+        "icon",
+        "/static/icon-512.png",
+        "Square icon URL or site path, 512×512 (JSON Feed `icon`, RSS `<image>`, Atom `logo`).",
+        as_optional_url,
+    ),
+    Setting(
+        "favicon",
+        "/static/favicon-64.png",
+        "Small square icon URL or site path, 64×64 (JSON Feed `favicon`, Atom `icon`).",
+        as_optional_url,
+    ),
+    Setting(
+        "cache_dir",
+        None,
+        "Folder for rendered post HTML, keyed by source, so a restart renders nothing again (default: `snapshot_dir/render`).",
+        as_optional_path,
+    ),
+    Setting("log_format", "kv", "Log line format: `kv` (key=value) or `json`.", as_choice("kv", "json")),
     Setting(
         "snapshot_dir",
         None,
-        "Folder where the one builder per host publishes the snapshot for every worker (default: a private folder in the system temp dir).",
+        "Folder where the one builder per host publishes the snapshot for every worker"
+        " (default: a private folder in the system temp dir, keyed by content folder and settings).",
         as_optional_path,
     ),
-    Setting("worker_header", False, "Add X-Feeds-Worker: <pid> to every response (tests, debugging).", as_bool),
     Setting(
-        "iframe_hosts", [], "Hosts whose <iframe> embeds posts keep (www.youtube-nocookie.com); other iframes are removed.", as_host_list
+        "worker_header", False, "Add `X-Feeds-Worker: <pid>` to every response, to see which worker answered (tests, debugging).", as_bool
     ),
-    Setting("memory_cache_mb", 16, "MiB of answers each worker keeps in memory for repeated requests (0: none).", as_positive_int(0, 4096)),
+    Setting(
+        "iframe_hosts",
+        [],
+        "Hosts whose `<iframe>` embeds posts keep (`www.youtube-nocookie.com`); other iframes are removed.",
+        as_host_list,
+    ),
+    Setting(
+        "memory_cache_mb",
+        16,
+        "MiB of answers each worker keeps in memory for repeated requests (the hot feeds); `0` turns it off.",
+        as_positive_int(0, 4096),
+    ),
     Setting(
         "poll_limit",
         120,
-        "Full answers (not 304) one client gets for one feed URL per poll_window, per worker; more get 429 with Retry-After. 0: off.",
+        "Full answers (not 304) one client gets for one feed URL per `poll_window`, per worker; more get 429 with `Retry-After`. `0`: off.",
         as_positive_int(0, 1_000_000),
     ),
-    Setting("poll_window", 60, "Seconds over which poll_limit and rebuild_failure_limit are counted.", as_positive_int(1, 86400)),
+    Setting("poll_window", 60, "Seconds over which `poll_limit` and `rebuild_failure_limit` are counted.", as_positive_int(1, 86400)),
     Setting(
         "rebuild_failure_limit",
         10,
-        "Wrong-token POST /-/rebuild per client per poll_window, per worker; more get 429 before the token is compared. 0: off.",
+        "Wrong-token `POST /-/rebuild` per client per `poll_window`, per worker; more get 429 before the token is compared. `0`: off.",
         as_positive_int(0, 1_000_000),
     ),
     Setting(
         "trusted_proxies",
         ["127.0.0.1", "::1"],
-        "Proxies (addresses or CIDRs) whose X-Forwarded-For names the client; the right-most address not in them is the client.",
+        "Proxies (addresses or CIDRs) whose `X-Forwarded-For` names the client; the right-most address not in them is the client."
+        ' Set it to your proxy\'s address when nginx runs elsewhere; `""` trusts none.',
         as_networks,
     ),
     Setting(
         "content_branch",
         "main",
-        "Branch to build from when content_dir is a git remote without a #branch suffix.",
+        "Branch to build from when `content_dir` is a git remote without a `#branch` suffix.",
         lambda value: check_branch(as_string(value).strip()),
     ),
     Setting(
         "webhook_secret",
         None,
-        "Shared secret that lets POST /-/rebuild accept signed push webhooks (GitHub, Gitea, Forgejo, GitLab); off when unset.",
+        "Shared secret, 16 characters or more, that lets `POST /-/rebuild` accept signed push webhooks"
+        " (GitHub, Gitea, Forgejo, GitLab); off when unset.",
         as_optional_secret,
     ),
     Setting("git_timeout", 60, "Seconds one git command (a fetch, a checkout) may take before it is stopped.", as_positive_int(1, 3600)),
-    Setting("publish_url", None, "Bucket `feeds publish` copies the snapshot to (s3://bucket/prefix); off when unset.", as_optional_s3_url),
+    Setting(
+        "publish_url", None, "Bucket `feeds publish` copies the snapshot to (`s3://bucket/prefix`); off when unset.", as_optional_s3_url
+    ),
     Setting(
         "publish_endpoint",
         None,
-        "S3 API endpoint for a store other than AWS (default: boto3's own, from AWS_ENDPOINT_URL or the AWS config).",
+        "S3 API endpoint for a store other than AWS (default: boto3's own, from `AWS_ENDPOINT_URL` or the AWS config).",
         as_optional_http_url,
     ),
-    Setting("publish_region", None, "Region of the bucket (default: boto3's own, from AWS_REGION or the AWS config).", as_optional_string),
+    Setting(
+        "publish_region", None, "Region of the bucket (default: boto3's own, from `AWS_REGION` or the AWS config).", as_optional_string
+    ),
     Setting(
         "publish_purge_command",
         None,
@@ -137,10 +177,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "publish_purge_url",
         None,
-        'URL POSTed {"urls": [...]} with the changed absolute URLs after each publish that changed something (CDN purge hook).',
+        'URL POSTed `{"urls": [...]}` with the changed absolute URLs after each publish that changed something (CDN purge hook);'
+        " credentials in the URL are refused.",
         as_optional_http_url,
     ),
-    Setting("publish_on_rebuild", False, "Publish to publish_url after every rebuild, from the host's builder (one host only).", as_bool),
+    Setting(
+        "publish_on_rebuild",
+        False,
+        "Publish to `publish_url` after every complete rebuild, from the host's builder; enable it on one host only.",
+        as_bool,
+    ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}

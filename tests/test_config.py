@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from feeds.config import SETTINGS, load_config
+from feeds.config import SETTINGS, SETTINGS_BY_NAME, load_config
 from feeds.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,7 +84,48 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
         load_config(file, env={})
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
+def docs_hooks() -> ModuleType:
+    """Load docs/hooks.py, which writes the manual's settings reference (docs/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def table_rows(markdown: str) -> dict[str, list[str]]:
+    """The rows of the Markdown tables in ``markdown`` whose first cell is a `key`, by key."""
+    rows = {}
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if cells and re.fullmatch(r"`[a-z_]+`", cells[0]):
+            rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_the_settings_reference_lists_every_setting_with_its_default_and_help() -> None:
+    hooks = docs_hooks()
+    rows = table_rows(hooks.settings_reference())
+    assert list(rows) == [s.name for s in SETTINGS]
+    for setting in SETTINGS:
+        variable, default, help_text = rows[setting.name]
+        assert variable == f"`FEEDS_{setting.name.upper()}`"
+        assert default == hooks.format_default(setting.default)
+        assert help_text, f"setting {setting.name} has no help text"
+    # The build puts the table where the page has its marker (and fails if the marker is gone).
+    page = (ROOT / "docs" / hooks.PAGE).read_text(encoding="utf-8")
+    assert page.count(hooks.MARKER) == 1
+
+
+def test_the_readme_main_settings_are_real_settings_with_their_real_defaults() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [s.name for s in SETTINGS if f"`{s.name}`" not in readme]
-    assert not missing, f"settings missing from README.md: {missing}"
+    section = readme[readme.index("## Main settings") :]
+    section = section[: section.index("\n## ", 1)]
+    rows = table_rows(section)
+    assert len(rows) >= 8, "the README lists the main settings"
+    format_default = docs_hooks().format_default
+    for name, (default, help_text) in rows.items():
+        assert name in SETTINGS_BY_NAME, f"README.md names a setting that does not exist: {name}"
+        assert default == format_default(SETTINGS_BY_NAME[name].default), f"README.md: wrong default for {name}"
+        assert help_text
+    assert "(docs/configuration.md)" in section, "the README links to the full reference"

@@ -3,7 +3,7 @@
 The site in tests/data/golden/titles/ (its golden bytes are pinned by test_golden.py)
 is read by real parsers: feedparser 6 (RSS, Atom), reader (RSS, Atom, JSON Feed) and
 feedparser's main branch for JSON Feed. How each format carries such text, and why,
-is in the README ("Titles") and feeds/render/formats/_text.py.
+is in the manual (docs/standards.md, "Titles") and feeds/render/formats/_text.py.
 """
 
 from __future__ import annotations
