@@ -1,4 +1,27 @@
-"""Answer with a stored body: gzip when accepted, 304 when the client's copy is current, bytes from the file."""
+"""Answer with a stored body: gzip when accepted, 304 when the client's copy is current, bytes from the file.
+
+Werkzeug's pieces do the parsing and the framing: ``request.if_none_match`` (its ETags and weak
+comparison), ``request.if_modified_since``, ``request.accept_encodings`` (q-values), ``Response.last_modified``,
+``wrap_file`` (the server's ``wsgi.file_wrapper``, so sendfile under gunicorn), and ``Response`` itself,
+which sends no body for a 304 or a HEAD and drops a 304's entity headers.
+
+``Response.make_conditional`` is not used. Compared request by request with this module (werkzeug 3.1,
+docs/conditional-requests.md; tests/test_conditional.py pins the first three points), it would change what clients get:
+
+- it adds a ``Date`` header; the replay cache (``fastpath.py``) would then replay it stale, and granian
+  keeps an app's ``Date`` instead of writing its own (gunicorn and ``feeds serve`` would send two);
+- it compares one ETag, while each document here has two representations with distinct ETags (RFC 9110
+  §8.8.3: the gzip one ends ``-gz"``) and a client holding either one's ETag is answered 304;
+- it evaluates If-Match: ``If-Match: "other"`` becomes a 412 that still carries the body, and a matching
+  If-Match turns an If-None-Match 304 into a 200;
+- it works on a response that already has its body, so a 304 or a HEAD would open the body's file for
+  nothing; here the answer is decided first and only a 200 to a GET opens it.
+
+What is evaluated, as RFC 9110 §13.2.2 orders it: If-None-Match (weak comparison, ``*``), and
+If-Modified-Since only when If-None-Match is absent. Range, If-Range, If-Match and If-Unmodified-Since are
+not: every 200 is the whole representation.
+https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
+"""
 
 from __future__ import annotations
 
