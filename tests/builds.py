@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +33,8 @@ from feeds.service.pool import Pool
 from feeds.service.sources import content_source
 from feeds.snapshot.manifest import Manifest
 from feeds.snapshot.store import Store
+
+from .waiting import wait_until as wait_until  # tests import it from here too
 
 
 def site_config(config_file: Path, content: Path, **overrides: Any) -> Config:
@@ -159,14 +160,6 @@ def record_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> l
 
     monkeypatch.setattr(owner, name, recorded)
     return calls
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} not met in {timeout}s"
-        time.sleep(0.01)
 
 
 def pending_paths(manifest: Manifest) -> Iterator[str]:

@@ -13,12 +13,13 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from .waiting import wait_until
 
 #: Seconds a server may take to start, or a request to be answered.
 START_TIMEOUT = 10.0
@@ -33,16 +34,16 @@ def free_port() -> int:
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with status {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {START_TIMEOUT} s")
+            return False
+
+    wait_until(listening, START_TIMEOUT, f"a server listening on 127.0.0.1:{port}")
 
 
 @contextmanager

@@ -21,11 +21,11 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import TracebackType
+
+from .server import answers
+from .waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,17 +84,12 @@ class HubProcess:
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hub exited with {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/healthz", timeout=1):
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"hub did not start in {timeout}s:\n{self.log.read_text()}")
+        ready = f"{self.base}/healthz"
+        try:
+            wait_until(lambda: answers(ready, self.process, self.log), timeout, f"the hub at {ready} to answer", detail=self.log.read_text)
+        except BaseException:
+            self.stop()
+            raise
 
     def subscriptions(self) -> set[tuple[str, str]]:
         """Return the (topic, callback) pairs the hub has verified and stored."""

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from importlib import metadata
@@ -30,6 +29,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from feeds.service.publish import Item
 from feeds.snapshot.view import Document
+
+from .waiting import wait_until
 
 ACCESS_KEY = "feeds-test-key"
 SECRET_KEY = "feeds-test-secret"
@@ -148,24 +149,26 @@ class SeaweedFS:
     def _create_bucket(self) -> None:
         """Create the bucket as soon as the gateway answers (the filer and a volume come up first)."""
         client = self.client(connect_timeout=1, read_timeout=3)
-        deadline = time.monotonic() + self.start_timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
+        last: list[Exception] = []
+
+        def created() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"weed server exited with {self.process.returncode}:\n{self.log_tail()}")
             try:
                 client.create_bucket(Bucket=self.bucket)
                 client.head_bucket(Bucket=self.bucket)
-                return
+                return True
             except ClientError as e:
                 if e.response.get("Error", {}).get("Code") in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                    return
-                last = e
+                    return True
+                last[:] = [e]
             except BotoCoreError as e:
-                last = e
-            time.sleep(0.1)
-        raise RuntimeError(f"SeaweedFS S3 gateway not ready after {self.start_timeout} s ({last}):\n{self.log_tail()}")
+                last[:] = [e]
+            return False
+
+        what = f"the SeaweedFS S3 gateway to create bucket {self.bucket}"
+        wait_until(created, self.start_timeout, what, detail=lambda: f"{last[0] if last else ''}\n{self.log_tail()}", interval=0.1)
 
     def log_tail(self, lines: int = 30) -> str:
         if self.folder is None or not (self.folder / "weed.log").exists():

@@ -9,13 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from .waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def answers(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
+    """Whether ``url`` answers 2xx or 3xx; raise at once if ``process`` has exited (``log`` says why)."""
+    if process.poll() is not None:
+        raise RuntimeError(f"{url}: the process exited with {process.returncode}:\n{log.read_text()}")
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except (urllib.error.URLError, ConnectionError, TimeoutError):  # a 503 while it starts too (HTTPError is a URLError)
+        return False
 
 
 class ServerProcess:
@@ -77,9 +89,9 @@ class ServerProcess:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def request(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Reply:
+    def request(self, path: str, headers: dict[str, str] | None = None, method: str = "GET", timeout: float = 10.0) -> Reply:
         """Send one raw request (no decompression, no redirects) and read the whole reply."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             connection.request(method, path, headers=headers or {})
             response = connection.getresponse()
@@ -87,18 +99,27 @@ class ServerProcess:
         finally:
             connection.close()
 
+    def rebuild(self, token: str, timeout: float = 30.0) -> Reply:
+        """POST /-/rebuild until it is answered 200, and return that answer.
+
+        A rebuild asked while one runs (the start-up scan, just after the server answered) is
+        queued (202) and runs next; once a request is answered 200, no run is left to come.
+        """
+
+        def done() -> Reply | None:
+            reply = self.request("/-/rebuild", {"Authorization": f"Bearer {token}"}, "POST", timeout)
+            assert reply.status in (200, 202), reply
+            return reply if reply.status == 200 else None
+
+        return wait_until(done, timeout, "a rebuild answered 200, not queued (202)", detail=self.log.read_text)
+
     def _wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(self.url("/healthz"), timeout=1):
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"server did not start in {timeout}s:\n{self.log.read_text()}")
+        try:
+            ready = self.url("/healthz")
+            wait_until(lambda: answers(ready, self.process, self.log), timeout, f"{ready} to answer", detail=self.log.read_text)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -14,10 +14,9 @@ import gzip
 import json
 import re
 import threading
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +29,7 @@ from reader import Reader, UpdatedFeed, make_reader
 
 from .hub import HubProcess
 from .server import ServerProcess, free_port
+from .waiting import wait_until
 
 FORMATS = ("feed.xml", "atom.xml", "feed.json")
 TOKEN = "client-tests"
@@ -68,19 +68,11 @@ def reader(tmp_path: Path) -> Iterator[Reader]:
 
 
 def rebuild(server: ServerProcess) -> None:
-    """Rescan now, as a deploy hook would, and check the snapshot changed.
-
-    A rebuild asked while one runs (the start-up scan, just after the server answered) is queued
-    (202) and runs next; once a request is answered 200, no run is left to come, so the change is published.
-    """
-    queued = False
-    deadline = time.monotonic() + 30
-    while (reply := server.request("/-/rebuild", {"Authorization": f"Bearer {TOKEN}"}, method="POST")).status == 202:
-        queued = True
-        assert time.monotonic() < deadline, "the queued rebuild never ran"
-        time.sleep(0.05)
+    """Rescan now, as a deploy hook would, and check the snapshot changed (or a queued run, which can publish it, ran)."""
+    queued = server.request("/-/rebuild", {"Authorization": f"Bearer {TOKEN}"}, method="POST")
+    reply = server.rebuild(TOKEN) if queued.status == 202 else queued
     assert reply.status == 200, reply.body
-    assert json.loads(reply.body)["changed"] is True or queued
+    assert json.loads(reply.body)["changed"] is True or queued.status == 202
 
 
 def answered(server: ServerProcess, name: str, status: int) -> float:
@@ -262,7 +254,7 @@ class Subscriber:
         def stored() -> bool:
             return (topic, callback) in hub.subscriptions()
 
-        wait_for(stored, 20, lambda: f"the hub never stored {topic} → {callback}:\n{hub.log.read_text()}")
+        wait_until(stored, 20, f"the hub to store {topic} → {callback}", detail=hub.log.read_text)
         return callback
 
     def received(self, name: str) -> list[tuple[dict[str, str], bytes]]:
@@ -276,15 +268,6 @@ class Subscriber:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def wait_for(condition: Callable[[], object], seconds: float, message: Callable[[], str]) -> None:
-    """Poll ``condition`` until it holds; fail with ``message()`` (read then, logs included) after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(message())
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -325,8 +308,8 @@ def test_a_real_hub_delivers_an_edit_to_a_subscriber(
             append_paragraph(content / UNICODE_POST, "Second version, pushed by the hub.")
             rebuild(server)
             changed = 3 * (1 + len(TAGS))  # the overall feeds and both tags' feeds, three formats each
-            wait_for(lambda: pings_ok(server) >= changed, 20, lambda: f"the hub refused pings:\n{server.log.read_text()}")
-            wait_for(lambda: subscriber.received("inbox"), 8, lambda: f"nothing delivered for {topic}:\n{hub.log.read_text()}")
+            wait_until(lambda: pings_ok(server) >= changed, 20, "the hub to accept every ping", detail=server.log.read_text)
+            wait_until(lambda: subscriber.received("inbox"), 8, f"a delivery for {topic}", detail=hub.log.read_text)
         headers, body = subscriber.received("inbox")[-1]
     assert b"Second version, pushed by the hub." in body
     assert re.search(rf'<atom:link href="{re.escape(topic)}" rel="self"'.encode(), body)  # the topic is the feed's self link

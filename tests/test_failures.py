@@ -10,7 +10,6 @@ import http.client
 import json
 import logging
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from feeds.web.app import create_app, stop
 from .builds import Records
 from .corpus import without_dac_override
 from .server import ServerProcess
+from .waiting import wait_until
 from .wellformed import titles
 
 POST = "2026-05-02-three-layers-of-idempotency.md"
@@ -56,15 +56,8 @@ def health(server: ServerProcess) -> dict[str, Any]:
     return dict(json.loads(fetch(server, "/healthz")[2]))
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Poll until ``condition`` holds (a scan is due every second); fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
+#: Seconds to wait for what a scan does: one is due every second.
+SCAN_WAIT = 20.0
 
 FEEDS = ("/feed.xml", "/atom.xml", "/feed.json", "/tags/idempotency/feed.xml", "/tags/idempotency/feed.json")
 
@@ -81,7 +74,7 @@ def test_broken_edit_keeps_the_last_good_version(live: ServerProcess, content: P
 
     # A half-saved edit: the title's closing quote is lost.
     source.write_text(good.replace(f'title: "{TITLE}"', f'title: "{TITLE}\nsummary: half saved', 1), encoding="utf-8")
-    wait_for(lambda: any(p.startswith(f"{POST}:") for p in health(live)["problems"]), "the broken post to be reported")
+    wait_until(lambda: any(p.startswith(f"{POST}:") for p in health(live)["problems"]), SCAN_WAIT, "the broken post to be reported")
 
     state = health(live)
     assert state["status"] == "degraded"
@@ -92,15 +85,15 @@ def test_broken_edit_keeps_the_last_good_version(live: ServerProcess, content: P
 
     # Fixed: the new version replaces the old one, and the report goes away.
     source.write_text(good.replace(f'title: "{TITLE}"', f'title: "{TITLE}, revised"', 1), encoding="utf-8")
-    wait_for(lambda: health(live)["status"] == "ok", "the fixed post to clear the report")
+    wait_until(lambda: health(live)["status"] == "ok", SCAN_WAIT, "the fixed post to clear the report")
     assert f"{TITLE}, revised" in feed_titles(live) and TITLE not in feed_titles(live)
     assert not any(p.startswith(f"{POST}:") for p in health(live)["problems"])
 
     # Broken again, then deleted: a deleted post goes, last good version or not.
     source.write_text("---\ntitle: [broken\n---\n", encoding="utf-8")
-    wait_for(lambda: health(live)["status"] == "degraded", "the broken post to be reported")
+    wait_until(lambda: health(live)["status"] == "degraded", SCAN_WAIT, "the broken post to be reported")
     source.unlink()
-    wait_for(lambda: health(live)["status"] == "ok", "the deleted post to clear the report")
+    wait_until(lambda: health(live)["status"] == "ok", SCAN_WAIT, "the deleted post to clear the report")
     assert not [t for t in feed_titles(live) if t.startswith(TITLE)]
 
 
@@ -118,7 +111,7 @@ def test_vanished_content_folder_keeps_serving_the_last_snapshot(live: ServerPro
         else:
             content.chmod(0)  # the server runs without root's power to ignore file modes
 
-        wait_for(lambda: health(live)["error"] is not None, f"the scan of a {how} folder to fail")
+        wait_until(lambda: health(live)["error"] is not None, SCAN_WAIT, f"the scan of a {how} folder to fail")
         state = health(live)
         assert state["status"] == "degraded", how
         assert state["version"] == version and state["posts"] == 18, how
@@ -130,7 +123,7 @@ def test_vanished_content_folder_keeps_serving_the_last_snapshot(live: ServerPro
         else:
             shutil.rmtree(content, ignore_errors=True)
             moved.rename(content)
-        wait_for(lambda: health(live)["status"] == "ok", f"the {how} folder to come back")
+        wait_until(lambda: health(live)["status"] == "ok", SCAN_WAIT, f"the {how} folder to come back")
         assert etags(live) == before, how
 
 
@@ -196,7 +189,7 @@ def test_exception_in_the_scheduled_job_is_logged_and_the_schedule_continues(
     settings = {"content_dir": str(content), "snapshot_dir": str(tmp_path / "scheduled"), "scan_interval": 1}
     scheduled = create_app(settings, config_file=config_file, env={}, schedule=True)
     try:
-        wait_for(lambda: len(calls) >= 3, "the schedule to go on after two failures")
+        wait_until(lambda: len(calls) >= 3, SCAN_WAIT, "the schedule to go on after two failures")
         failures = [r for r in records.records if r.getMessage() == "scheduled rescan failed"]
         assert len(failures) >= 2 and failures[0].exc_info is not None
         assert "boom 1" in str(failures[0].exc_info[1])

@@ -44,6 +44,7 @@ from feeds.snapshot.view import StoreView
 from feeds.web.app import create_app, stop
 
 from .s3server import ExportView, S3Unavailable, SeaweedFS
+from .waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "https://feeds.example.com"
@@ -530,9 +531,7 @@ def test_background_publisher_retries_and_reports(sites: Sites, s3: SeaweedFS, t
     publisher = Publisher(run_once, on_published=published.append, retry_delay=0.05, max_retry_delay=0.2)
     try:
         publisher.submit(sites.base)
-        deadline = time.monotonic() + 10
-        while publisher.status().failures < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: publisher.status().failures >= 2, 10, "two failed publishes")
         status = publisher.status()
         assert status.failures >= 2 and "injected" in (status.error or "") and status.last_success is None
         assert status.to_json()["state"] in ("waiting", "publishing")

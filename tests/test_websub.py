@@ -16,6 +16,8 @@ from flask.testing import FlaskClient
 from feeds.service.websub import Publisher
 from feeds.web.app import stop
 
+from .waiting import wait_until
+
 SITE = "http://127.0.0.1:8000"
 FORMATS = ("feed.xml", "atom.xml", "feed.json")
 POST = "2026-05-02-three-layers-of-idempotency.md"
@@ -152,8 +154,6 @@ def test_stop_ends_the_sender_thread(hub_app: Flask) -> None:
 
 
 def test_the_real_server_pings_the_hub_after_an_edit(hub: Hub, content: Path, config_file: Path) -> None:
-    import time
-
     from .server import ServerProcess
 
     with ServerProcess(content, config_file, env={"FEEDS_WEBSUB_HUBS": hub.url, "FEEDS_SCAN_INTERVAL": "1"}) as server:
@@ -162,7 +162,6 @@ def test_the_real_server_pings_the_hub_after_an_edit(hub: Hub, content: Path, co
         post = content / POST
         post.write_text(post.read_text(encoding="utf-8") + "\nEdited while serving.\n", encoding="utf-8")
         expected = {server.url(f"/{name}") for name in FORMATS} | {server.url(f"/tags/{t}/{name}") for t in POST_TAGS for name in FORMATS}
-        deadline = time.monotonic() + 20  # the scheduler scans every second
-        while set(hub.topics()) != expected and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # The scheduler scans every second.
+        wait_until(lambda: set(hub.topics()) == expected, 20, "a ping for every changed feed", detail=lambda: str(sorted(hub.topics())))
         assert sorted(hub.topics()) == sorted(expected)
