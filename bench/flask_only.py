@@ -1,4 +1,4 @@
-"""``wsgi:app`` without the replay cache (the plain Flask path), for ``APP=flask_only:app bench/serve.sh``."""
+"""``wsgi:app`` without the replay cache (the plain Flask path), for ``python -m bench serve --app bench.flask_only:app``."""
 
 from __future__ import annotations
 

@@ -1,17 +1,14 @@
 """Content loading benchmark: discover, load, rescan and select on an N-post site, in CPU time.
 
-Run by hand, never in ``make test``::
-
-    python bench/load.py                      # 10,000 posts, 5 runs
-    python bench/load.py --posts 1000 --runs 3
-    python bench/load.py --site ~/blog/content
+    python -m bench load                      # 10,000 posts, 5 runs
+    python -m bench load --posts 1000 --runs 3
+    python -m bench load --site ~/blog/content
 
 Everything runs in this one process, single-threaded (the builder spreads
 ``load()`` over its helper processes; this measures the work itself).
 Times are CPU time (``time.process_time``), the median of the runs, so other
-work on the machine disturbs them less than wall-clock times. The posts come
-from ``bench/gen_site.py`` (generated once into ``bench/.work/posts-N``);
-``load() content/`` is the sample blog of this repository.
+work on the machine disturbs them less than wall-clock times. The posts are the
+generated site's (``bench/.work/site-N``); ``load() content/`` is the sample blog of this repository.
 """
 
 from __future__ import annotations
@@ -19,37 +16,22 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
-import subprocess
-import sys
 import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import ROOT, site
+from feeds.config import Config, load_config
+from feeds.content.files import discover
+from feeds.content.index import ContentIndex
+from feeds.content.post import load
+from feeds.content.site import select
+from feeds.content.tags import index_tags
 
-from feeds.config import Config, load_config  # noqa: E402
-from feeds.content.files import discover  # noqa: E402
-from feeds.content.index import ContentIndex  # noqa: E402
-from feeds.content.post import load  # noqa: E402
-from feeds.content.site import select  # noqa: E402
-from feeds.content.tags import index_tags  # noqa: E402
-
-WORK = ROOT / "bench" / ".work"
 SAMPLE = ROOT / "content"
 NOW = datetime(2026, 7, 1, tzinfo=UTC)
-
-
-def posts(n: int) -> Path:
-    """Return the folder of N generated posts, generating them (deterministically) once."""
-    folder = WORK / f"posts-{n}"
-    done = folder / ".complete"
-    if not done.exists():
-        subprocess.run([sys.executable, str(ROOT / "bench" / "gen_site.py"), str(n), str(folder)], check=True, stdout=subprocess.DEVNULL)
-        done.touch()
-    return folder
 
 
 def config_for(folder: Path) -> Config:
@@ -96,19 +78,16 @@ def measure(site: Path, runs: int) -> list[tuple[str, float, str]]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--posts", type=int, default=10_000, help="how many generated posts (default 10,000)")
     parser.add_argument("--site", type=Path, help="measure this content folder instead of generated posts")
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement; the median is shown (default 5)")
-    args = parser.parse_args(argv)
-    site = args.site.resolve() if args.site else posts(args.posts)
-    rows = measure(site, args.runs)
+
+
+def run(args: argparse.Namespace) -> None:
+    folder = args.site.resolve() if args.site else site(args.posts).posts
+    rows = measure(folder, args.runs)
     width = max(len(what) for what, _, _ in rows)
     print(f"{'CPU time, median of ' + str(args.runs):<{width}}  {'ms':>9}")
     for what, ms, note in rows:
         print(f"{what:<{width}}  {ms:9.3f}  {note}")
-
-
-if __name__ == "__main__":
-    main()

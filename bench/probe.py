@@ -1,4 +1,4 @@
-"""HTTP probes for ``bench/prod.py``: one request at a time, a tally of every answer, feed links, a crawl, PSS.
+"""HTTP probes for ``python -m bench prod``: one request at a time, a tally of every answer, feed links, a crawl, the log.
 
 Nothing here builds a URL of the service except the fixed entry points (``/feed.xml``, the
 OPML lists, ``/``, ``/tags/``): every other address is read from what the service answers
@@ -12,7 +12,6 @@ import collections
 import gzip
 import http.client
 import json
-import os
 import re
 import threading
 import time
@@ -302,50 +301,6 @@ def spread(
     return sum(sent)
 
 
-# --- memory -----------------------------------------------------------------------------------
-
-
-def descendants(root: int) -> list[int]:
-    """``root`` and every process below it, from /proc."""
-    parents: dict[int, list[int]] = collections.defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])  # fields after "(comm)": state, ppid, …
-        parents[ppid].append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(parents.get(pid, ()))
-    return found
-
-
-def memory(root: int) -> dict[int, dict[str, float]]:
-    """PSS, USS and RSS in MB of ``root`` and its descendants (``/proc/<pid>/smaps_rollup``)."""
-    result = {}
-    for pid in descendants(root):
-        try:
-            lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-        except OSError:  # gone meanwhile
-            continue
-        kb = {}
-        for line in lines[1:]:
-            key, _, rest = line.partition(":")
-            if rest.strip().endswith("kB"):
-                kb[key] = int(rest.split()[0])
-        result[pid] = {
-            "pss": kb.get("Pss", 0) / 1024,
-            "uss": (kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)) / 1024,
-            "rss": kb.get("Rss", 0) / 1024,
-        }
-    return result
-
-
 def events(log: Path, names: Iterable[str] | None = None, offset: int = 0) -> list[dict[str, object]]:
     """The service's JSON log events in ``log`` from byte ``offset`` on (other lines are the server's own)."""
     wanted = set(names) if names is not None else None
@@ -387,13 +342,3 @@ def server_trouble(log: Path) -> dict[str, object]:
         "worker_boots": sum(bool(WORKER_BOOT.search(line)) for line in lines),
         "trouble": [line[:200] for line in lines if SERVER_TROUBLE.search(line)][:20],
     }
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,14 +1,13 @@
-"""The tables of ``bench/prod.py``: per size, each figure per server, its target, met or NOT met."""
+"""The tables of ``python -m bench prod``: per size, each figure per server, its target, met or NOT met."""
 
 from __future__ import annotations
 
 import functools
-import os
-import platform
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
+
+from bench.common import header
 
 WORKERS = 4
 
@@ -133,11 +132,7 @@ def table_row(
 
 
 def report(rows: list[dict[str, Any]], servers: list[str]) -> str:
-    lines = [
-        f"# bench/prod.py · {platform.node()} · {os.cpu_count()} CPUs · Python {platform.python_version()} · "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · load {os.getloadavg()[0]:.1f}",
-        "",
-    ]
+    lines = [header("prod"), ""]
     previous: tuple[int, dict[str, dict[str, Any]]] | None = None
     for row in rows:
         n = row["n"]

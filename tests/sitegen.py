@@ -1,8 +1,8 @@
-"""Deterministic synthetic blog generator for benchmarks.
+"""A synthetic blog, the same bytes on every run: the site of the benchmarks and of the tests that need many posts.
 
-Usage::
-
-    python bench/gen_site.py N OUT [--seed 1]
+``python -m bench site N OUT [--seed 1]`` writes one from the command line; the
+benchmarks (``bench/``) and tests (``tests/test_builder.py``) call :func:`generate`.
+The sample blog is ``content/`` and the bad-content corpus ``tests/corpus.py``.
 
 Writes ``N`` Markdown posts to ``OUT`` (created if missing) as
 ``OUT/YYYY-MM-DD-post-<i>.md`` for ``i`` in ``1..N``.  Each post has YAML
@@ -14,7 +14,7 @@ block with a language tag, inline code, emphasis, absolute and relative links,
 an image, a GFM pipe table and sometimes a block quote.
 
 Determinism: all randomness comes from :class:`random.Random` instances seeded
-from ``--seed`` and the post number (string seeds are hashed with SHA-512 by
+from ``seed`` and the post number (string seeds are hashed with SHA-512 by
 ``random``, so ``PYTHONHASHSEED`` has no effect).  The same ``N`` and seed give
 byte-identical files on every run; no clock, no ``hash()``, no set/dict-order
 dependence.  Post ``i``'s content does not depend on ``N`` except for its date
@@ -24,12 +24,12 @@ dependence.  Post ``i``'s content does not depend on ``N`` except for its date
 Existing files in ``OUT`` are overwritten but never deleted, so use a fresh
 directory when comparing runs with different ``N``.
 
-Pure standard library; 10,000 posts take about 10 seconds (mostly CPU).
+Pure standard library; 10,000 posts take about 10 seconds (mostly CPU). ``words``
+makes shorter posts for tests; the default is what every benchmark figure was taken on.
 """
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import datetime as dt
 import itertools
@@ -49,57 +49,12 @@ TARGET_JITTER = 25  # each post aims for TARGET_WORDS +/- this many words
 
 # 50 tags, most popular first; popularity follows a Zipf-like curve so a few
 # tags are huge and the tail is small.  Several need careful slugging/escaping.
-TAGS: tuple[str, ...] = (
-    "Go",
-    "Kubernetes",
-    "Python",
-    "Observability",
-    "PostgreSQL",
-    "Distributed Systems",
-    "Security",
-    "AWS",
-    "Rust",
-    "Performance",
-    "Testing",
-    "CI/CD",
-    "Terraform",
-    "Kafka",
-    "Career",
-    "Databases",
-    "TypeScript",
-    "Incident Response",
-    "Linux",
-    "Pub/Sub",
-    "Machine Learning",
-    "Docker",
-    "gRPC",
-    "Networking",
-    "Redis",
-    "Open Source",
-    "SRE",
-    "Caching",
-    "GCP",
-    "Leadership",
-    "C++",
-    "Microservices",
-    "Prometheus",
-    "OpenTelemetry",
-    "Serverless",
-    "DNS",
-    "TLS",
-    "Node.js",
-    "GraphQL",
-    "SOC 2",
-    "Privacy",
-    "WebAssembly",
-    "C#",
-    "SQLite",
-    "Accessibility",
-    "Remote Work",
-    ".NET",
-    "Elixir",
-    "Hiring",
-    "Zig",
+TAGS: tuple[str, ...] = tuple(
+    "Go|Kubernetes|Python|Observability|PostgreSQL|Distributed Systems|Security|AWS|Rust|Performance|Testing|"
+    "CI/CD|Terraform|Kafka|Career|Databases|TypeScript|Incident Response|Linux|Pub/Sub|Machine Learning|"
+    "Docker|gRPC|Networking|Redis|Open Source|SRE|Caching|GCP|Leadership|C++|Microservices|Prometheus|"
+    "OpenTelemetry|Serverless|DNS|TLS|Node.js|GraphQL|SOC 2|Privacy|WebAssembly|C#|SQLite|Accessibility|"
+    "Remote Work|.NET|Elixir|Hiring|Zig".split("|")
 )
 TAG_ZIPF_EXPONENT = 1.1
 TAG_CUM_WEIGHTS: tuple[float, ...] = tuple(itertools.accumulate(1.0 / (rank + 1) ** TAG_ZIPF_EXPONENT for rank in range(len(TAGS))))
@@ -160,114 +115,42 @@ def _word_table(size: int = 1 << 16) -> tuple[str, ...]:
 
 WORD_TABLE: tuple[str, ...] = _word_table()
 NOUNS: tuple[str, ...] = tuple(w for w in TECH_WORDS if "-" not in w)
-ADJECTIVES: tuple[str, ...] = (
-    "boring",
-    "fast",
-    "slow",
-    "fragile",
-    "resilient",
-    "practical",
-    "hidden",
-    "accidental",
-    "incremental",
-    "surprising",
-    "minimal",
-    "painless",
-    "noisy",
-    "quiet",
-    "cheap",
-    "expensive",
-    "stateless",
-    "stateful",
-    "lazy",
-    "eager",
+ADJECTIVES: tuple[str, ...] = tuple(
+    "boring|fast|slow|fragile|resilient|practical|hidden|accidental|incremental|surprising|minimal|painless|"
+    "noisy|quiet|cheap|expensive|stateless|stateful|lazy|eager".split("|")
 )
-VERBING: tuple[str, ...] = (
-    "Scaling",
-    "Debugging",
-    "Migrating",
-    "Testing",
-    "Profiling",
-    "Securing",
-    "Shipping",
-    "Operating",
-    "Rewriting",
-    "Measuring",
-    "Caching",
-    "Untangling",
+VERBING: tuple[str, ...] = tuple(
+    "Scaling|Debugging|Migrating|Testing|Profiling|Securing|Shipping|Operating|Rewriting|Measuring|Caching|Untangling".split("|")
 )
 
-TITLE_TEMPLATES: tuple[str, ...] = (
-    "{Verbing} {T} {Noun}s: Lessons from {n} Years",
-    "Why We Moved Our {Noun} to {T}",
-    "A Practical Guide to {T} {Noun}s",
-    "{T} in Production: What Broke and What Didn't",
-    "Notes on {Noun} {Noun2}s & {T}",
-    'The "{Adj}" {Noun} Behind Our {T} Stack',
-    "{T} vs. {T2}: A Naïve Benchmark",
-    "How We Cut {Noun} Latency by {pct}% with {T}",
-    "{Verbing} {T} — Part {n}",
-    "What I Learned Running {T} for {n} Months",
-    "{Adj} {Noun}s: {Verbing} {T} the Hard Way",
-    "<{Noun}> Tags, Ampersands & Other {T} Surprises",
+TITLE_TEMPLATES: tuple[str, ...] = tuple(
+    "{Verbing} {T} {Noun}s: Lessons from {n} Years|Why We Moved Our {Noun} to {T}|"
+    "A Practical Guide to {T} {Noun}s|{T} in Production: What Broke and What Didn't|"
+    'Notes on {Noun} {Noun2}s & {T}|The "{Adj}" {Noun} Behind Our {T} Stack|{T} vs. {T2}: A Naïve Benchmark|'
+    "How We Cut {Noun} Latency by {pct}% with {T}|{Verbing} {T} — Part {n}|"
+    "What I Learned Running {T} for {n} Months|{Adj} {Noun}s: {Verbing} {T} the Hard Way|"
+    "<{Noun}> Tags, Ampersands & Other {T} Surprises".split("|")
 )
 
-HEADINGS: tuple[str, ...] = (
-    "The Problem",
-    "What We Tried",
-    "Results",
-    "Lessons Learned",
-    "Trade-offs",
-    "How It Works",
-    "Measuring It",
-    "Rolling It Out",
-    "What Went Wrong",
-    "Configuration",
-    "Numbers",
-    "Open Questions",
-    "Prior Art",
-    "Design",
-    "Operating {T}",
-    "Setting Up {T}",
-    "Why {T}?",
-    "A Closer Look at the {Noun}",
+HEADINGS: tuple[str, ...] = tuple(
+    "The Problem|What We Tried|Results|Lessons Learned|Trade-offs|How It Works|Measuring It|Rolling It Out|"
+    "What Went Wrong|Configuration|Numbers|Open Questions|Prior Art|Design|Operating {T}|Setting Up {T}|"
+    "Why {T}?|A Closer Look at the {Noun}".split("|")
 )
 
-EXTERNAL_LINKS: tuple[str, ...] = (
-    "https://go.dev/doc/effective_go",
-    "https://kubernetes.io/docs/concepts/",
-    "https://www.postgresql.org/docs/current/mvcc.html",
-    "https://www.rfc-editor.org/rfc/rfc9110",
-    "https://www.jsonfeed.org/version/1.1/",
-    "https://docs.python.org/3/library/asyncio.html",
-    "https://sre.google/sre-book/table-of-contents/",
-    "https://opentelemetry.io/docs/",
-    "https://en.wikipedia.org/wiki/Little%27s_law",
-    "https://github.com/example/example-repo/issues/42",
-    "https://example.com/search?q=tail+latency&lang=en",
+EXTERNAL_LINKS: tuple[str, ...] = tuple(
+    "https://go.dev/doc/effective_go|https://kubernetes.io/docs/concepts/|"
+    "https://www.postgresql.org/docs/current/mvcc.html|https://www.rfc-editor.org/rfc/rfc9110|"
+    "https://www.jsonfeed.org/version/1.1/|https://docs.python.org/3/library/asyncio.html|"
+    "https://sre.google/sre-book/table-of-contents/|https://opentelemetry.io/docs/|"
+    "https://en.wikipedia.org/wiki/Little%27s_law|https://github.com/example/example-repo/issues/42|"
+    "https://example.com/search?q=tail+latency&lang=en".split("|")
 )
 
-IDENTIFIERS: tuple[str, ...] = (
-    "max_retries",
-    "ctx.Done()",
-    "SELECT 1",
-    "kubectl rollout undo",
-    "--dry-run",
-    "GOMAXPROCS",
-    "fsync()",
-    "Cache-Control",
-    "ETag",
-    "If-None-Match",
-    "p99",
-    "O(n log n)",
-    "Vec<u8>",
-    "__init__",
-    "tokio::spawn",
-    "time.Sleep",
-    "EXPLAIN ANALYZE",
-    "a < b && b > c",
-    "config.yaml",
-    "make bench",
+IDENTIFIERS: tuple[str, ...] = tuple(
+    "max_retries|ctx.Done()|SELECT 1|kubectl rollout undo|--dry-run|GOMAXPROCS|fsync()|Cache-Control|ETag|"
+    "If-None-Match|p99|O(n log n)|Vec<u8>|__init__|tokio::spawn|time.Sleep|EXPLAIN ANALYZE|a < b && b > c|"
+    "config.yaml|make bench".split("|")
 )
 
 CODE_SNIPPETS: tuple[tuple[str, str], ...] = (
@@ -386,10 +269,11 @@ def _cap(word: str) -> str:
 class PostWriter:
     """Generates the text of one post from its own RNG."""
 
-    def __init__(self, rng: random.Random, index: int, total: int) -> None:
+    def __init__(self, rng: random.Random, index: int, total: int, words: int = TARGET_WORDS) -> None:
         self.rng = rng
         self.index = index
         self.total = total
+        self.target = words
 
     # -- small pieces -----------------------------------------------------
 
@@ -593,7 +477,7 @@ class PostWriter:
         # Paragraph layout: an intro, then 1-3 paragraphs per section.
         per_section = [rng.randint(1, 3) for _ in range(n_sections)]
         n_paras = 1 + sum(per_section)
-        target = TARGET_WORDS + rng.randint(-TARGET_JITTER, TARGET_JITTER)
+        target = self.target + rng.randint(-TARGET_JITTER, TARGET_JITTER)
         remaining = max(target - fixed_words, 40 * n_paras)
         # Random split of the remaining budget; every feature appears at least once.
         shares = [rng.uniform(0.6, 1.4) for _ in range(n_paras)]
@@ -651,33 +535,16 @@ def post_date(i: int, n: int, rng: random.Random) -> dt.date:
     return START_DATE + dt.timedelta(days=min(int(base + jitter), SPAN_DAYS))
 
 
-def generate(n: int, out_dir: str, seed: int = 1) -> list[str]:
-    """Write ``n`` posts into ``out_dir`` and return the file paths."""
+def generate(n: int, out_dir: str | os.PathLike[str], seed: int = 1, words: int = TARGET_WORDS) -> list[str]:
+    """Write ``n`` posts of about ``words`` words into ``out_dir`` and return the file paths."""
     os.makedirs(out_dir, exist_ok=True)
     paths: list[str] = []
     for i in range(1, n + 1):
-        rng = random.Random(f"gen_site:{seed}:{i}")
+        rng = random.Random(f"gen_site:{seed}:{i}")  # the name the generator had when the benchmark sites were made
         date = post_date(i, n, rng)
-        text = PostWriter(rng, i, n).render(date)
+        text = PostWriter(rng, i, n, words).render(date)
         path = os.path.join(out_dir, f"{date.isoformat()}-post-{i}.md")
         with open(path, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         paths.append(path)
     return paths
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("n", type=int, metavar="N", help="number of posts")
-    parser.add_argument("out", metavar="OUT", help="output directory (created if missing)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
-    args = parser.parse_args(argv)
-    if args.n < 0:
-        parser.error("N must be >= 0")
-    paths = generate(args.n, args.out, args.seed)
-    print(f"wrote {len(paths)} posts to {args.out}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
