@@ -19,7 +19,7 @@ T = TypeVar("T")
 INTERVAL = 0.02
 
 
-def poll(condition: Callable[[], T], timeout: float, interval: float = INTERVAL) -> T | None:
+def poll(condition: Callable[[], T | None], timeout: float, interval: float = INTERVAL) -> T | None:
     """Call ``condition`` until it returns something true and return that; None once ``timeout`` seconds have passed."""
     deadline = time.monotonic() + timeout
     while True:
@@ -32,7 +32,7 @@ def poll(condition: Callable[[], T], timeout: float, interval: float = INTERVAL)
 
 
 def wait_until(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     timeout: float = 10.0,
     what: str = "the condition",
     *,
