@@ -246,17 +246,21 @@ def _rss_item(url: str, item: etree._Element, guids: set[str], lines: list[str])
         if value in guids:
             problems.append(f"{where}: DuplicateValue guid {value!r}")
         guids.add(value)
-    for name in ("title", "link", "description", "pubDate"):
+    for name in ("title", "link", "pubDate"):
         if children.count(name) != 1:
             problems.append(f"{where}: expected exactly one <{name}>, found {children.count(name)}")
+    if children.count("description") > 1:
+        problems.append(f"{where}: DuplicateElement description")
+    for name in ("description", f"{{{CONTENT}}}encoded"):  # each may be left out (a post with no body), never blank
+        for element in item.findall(name):
+            if not (element.text or "").strip():
+                problems.append(f"{where}: NotBlank {name}")
     # item.py: title, category, source are nonhtml; author (email_with_name) too; dc:creator is not checked.
     for name in ("title", "category", "source", "author"):
         for element in item.findall(name):
             problems += nonhtml(f"{where} {name}", element, lines, rss2=True)
     encoded = f"{{{CONTENT}}}encoded"
-    if encoded not in children:
-        problems.append(f"{where}: no content:encoded (full content)")
-    elif "description" in children and children.index("description") > children.index(encoded):
+    if encoded in children and "description" in children and children.index("description") > children.index(encoded):
         problems.append(f"{where}: NeedDescriptionBeforeContent")
     problems += _rfc2822(f"{where} pubDate", item.findtext("pubDate") or "")
     # Author: one <author> (an email address) or dc:creator, never both (DuplicateItemSemantics).
@@ -381,14 +385,15 @@ def atom(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], feed_id: st
             problems.append(f"{where}: MissingElement author (neither feed nor entry)")
         for name in ("published", "updated"):
             problems += _rfc3339(f"{where} {name}", entry.findtext(f"{{{ATOM}}}{name}") or "")
-        content = entry.find(f"{{{ATOM}}}content")
-        if content is None or content.get("type") != "html":
+        content = entry.find(f"{{{ATOM}}}content")  # left out for a post with no body, never blank
+        if content is not None and content.get("type") != "html":
             problems.append(f"{where}: content type='html' missing")
-        else:
+        elif content is not None:
             problems += html_problems(f"{where} content", content.text or "")
-        summary = entry.find(f"{{{ATOM}}}summary")
-        if summary is None or not (summary.text or "").strip():
-            problems.append(f"{where}: no summary")
+        for name in ("content", "summary"):
+            element = entry.find(f"{{{ATOM}}}{name}")
+            if element is not None and not (element.text or "").strip():
+                problems.append(f"{where}: NotBlank {name}")
         for name in ("title", "summary", "rights"):
             problems += text_construct(f"{where} {name}", entry.find(f"{{{ATOM}}}{name}"), lines)
         problems += _atom_names(where, entry, lines)

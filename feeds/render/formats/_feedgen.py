@@ -159,10 +159,15 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
     fe.updated(post.updated)
     # content() before summary(): summary() then fills the RSS <description>,
     # and content:encoded carries the full HTML. Never description(): it overwrites Atom content.
-    fe.content(entry.content_html, type="html")
+    # A post with no body has neither: an empty element is the validator's NotBlank, and an item or
+    # entry may go without them (RSS needs a title or a description; an Atom entry without content
+    # has its alternate link: https://www.rfc-editor.org/rfc/rfc4287#section-4.1.2).
+    if entry.content_html.strip():
+        fe.content(entry.content_html, type="html")
     # RSS <description> is HTML, so the plain-text summary is HTML-escaped ("AT&T" would
     # otherwise be a broken entity: validator NotHtml); Atom says so with type="html".
-    fe.summary(html.escape(entry.summary, quote=False), type="html")
+    if entry.summary.strip():
+        fe.summary(html.escape(entry.summary, quote=False), type="html")
     for tag in entry.tags:
         fe.category(term=tag.name)
     authors = post.authors or site_authors

@@ -42,8 +42,14 @@ def _item(entry: Entry, site_authors: tuple[Author, ...]) -> dict[str, Any]:
     if post.link != post.url:
         item["external_url"] = post.link
     item["title"] = post.title
-    item["content_html"] = entry.content_html
-    item["summary"] = entry.summary
+    # One of content_html and content_text must be present (https://www.jsonfeed.org/version/1.1/#items-a-name-items-a):
+    # a post with no body has an empty content_text (there is no HTML to give), and no summary.
+    if entry.content_html.strip():
+        item["content_html"] = entry.content_html
+    else:
+        item["content_text"] = ""
+    if entry.summary.strip():
+        item["summary"] = entry.summary
     if post.image:
         item["image"] = post.image
         item["banner_image"] = post.image
