@@ -6,8 +6,10 @@ import re
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, ServiceUnavailable
+from werkzeug.http import HTTP_STATUS_CODES
 
 from feeds import urls
+from feeds.limits import FIRST_WAIT
 from feeds.render.formats import FORMATS
 from feeds.render.plan import VIEWS, view_path
 from feeds.service.health import health
@@ -20,8 +22,6 @@ bp = Blueprint("feeds", __name__)
 _PAGE = re.compile(r"[0-9]{1,9}")
 _PATH_PAGE = re.compile(r"[1-9][0-9]{0,8}")
 _FEED_FILES = "any(" + ", ".join(f'"{name}"' for name in FORMATS) + ")"
-#: How long a request that arrives before this host ever published waits for the first snapshot.
-FIRST_WAIT = 10.0
 
 
 def _runtime() -> Runtime:
@@ -179,10 +179,17 @@ def _nosniff(response: Response) -> Response:
 
 def _public_location(response: Response) -> Response:
     # Werkzeug's own redirects (/tags/go → /tags/go/, merged slashes) name the host and scheme the
-    # request came with: behind a proxy that is the app's inner address. Every URL we hand out is site_url's.
+    # request came with, in the Location and in the HTML body: behind a proxy that is the app's inner
+    # address, and any client can send any Host (http://evil.com/tags/go/). Every URL we hand out is site_url's.
     location = response.headers.get("Location")
-    if response.status_code in (301, 302, 307, 308) and location and location.startswith(request.host_url):
-        response.headers["Location"] = f"{_runtime().config.site_url}/{location[len(request.host_url) :]}"  # already a URI
+    if response.status_code not in (301, 302, 303, 307, 308) or not location:
+        return response
+    if location.startswith(request.host_url):
+        location = f"{_runtime().config.site_url}/{location[len(request.host_url) :]}"  # already a URI
+        response.headers["Location"] = location
+    # A short plain body naming the same URL, like every other answer of ours that is not a document.
+    response.set_data(f"{response.status_code} {HTTP_STATUS_CODES[response.status_code]}: {location}\n")
+    response.content_type = "text/plain; charset=utf-8"
     return response
 
 
