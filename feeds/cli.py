@@ -106,6 +106,8 @@ def build(out_dir: str, content_dir: str | None, config_file: str | None) -> Non
         count = export(manifest, runtime.store, Path(out_dir))
     for problem in manifest.problems:
         click.echo(str(problem), err=True)
+    if manifest.problems_omitted:
+        click.echo(f"… and {manifest.problems_omitted:,} more problems (`feeds check` lists them all)", err=True)
     summary = f"{manifest.post_count} posts and {len(manifest.tags)} tags"
     click.echo(f"wrote {count} files for {summary} to {out_dir} (version {manifest.version})")
 

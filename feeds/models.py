@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Literal
 
 from feeds import urls
+from feeds.limits import MAX_PROBLEM_MESSAGE, cut
 
 Severity = Literal["error", "warning"]
 
@@ -38,8 +39,13 @@ class Problem:
     #: Path relative to the content folder (``posts/x.md``), or the folder itself.
     path: str
     line: int
+    #: What was wrong, cut to MAX_PROBLEM_MESSAGE characters: it names the field, never quotes more than a short cut of a value.
     message: str
     severity: Severity = "error"
+
+    def __post_init__(self) -> None:
+        if len(self.message) > MAX_PROBLEM_MESSAGE:  # whatever made it, a message stays small in /healthz, logs and manifests
+            object.__setattr__(self, "message", cut(self.message, MAX_PROBLEM_MESSAGE))
 
     def __str__(self) -> str:
         prefix = "warning: " if self.severity == "warning" else ""

@@ -206,7 +206,7 @@ def test_an_edit_saves_only_the_shard_of_the_saved_index_that_holds_it(config_fi
         post.write("\nOne more line.\n")
     assert first.rescan()
     rewritten = {name for name, inode in written.items() if (shards / name).stat().st_ino != inode}
-    assert rewritten == {f"{state.shard_of(EDITED):02d}.pickle"}
+    assert rewritten == {state.shard_name(state.shard_of(EDITED))}
     again = builder(config, tmp_path / "snap")
     assert again.index.state() == first.index.state(), "the shards of different ages make up the whole index"
     assert again.index.unsaved() == set()

@@ -169,7 +169,7 @@ class Builder:
             rendered=rendered,
             pending=len(manifest.pending),
             posts=manifest.post_count,
-            problems=len(manifest.problems),
+            problems=len(manifest.problems) + manifest.problems_omitted,
             scan_seconds=f"{scanned - started:.3f}",
             seconds=f"{time.perf_counter() - started:.3f}",
         )

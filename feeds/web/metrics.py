@@ -104,9 +104,9 @@ class SnapshotCollector(Collector):
         yield _gauge("feeds_tags", "Tags with at least one published post.", len(snapshot.tags) if snapshot else 0)
         problems = GaugeMetricFamily("feeds_content_problems", "Content problems in the served snapshot, by severity.", labels=["severity"])
         for severity in ("error", "warning"):
-            problems.add_metric([severity], sum(p.severity == severity for p in snapshot.problems) if snapshot else 0)
+            problems.add_metric([severity], snapshot.count(severity) if snapshot else 0)
         yield problems
-        kept, pending = (len(snapshot.kept), len(snapshot.pending)) if snapshot else (0, 0)
+        kept, pending = (len(snapshot.kept) + snapshot.kept_omitted, len(snapshot.pending)) if snapshot else (0, 0)
         yield _gauge("feeds_kept_posts", "Posts served from their last good version (their file is broken).", kept)
         yield _gauge("feeds_pending_documents", "Older pages not rendered yet (rendered when asked for).", pending)
         if snapshot is not None:

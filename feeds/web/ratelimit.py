@@ -36,14 +36,13 @@ from typing import Any
 
 from feeds import log
 from feeds.config import Config
+from feeds.limits import MAX_TRACKED
 from feeds.render.formats import FORMATS
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-#: Windows kept per table (about 330 bytes each, so 3.3 MB at most); beyond it the oldest is dropped.
-MAX_TRACKED = 10_000
 REBUILD_PATH = "/-/rebuild"
 _FEED_SUFFIXES = tuple("/" + name for name in FORMATS)
 #: A Unix-socket peer (no address) is a local process: it is trusted exactly as loopback is.
