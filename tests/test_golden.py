@@ -7,12 +7,15 @@ A difference fails with a unified diff and the command that rewrites the files
 from __future__ import annotations
 
 import importlib.util
+import re
 from datetime import UTC, datetime
 from types import ModuleType
 
 import pytest
 
+from . import feedcheck
 from .conftest import DATA, ROOT, SITE_CONFIG
+from .wellformed import assert_json_feed
 
 GOLDEN = DATA / "golden"
 
@@ -68,3 +71,19 @@ def test_goldens_are_built_at_a_fixed_time(served: dict[str, bytes]) -> None:
     assert not any(slug in body for body in served.values())
     with REGEN.client(ROOT / "content", SITE_CONFIG, as_of=datetime(2027, 7, 1, tzinfo=UTC)) as later:
         assert slug in later.get("/feed.xml").data
+
+
+def test_posts_with_no_body_write_no_blank_element(served: dict[str, bytes]) -> None:
+    """The validator's NotBlank: an empty body leaves content and summary out (JSON Feed: an empty content_text)."""
+    site = "http://empty.example"
+    assert feedcheck.rss(f"{site}/feed.xml", served["empty/feed.xml"], home=f"{site}/", hubs=()) == []
+    assert feedcheck.atom(f"{site}/atom.xml", served["empty/atom.xml"], home=f"{site}/", hubs=(), feed_id=f"{site}/atom.xml") == []
+    items = assert_json_feed(served["empty/feed.json"])["items"]
+    assert [(item.get("content_html"), item.get("content_text"), item.get("summary")) for item in items] == [
+        ("<h2>Only a heading</h2>\n", None, None),
+        (None, "", "The front matter's summary is all there is."),
+        (None, "", None),
+        (None, "", None),
+    ]
+    for filename in ("feed.xml", "atom.xml"):
+        assert not re.search(rb"<(content|summary|description|content:encoded)[^>]*(/>|>\s*</)", served[f"empty/{filename}"])

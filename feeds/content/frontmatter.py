@@ -73,7 +73,8 @@ def _check_size(root: yaml.Node) -> None:
     written = sum(_own(node) for node in _distinct(root))
     added = _expanded(root, 0, sizes, set()) - written
     if added > MAX_YAML_EXPANSION:
-        key, _ = max(pairs, key=lambda pair: sizes[id(pair[1])])
+        # The largest field; of equal ones the last, which is the one that refers to the others' anchors.
+        _, key = max((sizes.get(id(key), 0) + sizes[id(value)], index, key) for index, (key, value) in enumerate(pairs))[1:]
         message = f"YAML aliases would expand the front matter by {added:,} values (limit {MAX_YAML_EXPANSION:,}); refused"
         raise _Refused(f"{_key_name(key)}{message}", (key or root).start_mark.line)
 

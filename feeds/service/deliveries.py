@@ -56,15 +56,13 @@ class Deliveries:
 
     def _create(self, path: Path) -> bool:
         """Create ``path``; False if it exists and is younger than the window (an older one is renewed)."""
+        now = self.clock()
         try:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            return True
         except FileExistsError:
-            pass
-        now = self.clock()
-        if now - path.stat().st_mtime < self.window:
-            return False
-        os.utime(path, (now, now))
+            if now - path.stat().st_mtime < self.window:
+                return False
+        os.utime(path, (now, now))  # when it was seen, by this clock
         return True
 
     def _prune(self) -> None:
