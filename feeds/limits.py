@@ -8,7 +8,7 @@ bound an operator may want to move is a setting instead (``max_file_size``,
 
 from __future__ import annotations
 
-# -- content files -------------------------------------------------------------------------
+# -- Content files -------------------------------------------------------------------------
 
 #: Characters in one tag name; a longer tag is dropped with a warning.
 MAX_TAG_LENGTH = 100
@@ -16,16 +16,17 @@ MAX_TAG_LENGTH = 100
 #: Each tag is a feed in three formats, a browser view and a page that all repeat the post: 5,000
 #: tags on one post made 25,254 documents (5.3 GB) and a 188 s first publish (issue 15.2).
 MAX_TAGS_PER_POST = 50
-#: Values the YAML aliases of one front matter may expand it to (each scalar counts its length in
-#: characters plus one, each list or mapping one): front matter that would grow past this is refused
-#: before it is built. Nine levels of nine aliases make 387 million values out of 500 bytes.
+#: Values the YAML aliases of one front matter may add to it once expanded (each scalar counts its length
+#: in characters plus one, each list or mapping one): front matter that would grow by more is refused
+#: before it is built (so is an alias to a value that holds it). Nine levels of nine aliases make 387
+#: million strings out of 500 bytes.
 MAX_YAML_EXPANSION = 100_000
 #: Nesting depth of front matter (lists and mappings within each other).
 MAX_YAML_DEPTH = 32
 
-# -- problems reported about the content ----------------------------------------------------
+# -- Problems reported about the content ----------------------------------------------------
 
-#: Characters of one problem message (``path:line: message`` adds the path): what was wrong,
+#: Characters of one problem message (`path:line: message` adds the path): what was wrong,
 #: with at most a short cut of the value at fault, never all of it.
 MAX_PROBLEM_MESSAGE = 300
 #: Characters of a value quoted in a problem message (cut with "…").
@@ -33,12 +34,12 @@ MAX_QUOTED_VALUE = 60
 #: Problems reported for one file; the rest are counted in one last warning.
 MAX_PROBLEMS_PER_FILE = 20
 #: Problems (and kept posts) a snapshot's manifest, /healthz and the log list; the rest are counted
-#: (``problems_omitted``), errors listed before warnings. ``feeds check`` prints all of them.
+#: (`problems_omitted`), errors listed before warnings. `feeds check` prints all of them.
 MAX_PROBLEMS_LISTED = 100
 #: Characters of a kept post's title as /healthz lists it.
 MAX_TITLE_SHOWN = 200
 
-# -- rendering ------------------------------------------------------------------------------
+# -- Rendering ------------------------------------------------------------------------------
 
 #: Characters of a summary taken from the body's first paragraph.
 SUMMARY_LIMIT = 600
@@ -49,10 +50,10 @@ SUMMARY_LIMIT = 600
 MAX_WEBHOOK_BODY = 1 << 20
 #: Characters of a webhook delivery id (GitHub's and Gitea's are 36-character UUIDs); a longer one is not remembered.
 MAX_DELIVERY_ID = 200
-#: How long a webhook delivery id is remembered, in seconds: a replay within it is answered without
-#: a rescan. GitHub lets a delivery be redelivered for 3 days.
+#: How long a webhook delivery is remembered (by its id and the digest of its signed body), in seconds:
+#: a replay within it is answered without a rescan. GitHub lets a delivery be redelivered for 3 days.
 DELIVERY_WINDOW = 7 * 24 * 3600
-#: Delivery ids remembered per host; past it the oldest are forgotten first.
+#: Deliveries remembered per host (one empty file per id or body digest); past it the oldest are forgotten first.
 MAX_DELIVERIES = 10_000
 #: How long a request that arrives before this host ever published waits for the first snapshot, in seconds.
 FIRST_WAIT = 10.0
