@@ -249,3 +249,12 @@ def test_5000_tags_publish_50_and_the_snapshot_stays_proportional(hostile: tuple
     assert body.count(b"<category ") == MAX_TAGS_PER_POST
     objects = sum(f.stat().st_size for f in (root / "snapshot" / "objects").rglob("*") if f.is_file())
     assert objects < 40 << 20, f"{objects:,} bytes of documents"
+
+
+def test_aliases_cannot_nest_a_value_deeper_than_the_limit(tmp_path: Path) -> None:
+    """Each anchored value is shallow, but every alias puts the one before it a level deeper (x{i}'s scalar is i + 2 deep)."""
+    lines = ["x0: &a0 [leaf]"] + [f"x{i}: &a{i} [*a{i - 1}]" for i in range(1, MAX_YAML_DEPTH)]
+    front = "---\ntitle: Deep\ndate: 2026-01-01\n" + "\n".join(lines[:-1])
+    assert scan(tmp_path, "deep.md", front + "\n---\nBody.\n").posts, "32 levels are allowed"
+    problem = only_problem(scan(tmp_path, "deep.md", front + f"\n{lines[-1]}\n---\nBody.\n"), "deep.md")
+    assert problem.message == f"x{MAX_YAML_DEPTH - 1}: nests deeper than {MAX_YAML_DEPTH} levels"

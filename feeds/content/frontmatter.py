@@ -59,43 +59,49 @@ class _Refused(Exception):
 def _check_size(root: yaml.Node) -> None:
     """Raise _Refused if the aliases of ``root`` expand it by more than MAX_YAML_EXPANSION, or it nests too deep.
 
-    Linear in the nodes as written: each node's expanded size is computed once
-    (``sizes``), however many aliases point at it; an alias to a node that holds
+    Linear in the nodes as written: each node's expanded size and height are computed
+    once (``known``), however many aliases point at it; an alias to a node that holds
     it would expand for ever.
     """
-    sizes: dict[int, int] = {}
+    known: dict[int, tuple[int, int]] = {}
     pairs = root.value if isinstance(root, yaml.MappingNode) else [(None, root)]
     for key, value in pairs:
         try:
-            _expanded(value, 1, sizes, set())
+            _expanded(value, 1, known, set())
         except _Refused as e:
             raise _Refused(f"{_key_name(key)}{e.message}", (key or value).start_mark.line) from None
     written = sum(_own(node) for node in _distinct(root))
-    added = _expanded(root, 0, sizes, set()) - written
+    added = _expanded(root, 0, known, set())[0] - written
     if added > MAX_YAML_EXPANSION:
         # The largest field; of equal ones the last, which is the one that refers to the others' anchors.
-        _, key = max((sizes.get(id(key), 0) + sizes[id(value)], index, key) for index, (key, value) in enumerate(pairs))[1:]
+        sizes = [(known.get(id(key), (0, 0))[0] + known[id(value)][0], index, key) for index, (key, value) in enumerate(pairs)]
+        key = max(sizes)[2]
         message = f"YAML aliases would expand the front matter by {added:,} values (limit {MAX_YAML_EXPANSION:,}); refused"
         raise _Refused(f"{_key_name(key)}{message}", (key or root).start_mark.line)
 
 
-def _expanded(node: yaml.Node, depth: int, sizes: dict[int, int], open_nodes: set[int]) -> int:
-    """Return the size of ``node`` with every alias written out (see MAX_YAML_EXPANSION), memoised in ``sizes``."""
-    known = sizes.get(id(node))
-    if known is not None:
-        return known
-    if depth > MAX_YAML_DEPTH:
+def _expanded(node: yaml.Node, depth: int, known: dict[int, tuple[int, int]], open_nodes: set[int]) -> tuple[int, int]:
+    """Return the size of ``node`` with every alias written out (see MAX_YAML_EXPANSION) and its height, memoised in ``known``.
+
+    ``node`` is at ``depth``: a node reached again through an alias must fit there too.
+    """
+    found = known.get(id(node))
+    if found is None:
+        if depth > MAX_YAML_DEPTH:
+            raise _Refused(f"nests deeper than {MAX_YAML_DEPTH} levels", node.start_mark.line)
+        size, height = _own(node), 0
+        if not isinstance(node, yaml.ScalarNode):
+            if id(node) in open_nodes:
+                raise _Refused("a YAML alias refers to a value that holds it (it would expand for ever)", node.start_mark.line)
+            open_nodes.add(id(node))
+            for child in _children(node):
+                child_size, child_height = _expanded(child, depth + 1, known, open_nodes)
+                size, height = size + child_size, max(height, child_height + 1)
+            open_nodes.discard(id(node))
+        found = known[id(node)] = (size, height)
+    if depth + found[1] > MAX_YAML_DEPTH:
         raise _Refused(f"nests deeper than {MAX_YAML_DEPTH} levels", node.start_mark.line)
-    size = _own(node)
-    if not isinstance(node, yaml.ScalarNode):
-        if id(node) in open_nodes:
-            raise _Refused("a YAML alias refers to a value that holds it (it would expand for ever)", node.start_mark.line)
-        open_nodes.add(id(node))
-        for child in _children(node):
-            size += _expanded(child, depth + 1, sizes, open_nodes)
-        open_nodes.discard(id(node))
-    sizes[id(node)] = size
-    return size
+    return found
 
 
 def _own(node: yaml.Node) -> int:
