@@ -171,3 +171,12 @@ def _all_items(server: WsgiServer) -> list[dict[str, object]]:
         items += feed["items"]
         path = str(feed.get("next_url", "")).removeprefix("http://new.example")
     return items
+
+
+def test_a_damaged_source_record_only_loses_its_kept_post(tmp_path: Path) -> None:
+    config = load_config(env={}, overrides={"content_dir": str(tmp_path), "site_url": "https://x"})
+    good = post(datetime(2026, 1, 1, tzinfo=UTC))
+    broken = Loaded(None, "", (Problem("a.md", 1, "broken"),))
+    index = ContentIndex(config)
+    index.restore({"a.md": Known((1, 2, 3, None), broken, good, b"not zlib", 4)}, fresh=True)
+    assert index.state() == {} and index.unsaved() is None

@@ -210,7 +210,10 @@ class ContentIndex:
         """The kept version of a broken post made again from its source record; None for any other file (it is read again)."""
         if known.last_good is None or known.loaded.post is not None or not known.source_z:
             return None
-        text = isal_zlib.decompress(known.source_z).decode("utf-8", "surrogatepass")
+        try:
+            text = isal_zlib.decompress(known.source_z).decode("utf-8", "surrogatepass")
+        except Exception:  # damaged (isal's error derives from Exception only): nothing to make it again from
+            return None
         file = SourceFile(Path(rel), rel, len(text), 0, 0, None, known.history)
         loaded = load(file, self.config, text).packed()
         if loaded.post is None:  # this code refuses what the old one published: nothing to keep
