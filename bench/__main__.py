@@ -28,6 +28,7 @@ COMMANDS = {
     "load": "bench.load",
     "hugo": "bench.vs_hugo",
     "site": "bench.site",
+    "state": "bench.state_index",
 }
 
 

@@ -34,6 +34,7 @@ from feeds.snapshot.manifest import Manifest
 
 from .conftest import SAMPLE, SITE_CONFIG
 from .server import WsgiServer
+from .waiting import wait_until
 
 BOMB = "2026-01-01-bomb.md"
 TAGS = "2026-06-01-many-tags.md"
@@ -208,10 +209,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[WsgiServer, Path]
         (content / f"noisy-{i:03d}.md").write_text(f"---\ntitle: Noisy {i}\ndate: 2026-02-01\nnoise: {i}\n---\nBody.\n", encoding="utf-8")
     (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
     server = WsgiServer("granian", content, root / "feeds.toml", workers=2, env={"FEEDS_SNAPSHOT_DIR": str(root / "snapshot")})
-    deadline = time.monotonic() + 120
-    while not health_of(server)[0]["complete"]:  # older pages are rendered after the first publish
-        assert time.monotonic() < deadline, "the snapshot was never complete"
-        time.sleep(0.1)
+    wait_until(lambda: health_of(server)[0]["complete"], 120, "the complete snapshot (older pages come after the first publish)")
     yield server, root
     server.stop()
 

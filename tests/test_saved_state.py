@@ -120,6 +120,8 @@ class Exploit:
 def test_a_planted_pickle_does_not_run_in_the_production_server(tmp_path: Path) -> None:
     content, config = site(tmp_path)
     snapshot, marker = tmp_path / "snapshot", tmp_path / "exploited"
+    pickle.loads(pickle.dumps(Exploit(tmp_path / "probe")))  # noqa: S301 - the payload is live: unpickled, it runs
+    assert (tmp_path / "probe").exists()
     (snapshot / "state" / state.NAME).mkdir(parents=True)
     for shard in range(state.SHARDS):
         (snapshot / "state" / state.NAME / f"{shard:02d}.pickle").write_bytes(pickle.dumps(Exploit(marker)))

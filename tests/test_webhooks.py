@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from feeds.web.hooks import delivery_keys, sign
 from .conftest import SAMPLE, SITE_CONFIG
 from .server import WsgiServer
 from .test_kept import feed_titles
+from .waiting import wait_until
 
 SECRET = "a-webhook-secret-of-some-length-too"
 TOKEN = "a-rebuild-token-of-some-length-too"
@@ -54,10 +54,7 @@ def server(tmp_path: Path) -> Iterator[WsgiServer]:
     env = {"FEEDS_WEBHOOK_SECRET": SECRET, "FEEDS_REBUILD_TOKEN": TOKEN, "FEEDS_SCAN_INTERVAL": "3600", "FEEDS_WORKER_HEADER": "true"}
     process = WsgiServer("granian", tmp_path / "content", tmp_path / "feeds.toml", workers=2, env=env | {"FEEDS_POLL_LIMIT": "0"})
     # A rebuild asked while the start-up scan still saves and prunes is queued (202): start from an idle builder.
-    deadline = time.monotonic() + 30
-    while deliver(process, b"", {"Authorization": f"Bearer {TOKEN}"})[0] != 200:
-        assert time.monotonic() < deadline, "the start-up scan never ended"
-        time.sleep(0.05)
+    wait_until(lambda: deliver(process, b"", {"Authorization": f"Bearer {TOKEN}"})[0] == 200, 30, "the end of the start-up scan")
     yield process
     process.stop()
 
@@ -70,17 +67,16 @@ def test_a_replayed_push_is_answered_by_any_worker_without_a_rescan(server: Wsgi
     source = tmp_path / "content" / POST
     source.write_text(source.read_text(encoding="utf-8").replace("Three Layers of Idempotency", "Edited after the push"), encoding="utf-8")
     workers = set()
-    for delivery in ("d-1", "d-1", "another id, the same signed body", "d-1"):
+
+    def replayed(delivery: str = "d-1") -> bool:
         status, answer, worker = deliver(server, first, github(first, delivery))
         assert (status, answer) == (200, {"provider": "github", "status": "duplicate"})
         workers.add(worker)
-    for _ in range(50):  # each connection goes to either worker: until both have answered a replay
-        if len(workers) == 2:
-            break
-        status, answer, worker = deliver(server, first, github(first, "d-1"))
-        assert (status, answer["status"]) == (200, "duplicate")
-        workers.add(worker)
-    assert len(workers) == 2, workers
+        return len(workers) == 2
+
+    for delivery in ("d-1", "d-1", "another id, the same signed body", "d-1"):
+        replayed(delivery)
+    wait_until(replayed, 20, "a replay answered by each worker (a connection goes to either)")
     assert "Edited after the push" not in feed_titles(server), "a replay rescanned"
     assert server.log.read_text().count(" event=webhook_replay ") >= 4
 
