@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from feeds.errors import ConfigError
@@ -27,6 +28,7 @@ from feeds.parsers import (
     as_language,
     as_networks,
     as_optional_command,
+    as_optional_database_url,
     as_optional_http_url,
     as_optional_path,
     as_optional_s3_url,
@@ -187,6 +189,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Publish to `publish_url` after every complete rebuild, from the host's builder; enable it on one host only.",
         as_bool,
     ),
+    Setting(
+        "database_url",
+        None,
+        "Database of subscriber counts and fediverse state: `sqlite:///PATH`, or `postgresql://USER:PASSWORD@HOST/DATABASE` "
+        "for several hosts (default: `feeds.db` in `snapshot_dir`).",
+        as_optional_database_url,
+    ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -229,12 +238,14 @@ class Config:
     publish_purge_command: str | None
     publish_purge_url: str | None
     publish_on_rebuild: bool
+    database_url: str | None
 
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
         values = {name: getattr(self, name) for name in SETTINGS_BY_NAME}
         values["rebuild_token"] = "set" if self.rebuild_token else "unset"
         values["webhook_secret"] = "set" if self.webhook_secret else "unset"
+        values["database_url"] = database_display(self.database_url) if self.database_url else "auto"
         values["author"] = self.author.name
         values["timezone"] = str(self.timezone)
         values["content_dir"] = str(self.content_dir)
@@ -243,6 +254,15 @@ class Config:
         values["trusted_proxies"] = ",".join(self.trusted_proxies)
         values["snapshot_dir"] = str(self.snapshot_dir or "auto")
         return values
+
+
+def database_display(url: str) -> str:
+    """Return a database URL without its password (for logs and errors)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def find_config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
