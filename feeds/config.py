@@ -196,6 +196,17 @@ SETTINGS: tuple[Setting, ...] = (
         "for several hosts (default: `feeds.db` in `snapshot_dir`).",
         as_optional_database_url,
     ),
+    Setting("stats", True, "Count subscribers per feed (aggregators' reports, direct readers, fediverse followers); false: none.", as_bool),
+    Setting(
+        "stats_token",
+        None,
+        "Bearer token (or Basic password) for /-/stats and /-/stats.json; the rebuild_token works too.",
+        as_optional_secret,
+    ),
+    Setting(
+        "stats_retention", 400, "Days of daily subscriber history kept; older days are summarised by month.", as_positive_int(90, 36500)
+    ),
+    Setting("stats_flush_interval", 30, "Seconds between each worker's writes of its counts to the database.", as_positive_int(1, 3600)),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -239,12 +250,17 @@ class Config:
     publish_purge_url: str | None
     publish_on_rebuild: bool
     database_url: str | None
+    stats: bool
+    stats_token: str | None
+    stats_retention: int
+    stats_flush_interval: int
 
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
         values = {name: getattr(self, name) for name in SETTINGS_BY_NAME}
         values["rebuild_token"] = "set" if self.rebuild_token else "unset"
         values["webhook_secret"] = "set" if self.webhook_secret else "unset"
+        values["stats_token"] = "set" if self.stats_token else "unset"
         values["database_url"] = database_display(self.database_url) if self.database_url else "auto"
         values["author"] = self.author.name
         values["timezone"] = str(self.timezone)

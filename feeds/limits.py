@@ -75,3 +75,19 @@ def quoted(value: object, limit: int = MAX_QUOTED_VALUE) -> str:
     if isinstance(value, str):
         return repr(cut(value, limit))
     return cut(repr(value), limit)  # a number, a date, None: short
+
+# -- Subscriber counting (feeds.stats) -------------------------------------------------------
+
+#: Characters of a User-Agent read for counting: a longer one is cut before it is matched and hashed.
+MAX_USER_AGENT = 512
+#: Distinct (feed URL, User-Agent, client) a worker keeps in memory between two writes to the database
+#: (~400 bytes each, so ~8 MB at most); the polls of further ones are dropped and counted
+#: (``feeds_subscriber_polls_dropped``). At half of it the worker writes early.
+MAX_PENDING_POLLS = 20_000
+#: Largest subscriber count one aggregator's report is believed for; a larger one counts as this.
+MAX_REPORTED_SUBSCRIBERS = 10_000_000
+#: Characters of an aggregator's own feed id kept (a longer one is cut).
+MAX_FEED_ID = 64
+#: Feed ids of one aggregator counted per feed and format (the most recently reported): a client
+#: that forges one User-Agent per made-up feed id adds at most this many reports.
+MAX_FEED_IDS = 16

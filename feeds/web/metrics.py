@@ -10,7 +10,7 @@ one that answers the scrape reports them from memory at scrape time.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,6 +130,8 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 def metrics() -> Response:
     live = CollectorRegistry(auto_describe=False)
     live.register(SnapshotCollector(current_app.extensions["feeds"]))
+    for collector in current_app.extensions.get("feeds.collectors", ()):  # read from shared state when scraped
+        live.register(collector)
     if multiprocess_dir():
         multiprocess.MultiProcessCollector(live)  # type: ignore[no-untyped-call]
         data = generate_latest(live)
@@ -147,14 +149,20 @@ class CountingFlask(Flask):
     WSGI layer an ``init_app`` adds there.
     """
 
+    #: Also shown each answer's environ and status as it starts (subscriber counting); must be quick.
+    observe: Callable[[dict[str, Any], str], None] | None = None
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         counted = False
+        observe = self.observe
 
         def counting(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal counted
             if not counted:
                 counted = True
                 _count(environ, status, headers)
+                if observe is not None:
+                    observe(environ, status)
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return self.wsgi_app(environ, counting)

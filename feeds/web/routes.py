@@ -107,7 +107,8 @@ def page(path: str | None = None, slug: str | None = None) -> Response:
 @bp.get("/healthz")
 def healthz() -> Response:
     record = health(_runtime())
-    response = jsonify(record.fields)
+    database = current_app.extensions.get("feeds.database")
+    response = jsonify({**record.fields, "database": database.status()} if database is not None else record.fields)
     response.headers["Cache-Control"] = "no-store"
     if not record.serving:
         response.status_code = 503
