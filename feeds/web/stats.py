@@ -153,6 +153,7 @@ def stats_page() -> Response:
         days = history.get(row["feed"], [])
         row["chart"] = Markup(svg(days, today, CHART_DAYS, f"{row['title']}: subscribers, last {CHART_DAYS} days"))
         row["groups"] = {name: sum(n for s, n in row["sources"].items() if group(s) == name) for name, _, _ in LAYERS}
+        row["shown"] = bool(row["subscribers"] or row["history"])
     body = render_template(
         "stats.html",
         config=current_app.extensions["feeds"].config,
