@@ -13,6 +13,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -62,6 +63,11 @@ class Production(ServerProcess):
         self._environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(dir=root, prefix="metrics-")
         self._run(["-m", "granian", *unit_flags(workers, self.port), "wsgi:app"], ROOT)
         self._wait_ready()
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The server's environment (its settings), for a ``feeds`` command run beside it."""
+        return dict(self._environ)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -160,6 +166,17 @@ def test_real_pollers_are_counted_across_workers_and_a_restart(site: tuple[Path,
         }
         page = _check_page(again, root)
         assert "<script" not in page
+        command = subprocess.run([sys.executable, "-m", "feeds", "stats"], env=again.environ, capture_output=True, text=True, timeout=60)
+        assert command.returncode == 0, command.stderr
+        assert [line.split() for line in command.stdout.splitlines()] == [
+            ["FEED", "SUBSCRIBERS", "AGGREGATORS", "DIRECT", "FEDIVERSE"],
+            ["/", "74", "71", "3", "0"],
+            ["/tags/go/", "9", "9", "0", "0"],
+        ]
+        as_json = json.loads(
+            subprocess.run([sys.executable, "-m", "feeds", "stats", "--json"], env=again.environ, capture_output=True, timeout=60).stdout
+        )
+        assert {feed["feed"]: feed["sources"] for feed in as_json["feeds"]} == EXPECTED
     finally:
         again.stop()
 
