@@ -18,7 +18,7 @@ from feeds.stats.chart import svg
 from feeds.stats.counts import Day, feed_of
 from feeds.stats.history import roll_up
 from feeds.stats.store import REPORT_EXPIRY, current, history, record, secret_for
-from feeds.stats.tally import Key, Tally
+from feeds.stats.tally import Tally
 
 FEEDLY = "Feedly/1.0 (+http://www.feedly.com/fetcher.html; 42 subscribers; )"
 INOREADER = "Mozilla/5.0 (compatible; inoreader.com; 17 subscribers)"
@@ -90,23 +90,40 @@ def test_formats_and_pages_fold_onto_the_feed(path: str, feed: tuple[str, str] |
 def test_the_tally_is_bounded_and_wakes_the_flusher_at_half() -> None:
     woken: list[int] = []
     tally = Tally(limit=4, on_half_full=lambda: woken.append(len(tally)))
+    tally.start(50.0)
     for i in range(6):
-        tally.add(("/feed.xml", READER, f"10.0.0.{i}", None), conditional=False, refused=False)
-    tally.add(("/feed.xml", READER, "10.0.0.0", None), conditional=True, refused=False)  # a key it has: counted
+        tally.add(("/feed.xml", READER, f"10.0.0.{i}", None, False))
+    tally.add(("/feed.xml", READER, "10.0.0.0", None, False))  # a key it has: counted
     assert woken == [2] and len(tally) == 4
-    polls, dropped = tally.drain()
-    assert dropped == 2 and polls[("/feed.xml", READER, "10.0.0.0", None)].polls == 2
+    assert tally.drain(100.0) == ({}, set(), 2, 0.0)  # the first drain hands over the (empty) one before it
+    tally.refuse(("/feed.xml", READER, "10.0.0.9", None))
+    polls, refused, dropped, started = tally.drain(200.0)  # the second, the one the first swapped out
+    assert polls[("/feed.xml", READER, "10.0.0.0", None, False)] == 2 and len(polls) == 4 and started == 50.0
+    assert refused == set() and dropped == 0
+    assert tally.drain(300.0, everything=True)[1] == {("/feed.xml", READER, "10.0.0.9", None)}
     assert len(tally) == 0 and MAX_PENDING_POLLS >= 1000
+
+
+def test_a_failed_write_goes_out_with_the_next_drain() -> None:
+    tally = Tally(limit=10)
+    tally.add(("/feed.xml", READER, "10.0.0.1", None, True))
+    polls, refused, _, started = tally.drain(10.0, everything=True)
+    tally.add(("/feed.xml", READER, "10.0.0.1", None, True))
+    tally.restore(polls, refused, started)
+    assert tally.drain(20.0)[0] == {("/feed.xml", READER, "10.0.0.1", None, True): 1}  # the restored one first
+    assert tally.drain(30.0)[0] == {("/feed.xml", READER, "10.0.0.1", None, True): 1}
 
 
 def _batch(polls: list[tuple[str, str, str, bool, bool]], at: float = NOON) -> Batch:
     """polls: (path, user agent, client address, conditional, refused), each through a trusted proxy."""
     tally = Tally()
     for path, agent, client, conditional, refused in polls:
-        key: Key = (path, agent, "127.0.0.1", client)
-        tally.add(key, conditional, refused)
-    drained, dropped = tally.drain()
-    return summarise(drained, CLIENTS.of, datetime.fromtimestamp(at, UTC).date().isoformat(), int(at), dropped)
+        if refused:
+            tally.refuse((path, agent, "127.0.0.1", client))
+        else:
+            tally.add((path, agent, "127.0.0.1", client, conditional))
+    drained, refusals, dropped, _ = tally.drain(at, everything=True)
+    return summarise(drained, refusals, CLIENTS.of, datetime.fromtimestamp(at, UTC).date().isoformat(), int(at), dropped)
 
 
 @pytest.fixture

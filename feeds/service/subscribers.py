@@ -66,10 +66,10 @@ class SubscriberCounter:
         self._stopping = threading.Event()
         #: What requests add to (``Tally.add``); drained by the flusher.
         self.tally = Tally(on_half_full=self._wake.set)
+        self.tally.start(clock())
         self.client = ClientAddress(config.trusted_proxies)
         self._thread: threading.Thread | None = None
         self._flush_lock = threading.Lock()
-        self._batch_start = clock()
         self._secret: tuple[str, bytes] | None = None
         self._cached: tuple[float, Counts] | None = None
         self._holder = ""
@@ -106,7 +106,7 @@ class SubscriberCounter:
                 self._try(self.roll_up)
                 next_roll_up = time.monotonic() + ROLLUP_INTERVAL
         if self.database.ready:  # the last polls of a stopping worker
-            self._try(self.flush)
+            self._try(lambda: self.flush(final=True))
 
     def _until_next_flush(self) -> float:
         now = self.clock()
@@ -125,8 +125,11 @@ class SubscriberCounter:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def flush(self) -> int:
-        """Write the polls tallied since the last flush in one transaction; return how many. Nothing while the database is closed."""
+    def flush(self, final: bool = False) -> int:
+        """Write the polls of the tally before the current one (``final``: of both) in one transaction; return how many.
+
+        Nothing while the database is not open: the polls wait in the tally.
+        """
         from feeds.db import DatabaseError
         from feeds.stats.batch import summarise
         from feeds.stats.store import day_of, record, secret_for
@@ -135,21 +138,19 @@ class SubscriberCounter:
             if not self.database.ready:
                 return 0  # the polls stay in the tally (up to its limit) until the database opens
             database = self.database.wait(0)
-            started_at, now = self._batch_start, self.clock()
-            self._batch_start = now
-            polls, dropped = self.tally.drain()
-            if not polls and not dropped:
+            now = self.clock()
+            polls, refused, dropped, started = self.tally.drain(now, everything=final)
+            if not polls and not refused and not dropped:
                 return 0
             timer = time.perf_counter()
-            batch = summarise(polls, self.client.of, day_of(started_at), int(now), dropped)
+            batch = summarise(polls, refused, self.client.of, day_of(started or now), int(now), dropped)
             try:
                 with database.write() as connection:
                     if self._secret is None or self._secret[0] != batch.day:
                         self._secret = (batch.day, secret_for(connection, batch.day))
                     rows = record(connection, batch, self._secret[1])
             except DatabaseError:
-                self.tally.restore(polls, 0)
-                self._batch_start = started_at
+                self.tally.restore(polls, refused, started)
                 log.tally("stats_flush_failed", polls=batch.polls)
                 raise
             self._cached = None

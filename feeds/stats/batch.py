@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from feeds.limits import MAX_USER_AGENT
 from feeds.stats.agents import Report, classify
 from feeds.stats.counts import feed_of
-from feeds.stats.tally import Key, Poll
+from feeds.stats.tally import Client, Key
 
 #: (client, User-Agent)
 Pair = tuple[str, str]
@@ -42,30 +42,30 @@ class Batch:
     dropped: int = 0
 
 
-def summarise(polls: Mapping[Key, Poll], client_of: Callable[[str, str], str], day: str, at: int, dropped: int = 0) -> Batch:
+def summarise(
+    polls: Mapping[Key, int], refusals: Iterable[Client], client_of: Callable[[str, str], str], day: str, at: int, dropped: int = 0
+) -> Batch:
     """Turn a drained tally into a Batch; ``client_of(peer, forwarded)`` names the client behind trusted proxies."""
     reports: dict[tuple[str, str, str, str], int] = {}
     readers: dict[tuple[str, str, Pair], tuple[int, bool]] = {}
     refused: set[Pair] = set()
-    total = 0
-    for (path, agent, peer, forwarded), poll in polls.items():
+    for _, agent, peer, forwarded in refusals:
         agent = agent[:MAX_USER_AGENT]
-        kind = classify(agent)
-        if poll.refused and kind == "reader":
+        if classify(agent) == "reader":
             refused.add((client_of(peer, forwarded or ""), agent))
-        if not poll.polls:
-            continue
-        total += poll.polls
+    for (path, agent, peer, forwarded, conditional), count in polls.items():
+        agent = agent[:MAX_USER_AGENT]
         feed = feed_of(path)
         if feed is None:
             continue
+        kind = classify(agent)
         if isinstance(kind, Report):
             reports[(*feed, kind.aggregator, kind.feed_id)] = kind.subscribers
         elif kind == "reader":
             key = (*feed, (client_of(peer, forwarded or ""), agent))
             old_polls, old_conditional = readers.get(key, (0, False))
-            readers[key] = (old_polls + poll.polls, old_conditional or poll.conditional)
-    return Batch(day, at, reports, readers, frozenset(refused), total, dropped)
+            readers[key] = (old_polls + count, old_conditional or conditional)
+    return Batch(day, at, reports, readers, frozenset(refused), sum(polls.values()), dropped)
 
 
 def reader_id(secret: bytes, pair: Pair) -> str:

@@ -1,10 +1,17 @@
 """One worker's polls since its last write, in memory: the only counting a request pays for.
 
-A request adds one entry (or bumps one) keyed by what it arrived with — the
-feed URL path, the User-Agent, the peer address and ``X-Forwarded-For`` — so the
-request thread parses, classifies and hashes nothing. The flusher drains the
-entries every ``stats_flush_interval`` seconds and does all of that there
-(``feeds.stats.batch``). Memory is bounded by ``MAX_PENDING_POLLS`` keys.
+A request adds one to a count keyed by what it arrived with — the feed URL
+path, the User-Agent, the peer address, ``X-Forwarded-For`` and whether it was
+conditional — so the request thread parses, classifies and hashes nothing: the
+flusher does all that (``feeds.stats.batch``). Memory is bounded by
+``MAX_PENDING_POLLS`` keys.
+
+``add`` takes no lock (it is the 304 path's; a lock cost 40% of it): it is one
+dictionary read and one write, each atomic under the GIL. Two threads
+answering the same key at the same instant may count one poll, not two —
+harmless, as it only takes a second poll (or a conditional one) to count a
+reader. ``drain`` swaps the dictionary and hands back the one it swapped out
+at the *previous* drain, which no request thread can still be writing to.
 """
 
 from __future__ import annotations
@@ -15,74 +22,83 @@ from collections.abc import Callable
 from feeds.limits import MAX_PENDING_POLLS
 
 #: (path, User-Agent, peer address, X-Forwarded-For)
-Key = tuple[str, str, str, str | None]
-
-
-class Poll:
-    """What one key did since the last drain."""
-
-    __slots__ = ("conditional", "polls", "refused")
-
-    def __init__(self) -> None:
-        #: Answers 200 or 304.
-        self.polls = 0
-        #: Whether any came with If-None-Match or If-Modified-Since (a client that has fetched before).
-        self.conditional = False
-        #: Whether any was answered 429.
-        self.refused = False
+Client = tuple[str, str, str, str | None]
+#: A Client and whether the request was conditional (If-None-Match or If-Modified-Since: it has fetched before).
+Key = tuple[str, str, str, str | None, bool]
 
 
 class Tally:
-    """Thread-safe; ``add`` is O(1). ``on_half_full`` is called (once per drain) when half of ``limit`` keys are in use."""
+    """``on_half_full`` is called when half of ``limit`` keys are in use (to write early)."""
 
     def __init__(self, limit: int = MAX_PENDING_POLLS, on_half_full: Callable[[], object] | None = None) -> None:
         self.limit = limit
         self.on_half_full = on_half_full
-        #: Polls dropped because ``limit`` keys were in use, since the last drain.
+        #: Polls dropped because ``limit`` keys were in use (approximate: counted without a lock).
         self.dropped = 0
-        self._polls: dict[Key, Poll] = {}
+        self._polls: dict[Key, int] = {}
+        self._refused: set[Client] = set()
+        #: When the current tally started (a time the caller gives; 0 until the first drain).
+        self._started = 0.0
+        #: What the last drain swapped out, and when it had started: handed over by the next drain.
+        self._resting: tuple[dict[Key, int], set[Client], float] = ({}, set(), 0.0)
         self._lock = threading.Lock()
 
-    def add(self, key: Key, conditional: bool, refused: bool) -> None:
-        """Count one answer for ``key``: a poll (200/304) or, with ``refused``, a 429."""
-        with self._lock:
-            poll = self._polls.get(key)
-            if poll is None:
-                if len(self._polls) >= self.limit:
-                    self.dropped += 1
-                    return
-                poll = self._polls[key] = Poll()
-                if len(self._polls) == self.limit // 2 and self.on_half_full is not None:
-                    self.on_half_full()
-            if refused:
-                poll.refused = True
-            else:
-                poll.polls += 1
-                if conditional:
-                    poll.conditional = True
+    def add(self, key: Key) -> None:
+        """Count one poll (an answer 200 or 304) for ``key``."""
+        polls = self._polls
+        count = polls.get(key)
+        if count is None:
+            size = len(polls)
+            if size >= self.limit:
+                self.dropped += 1
+                return
+            if size == self.limit // 2 and self.on_half_full is not None:
+                self.on_half_full()
+            polls[key] = 1
+        else:
+            polls[key] = count + 1
 
-    def drain(self) -> tuple[dict[Key, Poll], int]:
-        """Take every entry and the dropped count, leaving the tally empty."""
+    def refuse(self, client: Client) -> None:
+        """Note that ``client`` was answered 429 (rare: under a lock)."""
         with self._lock:
-            polls, self._polls = self._polls, {}
+            if len(self._refused) < self.limit:
+                self._refused.add(client)
+
+    def start(self, now: float) -> None:
+        """Say when the first tally starts."""
+        self._started = now
+
+    def drain(self, now: float, everything: bool = False) -> tuple[dict[Key, int], set[Client], int, float]:
+        """Start a new tally at ``now``; return the polls, refusals and drops of the one before it, and when it started.
+
+        ``everything`` (at stop) returns both, from when the older one started.
+        """
+        with self._lock:
+            fresh = (self._polls, self._refused, self._started)
+            self._polls, self._refused, self._started = {}, set(), now
+            (polls, refused, started), self._resting = self._resting, fresh
             dropped, self.dropped = self.dropped, 0
-        return polls, dropped
+            if everything:
+                self._resting = ({}, set(), now)
+                polls, refused = merge(polls, fresh[0]), refused | fresh[1]
+                started = started if started else fresh[2]
+        return polls, refused, dropped, started
 
-    def restore(self, polls: dict[Key, Poll], dropped: int) -> None:
-        """Put drained entries back (a write that failed), merged with what came since, within ``limit``."""
+    def restore(self, polls: dict[Key, int], refused: set[Client], started: float) -> None:
+        """Put drained counts back (their write failed): they go out with the next drain, within ``limit``."""
         with self._lock:
-            self.dropped += dropped
-            for key, old in polls.items():
-                poll = self._polls.get(key)
-                if poll is None:
-                    if len(self._polls) >= self.limit:
-                        self.dropped += old.polls
-                        continue
-                    self._polls[key] = old
-                    continue
-                poll.polls += old.polls
-                poll.conditional = poll.conditional or old.conditional
-                poll.refused = poll.refused or old.refused
+            resting, resting_refused, resting_started = self._resting
+            merged = merge(polls, resting)
+            for key in list(merged)[self.limit :]:
+                self.dropped += merged.pop(key)
+            self._resting = (merged, resting_refused | refused, min(started, resting_started) if resting_started else started)
 
     def __len__(self) -> int:
-        return len(self._polls)
+        return len(self._polls) + len(self._resting[0])
+
+
+def merge(first: dict[Key, int], second: dict[Key, int]) -> dict[Key, int]:
+    merged = dict(first)
+    for key, count in second.items():
+        merged[key] = merged.get(key, 0) + count
+    return merged

@@ -41,7 +41,7 @@ _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri '
 
 def observer(tally: Tally) -> Callable[[dict[str, Any], str], None]:
     """Return the hook that counts one answer: a feed answered 200, 304 or 429, to anything but a browser."""
-    add = tally.add
+    add, refuse = tally.add, tally.refuse
     browser = functools.lru_cache(maxsize=256)(prefers_html)
 
     def observe(environ: dict[str, Any], status: str) -> None:
@@ -49,18 +49,17 @@ def observer(tally: Tally) -> Callable[[dict[str, Any], str], None]:
         if not path.endswith(_FEED_SUFFIXES):
             return
         code = status[:3]
-        if code == "200" or code == "304":
-            refused = False
-        elif code == "429":
-            refused = True
-        else:
+        if code != "304" and code != "200" and code != "429":
             return
         accept = environ.get("HTTP_ACCEPT")
         if accept and "html" in accept and browser(accept):
             return  # a person looking at the feed's HTML view, not a subscriber
         agent = environ.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT]
-        key = (path, agent, environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_FORWARDED_FOR"))
-        add(key, "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ, refused)
+        if code == "429":
+            refuse((path, agent, environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_FORWARDED_FOR")))
+            return
+        conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
+        add((path, agent, environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_FORWARDED_FOR"), conditional))
 
     return observe
 
