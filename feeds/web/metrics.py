@@ -50,6 +50,15 @@ WEBSUB_PINGS = Counter(
     ["result"],
     registry=REGISTRY,
 )
+SUBSCRIBER_FLUSHES = Counter(
+    "feeds_subscriber_flushes",
+    "Writes of a worker's subscriber counts to the database, by result (ok, failed).",
+    ["result"],
+    registry=REGISTRY,
+)
+SUBSCRIBER_DROPPED = Counter(
+    "feeds_subscriber_polls_dropped", "Polls not counted because a worker's tally was full (MAX_PENDING_POLLS).", registry=REGISTRY
+)
 
 _ROUTES = {"feeds.feed": "feed", "feeds.page": "page", "feeds.healthz": "health", "metrics.metrics": "metrics"}
 _FORMATS = {
@@ -89,6 +98,9 @@ def on_event(name: str, fields: dict[str, Any]) -> None:
         PUBLISHES.labels(result="state_failed").inc()
     elif name == "websub_ping":
         WEBSUB_PINGS.labels(result=str(fields.get("result", "unknown"))).inc()
+    elif name in ("stats_flush", "stats_flush_failed"):
+        SUBSCRIBER_FLUSHES.labels(result="ok" if name == "stats_flush" else "failed").inc()
+        SUBSCRIBER_DROPPED.inc(float(fields.get("dropped", 0) or 0))
 
 
 class SnapshotCollector(Collector):
