@@ -196,11 +196,17 @@ SETTINGS: tuple[Setting, ...] = (
         "for several hosts (default: `feeds.db` in `snapshot_dir`).",
         as_optional_database_url,
     ),
-    Setting("stats", True, "Count subscribers per feed (aggregators' reports, direct readers, fediverse followers); false: none.", as_bool),
+    Setting(
+        "stats",
+        True,
+        "Count subscribers per feed (aggregators' reports, direct readers, fediverse followers); `false`: none. "
+        "See [Subscriber counts](subscribers.md).",
+        as_bool,
+    ),
     Setting(
         "stats_token",
         None,
-        "Bearer token (or Basic password) for /-/stats and /-/stats.json; the rebuild_token works too.",
+        "Bearer token (or Basic password) for `/-/stats` and `/-/stats.json`; the `rebuild_token` works too.",
         as_optional_secret,
     ),
     Setting(
