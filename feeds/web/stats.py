@@ -35,6 +35,8 @@ from feeds.web.negotiation import prefers_html
 
 bp = Blueprint("stats", __name__)
 _FEED_SUFFIXES = tuple("/" + name for name in FORMATS)
+#: The answers that are polls: the feed (200) or "not modified" (304).
+_POLLED = ("200 ", "304 ")
 #: No script, nothing fetched: the page is its own HTML, CSS and SVG.
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
@@ -45,21 +47,29 @@ def observer(tally: Tally) -> Callable[[dict[str, Any], str], None]:
     browser = functools.lru_cache(maxsize=256)(prefers_html)
 
     def observe(environ: dict[str, Any], status: str) -> None:
-        path = environ.get("PATH_INFO", "")
+        get = environ.get
+        path = get("PATH_INFO", "")
         if not path.endswith(_FEED_SUFFIXES):
             return
-        code = status[:3]
-        if code != "304" and code != "200" and code != "429":
+        polled = status.startswith(_POLLED)
+        if not polled and not status.startswith("429"):
             return
-        accept = environ.get("HTTP_ACCEPT")
+        accept = get("HTTP_ACCEPT")
         if accept and "html" in accept and browser(accept):
             return  # a person looking at the feed's HTML view, not a subscriber
-        agent = environ.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT]
-        if code == "429":
-            refuse((path, agent, environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_FORWARDED_FOR")))
-            return
-        conditional = "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
-        add((path, agent, environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_FORWARDED_FOR"), conditional))
+        agent = get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT]
+        if polled:
+            add(
+                (
+                    path,
+                    agent,
+                    get("REMOTE_ADDR", ""),
+                    get("HTTP_X_FORWARDED_FOR"),
+                    "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ,
+                )
+            )
+        else:
+            refuse((path, agent, get("REMOTE_ADDR", ""), get("HTTP_X_FORWARDED_FOR")))
 
     return observe
 
