@@ -1,6 +1,6 @@
 """What one worker's write of its subscriber counts costs: one flush of N distinct readers, on SQLite and PostgreSQL.
 
-    .venv/bin/python bench/subscribers_flush.py [N ...]        # default: 100 1000 10000 20000 (MAX_PENDING_POLLS)
+    .venv/bin/python bench/subscribers_flush.py [N ...]        # default: 100 1000 10000 19999 (a full tally)
 
 Each flush is what ``SubscriberCounter.flush`` does: classify the User-Agents, resolve the clients, hash the
 readers with the day's secret and write them (upserts) in one transaction, here into a database that already
@@ -53,7 +53,7 @@ def measure(url: str, folder: Path, readers: int, rounds: int = 5) -> tuple[floa
 
 
 def main() -> None:
-    sizes = [int(arg) for arg in sys.argv[1:]] or [100, 1000, 10000, 20000]
+    sizes = [int(arg) for arg in sys.argv[1:]] or [100, 1000, 10000, 19999]
     urls: list[tuple[str, str]] = []
     scratch = Path(tempfile.mkdtemp(prefix="feeds-flush-"))
     from tests import postgres  # type: ignore[import-not-found]

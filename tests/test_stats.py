@@ -95,23 +95,24 @@ def test_the_tally_is_bounded_and_wakes_the_flusher_at_half() -> None:
         tally.add(("/feed.xml", READER, f"10.0.0.{i}", None, False))
     tally.add(("/feed.xml", READER, "10.0.0.0", None, False))  # a key it has: counted
     assert woken == [2] and len(tally) == 4
-    assert tally.drain(100.0) == ({}, set(), 2, 0.0)  # the first drain hands over the (empty) one before it
+    assert tally.drain(100.0) == ([], 2)  # the first drain hands over the (empty) one before it
     tally.refuse(("/feed.xml", READER, "10.0.0.9", None))
-    polls, refused, dropped, started = tally.drain(200.0)  # the second, the one the first swapped out
+    [(polls, refused, started)], dropped = tally.drain(200.0)  # the second, the one the first swapped out
     assert polls[("/feed.xml", READER, "10.0.0.0", None, False)] == 2 and len(polls) == 4 and started == 50.0
     assert refused == set() and dropped == 0
-    assert tally.drain(300.0, everything=True)[1] == {("/feed.xml", READER, "10.0.0.9", None)}
+    [(polls, refused, started)], _ = tally.drain(300.0, everything=True)
+    assert polls == {} and refused == {("/feed.xml", READER, "10.0.0.9", None)} and started == 100.0
     assert len(tally) == 0 and MAX_PENDING_POLLS >= 1000
 
 
 def test_a_failed_write_goes_out_with_the_next_drain() -> None:
     tally = Tally(limit=10)
     tally.add(("/feed.xml", READER, "10.0.0.1", None, True))
-    polls, refused, _, started = tally.drain(10.0, everything=True)
+    generations, _ = tally.drain(10.0, everything=True)
     tally.add(("/feed.xml", READER, "10.0.0.1", None, True))
-    tally.restore(polls, refused, started)
-    assert tally.drain(20.0)[0] == {("/feed.xml", READER, "10.0.0.1", None, True): 1}  # the restored one first
-    assert tally.drain(30.0)[0] == {("/feed.xml", READER, "10.0.0.1", None, True): 1}
+    tally.restore(generations)
+    assert tally.drain(20.0)[0][0].polls == {("/feed.xml", READER, "10.0.0.1", None, True): 1}  # the restored one first
+    assert tally.drain(30.0)[0][0].polls == {("/feed.xml", READER, "10.0.0.1", None, True): 1}
 
 
 def _batch(polls: list[tuple[str, str, str, bool, bool]], at: float = NOON) -> Batch:
@@ -122,7 +123,8 @@ def _batch(polls: list[tuple[str, str, str, bool, bool]], at: float = NOON) -> B
             tally.refuse((path, agent, "127.0.0.1", client))
         else:
             tally.add((path, agent, "127.0.0.1", client, conditional))
-    drained, refusals, dropped, _ = tally.drain(at, everything=True)
+    generations, dropped = tally.drain(at, everything=True)
+    [(drained, refusals, _)] = generations
     return summarise(drained, refusals, CLIENTS.of, datetime.fromtimestamp(at, UTC).date().isoformat(), int(at), dropped)
 
 

@@ -36,14 +36,14 @@ def _environ(path: str = "/feed.xml", **headers: str) -> dict[str, Any]:
 def test_the_hook_counts_feed_answers_to_pollers(environ: dict[str, Any], status: str, counted: bool) -> None:
     tally = Tally()
     observer(tally)(environ, status)
-    polls, refused, _, _ = tally.drain(0.0, everything=True)
-    assert bool(polls) is counted and not refused
+    generations, _ = tally.drain(0.0, everything=True)
+    assert bool(generations) is counted and all(not g.refused for g in generations)
 
 
 def test_the_hook_keeps_a_429_apart() -> None:
     tally = Tally()
     observer(tally)(_environ(HTTP_X_FORWARDED_FOR="198.51.100.9"), "429 Too Many Requests")
-    polls, refused, _, _ = tally.drain(0.0, everything=True)
+    [(polls, refused, _)], _ = tally.drain(0.0, everything=True)
     assert polls == {} and refused == {("/feed.xml", READER, "127.0.0.1", "198.51.100.9")}
 
 

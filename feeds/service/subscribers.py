@@ -28,6 +28,8 @@ from feeds.stats.counts import Counts, Day
 from feeds.stats.tally import Tally
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from feeds.stats.store import FollowerCounts
 
 #: Seconds between tries at the cluster-wide history roll-up (the lease lasts as long).
@@ -70,7 +72,8 @@ class SubscriberCounter:
         self.client = ClientAddress(config.trusted_proxies)
         self._thread: threading.Thread | None = None
         self._flush_lock = threading.Lock()
-        self._secret: tuple[str, bytes] | None = None
+        #: The secrets of the days written lately (a day's is the same on every worker: it comes from the database).
+        self._secrets: dict[str, bytes] = {}
         self._cached: tuple[float, Counts] | None = None
         self._holder = ""
 
@@ -132,30 +135,38 @@ class SubscriberCounter:
         """
         from feeds.db import DatabaseError
         from feeds.stats.batch import summarise
-        from feeds.stats.store import day_of, record, secret_for
+        from feeds.stats.store import day_of, record
 
         with self._flush_lock:
             if not self.database.ready:
                 return 0  # the polls stay in the tally (up to its limit) until the database opens
             database = self.database.wait(0)
             now = self.clock()
-            polls, refused, dropped, started = self.tally.drain(now, everything=final)
-            if not polls and not refused and not dropped:
+            generations, dropped = self.tally.drain(now, everything=final)
+            if not generations and not dropped:
                 return 0
             timer = time.perf_counter()
-            batch = summarise(polls, refused, self.client.of, day_of(started or now), int(now), dropped)
+            batches = [summarise(g.polls, g.refused, self.client.of, day_of(g.started or now), int(now)) for g in generations]
             try:
                 with database.write() as connection:
-                    if self._secret is None or self._secret[0] != batch.day:
-                        self._secret = (batch.day, secret_for(connection, batch.day))
-                    rows = record(connection, batch, self._secret[1])
+                    rows = 0
+                    for batch in batches:  # each on its day (at stop: up to two, either side of midnight)
+                        rows += record(connection, batch, self._secret_for(connection, batch.day))
             except DatabaseError:
-                self.tally.restore(polls, refused, started)
-                log.tally("stats_flush_failed", polls=batch.polls)
+                self.tally.restore(generations)
+                log.tally("stats_flush_failed", polls=sum(b.polls for b in batches), dropped=dropped)
                 raise
             self._cached = None
-            log.tally("stats_flush", polls=batch.polls, rows=rows, dropped=dropped, seconds=time.perf_counter() - timer)
-            return batch.polls
+            polls = sum(b.polls for b in batches)
+            log.tally("stats_flush", polls=polls, rows=rows, dropped=dropped, seconds=time.perf_counter() - timer)
+            return polls
+
+    def _secret_for(self, connection: Connection, day: str) -> bytes:
+        from feeds.stats.store import secret_for
+
+        if day not in self._secrets:
+            self._secrets = {day: secret_for(connection, day), **{d: s for d, s in self._secrets.items() if d > day}}
+        return self._secrets[day]
 
     def roll_up(self) -> bool:
         """Write the daily history if this process gets the cluster's roll-up lease; return whether it did."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import NamedTuple
 
 from feeds.limits import MAX_PENDING_POLLS
 
@@ -25,6 +26,16 @@ from feeds.limits import MAX_PENDING_POLLS
 Client = tuple[str, str, str, str | None]
 #: A Client and whether the request was conditional (If-None-Match or If-Modified-Since: it has fetched before).
 Key = tuple[str, str, str, str | None, bool]
+
+
+class Generation(NamedTuple):
+    """The polls of one tally, from one drain to the next."""
+
+    polls: dict[Key, int]
+    #: Clients answered 429.
+    refused: set[Client]
+    #: When it started (the caller's clock).
+    started: float
 
 
 class Tally:
@@ -39,8 +50,8 @@ class Tally:
         self._refused: set[Client] = set()
         #: When the current tally started (a time the caller gives; 0 until the first drain).
         self._started = 0.0
-        #: What the last drain swapped out, and when it had started: handed over by the next drain.
-        self._resting: tuple[dict[Key, int], set[Client], float] = ({}, set(), 0.0)
+        #: What the last drain swapped out: handed over by the next drain.
+        self._resting = Generation({}, set(), 0.0)
         self._lock = threading.Lock()
 
     def add(self, key: Key) -> None:
@@ -68,30 +79,34 @@ class Tally:
         """Say when the first tally starts."""
         self._started = now
 
-    def drain(self, now: float, everything: bool = False) -> tuple[dict[Key, int], set[Client], int, float]:
-        """Start a new tally at ``now``; return the polls, refusals and drops of the one before it, and when it started.
+    def drain(self, now: float, everything: bool = False) -> tuple[list[Generation], int]:
+        """Start a new tally at ``now``; return the one before it (``everything``, at stop: both, oldest first) and the drops."""
+        with self._lock:
+            fresh = Generation(self._polls, self._refused, self._started)
+            self._polls, self._refused, self._started = {}, set(), now
+            resting, self._resting = self._resting, fresh
+            dropped, self.dropped = self.dropped, 0
+            generations = [resting]
+            if everything:
+                self._resting = Generation({}, set(), now)
+                generations.append(fresh)
+        return [g for g in generations if g.polls or g.refused], dropped
 
-        ``everything`` (at stop) returns both, from when the older one started.
+    def restore(self, generations: list[Generation]) -> None:
+        """Put drained generations back (their write failed): they go out with the next drain, within ``limit``.
+
+        They are merged into one, counted from the oldest start: after a failed write at midnight, a few
+        polls may count on the day before.
         """
         with self._lock:
-            fresh = (self._polls, self._refused, self._started)
-            self._polls, self._refused, self._started = {}, set(), now
-            (polls, refused, started), self._resting = self._resting, fresh
-            dropped, self.dropped = self.dropped, 0
-            if everything:
-                self._resting = ({}, set(), now)
-                polls, refused = merge(polls, fresh[0]), refused | fresh[1]
-                started = started if started else fresh[2]
-        return polls, refused, dropped, started
-
-    def restore(self, polls: dict[Key, int], refused: set[Client], started: float) -> None:
-        """Put drained counts back (their write failed): they go out with the next drain, within ``limit``."""
-        with self._lock:
-            resting, resting_refused, resting_started = self._resting
-            merged = merge(polls, resting)
-            for key in list(merged)[self.limit :]:
-                self.dropped += merged.pop(key)
-            self._resting = (merged, resting_refused | refused, min(started, resting_started) if resting_started else started)
+            polls, refused, started = self._resting
+            for generation in generations:
+                polls = merge(generation.polls, polls)
+                refused = refused | generation.refused
+                started = min(started, generation.started) if started else generation.started
+            for key in list(polls)[self.limit :]:
+                self.dropped += polls.pop(key)
+            self._resting = Generation(polls, refused, started)
 
     def __len__(self) -> int:
         return len(self._polls) + len(self._resting[0])
