@@ -1,6 +1,6 @@
 """What one worker's write of its subscriber counts costs: one flush of N distinct readers, on SQLite and PostgreSQL.
 
-    .venv/bin/python bench/subscribers_flush.py [N ...]        # default: 100 1000 10000 19999 (a full tally)
+    python -m bench flush [N ...]        # default: 100 1000 10000 19999 (a full tally)
 
 Each flush is what ``SubscriberCounter.flush`` does: classify the User-Agents, resolve the clients, hash the
 readers with the day's secret and write them (upserts) in one transaction, here into a database that already
@@ -10,18 +10,15 @@ the tests start it (tests/postgres.py); without its binaries only SQLite is meas
 
 from __future__ import annotations
 
+import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from feeds.config import load_config  # noqa: E402
-from feeds.service.database import DatabaseService  # noqa: E402
-from feeds.service.subscribers import SubscriberCounter  # noqa: E402
+from feeds.config import load_config
+from feeds.service.database import DatabaseService
+from feeds.service.subscribers import SubscriberCounter
 
 AGENTS = [
     "NetNewsWire (RSS Reader; https://netnewswire.com/)",
@@ -52,11 +49,15 @@ def measure(url: str, folder: Path, readers: int, rounds: int = 5) -> tuple[floa
     return statistics.median(walls[1:]), statistics.median(cpus[1:])  # the first writes new rows; the rest update them
 
 
-def main() -> None:
-    sizes = [int(arg) for arg in sys.argv[1:]] or [100, 1000, 10000, 19999]
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sizes", nargs="*", type=int, default=[100, 1000, 10000, 19999], help="readers per flush")
+
+
+def run(args: argparse.Namespace) -> None:
+    sizes: list[int] = args.sizes
     urls: list[tuple[str, str]] = []
     scratch = Path(tempfile.mkdtemp(prefix="feeds-flush-"))
-    from tests import postgres  # type: ignore[import-not-found]
+    from tests import postgres
 
     cluster = None
     if postgres.find_bindir() is not None:
@@ -74,7 +75,3 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.stop()
-
-
-if __name__ == "__main__":
-    main()
