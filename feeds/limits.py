@@ -76,6 +76,7 @@ def quoted(value: object, limit: int = MAX_QUOTED_VALUE) -> str:
         return repr(cut(value, limit))
     return cut(repr(value), limit)  # a number, a date, None: short
 
+
 # -- Subscriber counting (feeds.stats) -------------------------------------------------------
 
 #: Characters of a User-Agent read for counting: a longer one is cut before it is matched and hashed.
