@@ -97,14 +97,15 @@ def create_app(
 
 def stop(app: Flask) -> None:
     """Stop the app's background work: the schedule, the watcher, WebSub; hand the builder role on. Safe to call twice."""
+    deadline = time.monotonic() + STOP_WITHIN
+    if app.extensions.get("feeds.subscribers") is not None:  # the last polls first: a build in progress may take a while
+        app.extensions["feeds.subscribers"].stop(deadline)
     app.extensions["feeds"].stop()
     for name in ("feeds.mirror", "feeds.publisher"):
         if app.extensions.get(name) is not None:
             app.extensions[name].stop()
-    deadline = time.monotonic() + STOP_WITHIN
-    for name in ("feeds.subscribers", "feeds.database"):  # the last polls are written, then the connections closed
-        if app.extensions.get(name) is not None:
-            app.extensions[name].stop(deadline)
+    if app.extensions.get("feeds.database") is not None:
+        app.extensions["feeds.database"].stop(deadline)
 
 
 def _stop_at_exit(app: Flask) -> None:
