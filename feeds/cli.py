@@ -148,7 +148,7 @@ def check(content_dir: str | None, config_file: str | None) -> None:
         scan = ContentIndex(config).scan()
     except ContentRootError as e:
         raise click.ClickException(str(e)) from e
-    site = select(scan.posts, datetime.now(UTC))
+    site = select(scan.posts, datetime.now(UTC), config.author.name)
     problems = sorted(scan.problems + site.problems, key=lambda p: (p.path, p.line, p.message))
     for problem in problems:
         click.echo(str(problem))
