@@ -137,6 +137,8 @@ def post(rest: str) -> Response:
     negotiating on ``Accept`` before the HTML page is chosen, the way feeds choose their browser view.
     """
     path = request.path
+    if "//" in path:  # what Werkzeug's merge_slashes answers for every other rule
+        return _moved(re.sub("/+", "/", path), 308)
     manifest = _manifest()
     if not _has(manifest, path):
         if not path.endswith("/") and _has(manifest, path + "/"):  # /tags/go -> /tags/go/, as Werkzeug answers without a catch-all
