@@ -93,6 +93,12 @@ def scope_page(config: Config, scope: Listed, entries: Sequence[Entry]) -> bytes
     return _render("scope.html", config, scope=scope, feeds=feed_links(config, scope.prefix), entries=entries)
 
 
+#: Footnotes as the sanitizer writes them, and with the heading a page gives them (as GitHub does): a section
+#: without a heading is a warning of the Nu HTML Checker. Feeds keep the body as it is.
+_FOOTNOTES = '<section class="footnotes" data-footnotes="">'
+_FOOTNOTES_HEADED = _FOOTNOTES + '\n<h2 class="footnotes-heading">Footnotes</h2>'
+
+
 def post_page(config: Config, entry: Entry, listed: Sequence[Listed]) -> bytes:
     """The HTML page of one post: its body, with microformats2 h-entry, Open Graph and the feeds it is in.
 
@@ -110,6 +116,7 @@ def post_page(config: Config, entry: Entry, listed: Sequence[Listed]) -> bytes:
         "post.html",
         config,
         entry=entry,
+        body=Markup(entry.content_html.replace(_FOOTNOTES, _FOOTNOTES_HEADED)),
         post=post,
         feeds=feeds,
         tag_feeds=tag_feeds,
