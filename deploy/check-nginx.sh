@@ -88,6 +88,7 @@ start_nginx() {  # conf name port: deploy/<conf> on 127.0.0.1:<port>, in $WORK/<
     chmod 777 "$dir/tmp"
     sed -e "s#listen 80;#listen 127.0.0.1:$3;#" \
         -e "s#root /var/lib/feeds/export;#root $WORK/export;#" \
+        -e "s#include  /var/lib/feeds/export/#include  $WORK/export/#" \
         -e "s#server 127.0.0.1:8000;#server 127.0.0.1:$APP_PORT;#" \
         -e "s#max-age=60#max-age=$SCAN_INTERVAL#" \
         "$ROOT/deploy/$1" >"$dir/feeds.conf"

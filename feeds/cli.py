@@ -103,7 +103,7 @@ def build(out_dir: str, content_dir: str | None, config_file: str | None) -> Non
     from feeds.snapshot.export import export
 
     with _built(_load(config_file, content_dir)) as (runtime, manifest):
-        count = export(manifest, runtime.store, Path(out_dir))
+        count = export(manifest, runtime.store, Path(out_dir), runtime.config.redirects)
     for problem in manifest.problems:
         click.echo(str(problem), err=True)
     if manifest.problems_omitted:

@@ -138,6 +138,9 @@ class Entry:
     #: The gzip sibling's ETag (the app's: the plain one ending ``-gz"``) and size; None without a sibling.
     gzip_etag: str | None = None
     gzip_size: int | None = None
+    #: For a moved path (the ``redirects`` setting): where the bucket's website endpoint redirects it (an empty
+    #: object with ``x-amz-website-redirect-location``); None for a document.
+    redirect: str | None = None
 
     def objects(self, name: str) -> tuple[str, ...]:
         return (name, name + ".gz") if self.gzip_etag else (name,)
@@ -175,6 +178,7 @@ class Manifest:
 
 
 EMPTY = Manifest(None, {})
+EPOCH_ISO = datetime(1970, 1, 1, tzinfo=UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,8 @@ class Upload:
     """One document to write: its plain object and, with ``entry.gzip_etag``, its ``.gz`` sibling."""
 
     name: str
-    item: Item
+    #: The document to write; None for a redirect object (``entry.redirect``), which has no body.
+    item: Item | None
     entry: Entry
     wave: int
 
@@ -220,10 +225,13 @@ def plan(
     cache_control: Callable[[Item], str],
     gzip_siblings: bool = True,
     force: bool = False,
+    redirects: Mapping[str, str] | None = None,
 ) -> Plan:
     """Return what to upload, in which wave, and what to delete, to make the bucket hold ``view``.
 
     ``force`` uploads every document, whatever the manifest says (objects changed behind our back).
+    ``redirects`` (moved path → site path or URL) become empty objects that the bucket's website
+    endpoint answers with a 301 (S3 website redirects); a path that is a document stays the document.
     """
     if not view.items:
         raise PublishError(MANIFEST_NAME, f"snapshot {view.version} has no documents; refusing to empty the bucket")
@@ -259,6 +267,21 @@ def plan(
         changed.add(public_url(site_url, item.path))
         if wave == PAGE_ONE_FEEDS and (before is None or before.etag != entry.etag):
             topics.append(public_url(site_url, item.path))
+    for source, target in sorted((redirects or {}).items()):
+        try:
+            name = object_name(source)
+        except ValueError as e:
+            raise PublishError(source, str(e)) from e
+        if name in entries or name == MANIFEST_NAME:
+            continue  # the document is served (the plan reports the redirect)
+        entry = Entry(source, "text/plain; charset=utf-8", '"redirect"', EPOCH_ISO, 0, "public, max-age=86400", redirect=target)
+        entries[name] = entry
+        before = remote.entries.get(name)
+        if before == entry and not force:
+            skipped += 1
+            continue
+        waves[INDEXES].append(Upload(name, None, entry, INDEXES))  # last: it points at documents written before
+        changed.add(public_url(site_url, source))
     keep = {obj for name, entry in entries.items() for obj in entry.objects(name)}
     before_objects = {obj for name, entry in remote.entries.items() for obj in entry.objects(name)} | set(remote.deleting)
     delete = tuple(sorted(before_objects - keep))
