@@ -47,7 +47,7 @@ def test_every_exported_file_is_what_the_server_answers_at_its_url(tmp_path: Pat
         files: dict[str, dict[str, Any]] = manifest["files"]
         assert any("/archive/" in entry["path"] for entry in files.values()), "archives are exported too"
         assert any(entry["path"].startswith("/posts/") for entry in files.values()), "and post pages"
-        assert _tree(out) == {"manifest.json"} | set(files) | {name + ".gz" for name in files}
+        assert _tree(out) == {"manifest.json", "redirects.map", "pages.map"} | set(files) | {name + ".gz" for name in files}
         for name, entry in files.items():
             assert file_name(entry["path"]) == name
             plain = server.request(entry["path"])
