@@ -39,13 +39,19 @@ def _vnu() -> list[str] | None:
 
 
 def html_documents(app: Flask) -> dict[str, bytes]:
-    return {path: body for path, body in published(app).items() if app.extensions["feeds"].current.items[path].media_type.startswith("text/html")}
+    return {
+        path: body
+        for path, body in published(app).items()
+        if app.extensions["feeds"].current.items[path].media_type.startswith("text/html")
+    }
 
 
 @pytest.fixture
 def scopes_app(tmp_path: Path) -> Flask:
     root = DATA / "scopes"
-    app = create_app({"content_dir": str(root / "content"), "snapshot_dir": str(tmp_path / "snap")}, config_file=root / "feeds.toml", env={})
+    app = create_app(
+        {"content_dir": str(root / "content"), "snapshot_dir": str(tmp_path / "snap")}, config_file=root / "feeds.toml", env={}
+    )
     yield app
     stop(app)
 

@@ -28,6 +28,7 @@ from feeds.service.publish.plan import (
     Target,
     Upload,
     plan,
+    steps,
 )
 from feeds.service.publish.purge import PurgeResult
 
@@ -120,8 +121,8 @@ def publish(
     uploaded = uploaded_bytes = manifest_bytes = deleted = 0
     pending: tuple[str, ...] = ()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feeds-publish") as pool:
-        for wave in todo.waves:
-            tasks = [functools.partial(bucket.put_document, view, upload, gz) for upload in wave for gz in upload.variants]
+        for step in (step for wave in todo.waves for step in steps(wave)):
+            tasks = [functools.partial(bucket.put_document, view, upload, gz) for upload in step for gz in upload.variants]
             sizes = bucket.run(pool, tasks)
             uploaded, uploaded_bytes = uploaded + len(sizes), uploaded_bytes + sum(sizes)
         if todo.write_manifest:

@@ -20,9 +20,11 @@ MANIFEST_FORMAT = 1
 FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json"})
 INDEX_TYPES = frozenset({"text/html", "text/x-opml"})
 #: The upload waves, in order; a wave starts when the one before it is readable.
-WAVES = ("new older pages and linked files", "changed older pages", "page-1 feeds", "HTML pages and OPML")
+WAVES = ("new archives and linked files", "changed archives", "current feeds", "HTML pages, OPML and redirects")
 NEW_OLDER_PAGES, CHANGED_OLDER_PAGES, PAGE_ONE_FEEDS, INDEXES = range(len(WAVES))
-_OLDER_PAGE = re.compile(r"/page/([0-9]+)/[^/]+\Z")
+_OLDER_PAGE = re.compile(r"/archive/([0-9]+)/[^/]+\Z")
+#: The index, the lists and each scope's page; any other HTML page is a post's page, which feeds link to.
+_SCOPE_PAGE = re.compile(r"\A/(?:(?:tags|authors|sections|languages)/(?:[^/]+/)?)?\Z")
 
 
 class PublishError(FeedsError):
@@ -298,16 +300,28 @@ def plan(
     )
 
 
+def steps(wave: tuple[Upload, ...]) -> list[list[Upload]]:
+    """A wave in the order it is written: archives by number, oldest first (each new archive's ``prev-archive``
+    is readable before it is), everything else in the first step."""
+    by_number: dict[int, list[Upload]] = {}
+    for upload in wave:
+        older = _OLDER_PAGE.search(upload.entry.path)
+        by_number.setdefault(int(older.group(1)) if older else 0, []).append(upload)
+    return [by_number[number] for number in sorted(by_number)]
+
+
 def _wave(item: Item, *, new: bool) -> int:
-    # Readers enter through page-1 feeds, HTML pages and OPML, so those go last and what they link
-    # to goes first. Older pages that are new go before changed ones: a changed page may link to a
-    # page that did not exist before (the new last page).
+    # Readers enter through current feeds, HTML pages and OPML, so those go last and what they link
+    # to goes first. Archives that are new go before changed ones: a changed archive may link to one
+    # that did not exist before (next-archive to the archive a new post filled).
     kind = item.media_type.split(";")[0].strip().lower()
     older = _OLDER_PAGE.search(item.path)
-    if older and int(older.group(1)) >= 2:
+    if older:
         return NEW_OLDER_PAGES if new else CHANGED_OLDER_PAGES
     if kind in FEED_TYPES:
         return PAGE_ONE_FEEDS
+    if kind == "text/html" and not _SCOPE_PAGE.match(item.path):
+        return NEW_OLDER_PAGES if new else CHANGED_OLDER_PAGES  # a post page: the items of the current feeds link to it
     if kind in INDEX_TYPES:
         return INDEXES
     return NEW_OLDER_PAGES  # anything else (an image, a stylesheet) is linked from the documents
