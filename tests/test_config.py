@@ -150,7 +150,7 @@ def test_scope_options_sections_and_redirects_as_tables(tmp_path: Path) -> None:
     assert (config.options("section", "notes").items_per_feed, config.options("section", "notes").feed_content) == (20, "summary")
     assert config.options("section", "essays") == config.options("site")
     notes = config.section("notes")
-    assert notes.title == "Notes" and notes.site_feeds is False
+    assert notes is not None and notes.title == "Notes" and notes.site_feeds is False
     assert {(r.source, r.target) for r in config.redirects} == {("/old/feed.xml", "/feed.xml"), ("/tags/retired/feed.xml", None)}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import feedparser
@@ -47,7 +47,7 @@ def html_documents(app: Flask) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def scopes_app(tmp_path: Path) -> Flask:
+def scopes_app(tmp_path: Path) -> Iterator[Flask]:
     root = DATA / "scopes"
     app = create_app(
         {"content_dir": str(root / "content"), "snapshot_dir": str(tmp_path / "snap")}, config_file=root / "feeds.toml", env={}
@@ -64,7 +64,7 @@ def test_every_html_page_passes_the_nu_html_checker(scopes_app: Flask, make_app:
     kinds = {"post": "/posts/", "scope": "/authors/", "section": "/sections/", "language": "/languages/", "view": "/_views/"}
     assert all(any(marker in path for path in pages) for marker in kinds.values()), "every kind of page is checked"
     files = []
-    for number, (path, body) in enumerate(sorted(pages.items())):
+    for number, (_, body) in enumerate(sorted(pages.items())):
         file = tmp_path / f"{number:04d}.html"
         file.write_bytes(body)
         files.append(file)
