@@ -338,6 +338,10 @@ class Config:
         values["trusted_proxies"] = ",".join(self.trusted_proxies)
         values["snapshot_dir"] = str(self.snapshot_dir or "auto")
         values["redirects"] = len(self.redirects)
+        for name in ("tag_feeds", "author_feeds"):
+            options = getattr(self, name)
+            values[name] = f"{options.items_per_feed or '-'},{options.feed_content or '-'}"
+        values["sections"] = ",".join(section.slug for section in self.sections)
         return values
 
 
