@@ -18,6 +18,7 @@ from feeds.content.index import ContentIndex
 from feeds.content.site import select
 from feeds.errors import ConfigError, ContentRootError
 from feeds.fsutil import atomic_write
+from feeds.render.plan import plan
 
 if TYPE_CHECKING:
     from feeds.service.runtime import Runtime
@@ -149,7 +150,8 @@ def check(content_dir: str | None, config_file: str | None) -> None:
     except ContentRootError as e:
         raise click.ClickException(str(e)) from e
     site = select(scan.posts, datetime.now(UTC), config.author.name)
-    problems = sorted(scan.problems + site.problems, key=lambda p: (p.path, p.line, p.message))
+    planned = plan(site, config)  # redirects to no document, post pages on another document's path
+    problems = sorted(scan.problems + site.problems + planned.problems, key=lambda p: (p.path, p.line, p.message))
     for problem in problems:
         click.echo(str(problem))
     for kept in _published_kept(config):

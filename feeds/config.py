@@ -81,7 +81,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "items_per_feed",
         20,
-        "Posts in each current feed and in each of its archives (RFC 5005); `[tag_feeds]`, `[author_feeds]` and `[sections.<slug>]` override it.",
+        "Posts in each current feed and in each of its archives (RFC 5005); "
+        "`[tag_feeds]`, `[author_feeds]` and `[sections.<slug>]` override it.",
         as_positive_int(1, MAX_ITEMS_PER_FEED),
     ),
     Setting(

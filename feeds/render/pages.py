@@ -117,6 +117,7 @@ def post_page(config: Config, entry: Entry, listed: Sequence[Listed]) -> bytes:
         config,
         entry=entry,
         body=Markup(entry.content_html.replace(_FOOTNOTES, _FOOTNOTES_HEADED)),
+        lead_image=post.image if post.image and f'src="{post.image}"' not in entry.content_html else None,  # not twice
         post=post,
         feeds=feeds,
         tag_feeds=tag_feeds,
