@@ -25,11 +25,15 @@ class Site:
     #: The site author's name, the author of posts that name none.
     site_author: str = ""
 
+    def authors_of_nobody(self) -> tuple[Tag, ...]:
+        """Return the author scope of posts that name no author: the site author's."""
+        tag = self.authors.by_identity.get(identity(self.site_author))
+        return (tag,) if tag is not None else ()
+
     def authors_of(self, post: Post) -> tuple[Tag, ...]:
         """Return the author scopes of ``post`` (the site author's when it names none)."""
         if not post.authors:
-            tag = self.authors.by_identity.get(identity(self.site_author))
-            return (tag,) if tag is not None else ()
+            return self.authors_of_nobody()
         seen: dict[str, Tag] = {}
         for author in post.authors:
             tag = self.authors.by_identity.get(identity(author.name))

@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from feeds import urls
 from feeds.config import Config
@@ -101,7 +102,7 @@ class Plan:
     #: Hash of every document's digest: equal content, settings and code give an equal version everywhere.
     version: str
     by_path: Mapping[str, Doc] = field(default_factory=dict)
-    #: The documents of each feed document by what they are made of, for the next plan to reuse (an edit changes few).
+    #: The documents of each feed document and post page by what they are made of, for the next plan to reuse.
     pages: Mapping[tuple[object, ...], tuple[Doc, ...]] = field(default_factory=dict, repr=False)
     #: Each scope's post count and items per feed, by prefix (old ``/page/N/`` URLs are mapped with them).
     counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
@@ -178,24 +179,22 @@ def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
     for family in FAMILIES.values():
         for doc in family(context):
             (first if doc.first else later).append(doc)
-    docs, problems = _unique(first + later, config)
+    by_path, problems = _unique(first + later)
+    docs = tuple(by_path.values())
     version = hashlib.sha256("".join(f"{d.path}\0{d.digest}\n" for d in docs).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    by_path = {d.path: d for d in docs}
     counts = {s.prefix: (len(s.posts), s.size) for s in found.all}
     return Plan(docs, version, by_path, context.pages, counts, problems + tuple(check_redirects(config, by_path)))
 
 
-def _unique(docs: list[Doc], config: Config) -> tuple[tuple[Doc, ...], tuple[Problem, ...]]:
+def _unique(docs: list[Doc]) -> tuple[dict[str, Doc], tuple[Problem, ...]]:
     """Keep the first document of each path (a post page whose permalink lands on a feed or a list is reported)."""
     seen: dict[str, Doc] = {}
     problems = []
     for doc in docs:
-        if doc.path in seen:
+        if seen.setdefault(doc.path, doc) is not doc:
             post = doc.posts[0].source if doc.kind == "post" and doc.posts else SETTINGS_FILE
             problems.append(Problem(post, 1, f"permalink {doc.path!r} is the path of another document; this post has no page", "warning"))
-            continue
-        seen[doc.path] = doc
-    return tuple(seen.values()), tuple(problems)
+    return seen, tuple(problems)
 
 
 # -- the families ----------------------------------------------------------------------
@@ -211,19 +210,22 @@ def _scope_feeds(context: Context, scope: Scope) -> Iterable[Doc]:
     config, posts, size = context.config, scope.posts, scope.size
     count, archives = len(posts), scope.archives
     scope_key = ""
+    entry_keys = context.entry_keys
+    keys = [entry_keys[p.id] for p in posts]  # once per scope; each document's key is a slice of it
     # The current feed (the newest posts), then archive k = oldest-first posts [(k-1)N, kN), newest first inside.
-    chunks: list[tuple[int | None, tuple[Post, ...]]] = [(None, posts[:size])]
-    chunks += [(k, posts[count - k * size : count - (k - 1) * size]) for k in range(archives, 0, -1)]
-    for number, chunk in chunks:
+    chunks: list[tuple[int | None, int, int]] = [(None, 0, min(size, count))]
+    chunks += [(k, count - k * size, count - (k - 1) * size) for k in range(archives, 0, -1)]
+    for number, start, end in chunks:
         # An archive's bytes depend on its posts and on whether its successor exists (next-archive), never on
         # later posts; the current feed's on the number of archives (prev-archive) and the scope's newest change.
         links = archives if number is None else number < archives
-        key = (scope.prefix, number, links, scope.newest if number is None else None, *context.entries(chunk))
+        key = (scope.prefix, number, links, scope.newest if number is None else None, *keys[start:end])
         known = context.reusable.get(key)
         if known is not None:
             context.pages[key] = known
             yield from known
             continue
+        chunk = posts[start:end]
         newest = max((p.updated for p in chunk), default=None)
         page = FeedPage(
             title=scope.title,
@@ -307,18 +309,28 @@ def post_pages(context: Context) -> Iterable[Doc]:
     if not config.post_pages:
         return
     by_prefix = {s.prefix: s for s in context.listed}
+    authors_of, tags_of, entry_keys = context.scopes.authors_of, context.scopes.tags_of, context.entry_keys
     for post in context.site.posts:
-        path = urls.site_path(config.site_url, post.url)
+        path = _site_path(config.site_url, post.url)
         if path is None:
             continue
-        # The page links to its authors' and section's pages and names its language: they are part of its bytes.
-        links = [urls.scope_prefix("author", a.slug) for a in context.scopes.authors_of[post.id]]
-        if post.section is not None:
-            links.append(urls.scope_prefix("section", post.section))
-        listed = tuple(by_prefix[prefix] for prefix in links if prefix in by_prefix)
-        tags = context.scopes.tags_of[post.id]
-        digest = context.digests.of("post", context.entry_keys[post.id], repr([(s.prefix, s.name) for s in listed]))
-        yield Doc(path, "post", HTML, digest, False, post.updated, posts=(post,), post_tags=(tags,), listed=listed)
+        # The page links to its authors' and section's pages (their names and paths are part of its bytes, not
+        # their post counts); every author a post names in a feed is a scope, a section is one if it has feed posts.
+        section = urls.scope_prefix("section", post.section) if post.section is not None else None
+        key = ("post", path, entry_keys[post.id], authors_of[post.id], section in by_prefix)
+        known = context.reusable.get(key)
+        if known is None:
+            links = [urls.scope_prefix("author", a.slug) for a in authors_of[post.id]] + ([section] if section else [])
+            listed = tuple(by_prefix[prefix] for prefix in links if prefix in by_prefix)
+            digest = context.digests.of("post", entry_keys[post.id], repr([(s.prefix, s.name) for s in listed]))
+            known = (Doc(path, "post", HTML, digest, False, post.updated, posts=(post,), post_tags=(tags_of[post.id],), listed=listed),)
+        context.pages[key] = known
+        yield from known
+
+
+@lru_cache(maxsize=1 << 17)
+def _site_path(site_url: str, url: str) -> str | None:
+    return urls.site_path(site_url, url)
 
 
 #: The document families, in the order their documents are planned (and, within first and later, published).

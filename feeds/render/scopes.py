@@ -73,7 +73,8 @@ class Scopes:
 def scopes(site: Site, config: Config) -> Scopes:
     """Every scope of ``site`` under ``config``; tag, author, section and language scopes have at least one post."""
     tags_of = {post.id: site.tags.tags_of(post) for post in site.posts}
-    authors_of = {post.id: site.authors_of(post) for post in site.posts}
+    unnamed = site.authors_of_nobody()  # the site author's scope, for the many posts that name no author
+    authors_of = {post.id: site.authors_of(post) if post.authors else unnamed for post in site.posts}
     by_tag: dict[str, list[Post]] = {tag.slug: [] for tag in site.tags.tags}
     by_author: dict[str, list[Post]] = {tag.slug: [] for tag in site.authors.tags}
     by_section: dict[str, list[Post]] = {}
