@@ -28,7 +28,7 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 REQUESTS = Counter(
     "feeds_requests",
-    "HTTP requests answered, by route kind (feed, page, health, metrics, rebuild, unknown), format and status.",
+    "HTTP requests answered, by route kind (feed, page, post, health, metrics, rebuild, unknown), format and status.",
     ["route", "format", "status"],
     registry=REGISTRY,
 )
@@ -199,9 +199,12 @@ def _learn_key(environ: dict[str, Any]) -> tuple[str, str]:
 
 def _label(response: Response) -> Response:
     # Labels from the Response object: at the WSGI level a 304 has lost its Content-Type.
-    labels = (_route(), _FORMATS.get(response.mimetype or "", "other"))
+    route = _route()
+    if route == "post" and response.status_code in (308, 404):  # the catch-all of post pages: not a document
+        route = "unknown"
+    labels = (route, _FORMATS.get(response.mimetype or "", "other"))
     request.environ["feeds.labels"] = labels
-    if labels[0] in ("feed", "page"):
+    if labels[0] in ("feed", "page", "post"):
         if len(_LEARNED) >= 65536:  # keys include a client's Accept header: stay bounded
             _LEARNED.clear()
         _LEARNED[_learn_key(request.environ)] = labels

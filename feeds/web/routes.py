@@ -7,6 +7,7 @@ import re
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
 from werkzeug.exceptions import BadRequest, HTTPException, NotFound, ServiceUnavailable
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.routing import PathConverter
 
 from feeds import urls
 from feeds.limits import FIRST_WAIT
@@ -129,7 +130,7 @@ def page(path: str | None = None, kind: str = "", slug: str | None = None) -> Re
     return send(_item(path))
 
 
-@bp.get("/<path:rest>")
+@bp.get("/<post_path:rest>")
 def post(rest: str) -> Response:
     """A post's page at its own URL (``/posts/<slug>/``), and any other document of the snapshot at its path.
 
@@ -247,8 +248,15 @@ def _public_location(response: Response) -> Response:
     return response
 
 
+class PostPath(PathConverter):
+    """Any path but the service's own (``/-/rebuild``, ``/_…``): those keep their 404 and 405 answers."""
+
+    regex = r"(?![-_]/|_)[^/].*?"
+
+
 def init_app(app: Flask) -> None:
     """Register the routes and plain-text error pages."""
+    app.url_map.converters["post_path"] = PostPath
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _plain_error)
     app.after_request(_nosniff)
