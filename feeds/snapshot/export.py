@@ -136,8 +136,10 @@ def _export(manifest: Manifest, store: Store, out: Path, redirects: tuple[Redire
                 os.utime(path, (item.last_modified, item.last_modified))
                 count += 1
         atomic_write(staging / MANIFEST, (json.dumps(describe(manifest), indent=1, ensure_ascii=False) + "\n").encode(), durable=False)
-        atomic_write(staging / REDIRECTS_MAP, redirects_map(manifest, redirects).encode(), durable=False)
-        atomic_write(staging / PAGES_MAP, pages_map(manifest).encode(), durable=False)
+        newest = max((item.last_modified for item in manifest.items.values()), default=0)
+        for name, text in ((REDIRECTS_MAP, redirects_map(manifest, redirects)), (PAGES_MAP, pages_map(manifest))):
+            atomic_write(staging / name, text.encode(), durable=False)
+            os.utime(staging / name, (newest, newest))  # the same file, time included, from the same content everywhere
         count += 3
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a web server must read it
         sync_filesystem(staging)
