@@ -47,7 +47,7 @@ def test_every_exported_file_is_what_the_server_answers_at_its_url(tmp_path: Pat
         files: dict[str, dict[str, Any]] = manifest["files"]
         assert any("/archive/" in entry["path"] for entry in files.values()), "archives are exported too"
         assert any(entry["path"].startswith("/posts/") for entry in files.values()), "and post pages"
-        assert _tree(out) == {"manifest.json", "redirects.map", "pages.map"} | set(files) | {name + ".gz" for name in files}
+        assert _tree(out) == {"manifest.json", "redirects.map", "pages.map", "cache.map"} | set(files) | {name + ".gz" for name in files}
         for name, entry in files.items():
             assert file_name(entry["path"]) == name
             plain = server.request(entry["path"])
@@ -86,7 +86,7 @@ def test_the_export_manifest_describes_every_file_with_its_validators(app: Flask
     count = export.export(current, runtime.store, tmp_path / "out")
     described = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     items = export.exported(current)
-    assert count == 2 * len(items) + 3  # and the manifest, redirects.map, pages.map
+    assert count == 2 * len(items) + 4  # and the manifest, redirects.map, pages.map, cache.map
     assert {k: described[k] for k in ("version", "post_count", "built_at")} == {
         "version": current.version,
         "post_count": current.post_count,
@@ -219,3 +219,6 @@ def test_the_export_holds_nginx_maps_of_redirects_and_old_page_urls(make_app: Ca
     for line in pages[1:]:
         old, new = (part.strip('";') for part in line.split('" "'))
         assert client.get(old).headers["Location"] == "http://127.0.0.1:8000" + new, old
+    cached = (tmp_path / "out" / "cache.map").read_text(encoding="utf-8").splitlines()[1:]
+    assert cached and all(client.get(line.split('"')[1]).headers["Cache-Control"] == "public, max-age=86400" for line in cached)
+    assert '"/archive/3/feed.xml" "86400";' in cached and not any(line.startswith('"/archive/4/') for line in cached)

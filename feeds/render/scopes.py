@@ -81,6 +81,8 @@ def scopes(site: Site, config: Config) -> Scopes:
     by_language: dict[str, list[Post]] = {}
     left_out = {section.slug for section in config.sections if not section.site_feeds}
     in_site: list[Post] = []
+    # A post in the site's language has language None, so one look tells whether there are language scopes.
+    several_languages = any(post.language is not None and post.feed for post in site.posts)
     for post in site.posts:  # newest first, so every list is too
         if not post.feed:
             continue
@@ -92,7 +94,8 @@ def scopes(site: Site, config: Config) -> Scopes:
             by_author[author.slug].append(post)
         if post.section is not None:
             by_section.setdefault(post.section, []).append(post)
-        by_language.setdefault((post.language or config.language).lower(), []).append(post)
+        if several_languages:
+            by_language.setdefault((post.language or config.language).lower(), []).append(post)
 
     made = [_scope(config, "site", "", config.title, in_site)]
     for slug, posts in sorted(by_section.items()):

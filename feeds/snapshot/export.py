@@ -7,7 +7,8 @@ modification time is its Last-Modified. The browser views of feeds are not
 exported (only the app can negotiate them). Two nginx ``map`` files beside the
 documents carry what the app answers with redirects (``deploy/nginx-static.conf``
 includes them): ``redirects.map``, the ``redirects`` setting (301, or ``gone``
-for 410), and ``pages.map``, where each old ``/page/N/`` URL's posts are now (302).
+for 410), ``pages.map``, where each old ``/page/N/`` URL's posts are now (302), and
+``cache.map``, the archives a cache may keep a day.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from typing import Any
 from feeds.fsutil import atomic_write, exchange, fsync_dir, sync_filesystem
 from feeds.options import Redirect, final_target
 from feeds.render.formats import FORMATS
-from feeds.render.plan import VIEWS
+from feeds.render.plan import ARCHIVE_MAX_AGE, VIEWS, cache_max_age
 from feeds.snapshot.manifest import Item, Manifest
 from feeds.snapshot.store import Store
-from feeds.urls import feed_path, file_name
+from feeds.urls import feed_path, file_name, quote_path
 
 MANIFEST = "manifest.json"
 REDIRECTS_MAP = "redirects.map"
 PAGES_MAP = "pages.map"
+CACHE_MAP = "cache.map"
 #: Characters nginx would read as syntax or a variable in a quoted map entry: such a path is left out of the map.
 _UNSAFE = re.compile(r'["\\$;{}\s]')
 
@@ -70,7 +72,7 @@ def redirects_map(manifest: Manifest, redirects: Iterable[Redirect]) -> str:
     lines = ["# The redirects setting, written by feeds build: $uri -> Location (301) or gone (410)."]
     for source in sorted(table):
         target = final_target(table, source)
-        value = "gone" if target is None else target
+        value = "gone" if target is None else quote_path(target) if target.startswith("/") else target
         if source in manifest.items or _UNSAFE.search(source) or _UNSAFE.search(value):
             continue
         lines.append(f'"{source}" "{value}";')
@@ -89,8 +91,17 @@ def pages_map(manifest: Manifest) -> str:
         for number in range(2, -(-count // size) + 1):
             archive = (count - 1 - (number - 1) * size) // size + 1
             for filename in FORMATS:
-                target = feed_path(prefix, filename, archive if archive <= count // size else None)
+                target = quote_path(feed_path(prefix, filename, archive if archive <= count // size else None))
                 lines.append(f'"{prefix}page/{number}/{filename}" "{target}";')
+    return "\n".join(lines) + "\n"
+
+
+def cache_map(manifest: Manifest) -> str:
+    """The archives a cache may keep long (their successor exists), as an nginx map from ``$uri`` to their max-age."""
+    lines = ["# Archives with a successor, written by feeds build: $uri -> Cache-Control max-age (seconds)."]
+    for path in manifest.items:
+        if not _UNSAFE.search(path) and cache_max_age(path, manifest.items.__contains__, 0) == ARCHIVE_MAX_AGE:
+            lines.append(f'"{path}" "{ARCHIVE_MAX_AGE}";')
     return "\n".join(lines) + "\n"
 
 
@@ -137,10 +148,11 @@ def _export(manifest: Manifest, store: Store, out: Path, redirects: tuple[Redire
                 count += 1
         atomic_write(staging / MANIFEST, (json.dumps(describe(manifest), indent=1, ensure_ascii=False) + "\n").encode(), durable=False)
         newest = max((item.last_modified for item in manifest.items.values()), default=0)
-        for name, text in ((REDIRECTS_MAP, redirects_map(manifest, redirects)), (PAGES_MAP, pages_map(manifest))):
+        maps = ((REDIRECTS_MAP, redirects_map(manifest, redirects)), (PAGES_MAP, pages_map(manifest)), (CACHE_MAP, cache_map(manifest)))
+        for name, text in maps:
             atomic_write(staging / name, text.encode(), durable=False)
             os.utime(staging / name, (newest, newest))  # the same file, time included, from the same content everywhere
-        count += 3
+        count += 4
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a web server must read it
         sync_filesystem(staging)
         if out.exists():
