@@ -30,6 +30,7 @@ COMMANDS = {
     "site": "bench.site",
     "state": "bench.state_index",
     "flush": "bench.flush",
+    "plan": "bench.plan",
 }
 
 
