@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 from feeds.errors import ConfigError
 from feeds.gitremote import GitRemote, check_branch
+from feeds.limits import MAX_ITEMS_PER_FEED
 from feeds.models import Author
-from feeds.options import MAX_ITEMS_PER_FEED, FeedOptions, Redirect, Section, as_feed_content, as_redirects, as_sections, scope_options
+from feeds.options import FeedOptions, Redirect, Section, as_feed_content, as_redirects, as_sections, scope_options
 from feeds.parsers import (
     as_author,
     as_bool,

@@ -24,6 +24,14 @@ MAX_YAML_EXPANSION = 100_000
 #: Nesting depth of front matter (lists and mappings within each other).
 MAX_YAML_DEPTH = 32
 
+# -- Settings -------------------------------------------------------------------------------
+
+#: Posts one feed document (a current feed, an archive) may hold: ``items_per_feed`` site-wide, for tag
+#: and author feeds and per section. Every one of them is in three formats and a browser view.
+MAX_ITEMS_PER_FEED = 1000
+#: Entries of the ``redirects`` table: each is a lookup at every 404 and a line of the export's nginx map.
+MAX_REDIRECTS = 10_000
+
 # -- Problems reported about the content ----------------------------------------------------
 
 #: Characters of one problem message (`path:line: message` adds the path): what was wrong,

@@ -16,13 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from feeds.errors import ConfigError
+from feeds.limits import MAX_ITEMS_PER_FEED, MAX_REDIRECTS
 
 #: What a feed's items carry: the whole body, or the summary, link and image only.
 CONTENT_CHOICES = ("full", "summary")
 #: The value of a redirect that answers 410 Gone.
 GONE = "gone"
-#: Most posts a feed (the current one, and each archive) may hold.
-MAX_ITEMS_PER_FEED = 1000
 _SLUG = re.compile(r"[\w][\w.~-]*")
 _PATH = re.compile(r"/[^\s?#]*")
 
@@ -139,7 +138,10 @@ def as_sections(value: Any) -> tuple[Section, ...]:
 def as_redirects(value: Any) -> tuple[Redirect, ...]:
     """Parse ``[redirects]``: ``"/old/feed.xml" = "/feed.xml"`` (301) or ``= "gone"`` (410); refuse loops."""
     redirects: dict[str, str | None] = {}
-    for source, target in sorted(_table("redirects", value).items()):
+    table = _table("redirects", value)
+    if len(table) > MAX_REDIRECTS:
+        raise ConfigError("redirects", f"{len(table)} entries; at most {MAX_REDIRECTS}")
+    for source, target in sorted(table.items()):
         key = f"redirects.{json.dumps(source, ensure_ascii=False)[:80]}"
         if not _PATH.fullmatch(source) or "//" in source or any(part in (".", "..") for part in source.split("/")):
             raise ConfigError(key, "the moved path must be a clean site path starting with '/' (no query)")
