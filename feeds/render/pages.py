@@ -78,8 +78,13 @@ def _kinds(listed: Sequence[Listed]) -> list[tuple[str, int]]:
     return list(counts.items())
 
 
+#: Kinds of scope whose every feed the index lists (a site has few of them); tags are on ``/tags/``.
+_ON_THE_INDEX = ("section", "author", "language")
+
+
 def home(config: Config, entries: Sequence[Entry], listed: Sequence[Listed]) -> bytes:
-    return _render("index.html", config, feeds=feed_links(config, urls.SITE), entries=entries, counts=_kinds(listed))
+    rows = [(scope, feed_links(config, scope.prefix)) for scope in listed if scope.kind in _ON_THE_INDEX]
+    return _render("index.html", config, feeds=feed_links(config, urls.SITE), entries=entries, counts=_kinds(listed), rows=rows)
 
 
 def scope_list(config: Config, kind: str, listed: Sequence[Listed]) -> bytes:
