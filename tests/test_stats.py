@@ -77,6 +77,8 @@ def test_every_aggregator_has_a_reference_and_a_unique_name() -> None:
         ("/atom.xml", ("/", "atom")),
         ("/page/3/feed.json", ("/", "json")),
         ("/tags/go/page/2/atom.xml", ("/tags/go/", "atom")),
+        ("/tags/go/archive/2/atom.xml", ("/tags/go/", "atom")),
+        ("/authors/ana-lima/feed.xml", ("/authors/ana-lima/", "rss")),
         ("/tags/caf\u00e9/feed.xml", ("/tags/caf\u00e9/", "rss")),
         ("/tags/go/", None),
         ("/page/1/feed.xml", None),

@@ -1,6 +1,6 @@
 """A snapshot as a folder of static files: the bytes the service serves, ``.gz`` siblings and a manifest.
 
-``/tags/go/feed.xml`` → ``tags/go/feed.xml``, its page 2 → ``tags/go/page/2/feed.xml``,
+``/tags/go/feed.xml`` → ``tags/go/feed.xml``, its archive 2 → ``tags/go/archive/2/feed.xml``,
 ``/tags/go/`` → ``tags/go/index.html``: the URL layout itself, so nginx, a
 static host or an object store serves it with no rewrite rules. Each file's
 modification time is its Last-Modified. The browser views of feeds are not

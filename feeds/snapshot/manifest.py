@@ -33,7 +33,7 @@ class ManifestError(FeedsError):
 class Item:
     """One document of a snapshot, ready to serve."""
 
-    #: URL path, Unicode: ``/tags/café/page/2/feed.xml``.
+    #: URL path, Unicode: ``/tags/café/archive/2/feed.xml``.
     path: str
     media_type: str
     #: Strong validator: ``"<first 32 hex digits of the SHA-256 of the bytes>"``; also the object's name.

@@ -20,8 +20,12 @@ ALL = "all"
 
 
 def feed_of(path: str) -> tuple[str, str] | None:
-    """Return (feed, format) of a feed URL path, pages folded onto the feed (``/tags/go/page/2/atom.xml``: ``/tags/go/``, atom)."""
+    """Return (feed, format) of a feed URL path, archives and old page URLs folded onto the feed (``/tags/go/archive/2/atom.xml``:
+    ``/tags/go/``, atom)."""
     parts = urls.split_feed_path(path)
+    if parts is None:
+        page = urls.split_page_path(path)  # an old /page/N/ URL, still polled (N >= 2; /page/1/ is the feed's redirect)
+        parts = page if page is not None and page[2] >= 2 else None
     if parts is None or parts[1] not in FORMAT_NAMES:
         return None
     return parts[0], FORMAT_NAMES[parts[1]]
