@@ -125,7 +125,7 @@ def test_a_follower_that_has_not_looked_yet_serves_what_was_just_published(worke
     runtime._stop.set()  # hold its watcher still: it looks every POLL, a request may come in between
     assert runtime._watcher is not None
     runtime._watcher.join()
-    runtime.current, runtime._name = None, None
+    runtime.served.forget()
     runtime._read_status()
     assert runtime.builder_status().last_scan is not None and runtime.builder_status().error is None
     answer = follower.test_client().get("/feed.xml")

@@ -70,7 +70,7 @@ def health(runtime: Runtime, now: datetime | None = None) -> Health:
         "commit": manifest.commit if manifest else None,
         "pid": runtime.pid,
         "role": runtime.role.name,
-        "builder_pid": status.builder_pid,
+        "builder_pid": status.pid,
         "snapshot_dir": str(runtime.folder),
         "served_since": runtime.served_since.isoformat() if runtime.served_since else None,
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -215,5 +216,10 @@ class Mirror:
     def status(self) -> dict[str, Any]:
         return self.publisher.status().to_json()
 
-    def stop(self) -> None:
-        self.publisher.stop()
+    def start(self) -> Mirror:
+        """Nothing to start: the publishing thread starts with the first complete snapshot."""
+        return self
+
+    def stop(self, deadline: float | None = None) -> None:
+        """Stop after the upload in progress, waiting for it until ``deadline`` (a ``time.monotonic()`` value)."""
+        self.publisher.stop(10.0 if deadline is None else max(0.0, deadline - time.monotonic()))
