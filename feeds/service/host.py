@@ -120,7 +120,8 @@ def address(folder: Path) -> str:
     return "\0feeds-" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:32]
 
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+#: Answers one request (None: not a request it knows).
+Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 class BuilderServer:

@@ -9,7 +9,6 @@ served manifest); it never reaches back into the runtime that holds it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
@@ -24,12 +23,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from feeds import log
 from feeds.config import Config
+from feeds.service import wire
 from feeds.service.builder import Builder
 from feeds.service.coalesce import Coalescer
 from feeds.service.folders import prepare_dir
 from feeds.service.host import BuilderServer, HostLock, ask
 from feeds.service.served import Served
-from feeds.service.status import BuilderStatus, StatusFile
+from feeds.service.status import StatusFile
+from feeds.service.wire import BuilderStatus, RebuildAnswer, RebuildRequest, RenderAnswer, RenderRequest
 from feeds.snapshot.manifest import Item
 
 #: How long a request for an older page not rendered yet waits for the builder (seconds).
@@ -45,7 +46,7 @@ class Role(Protocol):
 
     def render_now(self, path: str, digest: str | None = None) -> Item | None: ...
 
-    def rebuild(self, force: bool = False) -> dict[str, Any]: ...
+    def rebuild(self, force: bool = False) -> RebuildAnswer: ...
 
     def stop(self, deadline: float | None = None) -> None: ...
 
@@ -60,17 +61,16 @@ class Follower:
     name: str = "follower"
 
     def render_now(self, path: str, digest: str | None = None) -> Item | None:
-        answer = ask(self.folder, {"op": "render", "path": path, "digest": digest}, PENDING_WAIT)
-        row = answer.get("item") if answer else None
-        return Item(*row) if isinstance(row, list) and len(row) == 7 else None
+        answer = wire.load(ask(self.folder, wire.dump(RenderRequest(path, digest)), PENDING_WAIT), RenderAnswer)
+        return answer.item if answer else None
 
-    def rebuild(self, force: bool = False) -> dict[str, Any]:
-        answer = ask(self.folder, {"op": "rebuild", "force": force}, REBUILD_WAIT)
-        served = self.served.current
-        if answer is None or "version" not in answer:
+    def rebuild(self, force: bool = False) -> RebuildAnswer:
+        answer = wire.load(ask(self.folder, wire.dump(RebuildRequest(force)), REBUILD_WAIT), RebuildAnswer)
+        if answer is None:
             log.event("rebuild_request_timeout", logging.WARNING, seconds=REBUILD_WAIT)
-            return {"status": "unavailable", "changed": False, "version": served.version if served else None}
-        self.served.wait_for(lambda m: m is not None and m.version == answer["version"], timeout=5.0)
+            served = self.served.current
+            return RebuildAnswer("unavailable", False, served.version if served else None, "the builder did not answer")
+        self.served.wait_for(lambda m: m is not None and m.version == answer.version, timeout=5.0)
         return answer
 
     def stop(self, deadline: float | None = None) -> None:
@@ -150,24 +150,22 @@ class Leader:
     def render_now(self, path: str, digest: str | None = None) -> Item | None:
         return self.builder.render_now(path, digest)
 
-    def rebuild(self, force: bool = False) -> dict[str, Any]:
+    def rebuild(self, force: bool = False) -> RebuildAnswer:
         before = self.builder.manifest
         ran = self._rebuilds.request(force)
         if ran:
             self.write_status(time.time())
             threading.Thread(target=self.complete, name="feeds-complete", daemon=True).start()
         current = self.builder.manifest
-        return {"status": "done" if ran else "queued", "changed": current is not before, "version": current.version if current else None}
+        return RebuildAnswer("done" if ran else "queued", current is not before, current.version if current else None)
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Answer a follower: render an older page now, or rescan now."""
-        if request.get("op") == "render":
-            digest = request.get("digest")
-            item = self.render_now(str(request.get("path")), digest if isinstance(digest, str) else None)
-            return {"item": list(dataclasses.astuple(item)) if item else None}
-        if request.get("op") == "rebuild":
-            return self.rebuild(bool(request.get("force")))
-        return {"error": "unknown request"}
+    def handle(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """Answer a follower: render an older page now, or rescan now (None: not a request of this version)."""
+        if (render := wire.load(request, RenderRequest)) is not None:
+            return wire.dump(RenderAnswer(self.render_now(render.path, render.digest)))
+        if (rebuild := wire.load(request, RebuildRequest)) is not None:
+            return wire.dump(self.rebuild(rebuild.force))
+        return None
 
     def watch(self) -> None:
         """Called at every poll: if the snapshot folder was removed, make it again and publish it all again at once."""

@@ -25,7 +25,8 @@ from feeds.service.builder import Builder
 from feeds.service.host import HostLock
 from feeds.service.roles import Follower, Leader, Role, StatusFields
 from feeds.service.served import POLL, Served
-from feeds.service.status import BuilderStatus, StatusFile
+from feeds.service.status import StatusFile
+from feeds.service.wire import BuilderStatus, RebuildAnswer
 from feeds.snapshot.manifest import Item, Manifest
 from feeds.snapshot.store import Store
 
@@ -178,7 +179,7 @@ class Runtime:
                 raise
             return open(self.store.object_path(again.etag, gzip), "rb")  # noqa: SIM115
 
-    def rebuild(self, force: bool = False) -> dict[str, Any]:
+    def rebuild(self, force: bool = False) -> RebuildAnswer:
         """Rescan now (in the builder, wherever it runs)."""
         return self.role.rebuild(force)
 
