@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from feeds.config import Config, load_config
+from feeds.content.errors import ContentRootError
 from feeds.content.files import EMPTY_MARKER
 from feeds.content.index import ContentIndex
 from feeds.content.site import select
-from feeds.errors import ConfigError, ContentRootError
+from feeds.errors import ConfigError
 from feeds.fsutil import atomic_write
 from feeds.render.plan import plan
 

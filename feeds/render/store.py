@@ -57,7 +57,7 @@ class RenderStore:
             atomic_write(path, (rendered.first_paragraph + _SEPARATOR + rendered.html).encode("utf-8"), durable=False)
         except OSError as e:
             # Not a mere cache miss: the document jobs (other processes) read the rendering from this file.
-            raise StorageError(path, f"cannot write a rendered post: {e.strerror or e}") from e
+            raise StorageError.from_os(path, "cannot write a rendered post", e) from e
 
     def prune(self, keep: set[str]) -> int:
         """Remove renderings no post uses any more; return how many."""

@@ -24,22 +24,25 @@ from typing import Any
 
 from feeds import log, urls
 from feeds.config import Config
+from feeds.content.errors import ContentRootError
 from feeds.content.files import SourceFile
 from feeds.content.index import ContentIndex, Scan
 from feeds.content.post import Loaded
 from feeds.content.site import select
-from feeds.errors import ContentRootError, FeedsError, StorageError
+from feeds.errors import FeedsError, StorageError
 from feeds.models import Post
 from feeds.render.formats import FORMATS
 from feeds.render.plan import Doc, Plan, plan
 from feeds.render.store import RenderStore, render_key
 from feeds.service import jobs, state
+from feeds.service.errors import NotRendered, RewrittenHistory
 from feeds.service.heap import settle_heap
 from feeds.service.pool import Pool
 from feeds.service.sources import Source, Sync
 from feeds.snapshot.diff import changed_paths, diff, same
+from feeds.snapshot.errors import SnapshotError
 from feeds.snapshot.manifest import Item, KeptPost, Manifest, dumps, last_modified
-from feeds.snapshot.store import SnapshotError, Store, Stored
+from feeds.snapshot.store import Store, Stored
 
 #: Older pages rendered per step of :meth:`Builder.complete`; a rescan can run between two steps.
 CHUNK = 96
@@ -48,16 +51,6 @@ CHUNK = 96
 START_POOL = {"files": 3000, "posts": 1500, "docs": 300}
 #: Called after each publish with the previous and the new manifest (WebSub pings, object storage).
 Listener = Callable[[Manifest | None, Manifest], None]
-
-
-class RewrittenHistory(FeedsError):
-    """The content branch was force-pushed: its new commit does not descend from the published one."""
-
-    def __init__(self, published: str, fetched: str) -> None:
-        super().__init__(
-            f"the content branch was force-pushed: {fetched[:12]} does not descend from the published {published[:12]}; "
-            "keeping the last snapshot (POST /-/rebuild?force=1 publishes the new history)"
-        )
 
 
 @dataclass
@@ -335,7 +328,7 @@ class Builder:
         self._render_posts(posts, parallel)
         try:
             results = self._render_docs_once(docs, parallel)
-        except jobs.NotRendered:  # renderings went missing (or were damaged) since: check them all, render again, once
+        except NotRendered:  # renderings went missing (or were damaged) since: check them all, render again, once
             self._rendered.difference_update(key for key in posts if not self.renders.has(key))
             self._render_posts(posts, parallel)
             results = self._render_docs_once(docs, parallel)

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from feeds import log
+from feeds.snapshot.errors import SnapshotError
 from feeds.snapshot.manifest import Manifest
-from feeds.snapshot.store import SnapshotError, Store
+from feeds.snapshot.store import Store
 
 #: Seconds between a worker's looks at ``current`` (and at the builder lock).
 POLL = 0.05

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from isal import igzip
 
-from feeds.errors import StorageError
 from feeds.fsutil import atomic_symlink, atomic_write, is_temporary, sync_filesystem
-from feeds.snapshot.manifest import Manifest, ManifestError, loads
+from feeds.snapshot.errors import ManifestError, SnapshotError
+from feeds.snapshot.manifest import Manifest, loads
 
 CURRENT = "current"
 MANIFESTS = "manifests"
@@ -42,10 +42,6 @@ KEEP_MANIFESTS = 3
 TEMP_AGE = 300.0
 #: igzip level 3: about 15× faster than zlib level 6 on our feeds for ~6% more bytes (a cold 10k-post build gzips ~1 GB).
 GZIP_LEVEL = 3
-
-
-class SnapshotError(StorageError):
-    """The snapshot folder cannot be written or read; names the path and the cause."""
 
 
 def etag_of(data: bytes) -> str:
@@ -83,7 +79,7 @@ class Store:
             try:
                 folder.mkdir(mode=0o755, exist_ok=True)
             except OSError as e:
-                raise SnapshotError(folder, f"cannot create: {e.strerror}") from e
+                raise SnapshotError.from_os(folder, "cannot create", e) from e
 
     # -- bodies ------------------------------------------------------------------------
 
@@ -105,7 +101,7 @@ class Store:
             self._pause("between_bodies")
             atomic_write(packed, gz, durable=False)  # last: its presence means both are whole
         except OSError as e:
-            raise SnapshotError(plain, f"cannot write a body: {e.strerror or e}") from e
+            raise SnapshotError.from_os(plain, "cannot write a body", e) from e
         return Stored(etag, len(data), len(gz), True)
 
     def read(self, etag: str, gzip: bool = False) -> bytes:
@@ -113,7 +109,7 @@ class Store:
         try:
             return path.read_bytes()
         except OSError as e:
-            raise SnapshotError(path, f"cannot read a body: {e.strerror or e}") from e
+            raise SnapshotError.from_os(path, "cannot read a body", e) from e
 
     # -- manifests ---------------------------------------------------------------------
 
@@ -127,7 +123,7 @@ class Store:
             # A failed flush (EIO, or ENOSPC on a thin disk) is reported once, and the bodies' bytes may never
             # reach the disk: drop the new ones so that the next publish writes them again instead of trusting them.
             self._discard(manifest)
-            raise SnapshotError(getattr(e, "filename", None) or self.folder, f"cannot publish: {e.strerror or e}") from e
+            raise SnapshotError.from_os(getattr(e, "filename", None) or self.folder, "cannot publish", e) from e
         try:
             self._pause("before_manifest")
             atomic_write(path, data)
@@ -135,7 +131,7 @@ class Store:
             atomic_symlink(f"{MANIFESTS}/{path.name}", self.folder / CURRENT)
             self._pause("after_swap")
         except OSError as e:
-            raise SnapshotError(getattr(e, "filename", None) or path, f"cannot publish: {e.strerror or e}") from e
+            raise SnapshotError.from_os(getattr(e, "filename", None) or path, "cannot publish", e) from e
 
     def _discard(self, manifest: Manifest) -> None:
         """Remove the bodies ``manifest`` names that no manifest on disk names (those this publish wrote)."""
@@ -167,7 +163,7 @@ class Store:
         try:
             raw = path.read_bytes()
         except OSError as e:
-            raise SnapshotError(path, f"cannot read: {e.strerror or e}") from e
+            raise SnapshotError.from_os(path, "cannot read", e) from e
         try:
             return loads(raw, str(path))
         except ManifestError as e:

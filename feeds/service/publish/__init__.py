@@ -24,13 +24,13 @@ from feeds import log
 from feeds.config import Config
 from feeds.errors import FeedsError
 from feeds.render.plan import cache_max_age
+from feeds.service.errors import PublishError
 from feeds.service.publish.bucket import PublishReport, make_client, publish
 from feeds.service.publish.plan import (
     EMPTY,
     MANIFEST_NAME,
     Item,
     Manifest,
-    PublishError,
     Retry,
     SnapshotView,
     Target,
