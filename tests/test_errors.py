@@ -55,6 +55,7 @@ EXAMPLES = {
     "RewrittenHistory": ("a" * 40, "b" * 40),
     "PublishError": ("feed.xml", "503 Slow Down", "bucket"),
     "Cancelled": (),
+    "Unavailable": ("/tags/go/feed.xml", 1),
 }
 
 

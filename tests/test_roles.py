@@ -318,6 +318,8 @@ def test_followers_get_pending_pages_from_the_builder_and_a_killed_builder_is_re
     builder = _agreed_builder(server)
     health = server.health()
     assert health["complete"] is False and health["pending"] > 0
+    # The builder logs its rebuild once the page 1s are published and the content index saved (durably: a moment).
+    wait_until(lambda: server.events("rebuild") == 1, 20.0, "the first build logged")
 
     page = "/archive/3/feed.xml"
     replies = server.spread(page, 24)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from feeds.errors import StorageError
@@ -59,8 +60,8 @@ class RenderStore:
             # Not a mere cache miss: the document jobs (other processes) read the rendering from this file.
             raise StorageError.from_os(path, "cannot write a rendered post", e) from e
 
-    def prune(self, keep: set[str]) -> int:
-        """Remove renderings no post uses any more; return how many."""
+    def prune(self, keep: set[str], removable: Callable[[Path], bool] = lambda path: True) -> int:
+        """Remove the files whose key is not in ``keep`` (those ``removable`` allows: not one being written); return how many."""
         removed = 0
         try:
             shards = list(os.scandir(self.folder))
@@ -72,7 +73,7 @@ class RenderStore:
             except OSError:
                 continue
             for entry in entries:
-                if shard.name + entry.name not in keep:
+                if shard.name + entry.name not in keep and removable(Path(entry.path)):
                     try:
                         os.unlink(entry.path)
                         removed += 1

@@ -24,9 +24,10 @@ import atexit
 import logging
 import multiprocessing.util
 import os
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from feeds import log
@@ -39,6 +40,7 @@ from feeds.service.pool import Pool
 from feeds.service.publish import Mirror
 from feeds.service.roles import StatusFields
 from feeds.service.runtime import Runtime
+from feeds.service.signals import on_stop_signal
 from feeds.service.sources import Sync, content_source
 from feeds.service.subscribers import SubscriberCounter
 from feeds.service.websub import Publisher
@@ -74,6 +76,7 @@ class Services:
     database: DatabaseService | None = None
     #: Counts this worker's polls and writes them to the database (None with ``stats`` off).
     subscribers: SubscriberCounter | None = None
+    _stopping: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def parts(self) -> Sequence[Service]:
         """The parts that run, in the order they start; they stop in the reverse.
@@ -85,9 +88,15 @@ class Services:
         parts = (self.database, self.websub, self.mirror, self.runtime, self.subscribers)
         return [part for part in parts if part is not None]
 
-    def start(self, *, wait: bool = False) -> Services:
-        """Start every part; with ``wait``, build here (without a schedule) and wait for the complete first snapshot."""
+    def start(self, *, wait: bool = False, stop_on_signal: bool = False) -> Services:
+        """Start every part; with ``wait``, build here (without a schedule) and wait for the complete first snapshot.
+
+        With ``stop_on_signal`` (a worker of granian or gunicorn) the stop begins as soon as the
+        worker is told to stop (``feeds.service.signals``), not once it has finished its requests.
+        """
         log.event("start", pid=os.getpid(), **self.config.summary())
+        if stop_on_signal:
+            on_stop_signal(self.stop)
         for part in self.parts():
             part.start()
         if wait:
@@ -99,15 +108,21 @@ class Services:
                 runtime.wait_for(lambda m: m is not None and m.complete, BUILD_WAIT)
         atexit.register(self._stop_at_exit)
         # A granian worker is a multiprocessing process, which ends with os._exit(): no atexit handler runs
-        # there, but multiprocessing's finalizers do (this one after the helper pool's, priority 100).
-        multiprocessing.util.Finalize(None, self._stop_at_exit, exitpriority=50)
+        # there, but multiprocessing's finalizers do, highest priority first: this one before the helper
+        # pool's (100), so that a build in progress is cancelled before the pool is closed (a build that
+        # went on would start helper processes nothing stops, and multiprocessing waits for them).
+        multiprocessing.util.Finalize(None, self._stop_at_exit, exitpriority=110)
         return self
 
     def stop(self, deadline: float | None = None) -> None:
-        """Stop every part by ``deadline`` (a ``time.monotonic()`` value; STOP_WITHIN from now by default). Safe to call twice."""
+        """Stop every part by ``deadline`` (a ``time.monotonic()`` value; STOP_WITHIN from now by default).
+
+        Safe to call twice, and from two threads at once (a stop signal and the exit hooks): the second waits for the first.
+        """
         deadline = deadline if deadline is not None else time.monotonic() + STOP_WITHIN
-        for part in reversed(self.parts()):
-            part.stop(deadline)
+        with self._stopping:
+            for part in reversed(self.parts()):
+                part.stop(deadline)
 
     def _stop_at_exit(self) -> None:
         logging.raiseExceptions = False  # stderr may be closed by now (a test runner, a server shutting down)

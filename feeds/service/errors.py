@@ -47,3 +47,14 @@ class Cancelled(FeedsError):
 
     def __init__(self, message: str = "the build was cancelled: the service is stopping") -> None:
         super().__init__(message)
+
+
+class Unavailable(FeedsError):
+    """A document cannot be answered for a moment: its body is gone (the snapshot folder was removed) and not back yet."""
+
+    def __init__(self, path: str, retry_after: int = 1) -> None:
+        super().__init__(f"{path}: the body is being published again; try again in a moment")
+        self.path, self.retry_after = path, retry_after
+
+    def __reduce__(self) -> tuple[type[Unavailable], tuple[str, int]]:
+        return (type(self), (self.path, self.retry_after))

@@ -37,6 +37,8 @@ from feeds.snapshot.manifest import Item
 PENDING_WAIT = 0.9
 #: How long a POST /-/rebuild answered by a follower waits for the builder's scan.
 REBUILD_WAIT = 20.0
+#: How long a stop waits at most for the build in progress to end (it ends at its next document).
+STOP_WAIT = 4.0
 #: More of the builder's state for every worker's /healthz, by name (e.g. "publish": the bucket mirror's status).
 StatusFields = dict[str, Callable[[], Any]]
 
@@ -104,6 +106,8 @@ class Leader:
     def start(self, *, schedule: bool = True) -> None:
         """Answer the followers, and scan now and then every ``scan_interval`` (or only now, without ``schedule``)."""
         log.event("builder", pid=os.getpid())
+        self.builder.activity.on_change = self.write_status  # every worker's /healthz says what the builder does
+        self.write_status()
         self.server = BuilderServer(self.folder, self.handle)
         if not schedule:
             return
@@ -130,13 +134,12 @@ class Leader:
     def run(self, force: bool = False) -> bool:
         """Rescan and complete the snapshot (one job at a time); return whether a new snapshot was published."""
         with self._job_lock:
-            started = time.time()
             self.check_folder()
             changed = (self._rebuilds.request(force) and self._rebuilds.changed) if not self._stopped else False
-            self.write_status(started)
+            self.write_status()
             if not self._stopped:
                 self.builder.complete()
-                self.write_status(started)
+                self.write_status()
             self.builder.pool.close()  # idle until the next build: no processes, no thread holding the exit
             return bool(changed)
 
@@ -151,13 +154,20 @@ class Leader:
         return self.builder.render_now(path, digest)
 
     def rebuild(self, force: bool = False) -> RebuildAnswer:
+        """Rescan now, in this thread, or queue one more rescan behind the one under way; say truthfully how it went."""
         before = self.builder.manifest
-        ran = self._rebuilds.request(force)
-        if ran:
-            self.write_status(time.time())
-            threading.Thread(target=self.complete, name="feeds-complete", daemon=True).start()
+        ran = not self._stopped and self._rebuilds.request(force)
         current = self.builder.manifest
-        return RebuildAnswer("done" if ran else "queued", current is not before, current.version if current else None)
+        changed, version = current is not before, current.version if current else None
+        if self._stopped or self.builder.activity.cancelled:
+            return RebuildAnswer("stopping", changed, version, "the service is stopping; the next builder scans again")
+        if not ran:
+            return RebuildAnswer("queued", False, version)
+        self.write_status()
+        if self.builder.error is not None:  # the scan or the publish failed: the snapshot served is the one before
+            return RebuildAnswer("failed", changed, version, self.builder.error)
+        threading.Thread(target=self.complete, name="feeds-complete", daemon=True).start()
+        return RebuildAnswer("done", changed, version)
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any] | None:
         """Answer a follower: render an older page now, or rescan now (None: not a request of this version)."""
@@ -195,29 +205,39 @@ class Leader:
         builder.forget_disk("the snapshot folder was removed; publishing it again")
         return True
 
-    def status(self) -> BuilderStatus:
+    def status(self, stopped: bool = False) -> BuilderStatus:
         """What this builder is doing, as the other workers read it from ``status.json``."""
-        builder = self.builder
+        builder, activity = self.builder, self.builder.activity
         return BuilderStatus(
             pid=os.getpid(),
-            activity="idle",
+            activity="stopped" if stopped else activity.name,
+            since=datetime.now(UTC) if stopped else activity.since,
+            progress=activity.progress,
             last_scan=builder.last_scan,
             error=builder.error,
             version=builder.manifest.version if builder.manifest else None,
             extra={name: read() for name, read in self.status_fields.items()},
         )
 
-    def write_status(self, started: float) -> None:
-        """Record the last scan for the other workers' /healthz."""
+    def write_status(self) -> None:
+        """Tell the other workers' /healthz what this builder does and how its last scan went."""
         self.status_file.write(self.status())
 
     def stop(self, deadline: float | None = None) -> None:
-        """Stop scanning; let a build in progress finish (until ``deadline``, a ``time.monotonic()`` value) so no publish is cut short."""
+        """Stop at once: the build in progress ends between two documents, the helpers now (until ``deadline`` at most).
+
+        ``deadline`` is a ``time.monotonic()`` value. The next builder carries on from the saved state
+        (what was published and saved before the stop). The status says the lock is handed on, so no
+        follower takes it at once: if the whole service is stopping, the followers stop too meanwhile.
+        """
         self._stopped = True
+        deadline = deadline if deadline is not None else time.monotonic() + STOP_WAIT
+        self.builder.cancel()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.server is not None:
             self.server.close()
-        if self._job_lock.acquire(timeout=max(0.0, (deadline if deadline is not None else time.monotonic() + 10.0) - time.monotonic())):
+        self.builder.wait_idle(deadline)
+        if self._job_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             self._job_lock.release()
-        self.builder.pool.close()
+        self.status_file.write(self.status(stopped=True))

@@ -14,14 +14,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 from feeds import log
 from feeds.config import Config
+from feeds.errors import FeedsError
 from feeds.service.builder import Builder
+from feeds.service.errors import Unavailable
 from feeds.service.host import HostLock
 from feeds.service.roles import Follower, Leader, Role, StatusFields
 from feeds.service.served import POLL, Served
@@ -32,6 +35,10 @@ from feeds.snapshot.store import Store
 
 #: Makes this host's builder when this worker takes the lock, starting from the manifest it serves.
 BuilderFactory = Callable[[Manifest | None], Builder]
+#: How long a request waits for a body that went missing (a removed snapshot folder, published again).
+REAPPEAR_WAIT = 1.0
+#: How long after a builder handed the lock on (a clean stop) a following worker waits before taking it.
+HANDOFF_PAUSE = timedelta(seconds=0.5)
 
 
 class Runtime:
@@ -60,6 +67,8 @@ class Runtime:
         self._lock = HostLock(store.folder)
         self._role_lock = threading.Lock()
         self._stop = threading.Event()
+        self._stopping = threading.Lock()
+        self._stopped = False
         self._watcher: threading.Thread | None = None
 
     @property
@@ -95,25 +104,40 @@ class Runtime:
         return self
 
     def stop(self, deadline: float | None = None) -> None:
-        """Stop following and, as the builder, stop building by ``deadline`` and hand the lock on. Safe to call twice."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self.role.stop(deadline)
-        self._lock.release()
-        log.event("stop", version=self.version())
+        """Stop following and taking the lock; as the builder, stop building by ``deadline`` and hand the lock on.
 
-    def try_lead(self) -> bool:
-        """Take the builder role if the lock is free."""
+        Safe to call twice and from two threads (a stop signal, the exit hooks): the second waits for the first.
+        """
+        self._stop.set()  # first of all: from now on this worker never takes the builder lock
+        with self._stopping:
+            if self._stopped:
+                return
+            self._stopped = True
+            self.role.stop(deadline)
+            self.served.release()
+            self._lock.release()
+            log.event("stop", version=self.version())
+
+    def try_lead(self, following: bool = False) -> bool:
+        """Take the builder role if the lock is free; ``following`` (the watcher), not if its holder handed it on a moment ago."""
         with self._role_lock:
             if isinstance(self.role, Leader) or self._stop.is_set() or not self._lock.try_acquire():
                 return isinstance(self.role, Leader)
+            if following and self._handed_on_just_now():
+                # A builder that stopped cleanly: when the whole service stops, this worker is told to stop
+                # too within moments, and must not start a fresh scan meanwhile. Otherwise it leads shortly.
+                self._lock.release()
+                return False
             builder = self.make_builder(self.served.current)
             builder.listeners.insert(0, self.served.published)  # serve what it publishes at once, before any other listener
             leader = Leader(self.config, builder, self._lock, self.status_file, self.status_fields)
             self.role = leader
         leader.start(schedule=self.schedule)
         return True
+
+    def _handed_on_just_now(self) -> bool:
+        last = self.status_file.load()
+        return last is not None and last.activity == "stopped" and last.since is not None and datetime.now(UTC) - last.since < HANDOFF_PAUSE
 
     def builder_run(self, force: bool = False) -> bool:
         """As the builder: rescan and complete the snapshot now, in this thread; return whether anything was published."""
@@ -135,7 +159,7 @@ class Runtime:
                 if isinstance(role, Leader):
                     role.watch()
                 else:
-                    self.try_lead()
+                    self.try_lead(following=True)
             except Exception:  # the watcher must outlive any surprise
                 logging.getLogger("feeds").exception("snapshot watcher failed")
 
@@ -166,18 +190,38 @@ class Runtime:
             return item
         waiting = manifest.pending.get(path)
         if waiting is not None:
-            return self.role.render_now(path, waiting.digest)
+            return self._render_now(path, waiting.digest)
         return None
 
-    def open(self, item: Item, gzip: bool) -> Any:
-        """Open the body of ``item`` for sending; an object that went missing is rendered again by the builder."""
+    def open(self, item: Item, gzip: bool) -> BinaryIO:
+        """Open the body of ``item`` for sending; Unavailable (a 503 with Retry-After) if it stays missing.
+
+        A body goes missing when the snapshot folder is removed: the builder, which writes it again
+        if it is one of its own snapshot's, makes the folder again at once and publishes the same
+        bytes under the same names within a second, so a request waits up to REAPPEAR_WAIT for it.
+        A file already open stays readable whatever happens to the folder.
+        """
+        path = self.store.object_path(item.etag, gzip)
+        deadline = time.monotonic() + REAPPEAR_WAIT
+        asked = False
+        while True:
+            try:
+                return open(path, "rb")  # noqa: SIM115 - the WSGI server closes it
+            except FileNotFoundError:
+                pass
+            if not asked:
+                asked = True
+                if self._render_now(item.path, item.digest) is not None:
+                    continue  # written again by the builder
+            if time.monotonic() >= deadline or self._stop.is_set():
+                raise Unavailable(item.path)
+            time.sleep(POLL)
+
+    def _render_now(self, path: str, digest: str) -> Item | None:
         try:
-            return open(self.store.object_path(item.etag, gzip), "rb")  # noqa: SIM115 - the WSGI server closes it
-        except FileNotFoundError:
-            again = self.role.render_now(item.path, item.digest)
-            if again is None:
-                raise
-            return open(self.store.object_path(again.etag, gzip), "rb")  # noqa: SIM115
+            return self.role.render_now(path, digest)
+        except (FeedsError, OSError):  # the builder's folder went away under it: no answer, as from a busy builder
+            return None
 
     def rebuild(self, force: bool = False) -> RebuildAnswer:
         """Rescan now (in the builder, wherever it runs)."""

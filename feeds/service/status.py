@@ -51,6 +51,13 @@ class StatusFile:
                 return
         self._failure = None
 
+    def load(self) -> BuilderStatus | None:
+        """The status as it is on disk now (None: none, or not one this version reads)."""
+        try:
+            return wire.load(json.loads(self.path.read_bytes()), BuilderStatus)
+        except (OSError, ValueError):
+            return None
+
     def read(self, known: BuilderStatus | None) -> BuilderStatus | None:
         """As a follower: the status if the file changed since the last read (``known`` if not).
 

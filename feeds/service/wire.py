@@ -68,7 +68,8 @@ class BuilderStatus:
 
     #: The builder's process id (None: no builder has written a status yet).
     pid: int | None = None
-    #: "starting", "idle", "scanning", "publishing" (page 1s), "completing" (older pages) or "stopped" (handed the lock on).
+    #: "starting", "idle", "scanning" (the content), "rendering" (page 1s), "publishing" (flush, manifest, swap),
+    #: "completing" (older pages) or "stopped" (the lock handed on).
     activity: str = "starting"
     #: When the builder began ``activity`` (UTC).
     since: datetime | None = None
@@ -84,7 +85,7 @@ class BuilderStatus:
 
     @property
     def busy(self) -> bool:
-        return self.activity in ("scanning", "publishing", "completing")
+        return self.activity in ("scanning", "rendering", "publishing", "completing")
 
 
 RECORDS: dict[str, type[Any]] = {

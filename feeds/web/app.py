@@ -57,7 +57,7 @@ def create_app(
     # the per-client poll limit (so replayed answers count too), inside the counting (so 429s are counted).
     replay = ReplayCache(app.wsgi_app, lambda: built.runtime.current, config.memory_cache_mb << 20)
     app.wsgi_app = RateLimit(replay, config)  # type: ignore[method-assign]
-    built.start(wait=wait if wait is not None else testing)
+    built.start(wait=wait if wait is not None else testing, stop_on_signal=not testing)
     return app
 
 
