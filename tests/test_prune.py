@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from feeds.limits import MAX_TAGS_PER_POST
 from feeds.service import served as served_module
 from feeds.service.runtime import Runtime
 from feeds.snapshot.manifest import Manifest
@@ -24,8 +25,8 @@ from feeds.web.app import create_app, stop
 from .builds import wait_until
 
 EDITED = "2026-05-02-three-layers-of-idempotency.md"
-#: Enough tags that one post shows in many documents (its edit changes every one of them).
-TAGS = 120
+#: As many tags as a post may have: one post shows in many documents (its edit changes every one of them).
+TAGS = MAX_TAGS_PER_POST
 
 
 @pytest.fixture

@@ -388,7 +388,9 @@ def test_a_removed_snapshot_folder_is_published_again(worker: Callable[..., Flas
         assert (reply.status_code, reply.data) == (200, served["/tags/go/feed.xml"])
 
 
-def test_a_snapshot_published_again_is_loaded_once(worker: Callable[..., Flask], events: Events, content: Path, tmp_path: Path) -> None:
+def test_a_snapshot_published_again_is_loaded_once(
+    worker: Callable[..., Flask], events: Events, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = str(tmp_path / "renders")  # outside the snapshot folder: the renderings survive its removal
     leader = worker(cache_dir=cache)
     follower = worker(cache_dir=cache)
@@ -397,11 +399,31 @@ def test_a_snapshot_published_again_is_loaded_once(worker: Callable[..., Flask],
     assert _runtime(follower).follow_until(str(_version(leader)), 5.0)
     shutil.rmtree(tmp_path / "snap")
     assert _runtime(leader).builder_run()
-    time.sleep(0.3)  # the watchers see the new `current`
-    loads = events.count("load")
-    time.sleep(0.5)  # ten polls of each worker
-    assert events.count("load") - loads <= 2, "at most the one load each worker makes of a new manifest"
+    current = _runtime(leader).store.current_name()
+    assert current is not None and current.startswith("00000001-"), "published again from 1, the same version as served"
+    polls = {app: _count_calls(monkeypatch, _runtime(app).served, "follow") for app in (leader, follower)}
+    reads = {app: _count_calls(monkeypatch, _runtime(app).store, "load") for app in (leader, follower)}
+    wait_until(lambda: all(_runtime(app).served.name == current for app in polls), 5.0, "every worker to look at the new manifest")
+    loads, read = events.count("load"), sum(len(calls) for calls in reads.values())
+    # Ten more looks of each watcher at `current`: each would read that manifest again if its name were not remembered.
+    seen = {app: len(calls) for app, calls in polls.items()}
+    wait_until(lambda: all(len(polls[app]) >= seen[app] + 10 for app in polls), 10.0, "ten more polls of each worker")
+    assert sum(len(calls) for calls in reads.values()) == read, "the manifest published again is read once, not at every poll"
+    assert events.count("load") == loads
     assert follower.test_client().get("/feed.xml").status_code == 200
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[float]:
+    """Wrap ``owner.name`` (an instance's method) to record when it is called; return the record."""
+    calls: list[float] = []
+    original = getattr(owner, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(time.monotonic())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
 
 
 def test_a_worker_recycled_after_the_snapshot_folder_was_removed_joins_as_a_follower(content: Path, config_file: Path) -> None:

@@ -43,6 +43,11 @@ class Served:
         self._retiring: list[tuple[float, Held]] = []
         self._swapped = threading.Condition()
 
+    @property
+    def name(self) -> str | None:
+        """The file name of the manifest served (``current`` pointed at it when it was read)."""
+        return self._name
+
     def follow(self) -> bool:
         """Serve the published manifest if it changed (a readlink; the manifest is read only on a change); return whether it did."""
         if self._retiring:
