@@ -21,8 +21,10 @@ warning, a traceback, and a second ``event=builder`` (another worker taking the 
 the service stops).
 
 ``--removal`` serves a complete snapshot while four threads poll every page-1 feed, HTML
-page and page 2 as fast as they can, removes the snapshot folder (``rm -rf``), and reports
-how long until ``current`` is back and every answer that was not a 200.
+page and page 2 as fast as they can, removes the snapshot folder (renamed away, then
+``rm -rf``), and reports how long until ``current`` is back (``back_s``; ``builder_s`` from
+the builder's log: its ``snapshot_lost`` to its next ``publish``) and every answer that was
+not a 200.
 
 Timings taken while other work loads the machine are noisy: say so beside them.
 """
@@ -42,6 +44,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +144,14 @@ def get(port: int, path: str) -> tuple[int, bytes]:
         connection.close()
 
 
+def complete(port: int) -> bool:
+    """Whether the server answers /healthz with a complete snapshot (False while it starts)."""
+    try:
+        return json.loads(get(port, "/healthz")[1]).get("complete") is True
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+
+
 def warm_snapshot(s: common.Site) -> Path:
     """A complete snapshot of the site (made once; copied into each idle, scan and removal run)."""
     warm = common.WORK / f"stop-warm-{s.n}"
@@ -149,7 +160,7 @@ def warm_snapshot(s: common.Site) -> Path:
         folder = common.scratch("bench-stop-warm-")
         server = start(s, warm / "snapshot", folder)
         try:
-            assert poll(lambda: json.loads(get(server.port, "/healthz")[1]).get("complete") is True, 1200, interval=0.5)
+            assert poll(lambda: complete(server.port), 1200, interval=0.5)
             assert poll(lambda: status(warm / "snapshot").get("activity") == "idle", 120, interval=0.1)
         finally:
             server.stop()
@@ -163,6 +174,7 @@ def one_stop(kind: str, s: common.Site, warm: Path, n: int) -> dict[str, Any] | 
     snapshot = folder / "snapshot"
     if kind in ("idle", "scan"):
         shutil.copytree(warm, snapshot, symlinks=True)
+    posts = {post: (post.stat().st_atime_ns, post.stat().st_mtime_ns) for post in s.posts.glob("*.md")}
     server = start(s, snapshot, folder)
     asking: threading.Thread | None = None
     try:
@@ -172,7 +184,7 @@ def one_stop(kind: str, s: common.Site, warm: Path, n: int) -> dict[str, Any] | 
             poll(lambda: status(snapshot).get("activity") == "idle", 120, interval=0.02)
         if kind == "scan":  # every file changed (its stamp): a rescan asked for over HTTP reads them all again
             stamp = time.time() + n
-            for post in s.posts.glob("*.md"):
+            for post in posts:
                 os.utime(post, (stamp, stamp))
             asking = threading.Thread(target=rebuild, args=(server.port,), daemon=True)
             asking.start()
@@ -184,6 +196,8 @@ def one_stop(kind: str, s: common.Site, warm: Path, n: int) -> dict[str, Any] | 
         server.stop(5)
         if asking is not None:
             asking.join(10)
+        for post, (atime, mtime) in posts.items():  # as the warm snapshot knows them: the next run starts idle
+            os.utime(post, ns=(atime, mtime))
     log = server.log.read_text(errors="replace")
     shutil.rmtree(folder, ignore_errors=True)
     return {
@@ -204,7 +218,8 @@ def one_removal(s: common.Site, warm: Path, n: int) -> dict[str, Any]:
     server = start(s, snapshot, folder)
     try:
         assert poll(lambda: both_up(server), 120, interval=0.02)
-        assert poll(lambda: json.loads(get(server.port, "/healthz")[1]).get("complete") is True, 120, interval=0.05)
+        assert poll(lambda: complete(server.port), 120, interval=0.05)
+        assert poll(lambda: status(snapshot).get("activity") == "idle", 600, interval=0.05)  # (a new code adopts first)
         manifest = json.loads((snapshot / os.readlink(snapshot / "current")).read_bytes())
         paths = [row[0] for row in manifest["items"] if not row[0].startswith("/_views/")]
         paths = [path for path in paths if "/page/" not in path or "/page/2/" in path]
@@ -226,16 +241,21 @@ def one_removal(s: common.Site, warm: Path, n: int) -> dict[str, Any]:
             thread.start()
         poll(lambda: sum(answers.values()) >= 200, 60, interval=0.01)  # warmed up: every answer so far a 200
         before = dict(answers)
+        snapshot.rename(folder / "removed")  # gone at once (an rm -rf races with the builder writing it again)
         removed = time.monotonic()
-        shutil.rmtree(snapshot)
         back = poll(lambda: (snapshot / "current").exists(), 30, interval=0.001)
         republished = time.monotonic() - removed
+        shutil.rmtree(folder / "removed")
         poll(lambda: sum(answers.values()) >= sum(before.values()) + 400, 60, interval=0.01)  # and a while after
         stop.set()
         for thread in pollers:
             thread.join()
         after = {code: count - before.get(code, 0) for code, count in answers.items() if count > before.get(code, 0)}
-        return {"run": n, "republished_s": round(republished, 3) if back else None, "answers": after}
+        log = server.log.read_text(errors="replace")
+        lost = re.search(r"^ts=(\S+) .* pid=(\d+) event=snapshot_lost", log, re.M)
+        again = lost and re.search(rf"^ts=(\S+) .* pid={lost[2]} event=publish ", log[lost.end() :], re.M)
+        seconds = (datetime.fromisoformat(again[1]) - datetime.fromisoformat(lost[1])).total_seconds() if lost and again else None
+        return {"run": n, "back_s": round(republished, 3) if back else None, "builder_s": seconds, "answers": after}
     finally:
         server.stop(10)
         shutil.rmtree(folder, ignore_errors=True)

@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,36 @@ def test_a_restart_serves_the_published_snapshot_at_once_and_adopts_it(worker: C
     assert again.test_client().get("/atom.xml").status_code == 200
     assert _runtime(again).builder_run() is False
     assert events.count("adopt") == 1 and events.count("rebuild") == 1
+
+
+def test_a_builder_that_has_just_taken_over_or_builds_for_long_is_not_reported_stuck(worker: Callable[..., Flask]) -> None:
+    first = worker(scan_interval=1)
+    stop(first)
+    stale = datetime.now(UTC) - timedelta(hours=1)  # the last scan, by the builder before a long restart
+    again = worker(wait=False, scan_interval=1)  # its builder has not scanned yet (no schedule here)
+    follower = worker(wait=False, scan_interval=1)
+    builder = _runtime(again).builder
+    assert builder is not None and builder.last_scan is None
+    builder.last_scan = stale
+    for app in (again, follower):
+        wait_until(lambda app=app: app.test_client().get("/healthz").get_json()["builder_activity"] == "starting", 5.0, "the status")
+        health = app.test_client().get("/healthz").get_json()
+        assert health["status"] == "ok" and health["builder_since"], health
+    # A long build: the builder renders since an hour, and made progress a moment ago.
+    builder.activity.name, builder.activity.since = "rendering", stale
+    builder.activity.step()  # progress, now
+    _runtime(again).role.write_status()  # type: ignore[attr-defined]
+    for app in (again, follower):
+        wait_until(lambda app=app: app.test_client().get("/healthz").get_json()["builder_activity"] == "rendering", 5.0, "the status")
+        health = app.test_client().get("/healthz").get_json()
+        assert health["status"] == "ok", health["error"]
+    # The same build with no progress for three scan intervals is reported: it is stuck.
+    builder.activity.progress = stale
+    _runtime(again).role.write_status()  # type: ignore[attr-defined]
+    for app in (again, follower):
+        wait_until(lambda app=app: app.test_client().get("/healthz").get_json()["status"] == "degraded", 5.0, "the alarm")
+        error = app.test_client().get("/healthz").get_json()["error"]
+        assert "the builder has made no progress for 3 scan intervals (rendering since" in error
 
 
 def test_new_settings_rebuild_instead_of_adopting(worker: Callable[..., Flask], events: Events) -> None:

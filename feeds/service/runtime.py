@@ -113,7 +113,9 @@ class Runtime:
             if self._stopped:
                 return
             self._stopped = True
-            self.role.stop(deadline)
+            with self._role_lock:  # a take-over under way ends first (and is stopped with the rest); none starts after
+                role = self.role
+            role.stop(deadline)
             self.served.release()
             self._lock.release()
             log.event("stop", version=self.version())
@@ -132,7 +134,7 @@ class Runtime:
             builder.listeners.insert(0, self.served.published)  # serve what it publishes at once, before any other listener
             leader = Leader(self.config, builder, self._lock, self.status_file, self.status_fields)
             self.role = leader
-        leader.start(schedule=self.schedule)
+            leader.start(schedule=self.schedule)
         return True
 
     def _handed_on_just_now(self) -> bool:

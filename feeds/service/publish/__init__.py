@@ -40,7 +40,7 @@ from feeds.service.publish.plan import (
 )
 from feeds.service.publish.purge import PurgeResult, purge
 from feeds.snapshot.manifest import Manifest as SnapshotManifest
-from feeds.snapshot.store import Store
+from feeds.snapshot.store import Held, Store
 from feeds.snapshot.view import StoreView
 
 
@@ -206,12 +206,39 @@ class Mirror:
 
     def __init__(self, config: Config, store: Store, on_published: Callable[[PublishReport], None] | None = None) -> None:
         self.config, self.store = config, store
-        self.publisher = Publisher(lambda view: publish_from_config(view, config), on_published=on_published)
+        self.publisher = Publisher(self._upload, on_published=on_published)
+        #: The manifest of each snapshot waiting or being uploaded, held so the builder's prune keeps its bodies.
+        self._holds: dict[int, Held] = {}
+        self._uploading: int | None = None
+        self._lock = threading.Lock()
 
     def on_publish(self, old: SnapshotManifest | None, new: SnapshotManifest) -> None:
         """Builder listener: copy each complete snapshot to the bucket (older ones still waiting are skipped)."""
-        if new.complete:
-            self.publisher.submit(StoreView(new, self.store))
+        if not new.complete:
+            return
+        view = StoreView(new, self.store)
+        held = self.store.hold(new.name())  # now, before the builder prunes after this publish
+        with self._lock:
+            if held is not None:
+                self._holds[id(view)] = held
+            # A snapshot still waiting is replaced by this one and never uploaded: let its bodies go.
+            replaced = [key for key in self._holds if key not in (id(view), self._uploading)]
+            released = [self._holds.pop(key) for key in replaced]
+        for old_hold in released:
+            old_hold.release()
+        self.publisher.submit(view)
+
+    def _upload(self, view: SnapshotView) -> PublishReport:
+        with self._lock:
+            self._uploading = id(view)
+        try:
+            return publish_from_config(view, self.config)
+        finally:
+            with self._lock:
+                self._uploading = None
+                held = self._holds.pop(id(view), None)
+            if held is not None:
+                held.release()
 
     def status(self) -> dict[str, Any]:
         return self.publisher.status().to_json()
