@@ -14,7 +14,7 @@ from feeds.errors import FeedsError
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The one module of each stage that defines errors.
-HOMES = ("feeds.errors", "feeds.content.errors", "feeds.snapshot.errors", "feeds.service.errors")
+HOMES = ("feeds.errors", "feeds.content.errors", "feeds.snapshot.errors", "feeds.db.errors", "feeds.service.errors")
 
 
 def every_error() -> set[type[BaseException]]:
@@ -56,6 +56,8 @@ EXAMPLES = {
     "PublishError": ("feed.xml", "503 Slow Down", "bucket"),
     "Cancelled": (),
     "Unavailable": ("/tags/go/feed.xml", 1),
+    "DatabaseError": ("postgresql://feeds@db/feeds", "connection refused"),
+    "MigrationError": ("sqlite:///feeds.db", "0002_followers.sql: table followers already exists"),
 }
 
 
