@@ -419,6 +419,28 @@ def test_a_removed_snapshot_folder_is_published_again(worker: Callable[..., Flas
         assert (reply.status_code, reply.data) == (200, served["/tags/go/feed.xml"])
 
 
+def test_no_worker_takes_the_lock_of_a_live_builder_whose_folder_was_made_again_by_something_else(
+    worker: Callable[..., Flask], tmp_path: Path
+) -> None:
+    """Something that writes into the snapshot folder can make it again before the builder does: its lock is free then."""
+    leader = worker()
+    follower = worker()
+    runtime = _runtime(follower)
+    runtime._stop.set()  # this test moves the follower by hand: its watcher stops
+    assert runtime._watcher is not None
+    runtime._watcher.join()
+    runtime._stop.clear()
+    snap = tmp_path / "snap"
+    snap.rename(tmp_path / "removed")
+    snap.mkdir()  # made again, empty: no lock held in it
+    assert not runtime.try_lead(), "the builder still answers on its socket: the lock is not for the taking"
+    wait_until(lambda: not _runtime(leader)._lock.lost(), 5.0, "the builder to hold the lock of the folder made again")
+    wait_until(lambda: (snap / "current").exists(), 10.0, "the snapshot published again")
+    assert isinstance(_runtime(leader).role, Leader) and runtime.role.name == "follower"
+    stop(leader)  # the thing refused above can happen: with no builder left, the follower takes the lock
+    assert runtime.try_lead()
+
+
 def test_a_snapshot_published_again_is_loaded_once(
     worker: Callable[..., Flask], events: Events, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

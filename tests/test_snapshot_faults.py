@@ -109,6 +109,7 @@ def test_a_snapshot_folder_removed_while_clients_poll_is_back_within_a_second_an
         assert {path: server.request(path).headers["etag"] for path in paths} == etags, "the same bytes, published again"
     finally:
         server.stop()
+    assert len(server.events("builder")) == 1 and not server.events("builder_lock_lost"), "one builder throughout"
     (lost,) = server.events("snapshot_lost")
     builder = re.search(r" pid=(\d+)", lost)[1]  # type: ignore[index]
     republished = next(line for line in server.events("publish") if f" pid={builder} " in line and _when(line) > _when(lost))

@@ -54,7 +54,9 @@ class RenderStore:
         """Store one rendering; StorageError (naming the file and the cause) when it cannot be written."""
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Never the folders above it: a snapshot folder removed under the builder must not come back half made.
+            self.folder.mkdir(exist_ok=True)
+            path.parent.mkdir(exist_ok=True)
             atomic_write(path, (rendered.first_paragraph + _SEPARATOR + rendered.html).encode("utf-8"), durable=False)
         except OSError as e:
             # Not a mere cache miss: the document jobs (other processes) read the rendering from this file.

@@ -21,6 +21,7 @@ Adding a service (a database, a delivery worker, a subscriber counter) takes a f
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import multiprocessing.util
 import os
@@ -156,6 +157,9 @@ def compose(config: Config, *, schedule: bool = True, publishing: bool = True, s
     def make_builder(served: Manifest | None) -> Builder:
         """The host's builder, made when this worker takes the builder lock (listeners run only there: one ping per change per host)."""
         renders = RenderStore(config.cache_dir or folder / "render")
+        if config.cache_dir is not None:  # an operator's folder, maybe not made yet (the default one is in `folder`)
+            with contextlib.suppress(OSError):  # (else the first rendering says why it cannot be written)
+                config.cache_dir.mkdir(parents=True, exist_ok=True)
         return Builder(config, store, renders, Pool(), folder / "state", sync, manifest=served, listeners=list(listeners))
 
     runtime = Runtime(config, store, make_builder, schedule=schedule, status_fields=status_fields)

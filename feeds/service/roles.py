@@ -105,10 +105,10 @@ class Leader:
 
     def start(self, *, schedule: bool = True) -> None:
         """Answer the followers, and scan now and then every ``scan_interval`` (or only now, without ``schedule``)."""
+        self.server = BuilderServer(self.folder, self.handle)  # first: it fails if another builder answers there still
         log.event("builder", pid=os.getpid())
         self.builder.activity.on_change = self.write_status  # every worker's /healthz says what the builder does
         self.write_status()
-        self.server = BuilderServer(self.folder, self.handle)
         if not schedule:
             return
         self.scheduler = BackgroundScheduler(daemon=True, timezone="UTC")

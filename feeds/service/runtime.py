@@ -25,7 +25,7 @@ from feeds.config import Config
 from feeds.errors import FeedsError
 from feeds.service.builder import Builder
 from feeds.service.errors import Unavailable
-from feeds.service.host import HostLock
+from feeds.service.host import HostLock, answering
 from feeds.service.roles import Follower, Leader, Role, StatusFields
 from feeds.service.served import POLL, Served
 from feeds.service.status import StatusFile
@@ -37,6 +37,8 @@ from feeds.snapshot.store import Store
 BuilderFactory = Callable[[Manifest | None], Builder]
 #: How long a request waits for a body that went missing (a removed snapshot folder, published again).
 REAPPEAR_WAIT = 1.0
+#: How long a worker that found the lock free waits for an answer from a builder still alive (its folder removed).
+ANSWER_WAIT = 0.5
 #: How long after a builder handed the lock on (a clean stop) a following worker waits before taking it.
 HANDOFF_PAUSE = timedelta(seconds=0.5)
 
@@ -130,11 +132,22 @@ class Runtime:
                 # too within moments, and must not start a fresh scan meanwhile. Otherwise it leads shortly.
                 self._lock.release()
                 return False
+            if answering(self.folder, ANSWER_WAIT):
+                # A free lock, but a live builder: its folder was removed and is being made again (a lock file
+                # in a folder something else made first is not the builder's). It keeps building; two would race.
+                self._lock.release()
+                return False
             builder = self.make_builder(self.served.current)
             builder.listeners.insert(0, self.served.published)  # serve what it publishes at once, before any other listener
             leader = Leader(self.config, builder, self._lock, self.status_file, self.status_fields)
             self.role = leader
-            leader.start(schedule=self.schedule)
+            try:
+                leader.start(schedule=self.schedule)
+            except BaseException:  # (its socket taken, say): a follower again, the lock let go
+                builder.cancel()
+                self.role = Follower(self.folder, self.served)
+                self._lock.release()
+                raise
         return True
 
     def _handed_on_just_now(self) -> bool:
