@@ -120,7 +120,8 @@ def test_a_snapshot_folder_removed_while_clients_poll_is_back_within_a_second_an
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    with tmpfs(tmp_path / "disk", "5m") as mount:
+    # Room for the sample site's snapshot, its saved state and its database twice over, and no more.
+    with tmpfs(tmp_path / "disk", "12m") as mount:
         yield mount
 
 
