@@ -3,12 +3,11 @@
 There is one way to build: :meth:`Builder.rescan` plans every document of the
 site, reuses every document whose digest an earlier snapshot already has (so a
 restart over unchanged content renders nothing: it adopts what is published),
-renders the rest of what is needed first (page 1 of every feed, the HTML pages,
-OPML) and publishes that as one snapshot. :meth:`Builder.complete` then
-renders the older pages in the background, a chunk at a time, and publishes
-the complete snapshot; a request for an older page meanwhile is rendered at
-once by :meth:`Builder.render_now`. ``feeds serve``, ``feeds build``, gunicorn
-and granian all build through here.
+renders the rest of what is needed first (the current feeds, the HTML pages,
+OPML) and publishes that as one snapshot. :meth:`Builder.complete` then renders
+the rest (archives, post pages) in the background, a chunk at a time, and
+publishes the complete snapshot; a request for one of them meanwhile is rendered
+at once by :meth:`Builder.render_now`. Every server builds through here.
 """
 
 from __future__ import annotations
