@@ -42,6 +42,7 @@ class Config:
     sections: tuple[Section, ...]
     redirects: tuple[Redirect, ...]
     scan_interval: int
+    watch: bool
     max_file_size: int
     websub_hubs: tuple[str, ...]
     rebuild_token: str | None

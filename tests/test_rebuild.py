@@ -35,7 +35,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
     shutil.copytree(SAMPLE, root / "content")
     (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
     # Many wrong tokens are sent on purpose here; the per-client throttle of wrong tokens has its own tests (test_abuse).
-    env = {"FEEDS_REBUILD_TOKEN": TOKEN, "FEEDS_SCAN_INTERVAL": "3600", "FEEDS_REBUILD_FAILURE_LIMIT": "0"}
+    # No file-system events either: only the requests of these tests scan (tests/test_watch.py has the events).
+    env = {"FEEDS_REBUILD_TOKEN": TOKEN, "FEEDS_SCAN_INTERVAL": "3600", "FEEDS_REBUILD_FAILURE_LIMIT": "0", "FEEDS_WATCH": "false"}
     with ServerProcess(root / "content", root / "feeds.toml", env=env) as server:
         # The server answers from its first publish on, while the start-up scan still saves and prunes: a rebuild
         # asked then is queued (202). The tests start from an idle builder: ask until one is done.

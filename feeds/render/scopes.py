@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from feeds import urls
 from feeds.config import Config
@@ -69,6 +70,10 @@ class Scopes:
     def of_kind(self, kind: str) -> list[Scope]:
         return [scope for scope in self.all if scope.kind == kind]
 
+    @cached_property
+    def by_prefix(self) -> dict[str, Scope]:
+        return {scope.prefix: scope for scope in self.all}
+
 
 def scopes(site: Site, config: Config) -> Scopes:
     """Every scope of ``site`` under ``config``; tag, author, section and language scopes have at least one post."""
@@ -98,18 +103,7 @@ def scopes(site: Site, config: Config) -> Scopes:
             by_language.setdefault((post.language or config.language).lower(), []).append(post)
 
     made = [_scope(config, "site", "", config.title, in_site)]
-    for slug, posts in sorted(by_section.items()):
-        section = config.section(slug)
-        made.append(
-            _scope(
-                config,
-                "section",
-                slug,
-                section.title if section and section.title else slug,
-                posts,
-                section.description if section else None,
-            )
-        )
+    made += [section_scope(config, slug, posts) for slug, posts in sorted(by_section.items())]
     names = {tag.slug: tag.name for tag in site.authors.tags}
     made += [_scope(config, "author", slug, names[slug], posts) for slug, posts in by_author.items() if posts]
     made += [_scope(config, "tag", tag.slug, tag.name, by_tag[tag.slug]) for tag in site.tags.tags if by_tag[tag.slug]]
@@ -117,6 +111,18 @@ def scopes(site: Site, config: Config) -> Scopes:
         spelled = {(post.language or config.language).lower(): post.language or config.language for post in site.posts}
         made += [_scope(config, "language", tag, spelled[tag], posts) for tag, posts in sorted(by_language.items())]
     return Scopes(tuple(made), tags_of, authors_of)
+
+
+def section_scope(config: Config, slug: str, posts: Sequence[Post], newest: datetime | None = None) -> Scope:
+    """The scope of the section ``slug`` (its title and description from the settings)."""
+    section = config.section(slug)
+    title = section.title if section and section.title else slug
+    return _scope(config, "section", slug, title, posts, section.description if section else None, newest)
+
+
+def scope_of(config: Config, kind: str, slug: str, name: str, posts: Sequence[Post], newest: datetime | None = None) -> Scope:
+    """One scope of any kind (``newest``: its newest change, when the caller knows it)."""
+    return section_scope(config, slug, posts, newest) if kind == "section" else _scope(config, kind, slug, name, posts, None, newest)
 
 
 _DESCRIPTIONS = {
@@ -127,7 +133,9 @@ _DESCRIPTIONS = {
 }
 
 
-def _scope(config: Config, kind: str, slug: str, name: str, posts: Sequence[Post], description: str | None = None) -> Scope:
+def _scope(
+    config: Config, kind: str, slug: str, name: str, posts: Sequence[Post], description: str | None = None, newest: datetime | None = None
+) -> Scope:
     title = config.title if kind == "site" else f"{config.title}: {name}"
     if description is None:
         description = config.description if kind == "site" else _DESCRIPTIONS[kind].format(name=name, site=config.title)
@@ -141,5 +149,5 @@ def _scope(config: Config, kind: str, slug: str, name: str, posts: Sequence[Post
         posts=tuple(posts),
         options=config.options(kind, slug),
         language=name if kind == "language" else config.language,
-        newest=max((p.updated for p in posts), default=EPOCH),
+        newest=newest if newest is not None else max((p.updated for p in posts), default=EPOCH),
     )

@@ -25,13 +25,14 @@ from feeds import log
 from feeds.config import Config
 from feeds.content.errors import ContentRootError
 from feeds.content.index import ContentIndex, Scan
-from feeds.content.site import select
 from feeds.errors import FeedsError, StorageError
 from feeds.models import Post
-from feeds.render.plan import Doc, Plan, plan
+from feeds.render.incremental import Planner
+from feeds.render.plan import Plan
 from feeds.render.store import RenderStore
 from feeds.service import report, state
 from feeds.service.activity import Activity
+from feeds.service.assemble import assemble, item_of
 from feeds.service.errors import Cancelled, RewrittenHistory
 from feeds.service.heap import settle_heap
 from feeds.service.pool import Pool
@@ -39,10 +40,11 @@ from feeds.service.pruner import Pruner
 from feeds.service.rendering import Renderer
 from feeds.service.report import Failures
 from feeds.service.sources import Source, Sync
-from feeds.snapshot.diff import diff, same
+from feeds.service.watch import EVERYTHING, Changes, Touched
+from feeds.snapshot.diff import same
 from feeds.snapshot.errors import SnapshotError
-from feeds.snapshot.manifest import Item, KeptPost, Manifest, dumps, last_modified
-from feeds.snapshot.store import Store, Stored
+from feeds.snapshot.manifest import Item, Manifest, dumps
+from feeds.snapshot.store import Store
 
 #: Older pages rendered per step of :meth:`Builder.complete`; a rescan can run between two steps.
 CHUNK = 96
@@ -81,10 +83,17 @@ class Builder:
     #: The posts of the site a plan was made from (the renderings it needs).
     _shown: tuple[Plan | None, tuple[Post, ...]] = field(default=(None, ()), init=False, repr=False)
     _pruner: Pruner = field(init=False, repr=False)
+    #: Plans each change from the previous plan (``feeds.render.incremental``).
+    planner: Planner = field(init=False, repr=False)
+    #: Files that file-system events named since the last scan (``feeds.service.watch``).
+    touched: Touched = field(default_factory=Touched, init=False, repr=False)
+    #: Whether events report every change of the content folder (``feeds.service.watch``): scans then look only where they point.
+    watching: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.config, self.renders, self.store, self.pool, lambda post: self.index.body(post))
         self.index = ContentIndex(self.config, load_many=self.renderer.load_many)
+        self.planner = Planner(self.config)
         self.pool.on_step = self.activity.step
         self._pruner = Pruner(self.prune)
         if self.manifest is None:
@@ -126,7 +135,12 @@ class Builder:
             source = self.source(self.manifest.commit if self.manifest else None)
             if source.rewritten_from is not None and not force:
                 raise RewrittenHistory(source.rewritten_from, source.commit or "")
-            scan = self.index.scan(source.root, source.content_time, source.history)
+            paths = self.touched.take()
+            try:
+                scan = self.index.scan(source.root, source.content_time, source.history, self._looked_at(paths, force))
+            except BaseException:
+                self.touched.add(EVERYTHING)  # what the events named is not lost with this scan
+                raise
             scanned = time.perf_counter()
         except Cancelled:
             raise
@@ -177,39 +191,20 @@ class Builder:
         settle_heap()
         return True
 
-    def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
-        """Plan the site, reuse what is published, render what is needed first; return the new manifest."""
-        site = select(scan.posts, now, self.config.author.name)
-        plan_ = plan(site, self.config, self.plan)
-        self._shown = (plan_, site.posts)
-        previous = self.manifest
-        planned = diff(plan_, previous, self._late)
-        items, pending, todo = planned.reused, planned.pending, planned.render
-        content_time = scan.content_time
-        for doc, stored in self.renderer.docs(todo):
-            old = previous.items.get(doc.path) if previous else None
-            items[doc.path] = self._item(doc, stored, (old.etag, old.last_modified) if old else (None, 0), content_time, now)
-        ordered = {doc.path: items[doc.path] for doc in plan_.docs if doc.path in items}
-        manifest = Manifest(
-            version=plan_.version,
-            seq=(previous.seq + 1) if previous else 1,
-            built_at=now,
-            items=ordered,
-            pending=pending,
-            post_count=len(site.posts),
-            tags=site.tags.tags,
-            problems=scan.problems + site.problems + plan_.problems,
-            kept=tuple(KeptPost(k.post.source, k.post.title, k.reason, k.since) for k in scan.kept),
-            next_change=site.next_change,
-            content_time=content_time,
-            commit=source.commit,
-            scopes=plan_.counts,
-        )
-        return manifest, plan_, len(todo)
+    def _looked_at(self, paths: Changes, force: bool) -> Changes:
+        """The files a scan looks at: what events named, or (None) all, when not watching, forced or first."""
+        return None if force or not self.watching or self._scans == 0 else paths
 
-    def _item(self, doc: Doc, stored: Stored, previous: tuple[str | None, int], content_time: datetime, now: datetime) -> Item:
-        modified = last_modified(previous, stored.etag, content_time, doc.newest, now)
-        return Item(doc.path, doc.media_type, stored.etag, modified, stored.size, stored.gzip_size, doc.digest)
+    def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
+        """Plan the site (what changed, when the planner can), reuse what is published, render what is needed first."""
+        try:
+            planned = self.planner.plan(scan.posts, scan.delta, now, self.plan)
+        except BaseException:
+            self.planner.forget()  # (its state may be half brought up to date)
+            raise
+        self._shown = (planned.plan, planned.site.posts)
+        manifest, rendered = assemble(planned, scan, source, now, self.manifest, self._late, self.renderer)
+        return manifest, planned.plan, rendered
 
     def _publish(self, manifest: Manifest, plan_: Plan | None = None) -> None:
         # The builder answers for the new snapshot before any worker can see it (a follower asking for one
@@ -283,7 +278,7 @@ class Builder:
             return self._unwritten(e, now)
         for doc, stored in rendered:
             waiting = manifest.pending[doc.path]
-            item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, now)
+            item = item_of(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, now)
             with self._late_lock:
                 self._late[(doc.path, doc.digest)] = item
         return None
@@ -328,7 +323,7 @@ class Builder:
         if item is not None:
             return item
         ((_, stored),) = self.renderer.docs([doc], parallel=False)
-        item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, self.clock())
+        item = item_of(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, self.clock())
         with self._late_lock:
             self._late.setdefault((path, doc.digest), item)
             return self._late[(path, doc.digest)]

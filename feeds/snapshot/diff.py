@@ -62,6 +62,48 @@ def diff(plan: Plan, published: Manifest | None, late: Mapping[tuple[str, str], 
     return Diff(reused, render, pending)
 
 
+def diff_some(changed: list[Doc], removed: set[str], published: Manifest, late: Mapping[tuple[str, str], Item]) -> Diff:
+    """:func:`diff` for a plan that says which documents it planned again (``changed``) and which it dropped (``removed``).
+
+    In time of the change: the published items and pending documents are taken over as
+    they are (copied, not compared), and only the named documents are looked at, with the
+    same rules as :func:`diff`, so the result is the one :func:`diff` gives for the whole plan.
+    """
+    reused = dict(published.items)
+    pending = dict(published.pending)
+    for path in removed:
+        reused.pop(path, None)
+        pending.pop(path, None)
+    render: list[Doc] = []
+    edits: list[Doc] = []
+    for doc in changed:
+        old = published.items.get(doc.path)
+        if old is not None and old.digest == doc.digest:
+            reused[doc.path] = old
+            pending.pop(doc.path, None)
+            continue
+        reused.pop(doc.path, None)
+        pending.pop(doc.path, None)
+        known = late.get((doc.path, doc.digest))
+        if known is not None:
+            reused[doc.path] = known
+            continue
+        if doc.first:
+            render.append(doc)
+            continue
+        waiting = published.pending.get(doc.path)
+        if waiting is None and (old is not None or published.complete):
+            edits.append(doc)
+            continue
+        pending[doc.path] = pending_of(doc, old, waiting)
+    if len(edits) <= SMALL_CHANGE:
+        render += edits
+    else:
+        for doc in edits:
+            pending[doc.path] = pending_of(doc, published.items.get(doc.path), None)
+    return Diff(reused, render, pending)
+
+
 def pending_of(doc: Doc, old: Item | None, waiting: Pending | None) -> Pending:
     """A document left for later, remembering the validators its path had (Last-Modified never goes backwards)."""
     if waiting is not None:
