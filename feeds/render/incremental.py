@@ -20,6 +20,7 @@ post falling due, a change of a large part of the site — is planned from scrat
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -208,20 +209,24 @@ class _State:
         # Tags and authors: counted, then named and slugged as from scratch; an existing one renamed or moved falls back.
         site_author = (config.author.name,) if config.author.name else ()
         several = self.several()
+        # As net changes by (file, spelling): an edit that keeps a post's tags changes no count (nor a tag's first file).
+        gone: Counter[tuple[str, str, str]] = Counter()
+        came: Counter[tuple[str, str, str]] = Counter()
         for post in removed:
             if post.feed:
-                self.tags.remove(post.source, post.tags)
-                self.authors.remove(post.source, tuple(a.name for a in post.authors) or site_author)
-                self.languages.remove(post.source, [self.language(post)])
+                gone.update(self._names(post, site_author))
             else:
                 self.unfed -= 1
         for post in added:
             if post.feed:
-                self.tags.add(post.source, post.tags)
-                self.authors.add(post.source, tuple(a.name for a in post.authors) or site_author)
-                self.languages.add(post.source, [self.language(post)])
+                came.update(self._names(post, site_author))
             else:
                 self.unfed += 1
+        counts = {"tag": self.tags, "author": self.authors, "language": self.languages}
+        for (kind, source, name), times in (gone - came).items():
+            counts[kind].remove(source, [name] * times)
+        for (kind, source, name), times in (came - gone).items():
+            counts[kind].add(source, [name] * times)
         if self.several() != several:
             raise Fallback("language scopes come or go")
         tags = _reindexed(self.site.tags, index_counted(self.tags.uses, self.tags.first, "tag", "/tags/"), self.unfed)
@@ -241,6 +246,15 @@ class _State:
         change = self._rescope(site, removed, added, old_tags=self.site.tags)
         self.site = site
         return self._replan(site, change)
+
+    def _names(self, post: Post, site_author: tuple[str, ...]) -> list[tuple[str, str, str]]:
+        """(kind, file, spelling) of each tag, author and language a feed post counts for."""
+        authors = tuple(a.name for a in post.authors) or site_author
+        return [
+            *(("tag", post.source, name) for name in post.tags),
+            *(("author", post.source, name) for name in authors),
+            ("language", post.source, self.language(post)),
+        ]
 
     def language(self, post: Post) -> str:
         """The language scope ``post`` belongs in (when the site has them)."""

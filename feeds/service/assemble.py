@@ -16,7 +16,7 @@ from feeds.render.incremental import Planned
 from feeds.render.plan import Doc
 from feeds.service.rendering import Renderer
 from feeds.service.sources import Source
-from feeds.snapshot.diff import diff, diff_some
+from feeds.snapshot.diff import changes_of, diff, diff_some
 from feeds.snapshot.manifest import Item, KeptPost, Manifest, last_modified
 from feeds.snapshot.store import Stored
 
@@ -34,10 +34,9 @@ def assemble(
     site, plan_ = planned.site, planned.plan
     if previous is not None and planned.changed is not None and planned.removed is not None:
         made = diff_some(planned.changed, planned.removed, previous, late)
-        items, pending, todo = made.reused, made.pending, made.render
     else:
         made = diff(plan_, previous, late)
-        items, pending, todo = made.reused, made.pending, made.render
+    items, pending, todo = made.reused, made.pending, made.render
     content_time = scan.content_time
     for doc, stored in renderer.docs(todo):
         old = previous.items.get(doc.path) if previous else None
@@ -58,6 +57,7 @@ def assemble(
         content_time=content_time,
         commit=source.commit,
         scopes=plan_.counts,
+        changes=changes_of(previous, items, pending, made.touched) if previous is not None and made.touched is not None else None,
     )
     return manifest, len(todo)
 

@@ -40,10 +40,10 @@ from feeds.service.pruner import Pruner
 from feeds.service.rendering import Renderer
 from feeds.service.report import Failures
 from feeds.service.sources import Source, Sync
-from feeds.service.watch import EVERYTHING, Changes, Touched
+from feeds.service.watch import EVERYTHING, Paths, Touched
 from feeds.snapshot.diff import same
 from feeds.snapshot.errors import SnapshotError
-from feeds.snapshot.manifest import Item, Manifest, dumps
+from feeds.snapshot.manifest import MAX_DEPTH, Changes, Item, Manifest, dumps, dumps_delta
 from feeds.snapshot.store import Store
 
 #: Older pages rendered per step of :meth:`Builder.complete`; a rescan can run between two steps.
@@ -178,7 +178,7 @@ class Builder:
             return False
         self.activity.doing("publishing")
         try:
-            self._publish(manifest, plan_)
+            manifest = self._publish(manifest, plan_)
         except SnapshotError as e:
             return self._unwritten(e, now)
         self._recovered(now)
@@ -191,7 +191,7 @@ class Builder:
         settle_heap()
         return True
 
-    def _looked_at(self, paths: Changes, force: bool) -> Changes:
+    def _looked_at(self, paths: Paths, force: bool) -> Paths:
         """The files a scan looks at: what events named, or (None) all, when not watching, forced or first."""
         return None if force or not self.watching or self._scans == 0 else paths
 
@@ -206,13 +206,17 @@ class Builder:
         manifest, rendered = assemble(planned, scan, source, now, self.manifest, self._late, self.renderer)
         return manifest, planned.plan, rendered
 
-    def _publish(self, manifest: Manifest, plan_: Plan | None = None) -> None:
+    def _publish(self, manifest: Manifest, plan_: Plan | None = None) -> Manifest:
         # The builder answers for the new snapshot before any worker can see it (a follower asking for one
         # of its pending pages must never get the previous snapshot's bytes).
         before = self.manifest, self.plan
+        if before[0] is not None and manifest.changes is not None and len(before[0].parents) < MAX_DEPTH:
+            manifest = replace(manifest, parents=(before[0].name(), *before[0].parents))  # written as the change: a follower reads that
+        else:
+            manifest = replace(manifest, parents=())
         self.manifest, self.plan = manifest, plan_ or self.plan
         try:
-            self.store.publish(manifest, dumps(manifest))
+            self.store.publish(manifest, dumps_delta(manifest) if manifest.parents else dumps(manifest))
         except SnapshotError:
             self.manifest, self.plan = before
             with self._late_lock:
@@ -222,6 +226,7 @@ class Builder:
             named = {(path, item.digest) for path, item in manifest.items.items()}
             self._late = {key: item for key, item in self._late.items() if key not in named and key[0] in manifest.pending}
         log.event("publish", version=manifest.version, seq=manifest.seq, documents=len(manifest.items), pending=len(manifest.pending))
+        return manifest
 
     def forget_disk(self, reason: str) -> None:
         """Forget what this builder wrote to disk (the snapshot folder was removed): the next scan renders and publishes it all again."""
@@ -287,13 +292,12 @@ class Builder:
         items = dict(manifest.items)
         for path, waiting in manifest.pending.items():
             items[path] = self._late[(path, waiting.digest)]
-        assert self.plan is not None
-        ordered = {doc.path: items[doc.path] for doc in self.plan.docs}
-        complete = replace(manifest, items=ordered, pending={}, seq=manifest.seq + 1)
+        rendered = frozenset(manifest.pending)  # (listed after the rest: no pass over the whole plan to order them)
+        complete = replace(manifest, items=items, pending={}, seq=manifest.seq + 1, changes=Changes(rendered, unpending=rendered))
         self.activity.step()
         self.activity.doing("publishing")
         try:
-            self._publish(complete)
+            complete = self._publish(complete)
         except SnapshotError as e:
             return self._unwritten(e, self.clock())
         self._recovered(self.clock())

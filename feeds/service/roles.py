@@ -138,10 +138,8 @@ class Leader:
     def scheduled(self) -> None:
         """The scan job: rescan, then render older pages; an exception never stops the schedule."""
         self._scheduled += 1
-        if self._scheduled % LIST_EVERY == 0:
-            self.builder.touched.add(EVERYTHING)
         try:
-            self.run()
+            self.run(listing=self._scheduled % LIST_EVERY == 0)
         except Exception:
             logging.getLogger("feeds").exception("scheduled rescan failed")
 
@@ -154,14 +152,19 @@ class Leader:
                     break
                 self.builder.touched.add(changes)
                 try:
-                    self.run()
+                    self.run(listing=False)
                 except Exception:
                     logging.getLogger("feeds").exception("rescan after a file-system event failed")
         finally:
             events.release()
 
-    def run(self, force: bool = False) -> bool:
-        """Rescan and complete the snapshot (one job at a time); return whether a new snapshot was published."""
+    def run(self, force: bool = False, listing: bool = True) -> bool:
+        """Rescan and complete the snapshot (one job at a time); return whether a new snapshot was published.
+
+        ``listing``: list the whole content folder (else look only where file-system events pointed, when they do).
+        """
+        if listing:
+            self.builder.touched.add(EVERYTHING)
         with self._job_lock:
             self.check_folder()
             changed = (self._rebuilds.request(force) and self._rebuilds.changed) if not self._stopped else False
@@ -185,6 +188,7 @@ class Leader:
     def rebuild(self, force: bool = False) -> RebuildAnswer:
         """Rescan now, in this thread, or queue one more rescan behind the one under way; say truthfully how it went."""
         before = self.builder.manifest
+        self.builder.touched.add(EVERYTHING)  # asked for a scan: the folder is listed, whatever events said or not yet
         ran = not self._stopped and self._rebuilds.request(force)
         current = self.builder.manifest
         changed, version = current is not before, current.version if current else None

@@ -41,7 +41,7 @@ from feeds.limits import MAX_WATCHED_FOLDERS
 #: What a wait returns when the whole folder must be listed again.
 EVERYTHING = None
 #: A set of changed relative paths, or EVERYTHING.
-Changes = set[str] | None
+Paths = set[str] | None
 
 # inotify(7) constants (linux/inotify.h).
 IN_ATTRIB = 0x00000004
@@ -72,17 +72,17 @@ class Touched:
     """The files events named since the last scan took them (EVERYTHING: list the folder whole; so at first)."""
 
     def __init__(self) -> None:
-        self._paths: Changes = EVERYTHING
+        self._paths: Paths = EVERYTHING
         self._lock = threading.Lock()
 
-    def add(self, paths: Changes) -> None:
+    def add(self, paths: Paths) -> None:
         with self._lock:
             if paths is EVERYTHING or self._paths is EVERYTHING:
                 self._paths = EVERYTHING
             else:
                 self._paths |= paths
 
-    def take(self) -> Changes:
+    def take(self) -> Paths:
         """What was named so far, forgotten here (a scan that fails adds EVERYTHING back)."""
         with self._lock:
             paths, self._paths = self._paths, set()
@@ -142,7 +142,7 @@ class Watch:
                 raise OSError(code, os.strerror(code))
             self._folders[wd] = folder
 
-    def wait(self, timeout: float | None = None) -> Changes:
+    def wait(self, timeout: float | None = None) -> Paths:
         """Block until something changes (or ``timeout`` seconds pass: an empty set); the changed files, or EVERYTHING.
 
         After :meth:`close`, returns an empty set at once.

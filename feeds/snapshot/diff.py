@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feeds.render.plan import Doc, Plan
-from feeds.snapshot.manifest import Item, Manifest, Pending
+from feeds.snapshot.manifest import Changes, Item, Manifest, Pending
 
 #: An edit that changes up to this many older pages renders them with the page 1s (one publish, no pending pages).
 SMALL_CHANGE = 64
@@ -27,6 +27,8 @@ class Diff:
     render: list[Doc]
     #: Documents left for later (by path).
     pending: dict[str, Pending]
+    #: The paths whose item or pending document may differ from the published ones (None: any).
+    touched: set[str] | None = None
 
 
 def diff(plan: Plan, published: Manifest | None, late: Mapping[tuple[str, str], Item]) -> Diff:
@@ -101,7 +103,17 @@ def diff_some(changed: list[Doc], removed: set[str], published: Manifest, late: 
     else:
         for doc in edits:
             pending[doc.path] = pending_of(doc, published.items.get(doc.path), None)
-    return Diff(reused, render, pending)
+    return Diff(reused, render, pending, removed | {doc.path for doc in changed})
+
+
+def changes_of(published: Manifest, items: Mapping[str, Item], pending: Mapping[str, Pending], touched: set[str]) -> Changes:
+    """What a manifest of ``items`` and ``pending`` changed against ``published``, looking only at the ``touched`` paths."""
+    return Changes(
+        frozenset(p for p in touched if p in items and published.items.get(p) != items[p]),
+        frozenset(p for p in touched if p not in items and p in published.items),
+        frozenset(p for p in touched if p in pending and published.pending.get(p) != pending[p]),
+        frozenset(p for p in touched if p not in pending and p in published.pending),
+    )
 
 
 def pending_of(doc: Doc, old: Item | None, waiting: Pending | None) -> Pending:
@@ -113,10 +125,11 @@ def pending_of(doc: Doc, old: Item | None, waiting: Pending | None) -> Pending:
 
 def same(old: Manifest, new: Manifest) -> bool:
     """Whether publishing ``new`` would change nothing a client or /healthz sees."""
+    changes = new.changes  # (when known, the documents are compared in time of the change)
     return (
         old.version == new.version
-        and old.items == new.items
-        and old.pending.keys() == new.pending.keys()
+        and (not (changes.items or changes.removed) if changes is not None else old.items == new.items)
+        and (not (changes.pending or changes.unpending) if changes is not None else old.pending.keys() == new.pending.keys())
         and old.problems == new.problems
         and [(k.path, k.reason) for k in old.kept] == [(k.path, k.reason) for k in new.kept]
         and old.next_change == new.next_change

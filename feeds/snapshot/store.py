@@ -159,15 +159,25 @@ class Store:
         except OSError:
             return None
 
-    def load(self, name: str) -> Manifest:
-        """Read the manifest ``name``; SnapshotError when it cannot be read."""
+    def load(self, name: str, known: Manifest | None = None) -> Manifest:
+        """Read the manifest ``name``; SnapshotError when it cannot be read.
+
+        One written as a change is applied to the manifest before it: ``known`` when that is
+        the one (a worker's served manifest: only the change is read), else read from here.
+        """
         path = self.manifests / name
         try:
             raw = path.read_bytes()
         except OSError as e:
             raise SnapshotError.from_os(path, "cannot read", e) from e
+
+        def parent(parent_name: str) -> Manifest:
+            if known is not None and known.name() == parent_name:
+                return known
+            return self.load(parent_name)
+
         try:
-            return loads(raw, str(path))
+            return loads(raw, str(path), parent)
         except ManifestError as e:
             raise SnapshotError(path, str(e)) from e
 
@@ -231,7 +241,7 @@ class Store:
             return pruned
         current = self.current_name()
         keep_names = {m.name() for m in live} | ({current} if current else set())
-        claimed: list[int] = []
+        claimed: dict[str, int] = {}
         try:
             for name in names:
                 if name in keep_names or keep(name):
@@ -240,19 +250,26 @@ class Store:
                     keep_names.add(name)
                     pruned.held += 1  # a worker still serves it: the next prune removes it
                 else:
-                    claimed.append(fd)  # held until the end, so no worker starts serving it meanwhile
-                    pruned.files += _unlink(self.manifests / name)
+                    claimed[name] = fd  # held until the end, so no worker starts serving it meanwhile
+            # A manifest written as a change needs the files of the ones before it (not their bodies): they stay while it does.
             referenced = {etag.strip('"') for etag in extra}
+            chain: set[str] = set()
             for manifest in live:
                 referenced.update(item.etag.strip('"') for item in manifest.items.values())
-            for name in keep_names - {m.name() for m in live}:
+                chain.update(manifest.parents)
+            for name in sorted(keep_names - {m.name() for m in live}):
                 try:
-                    referenced.update(item.etag.strip('"') for item in self.load(name).items.values())
+                    kept = self.load(name)
                 except SnapshotError:
                     continue  # unreadable: it cannot be served
+                referenced.update(item.etag.strip('"') for item in kept.items.values())
+                chain.update(kept.parents)
+            for name in claimed:
+                if name not in keep_names and name not in chain:
+                    pruned.files += _unlink(self.manifests / name)
             pruned.files += self._prune_objects(referenced)
         finally:
-            for fd in claimed:
+            for fd in claimed.values():
                 os.close(fd)
         return pruned
 
