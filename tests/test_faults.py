@@ -14,6 +14,7 @@ fault-injecting wrapper around the flush (syncfs), where a failing disk reports 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -35,7 +36,8 @@ from flask import Flask
 from feeds import log
 from feeds.fsutil import is_temporary, sync_filesystem
 from feeds.snapshot import store as store_module
-from feeds.snapshot.manifest import loads
+from feeds.snapshot.errors import SnapshotError
+from feeds.snapshot.store import Store
 
 from .builds import Records
 from .mounts import fill, read_only, tmpfs
@@ -122,7 +124,11 @@ def wait_for_recovery(server: Gunicorn, before: dict[str, str]) -> dict[str, str
 
 def unnamed(snapshot: Path) -> set[str]:
     """Bodies (and temporary files) in the object store that no manifest on disk names."""
-    named = {item.etag.strip('"') for path in (snapshot / "manifests").glob("*.json") for item in loads(path.read_bytes()).items.values()}
+    store = Store(snapshot)
+    named: set[str] = set()
+    for path in store.manifests.glob("*.json"):
+        with contextlib.suppress(SnapshotError):  # pruned meanwhile (it, or one it was written against)
+            named.update(item.etag.strip('"') for item in store.load(path.name).items.values())
     return {p.parent.name + p.name.removesuffix(".gz") for p in (snapshot / "objects").glob("*/*")} - named
 
 

@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 
 from feeds.limits import MAX_TAGS_PER_POST
+from feeds.service import pruner as pruner_module
 from feeds.service import served as served_module
 from feeds.service.runtime import Runtime
 from feeds.snapshot.manifest import Manifest
@@ -151,7 +152,10 @@ def test_a_worker_still_serving_the_previous_snapshot_keeps_its_bodies(
     assert _manifests(snap) == _chain(_runtime(leader).current)
 
 
-def test_renderings_no_post_needs_are_removed_after_a_complete_publish(worker: Callable[..., Flask], content: Path, tmp_path: Path) -> None:
+def test_renderings_no_post_needs_are_removed_after_a_complete_publish(
+    worker: Callable[..., Flask], content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pruner_module, "SWEEP_EVERY", 1)  # every prune a whole one (else one in SWEEP_EVERY)
     leader = worker()
     render = tmp_path / "snap" / "render"
     before = {p.parent.name + p.name for p in render.glob("*/*")}

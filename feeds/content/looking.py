@@ -68,3 +68,23 @@ def look_up(root: Path, rels: Iterable[str]) -> Looked | None:
         except OSError:
             return None
     return Looked(files, gone, newest)
+
+
+def at_least(root: Path, count: int) -> bool:
+    """Whether ``root`` and its first-level folders hold at least ``count`` entries (a cheap guess at a big site)."""
+    seen = 0
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return False
+    seen += len(entries)
+    for entry in entries:
+        if seen >= count:
+            break
+        try:
+            if not entry.name.startswith((".", "_")) and entry.is_dir():
+                with os.scandir(entry.path) as inner:
+                    seen += sum(1 for _ in inner)
+        except OSError:
+            continue
+    return seen >= count

@@ -36,7 +36,7 @@ from feeds.service.assemble import assemble, item_of
 from feeds.service.errors import Cancelled, RewrittenHistory
 from feeds.service.heap import settle_heap
 from feeds.service.pool import Pool
-from feeds.service.pruner import Pruner
+from feeds.service.pruner import Dropped, Pruner
 from feeds.service.rendering import Renderer
 from feeds.service.report import Failures
 from feeds.service.sources import Source, Sync
@@ -83,17 +83,16 @@ class Builder:
     #: The posts of the site a plan was made from (the renderings it needs).
     _shown: tuple[Plan | None, tuple[Post, ...]] = field(default=(None, ()), init=False, repr=False)
     _pruner: Pruner = field(init=False, repr=False)
-    #: Plans each change from the previous plan (``feeds.render.incremental``).
+    _dropped: Dropped = field(default_factory=Dropped, init=False, repr=False)
+    #: Plans each change from the previous plan; the files events named since the last scan, and whether events report
+    #: every change of the content folder (then scans look only where they point) (``feeds.service.watch``).
     planner: Planner = field(init=False, repr=False)
-    #: Files that file-system events named since the last scan (``feeds.service.watch``).
     touched: Touched = field(default_factory=Touched, init=False, repr=False)
-    #: Whether events report every change of the content folder (``feeds.service.watch``): scans then look only where they point.
     watching: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.config, self.renders, self.store, self.pool, lambda post: self.index.body(post))
-        self.index = ContentIndex(self.config, load_many=self.renderer.load_many)
-        self.planner = Planner(self.config)
+        self.index, self.planner = ContentIndex(self.config, load_many=self.renderer.load_many), Planner(self.config)
         self.pool.on_step = self.activity.step
         self._pruner = Pruner(self.prune)
         if self.manifest is None:
@@ -131,13 +130,16 @@ class Builder:
 
     def _rescan(self, force: bool, started: float) -> bool:
         now = self.clock()
+        if self._scans == 0 and self.manifest is None:  # a cold start: the helpers start with the scan, if it is big
+            self.renderer.warm_up(self.config.content_dir)
         try:
             source = self.source(self.manifest.commit if self.manifest else None)
             if source.rewritten_from is not None and not force:
                 raise RewrittenHistory(source.rewritten_from, source.commit or "")
-            paths = self.touched.take()
+            paths: Paths = self.touched.take()  # what events named; all of it when not watching, forced or first
+            paths = None if force or not self.watching or self._scans == 0 else paths
             try:
-                scan = self.index.scan(source.root, source.content_time, source.history, self._looked_at(paths, force))
+                scan = self.index.scan(source.root, source.content_time, source.history, paths)
             except BaseException:
                 self.touched.add(EVERYTHING)  # what the events named is not lost with this scan
                 raise
@@ -182,18 +184,14 @@ class Builder:
         except SnapshotError as e:
             return self._unwritten(e, now)
         self._recovered(now)
+        self._notify(current, manifest)  # first: this worker serves it at once, the hubs hear of it
         report.new_problems(current, manifest)  # what the published snapshot leaves out, said at once
         state.save(self.state_dir, self.config, self.index)
         if manifest.complete:  # else complete() prunes after the older pages
             self._clean()  # leftovers of failed or killed publishes, and what only older snapshots named
         report.rebuilt(current, manifest, scan, rendered, scanned - started, time.perf_counter() - started)
-        self._notify(current, manifest)
         settle_heap()
         return True
-
-    def _looked_at(self, paths: Paths, force: bool) -> Paths:
-        """The files a scan looks at: what events named, or (None) all, when not watching, forced or first."""
-        return None if force or not self.watching or self._scans == 0 else paths
 
     def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
         """Plan the site (what changed, when the planner can), reuse what is published, render what is needed first."""
@@ -209,11 +207,9 @@ class Builder:
     def _publish(self, manifest: Manifest, plan_: Plan | None = None) -> Manifest:
         # The builder answers for the new snapshot before any worker can see it (a follower asking for one
         # of its pending pages must never get the previous snapshot's bytes).
-        before = self.manifest, self.plan
-        if before[0] is not None and manifest.changes is not None and len(before[0].parents) < MAX_DEPTH:
-            manifest = replace(manifest, parents=(before[0].name(), *before[0].parents))  # written as the change: a follower reads that
-        else:
-            manifest = replace(manifest, parents=())
+        before, prior = (self.manifest, self.plan), self.manifest
+        chain = (prior.name(), *prior.parents) if prior is not None and manifest.changes is not None else ()
+        manifest = replace(manifest, parents=chain if len(chain) <= MAX_DEPTH else ())  # written as its change: followers read that
         self.manifest, self.plan = manifest, plan_ or self.plan
         try:
             self.store.publish(manifest, dumps_delta(manifest) if manifest.parents else dumps(manifest))
@@ -222,9 +218,10 @@ class Builder:
             with self._late_lock:
                 self._late.clear()  # a failed flush discards new bodies (Store.publish): render them again
             raise
-        with self._late_lock:
-            named = {(path, item.digest) for path, item in manifest.items.items()}
-            self._late = {key: item for key, item in self._late.items() if key not in named and key[0] in manifest.pending}
+        self._dropped.published(before[0], manifest)
+        with self._late_lock:  # (what is named now is no longer late; in time of the late pages, not of the site)
+            items, pending = manifest.items, manifest.pending
+            self._late = {k: i for k, i in self._late.items() if k[0] in pending and getattr(items.get(k[0]), "digest", None) != k[1]}
         log.event("publish", version=manifest.version, seq=manifest.seq, documents=len(manifest.items), pending=len(manifest.pending))
         return manifest
 
@@ -384,13 +381,17 @@ class Builder:
             live = [m for m in (self.manifest,) if m is not None]
             with self._late_lock:
                 extra = [item.etag for item in self._late.values()]
-            return not self.store.prune(live, extra).held
+            only = self._dropped.next()  # what the publishes dropped, or now and then every body
+            done = not self.store.prune(live, extra, only=only).held
+            if done:
+                self._dropped.pruned(only)
+            return done
 
     def _clean(self) -> None:
-        """After a complete snapshot is published: prune the snapshot folder, and the renderings no post of it needs."""
+        """After a complete snapshot is published: prune the snapshot folder, and (now and then) the renderings no post needs."""
         self._prune_soon()
         shown_plan, posts = self._shown
-        if shown_plan is self.plan and posts:
+        if shown_plan is self.plan and posts and self._dropped.sweeping():
             self.renderer.prune(posts)
 
     def _prune_soon(self) -> None:

@@ -9,7 +9,7 @@ which are then rendered at once so the change is complete in one publish.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from feeds.render.plan import Doc, Plan
@@ -137,8 +137,19 @@ def same(old: Manifest, new: Manifest) -> bool:
     )
 
 
+def changed_items(old: Manifest | None, new: Manifest) -> list[str]:
+    """Paths of the items whose bytes differ between two manifests (new or changed).
+
+    In time of the change when ``new`` was written as its change against ``old`` (it knows its changes).
+    """
+    before = old.items if old else {}
+    paths: Iterable[str] = new.items
+    if old is not None and new.changes is not None and new.parents[:1] == (old.name(),):
+        paths = sorted(new.changes.items)
+    return [path for path in paths if (prior := before.get(path)) is None or prior.etag != new.items[path].etag]
+
+
 def changed_paths(old: Manifest | None, new: Manifest) -> list[str]:
     """Paths whose bytes differ between two manifests (new, changed or newly pending)."""
     before = old.items if old else {}
-    changed = [path for path, item in new.items.items() if (prior := before.get(path)) is None or prior.etag != item.etag]
-    return changed + [path for path in new.pending if path not in before or old is None or path not in old.pending]
+    return changed_items(old, new) + [path for path in new.pending if path not in before or old is None or path not in old.pending]

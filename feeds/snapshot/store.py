@@ -25,7 +25,7 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,13 +225,23 @@ class Store:
             return None
         return Held(name, fd)
 
-    def prune(self, live: Iterable[Manifest], extra: Iterable[str] = (), keep: Callable[[str], bool] = lambda name: False) -> Pruned:
+    def prune(
+        self,
+        live: Iterable[Manifest],
+        extra: Iterable[str] = (),
+        keep: Callable[[str], bool] = lambda name: False,
+        only: Collection[str] | None = None,
+    ) -> Pruned:
         """Remove every manifest no worker holds, the objects only they named, and temporary files left behind.
 
-        Kept: ``current``, the ``live`` manifests (the builder's own), any manifest ``keep(name)``
-        says to keep (one replaced a moment ago: a request may be opening its bodies) and any a
-        worker holds (:meth:`hold`); ``extra`` are ETags of bodies the builder holds for its next
-        manifest. Only the builder calls this. Never raises: a failed clean-up only costs disk space.
+        Kept: ``current``, the ``live`` manifests (the builder's own) and the files they were written
+        against, any manifest ``keep(name)`` says to keep (one replaced a moment ago: a request may be
+        opening its bodies) and any a worker holds (:meth:`hold`); ``extra`` are ETags of bodies the
+        builder holds for its next manifest. Only the builder calls this. Never raises: a failed clean-up only costs disk space.
+
+        No body goes while a worker holds an older manifest (``held`` says so; the builder prunes again when
+        it is let go). With ``only`` (the ETags of the bodies the builder's publishes since the last prune
+        dropped), only those bodies are looked at, not every file of ``objects/``: in time of the changes.
         """
         live = list(live)
         pruned = Pruned()
@@ -256,18 +266,23 @@ class Store:
             chain: set[str] = set()
             for manifest in live:
                 referenced.update(item.etag.strip('"') for item in manifest.items.values())
+            # An older manifest still served (held for a moment after a swap, or by a stalled worker): its bodies, and
+            # every other, wait for the next prune, which comes when it is let go (reading it, and the manifests it was
+            # written against, would cost a pass over the whole site).
+            others = sorted(keep_names - {m.name() for m in live})
+            for manifest in live:
                 chain.update(manifest.parents)
-            for name in sorted(keep_names - {m.name() for m in live}):
-                try:
-                    kept = self.load(name)
-                except SnapshotError:
-                    continue  # unreadable: it cannot be served
-                referenced.update(item.etag.strip('"') for item in kept.items.values())
-                chain.update(kept.parents)
             for name in claimed:
                 if name not in keep_names and name not in chain:
                     pruned.files += _unlink(self.manifests / name)
-            pruned.files += self._prune_objects(referenced)
+            if others:
+                pruned.held = max(pruned.held, 1)
+            elif only is None:
+                pruned.files += self._prune_objects(referenced)
+            else:
+                for etag in only:
+                    if etag.strip('"') not in referenced:
+                        pruned.files += _unlink(self.object_path(etag, gzip=True)) + _unlink(self.object_path(etag))
         finally:
             for fd in claimed.values():
                 os.close(fd)
