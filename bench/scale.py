@@ -22,6 +22,7 @@ import json
 import shutil
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ from bench.milestones import Edit, etag_of, startup, until_everywhere
 from bench.probe import Client
 from bench.prod_report import WORKERS
 
-#: The post added and deleted (newest of all: it is in /feed.xml).
-ADDED = "2030-01-01-bench-added-scale.md"
+#: The post added and deleted: the newest of all (in /feed.xml), dated yesterday (a later date is not published yet).
+DAY = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+ADDED = f"{DAY}-bench-added-scale.md"
 
 
 def server_of(s: Site, snapshot_dir: Path, folder: Path) -> Server:
@@ -101,7 +103,7 @@ def trial(s: Site, folder: Path, idle: float) -> dict[str, Any]:
         time.sleep(1.0)  # the undo published (not measured)
         before = etag_of(client, "/feed.xml", time.monotonic() + 30)
         added = s.posts / ADDED
-        text = "---\ntitle: Added By The Scale Bench\ndate: 2030-01-01\ntags: [Go]\n---\nA new post.\n"
+        text = f"---\ntitle: Added By The Scale Bench\ndate: {DAY}\ntags: [Go]\n---\nA new post.\n"
         out["add"] = _change(client, "/feed.xml", workers, lambda: added.write_text(text, encoding="utf-8"), timeout)
         out["delete"] = _change(client, "/feed.xml", workers, lambda: added.unlink(), timeout, back=before)
         time.sleep(2.0)  # the builder's work after the last publish (saving its index, pruning) is done

@@ -102,10 +102,7 @@ class Builder:
         # builder): unflushed then, they may be empty after a power loss. Never trust them: write them again.
         self._prune_soon()
 
-    @property
-    def error(self) -> str | None:
-        """Why the last scan, rebuild or publish failed (None: it did not)."""
-        return self._failures.error
+    error = property(lambda self: self._failures.error, doc="Why the last scan, rebuild or publish failed (None: it did not).")
 
     # -- scanning and publishing --------------------------------------------------------
 
@@ -361,6 +358,7 @@ class Builder:
         return False
 
     def _unwritten(self, e: StorageError, now: datetime) -> bool:
+        self._dropped.etags = None  # what the failed attempt wrote: the next prune looks at every file (and temporary one)
         return self._failed("publish_failed", f"publish failed: {e}", now, e.cause or e.message, path=e.path, reason=e.message)
 
     def _recovered(self, now: datetime, settled: bool = True) -> None:

@@ -152,7 +152,11 @@ class Leader:
                     break
                 self.builder.touched.add(changes)
                 try:
-                    self.run(listing=False)
+                    # Not behind a scheduled job (a cold build's older pages take minutes): the rescan runs between two
+                    # of their chunks (a scan under way takes the change with it), the older pages after.
+                    if self._rebuilds.request():
+                        self.write_status()
+                        threading.Thread(target=self.complete, name="feeds-complete", daemon=True).start()
                 except Exception:
                     logging.getLogger("feeds").exception("rescan after a file-system event failed")
         finally:
