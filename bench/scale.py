@@ -91,6 +91,12 @@ def trial(s: Site, folder: Path, idle: float) -> dict[str, Any]:
             client.until_200(path, time.monotonic() + 30, probe.GZIP)
         out["page1_crawl"] = {"documents": len(page1), "seconds": time.monotonic() - started}
         out["pss_after_page1"] = _pss(server)
+        started = time.monotonic()
+        while time.monotonic() < started + timeout and not json.loads(client.get("/healthz").body or b"{}").get("complete"):
+            time.sleep(0.5)
+        out["complete_after_start"] = time.monotonic() - server.t0
+        time.sleep(3.0)  # the helper processes end after the last older page; the heap settles
+        out["pss_complete"] = _pss(server)
         out["builder_pss"] = _builder_pss(server)
         workers = set(cold["pids_seen"]) & server.workers()
         out["workers"] = len(workers)
@@ -144,9 +150,11 @@ def report(rows: list[dict[str, Any]]) -> str:
             f"| cold: first 200 | {cold.get('first_200') or 0:.2f} s | |",
             f"| cold: every page-1 feed 200 | {ready:.2f} s ({ready / h['rss']:.2f} × Hugo RSS-only) | ≤ 1.0 × Hugo RSS-only |",
             f"| page-1 feeds fetched (every scope, 3 formats) | {t['page1_crawl']['documents']} in {t['page1_crawl']['seconds']:.1f} s | |",
-            f"| PSS, all processes, after the page-1 fetch | {t['pss_after_page1']['total']:.0f} MB | |",
-            f"|   the builder's worker and helpers | {t['builder_pss'] or 0:.0f} MB | ≤ 100 MB at 10k, ≤ 400 MB at 100k |",
-            f"|   the other workers | {t['pss_after_page1']['total'] - (t['builder_pss'] or 0):.0f} MB | |",
+            f"| PSS, all processes, after the page-1 fetch (older pages still rendering) | {t['pss_after_page1']['total']:.0f} MB | |",
+            f"| every document rendered (complete) after the start | {t['complete_after_start']:.1f} s | |",
+            f"| PSS, all processes, then | {t['pss_complete']['total']:.0f} MB | |",
+            f"|   the builder's worker | {t['builder_pss'] or 0:.0f} MB | ≤ 100 MB at 10k, ≤ 400 MB at 100k |",
+            f"|   the other workers | {t['pss_complete']['total'] - (t['builder_pss'] or 0):.0f} MB | ≤ 300 MB for all 4 at 10k |",
             f"| edit: file written → every worker | {_ms(t['edit'])} | ≤ 100 ms at 10k, ≤ 200 ms at 100k |",
             f"| add (newest post) → every worker | {_ms(t['add'])} | |",
             f"| delete → every worker | {_ms(t['delete'])} | |",

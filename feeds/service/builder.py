@@ -79,6 +79,7 @@ class Builder:
     _late: dict[tuple[str, str], Item] = field(default_factory=dict, init=False, repr=False)
     _late_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _failures: Failures = field(default_factory=Failures, init=False, repr=False)
+    _scan_waiting: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _scans: int = field(default=0, init=False, repr=False)
     #: The posts of the site a plan was made from (the renderings it needs).
     _shown: tuple[Plan | None, tuple[Post, ...]] = field(default=(None, ()), init=False, repr=False)
@@ -109,10 +110,11 @@ class Builder:
     def rescan(self, force: bool = False) -> bool:
         """Scan now; publish page 1s and HTML pages if anything changed. Returns whether a new snapshot was published.
 
-        Never raises for bad content, a vanished folder or a full disk: the published snapshot stays as it is.
-        A stop (:meth:`cancel`) ends it between two documents, with nothing of it published.
-        """
+        Never raises for bad content, a vanished folder or a full disk: the published snapshot stays as it is. A stop
+        (:meth:`cancel`) ends it between two documents, with nothing of it published."""
+        self._scan_waiting.set()  # the older pages' loop lets this scan in at its next chunk
         with self._lock:
+            self._scan_waiting.clear()
             started = time.perf_counter()
             try:
                 self.activity.doing("scanning")
@@ -235,12 +237,13 @@ class Builder:
     def complete(self) -> bool:
         """Render the older pages of the published snapshot and publish it complete; return whether it is complete.
 
-        Works a chunk at a time, releasing the lock in between so a rescan (an edit)
-        never waits for a whole cold build; a stop (:meth:`cancel`) ends it between two documents.
-        """
+        Works a chunk at a time, letting a waiting rescan (an edit) in between: it never waits for a whole cold build;
+        a stop (:meth:`cancel`) ends it between two documents."""
         try:
             while True:
                 self.activity.step()
+                while self._scan_waiting.is_set():  # (a lock is not fair: give a waiting scan its turn)
+                    time.sleep(0.001)
                 with self._lock:
                     done = self._complete_chunk()
                 if done is not None:
@@ -334,7 +337,7 @@ class Builder:
         self.renderer.docs([doc], parallel=False)
         return item
 
-    # -- stopping ------------------------------------------------------------------------
+    # -- stopping, failures, logs, listeners --------------------------------------------
 
     def cancel(self) -> None:
         """Stop building for good: the build in progress ends between two documents; the helper processes end now."""
@@ -348,8 +351,6 @@ class Builder:
             return False
         self._lock.release()
         return True
-
-    # -- failures, logs, listeners ------------------------------------------------------
 
     def _failed(self, event: str, error: str, now: datetime, cause: str, **fields: Any) -> bool:
         """Keep serving what is published; log the cause once (not at every retry)."""
