@@ -40,6 +40,7 @@ from feeds.parsers import (
     as_url,
     as_url_list,
 )
+from feeds.podcast import Show, SubkeyError, as_show
 
 ENV_PREFIX = "FEEDS_"
 DEFAULT_FILE = "feeds.toml"
@@ -187,6 +188,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Publish to `publish_url` after every complete rebuild, from the host's builder; enable it on one host only.",
         as_bool,
     ),
+    Setting(
+        "podcast",
+        None,
+        "The site's RSS feed as a podcast: a `[podcast]` table (`category`, `explicit`, `owner`, `image`, `type`, `locked`, `funding`,"
+        " `guid`, `complete`, `new_feed_url`); see Podcasts.",
+        as_show,
+    ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -229,6 +237,8 @@ class Config:
     publish_purge_command: str | None
     publish_purge_url: str | None
     publish_on_rebuild: bool
+    #: The site-wide show, when the site's RSS feed is a podcast.
+    podcast: Show | None
 
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
@@ -242,6 +252,7 @@ class Config:
         values["iframe_hosts"] = ",".join(self.iframe_hosts)
         values["trusted_proxies"] = ",".join(self.trusted_proxies)
         values["snapshot_dir"] = str(self.snapshot_dir or "auto")
+        values["podcast"] = "on" if self.podcast else "off"
         return values
 
 
@@ -295,6 +306,8 @@ def load_config(
     for setting in SETTINGS:
         try:
             values[setting.name] = setting.parse(raw[setting.name])
+        except SubkeyError as e:  # a value inside a table: name it in full (podcast.owner.email)
+            raise ConfigError(f"{setting.name}.{e.key}", str(e)) from e
         except ValueError as e:
             raise ConfigError(setting.name, str(e)) from e
     return Config(**values)

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Literal
 
 from feeds import urls
+from feeds.podcast import Episode, Show
 
 Severity = Literal["error", "warning"]
 
@@ -79,6 +80,8 @@ class Post:
     draft: bool = False
     #: Estimated reading time in minutes.
     reading_time: int | None = None
+    #: Podcast fields (duration, season, transcripts…), for a post whose enclosure is an episode.
+    episode: Episode | None = None
 
     @cached_property
     def digest(self) -> str:
@@ -133,6 +136,8 @@ class FeedPage:
     #: Absolute URLs of a square icon and a small favicon, if configured.
     icon: str | None = None
     favicon: str | None = None
+    #: The scope's show, when its RSS feed is a podcast.
+    podcast: Show | None = None
 
     @property
     def home_url(self) -> str:

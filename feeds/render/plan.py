@@ -232,4 +232,5 @@ def _pages(config: Config, prefix: str, tag: Tag | None, count: int, updated: da
             hubs=config.websub_hubs,
             icon=icon,
             favicon=favicon,
+            podcast=config.podcast if tag is None else None,
         )

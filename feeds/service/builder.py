@@ -26,6 +26,7 @@ from feeds import log, urls
 from feeds.config import Config
 from feeds.content.files import SourceFile
 from feeds.content.index import ContentIndex, Scan
+from feeds.content.media import Media, MediaIndex, fill_lengths
 from feeds.content.post import Loaded
 from feeds.content.site import select
 from feeds.errors import ContentRootError, FeedsError, StorageError
@@ -39,6 +40,7 @@ from feeds.service.pool import Pool
 from feeds.service.sources import Source, Sync
 from feeds.snapshot.diff import changed_paths, diff, same
 from feeds.snapshot.manifest import Item, KeptPost, Manifest, dumps, last_modified
+from feeds.snapshot.media import media_items
 from feeds.snapshot.store import SnapshotError, Store, Stored
 
 #: Older pages rendered per step of :meth:`Builder.complete`; a rescan can run between two steps.
@@ -46,6 +48,8 @@ CHUNK = 96
 #: How much work makes it worth starting the helper processes (about half a second of CPU for their
 #: imports): files to parse (~0.1–0.25 ms each), posts to render (~0.35 ms), documents to render (~2 ms).
 START_POOL = {"files": 3000, "posts": 1500, "docs": 300}
+#: The media index's hashes, in state_dir: a restart does not hash every media file again.
+MEDIA_STATE = "media.json"
 #: Called after each publish with the previous and the new manifest (WebSub pings, object storage).
 Listener = Callable[[Manifest | None, Manifest], None]
 
@@ -80,6 +84,8 @@ class Builder:
     last_scan: datetime | None = None
     error: str | None = None
     index: ContentIndex = field(init=False)
+    #: The media folder as last scanned (each file hashed once per version).
+    media: MediaIndex = field(default_factory=MediaIndex, init=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
     #: Older pages rendered since the last publish (by (path, digest)): the next manifest names them.
     _late: dict[tuple[str, str], Item] = field(default_factory=dict, init=False, repr=False)
@@ -94,6 +100,7 @@ class Builder:
         if self.manifest is None:
             self.manifest = self.store.load_current()
         state.restore(self.state_dir, self.config, self.index)
+        self.media.load(self.state_dir / MEDIA_STATE)
         # Bodies no manifest names were written by a publish that never finished (a crash, a lost
         # builder): unflushed then, they may be empty after a power loss. Never trust them: write them again.
         self.prune()
@@ -119,6 +126,7 @@ class Builder:
             if source.rewritten_from is not None and not force:
                 raise RewrittenHistory(source.rewritten_from, source.commit or "")
             scan = self.index.scan(source.root, source.content_time, source.history)
+            media, media_changed = self.media.scan(source.root)
             scanned = time.perf_counter()
         except ContentRootError as e:
             return self._failed("scan_failed", f"{e}", now, path=e.path, reason=e.message)
@@ -130,11 +138,11 @@ class Builder:
         current = self.manifest
         due = current is not None and current.next_change is not None and current.next_change <= now
         first = self._scans == 0
-        if current is not None and not (force or first or scan.changed or scan.removed or due or self.error):
+        if current is not None and not (force or first or scan.changed or scan.removed or media_changed or due or self.error):
             self.last_scan = now
             return False
         try:
-            manifest, plan_, rendered = self._build(scan, source, now)
+            manifest, plan_, rendered = self._build(scan, source, now, media)
         except StorageError as e:  # a body or rendering could not be written (a full, read-only or failing disk)
             return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
         except Exception as e:
@@ -155,6 +163,8 @@ class Builder:
         self._recovered(now)
         self._log_problems(current, manifest)  # what the published snapshot leaves out, said at once
         state.save(self.state_dir, self.config, self.index)
+        if media_changed:
+            self.media.save(self.state_dir / MEDIA_STATE)
         if manifest.complete:  # else complete() prunes after the older pages
             self.prune()  # leftovers of failed or killed publishes, and what only older snapshots named
         changed = changed_paths(current, manifest)
@@ -177,9 +187,9 @@ class Builder:
         settle_heap()
         return True
 
-    def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
+    def _build(self, scan: Scan, source: Source, now: datetime, media: Media) -> tuple[Manifest, Plan, int]:
         """Plan the site, reuse what is published, render what is needed first; return the new manifest."""
-        site = select(scan.posts, now)
+        site = select(fill_lengths(scan.posts, media, self.config.site_url), now)
         plan_ = plan(site, self.config, self.plan)
         previous = self.manifest
         planned = diff(plan_, previous, self._late)
@@ -197,11 +207,13 @@ class Builder:
             pending=pending,
             post_count=len(site.posts),
             tags=site.tags.tags,
-            problems=scan.problems + site.problems,
+            problems=scan.problems + media.problems + site.problems,
             kept=tuple(KeptPost(k.post.source, k.post.title, k.reason, k.since) for k in scan.kept),
             next_change=site.next_change,
             content_time=content_time,
             commit=source.commit,
+            media=media_items(media, previous, content_time, source.content_time is None, now),
+            media_root=str(media.root) if media.root is not None else None,
         )
         return manifest, plan_, len(todo)
 

@@ -77,6 +77,8 @@ def same(old: Manifest, new: Manifest) -> bool:
         and [(k.path, k.reason) for k in old.kept] == [(k.path, k.reason) for k in new.kept]
         and old.next_change == new.next_change
         and old.commit == new.commit
+        and old.media == new.media
+        and old.media_root == new.media_root
     )
 
 

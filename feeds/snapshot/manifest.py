@@ -66,6 +66,27 @@ class Pending:
     previous_modified: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class MediaItem:
+    """A file of the media folder as the snapshot serves it: from the folder, not the object store."""
+
+    #: URL path, Unicode: ``/media/episode-1.mp3``.
+    path: str
+    media_type: str
+    #: Strong validator: the quoted first 32 hex digits of the SHA-256 of the bytes.
+    etag: str
+    #: Last-Modified, whole seconds since the epoch (chosen like a document's, see :func:`last_modified`).
+    last_modified: int
+    size: int
+    #: The file's modification time and inode when it was hashed: a worker serves these validators only while they hold.
+    mtime_ns: int
+    inode: int
+
+    @property
+    def modified(self) -> datetime:
+        return datetime.fromtimestamp(self.last_modified, UTC)
+
+
 @dataclass(frozen=True)
 class KeptPost:
     """A post served from its last good version (for /healthz and ``feeds check``)."""
@@ -98,6 +119,9 @@ class Manifest:
     content_time: datetime = EPOCH
     #: The git commit built, when the content comes from git.
     commit: str | None = None
+    #: The media folder's files by URL path, and the folder (on this host) they are read from.
+    media: Mapping[str, MediaItem] = field(default_factory=dict)
+    media_root: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -154,6 +178,9 @@ def dumps(manifest: Manifest) -> bytes:
         "items": [[i.path, types[i.media_type], i.etag, i.last_modified, i.size, i.gzip_size, i.digest] for i in manifest.items.values()],
         "pending": [[p.path, types[p.media_type], p.digest, p.previous_etag, p.previous_modified] for p in manifest.pending.values()],
     }
+    if manifest.media_root is not None:  # absent from a site without media: older readers never see it
+        data["media_root"] = manifest.media_root
+        data["media"] = [[m.path, m.media_type, m.etag, m.last_modified, m.size, m.mtime_ns, m.inode] for m in manifest.media.values()]
     return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
@@ -179,6 +206,8 @@ def loads(raw: bytes, where: str = "manifest") -> Manifest:
             next_change=datetime.fromisoformat(data["next_change"]) if data["next_change"] else None,
             content_time=datetime.fromisoformat(data["content_time"]),
             commit=data["commit"],
+            media={row[0]: MediaItem(*row) for row in data.get("media", ())},
+            media_root=data.get("media_root"),
         )
     except ManifestError:
         raise

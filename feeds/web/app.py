@@ -17,7 +17,7 @@ from feeds.config import load_config
 from feeds.service.publish import Mirror
 from feeds.service.runtime import Runtime
 from feeds.service.websub import Publisher
-from feeds.web import metrics, rebuild, routes
+from feeds.web import media, metrics, rebuild, routes
 from feeds.web.fastpath import ReplayCache
 from feeds.web.ratelimit import RateLimit
 
@@ -60,6 +60,7 @@ def create_app(
     log.event("start", pid=os.getpid(), **config.summary())
     metrics.init_app(app)
     routes.init_app(app)
+    media.init_app(app)
     rebuild.init_app(app)
     if config.worker_header:
         app.after_request(_worker_header)

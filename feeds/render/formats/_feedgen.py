@@ -20,6 +20,7 @@ from lxml import etree
 from feeds import __version__
 from feeds.models import Author, Entry, FeedPage, Post
 
+from . import podcast
 from ._text import atom_text, rss_text
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -62,9 +63,12 @@ def feed_generator(page: FeedPage, filename: str) -> FeedGenerator:
         namespaces["dc"] = DC_NS  # declared only when a dc:creator is written
     extension = _feed_extension(links, namespaces, _LINK_TYPES[filename], page.title, page.description)
     fg.register_extension("feeds", extension, None)
+    if filename == "feed.xml" and page.podcast is not None:
+        fg.register_extension("podcast", podcast.extension(page, page.podcast), None)
 
+    show = filename == "feed.xml" and page.podcast is not None
     for entry in page.entries:
-        fg.add_entry(feed_entry(entry, page.authors), order="append")
+        fg.add_entry(feed_entry(entry, page.authors, show), order="append")
     return fg
 
 
@@ -147,8 +151,8 @@ def rss_creators(post: Post, site_authors: tuple[Author, ...]) -> tuple[Author, 
 
 
 @lru_cache(maxsize=4096)
-def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
-    """Return the feedgen entry of ``entry``; built once, shared by every feed that shows it."""
+def feed_entry(entry: Entry, site_authors: tuple[Author, ...], show: bool = False) -> FeedEntry:
+    """Return the feedgen entry of ``entry``; built once, shared by every feed that shows it (a show's with its podcast tags)."""
     post = entry.post
     fe = FeedEntry()
     fe.id(post.id)
@@ -196,6 +200,8 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
                 for author in creators:
                     etree.SubElement(element, f"{{{DC_NS}}}creator").text = author.name
             self._media(element)
+            if show:
+                element.extend(podcast.item_elements(entry))
             return element
 
         def _media(self, element: Any) -> None:

@@ -1,0 +1,64 @@
+"""The media folder in a snapshot: its files by URL path with their validators, served and exported from the folder.
+
+Media are not copied into the object store (an episode is tens of megabytes, and the folder
+already holds it): the manifest names each file with its SHA-256 ETag, size and Last-Modified,
+every worker serves it from the folder while the file still has the size, modification time and
+inode it was hashed with, and ``feeds build``/``feeds publish`` copy it from there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from feeds.content.media import Media
+from feeds.errors import StorageError
+from feeds.snapshot.manifest import Manifest, MediaItem, last_modified
+
+
+def media_items(
+    media: Media, previous: Manifest | None, content_time: datetime, clock_from_files: bool, now: datetime
+) -> dict[str, MediaItem]:
+    """The manifest rows of ``media``; a file keeps its Last-Modified while its bytes stay the same.
+
+    New bytes get the content's clock (or, for a folder, the file's own modification time if
+    later), as a document does: see :func:`feeds.snapshot.manifest.last_modified`.
+    """
+    items = {}
+    for file in media.files.values():
+        old = previous.media.get(file.path) if previous is not None else None
+        newest = datetime.fromtimestamp(file.mtime_ns // 1_000_000_000, UTC) if clock_from_files else None
+        modified = last_modified((old.etag, old.last_modified) if old else (None, 0), file.etag, content_time, newest, now)
+        items[file.path] = MediaItem(file.path, file.media_type, file.etag, modified, file.size, file.mtime_ns, file.inode)
+    return items
+
+
+def file_of(manifest: Manifest, item: MediaItem) -> Path:
+    """Where ``item``'s bytes are on this host."""
+    if manifest.media_root is None:
+        raise StorageError(item.path, "the snapshot has no media folder")
+    return Path(manifest.media_root, item.path.removeprefix("/media/"))
+
+
+@contextmanager
+def open_unchanged(manifest: Manifest, item: MediaItem) -> Iterator[BinaryIO]:
+    """Open ``item``'s file; StorageError if it is gone or is no longer the version the manifest names."""
+    path = file_of(manifest, item)
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        raise StorageError(path, f"cannot read: {e.strerror}") from e
+    with f:
+        if not same_version(item, f):
+            raise StorageError(path, "changed since the snapshot was built; the next scan serves the new version")
+        yield f
+
+
+def same_version(item: MediaItem, f: BinaryIO) -> bool:
+    """Whether the open file is still the one ``item`` describes (same size, modification time and inode)."""
+    info = os.fstat(f.fileno())
+    return (info.st_size, info.st_mtime_ns, info.st_ino) == (item.size, item.mtime_ns, item.inode)
