@@ -7,8 +7,8 @@ Usage (needs the test extras, e.g. after `make test`):
 
 The documents: the sample site's (content/, the tests' SITE_CONFIG, 10 posts per page)
 overall feed, one tag's feed and page 2 of the overall feed, and the overall feed of
-tests/data/golden/titles/ (posts and site settings full of "&" and "<"), each as RSS,
-Atom and JSON Feed. `tests/test_golden.py` compares the served bytes with the files.
+tests/data/golden/titles/ (posts and site settings full of "&" and "<"), and the sample
+show's (tests/data/podcast/: a site-wide [podcast]), each as RSS, Atom and JSON Feed. `tests/test_golden.py` compares the served bytes with the files.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ from tests.conftest import SITE_CONFIG  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
 TITLES = GOLDEN / "titles"
+#: The sample show (a site-wide [podcast]): its feeds are golden/podcast/.
+PODCAST = ROOT / "tests" / "data" / "podcast"
 #: The clock the goldens are built at, so a post scheduled later (content/ has one for
 #: 2027) never appears in them; after every published sample post.
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
@@ -97,6 +99,9 @@ def documents() -> dict[str, bytes]:
     with client(TITLES / "content", (TITLES / "feeds.toml").read_text(encoding="utf-8")) as titles:
         for filename in FORMATS:
             found[f"titles/{filename}"] = get(titles, f"/{filename}")
+    with client(PODCAST / "content", (PODCAST / "feeds.toml").read_text(encoding="utf-8")) as show:
+        for filename in FORMATS:
+            found[f"podcast/{filename}"] = get(show, f"/{filename}")
     return found
 
 

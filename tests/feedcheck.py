@@ -19,12 +19,14 @@ import feedparser
 from lxml import etree
 from lxml import html as lxml_html
 
+from . import itunescheck
+
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 MEDIA = "http://search.yahoo.com/mrss/"
 DC = "http://purl.org/dc/elements/1.1/"
-#: Namespaces the validator knows (UnknownNamespace otherwise).
-KNOWN_NAMESPACES = {ATOM, CONTENT, MEDIA, DC, "http://www.w3.org/XML/1998/namespace"}
+#: Namespaces the validator knows (UnknownNamespace otherwise); Podcasting 2.0's draws only UnsupportedNamespace, an Info.
+KNOWN_NAMESPACES = {ATOM, CONTENT, MEDIA, DC, "http://www.w3.org/XML/1998/namespace", itunescheck.ITUNES, itunescheck.PODCAST}
 RSS_PAGING = ("first", "last", "previous", "next")
 
 # validators.py rfc822.rfc2822_re: four-digit year, numeric zone (or UT/GMT/Z).
@@ -226,7 +228,7 @@ def rss(url: str, body: bytes, *, home: str, hubs: tuple[str, ...]) -> list[str]
     guids: set[str] = set()
     for item in channel.findall("item"):
         problems += _rss_item(url, item, guids, lines)
-    return problems
+    return problems + itunescheck.check(url, channel)
 
 
 def _rss_item(url: str, item: etree._Element, guids: set[str], lines: list[str]) -> list[str]:

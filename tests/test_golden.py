@@ -34,11 +34,11 @@ def served() -> dict[str, bytes]:
     return documents
 
 
-def test_golden_documents_cover_three_scopes_and_the_titles_site_in_every_format(served: dict[str, bytes]) -> None:
+def test_golden_documents_cover_three_scopes_the_titles_site_and_the_show_in_every_format(served: dict[str, bytes]) -> None:
     scopes = {path.rsplit("/", 1)[0] for path in served}
-    assert scopes == {"site/overall", "site/overall-page-2", f"site/tag-{REGEN.TAG}", "titles"}
+    assert scopes == {"site/overall", "site/overall-page-2", f"site/tag-{REGEN.TAG}", "titles", "podcast"}
     assert {path.rsplit("/", 1)[1] for path in served} == {"feed.xml", "atom.xml", "feed.json"}
-    assert len(served) == 12
+    assert len(served) == 15
     # Page 2 was found through the next link and is not page 1 again.
     assert served["site/overall-page-2/feed.xml"] != served["site/overall/feed.xml"]
 
