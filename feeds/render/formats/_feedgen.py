@@ -206,7 +206,10 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...], show: bool = Fals
 
         def _media(self, element: Any) -> None:
             if post.image:
-                etree.SubElement(element, f"{{{MEDIA_NS}}}content", {"url": post.image, "medium": "image"})
+                # Podcast apps take every media:content for the episode's media (gPodder lists the image as a
+                # second file to download): a show's items give their image as itunes:image and media:thumbnail.
+                if not show:
+                    etree.SubElement(element, f"{{{MEDIA_NS}}}content", {"url": post.image, "medium": "image"})
                 etree.SubElement(element, f"{{{MEDIA_NS}}}thumbnail", {"url": post.image})
 
     fe.register_extension("feeds", Extras)
