@@ -4,7 +4,8 @@
 ``/tags/go/`` → ``tags/go/index.html``: the URL layout itself, so nginx, a
 static host or an object store serves it with no rewrite rules. Each file's
 modification time is its Last-Modified. The browser views of feeds are not
-exported (only the app can negotiate them).
+exported (only the app can negotiate them); the media folder's files are, under
+``media/`` (a static host serves the episodes the feeds link to, byte ranges and all).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from feeds.fsutil import atomic_write, exchange, fsync_dir, sync_filesystem
 from feeds.render.plan import VIEWS
 from feeds.snapshot.manifest import Item, Manifest
+from feeds.snapshot.media import export_media
 from feeds.snapshot.store import Store
 from feeds.urls import file_name
 
@@ -35,7 +37,7 @@ def exported(manifest: Manifest) -> list[Item]:
 
 def describe(manifest: Manifest) -> dict[str, Any]:
     """The export's ``manifest.json``: every file with the URL path, media type and validators it is served with."""
-    files = {
+    files: dict[str, dict[str, Any]] = {
         file_name(item.path): {
             "path": item.path,
             "media_type": item.media_type,
@@ -46,6 +48,14 @@ def describe(manifest: Manifest) -> dict[str, Any]:
         }
         for item in exported(manifest)
     }
+    for media in manifest.media.values():  # no .gz sibling: media are sent as they are
+        files[file_name(media.path)] = {
+            "path": media.path,
+            "media_type": media.media_type,
+            "etag": media.etag,
+            "last_modified": media.modified.isoformat(),
+            "size": media.size,
+        }
     return {
         "version": manifest.version,
         "built_at": manifest.built_at.isoformat(),  # the one wall-clock field; in no body
@@ -95,6 +105,7 @@ def _export(manifest: Manifest, store: Store, out: Path) -> int:
                 shutil.copyfile(store.object_path(item.etag, gzip), path)
                 os.utime(path, (item.last_modified, item.last_modified))
                 count += 1
+        count += export_media(manifest, staging)
         atomic_write(staging / MANIFEST, (json.dumps(describe(manifest), indent=1, ensure_ascii=False) + "\n").encode(), durable=False)
         count += 1
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a web server must read it

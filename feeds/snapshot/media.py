@@ -9,6 +9,7 @@ inode it was hashed with, and ``feeds build``/``feeds publish`` copy it from the
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import BinaryIO
 from feeds.content.media import Media
 from feeds.errors import StorageError
 from feeds.snapshot.manifest import Manifest, MediaItem, last_modified
+from feeds.urls import file_name
 
 
 def media_items(
@@ -62,3 +64,18 @@ def same_version(item: MediaItem, f: BinaryIO) -> bool:
     """Whether the open file is still the one ``item`` describes (same size, modification time and inode)."""
     info = os.fstat(f.fileno())
     return (info.st_size, info.st_mtime_ns, info.st_ino) == (item.size, item.mtime_ns, item.inode)
+
+
+def export_media(manifest: Manifest, folder: Path) -> int:
+    """Copy every media file of ``manifest`` under ``folder`` (``media/…``), dated with its Last-Modified; return the count.
+
+    A file that changed since the snapshot was built stops the export (StorageError): the export
+    must hold the bytes its manifest.json describes. The next scan hashes the new version.
+    """
+    for item in manifest.media.values():
+        target = folder / file_name(item.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open_unchanged(manifest, item) as source, target.open("wb") as copy:
+            shutil.copyfileobj(source, copy, 1 << 20)
+        os.utime(target, (item.last_modified, item.last_modified))
+    return len(manifest.media)
