@@ -29,6 +29,9 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP) $(DOCS_STAMP)
 
 $(PODCAST_APPS_STAMP): $(PODCAST_APPS)/package.json $(PODCAST_APPS)/package-lock.json
+	@# curl tries the media ranges through the production server (tests/test_podcast_media.py).
+	@command -v curl >/dev/null || apt-get install -y -qq curl >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq curl >/dev/null) || echo "curl not found: the media range tests will be skipped"
 	@if command -v npm >/dev/null; then \
 		cd $(PODCAST_APPS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
 	else echo "npm not found: the podcast-partytime test will be skipped (CI fails it instead)"; fi
