@@ -38,7 +38,7 @@ def problems(show: Show, key: str, where: str, posts: Iterable[Post], media: Med
     """The problems of one show (settings under ``key``, reported at ``where``) and of its episodes."""
     found = _show(show, key, where, media, site_url)
     owners: dict[str, Post] = {}
-    for post in posts:
+    for post in sorted(posts, key=lambda post: (post.published, post.source)):  # Apple ignores the later use of a URL
         if is_episode_media(post.enclosure):
             found += _episode(post, show, media, site_url, owners)
     return found

@@ -65,7 +65,8 @@ def _answer(media_type: str, f: BinaryIO, etag: str | None, modified: datetime |
     if etag is not None:
         headers["ETag"] = etag
     response = Response(status=200, headers=headers, content_type=media_type)
-    response.last_modified = modified
+    if modified is not None:  # (None would make werkzeug write the time of the request)
+        response.last_modified = modified
     status = _preconditions(etag, modified)
     if status is not None:
         f.close()
