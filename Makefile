@@ -9,7 +9,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 PODCAST_APPS := tests/podcast-apps
 PODCAST_APPS_STAMP := $(PODCAST_APPS)/node_modules/.installed
 
-.PHONY: run test lint typecheck docs clean
+.PHONY: run test lint test-deps typecheck docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,6 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP) $(DOCS_STAMP)
 
 $(PODCAST_APPS_STAMP): $(PODCAST_APPS)/package.json $(PODCAST_APPS)/package-lock.json
-	@# curl tries the media ranges through the production server (tests/test_podcast_media.py).
-	@command -v curl >/dev/null || apt-get install -y -qq curl >/dev/null 2>&1 || \
-		(apt-get update -qq && apt-get install -y -qq curl >/dev/null) || echo "curl not found: the media range tests will be skipped"
 	@if command -v npm >/dev/null; then \
 		cd $(PODCAST_APPS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
 	else echo "npm not found: the podcast-partytime test will be skipped (CI fails it instead)"; fi
@@ -46,13 +43,17 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
+# PostgreSQL, Chromium and curl from Debian for the tests that use them (installed when missing, as root).
+test-deps:
+	scripts/test-deps.sh
+
 # The manual (docs/, mkdocs.yml) into site/; --strict turns a broken link or anchor, or a page missing from the nav, into a
 # failure. Not --quiet: it hides the warnings from the count --strict aborts on (mkdocs 1.6 then exits 0 on a broken link).
 # NO_MKDOCS_2_WARNING: Material prints an end-of-life banner on every build otherwise.
 docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-test: $(TEST_STAMP) $(PODCAST_APPS_STAMP) lint typecheck docs
+test: $(TEST_STAMP) test-deps $(PODCAST_APPS_STAMP) lint typecheck docs
 	$(BIN)/python -m pytest -n 4 --dist loadfile
 
 clean:

@@ -28,6 +28,9 @@ COMMANDS = {
     "load": "bench.load",
     "hugo": "bench.vs_hugo",
     "site": "bench.site",
+    "state": "bench.state_index",
+    "flush": "bench.flush",
+    "plan": "bench.plan",
 }
 
 

@@ -1,9 +1,10 @@
-"""MkDocs hooks for the manual: write the settings reference from ``feeds.config.SETTINGS``.
+"""MkDocs hooks for the manual: write the settings reference from ``feeds.config.SETTINGS``, the limits from ``feeds.limits``.
 
-The reference is generated on every build, so there is no hand-kept copy to drift:
+Both are generated on every build, so there is no hand-kept copy to drift:
 ``configuration.md`` holds the marker below and the build replaces it with a table of
 every setting (key, environment variable, default, help). ``tests/test_config.py``
-checks the same table and the README's main settings against ``SETTINGS``.
+checks the same table and the README's main settings against ``SETTINGS``. Likewise
+``limits.md``: a table of every constant of ``feeds/limits.py`` with its ``#:`` comment.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from feeds import limits
 from feeds.config import ENV_PREFIX, SETTINGS, Setting
 
 #: Where the reference goes: the page and the line the build replaces.
 PAGE = "configuration.md"
 MARKER = "<!-- settings-reference -->"
+#: Where the table of limits goes.
+LIMITS_PAGE = "limits.md"
+LIMITS_MARKER = "<!-- limits-reference -->"
 
 # A code span, kept as it is; outside code spans `<` and `|` are escaped so help text stays text in a table cell.
 _CODE = re.compile(r"(`[^`]*`)")
@@ -51,12 +57,35 @@ def settings_reference(settings: Iterable[Setting] = SETTINGS) -> str:
     return "\n".join(rows) + "\n"
 
 
-def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """Put the settings reference in place of its marker (MkDocs hook)."""
-    if page.file.src_uri != PAGE:
-        return markdown
-    if MARKER not in markdown:
-        from mkdocs.exceptions import PluginError
+def limits_reference(source: Path = Path(limits.__file__)) -> str:
+    """Return the Markdown tables of every constant in ``feeds/limits.py``: one per ``# -- section --``, with its ``#:`` comment."""
+    out: list[str] = []
+    comment: list[str] = []
+    for line in source.read_text(encoding="utf-8").splitlines():
+        section = re.fullmatch(r"# -- (.+?) -+", line)
+        constant = re.fullmatch(r"([A-Z][A-Z0-9_]*) = (.+)", line)
+        if section:
+            out += ["", f"**{section[1]}**", "", "| name | value | what |", "|---|---|---|"]
+        elif line.startswith("#:"):
+            comment.append(line[2:].strip())
+        elif constant:
+            value = getattr(limits, constant[1])
+            shown = f"`{constant[2]}`" + (f" ({value:,})" if isinstance(value, int) and str(value) != constant[2] else "")
+            out.append(f"| `{constant[1]}` | {shown} | {cell(' '.join(comment))} |")
+            comment = []
+        elif not line.startswith("#"):
+            comment = []
+    return "\n".join(out).strip() + "\n"
 
-        raise PluginError(f"docs/{PAGE}: the line {MARKER} is missing; the settings reference goes there")
-    return markdown.replace(MARKER, settings_reference())
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Put the settings reference and the limits in place of their markers (MkDocs hook)."""
+    for name, marker, table in ((PAGE, MARKER, settings_reference), (LIMITS_PAGE, LIMITS_MARKER, limits_reference)):
+        if page.file.src_uri != name:
+            continue
+        if marker not in markdown:
+            from mkdocs.exceptions import PluginError
+
+            raise PluginError(f"docs/{name}: the line {marker} is missing; the generated table goes there")
+        return markdown.replace(marker, table())
+    return markdown

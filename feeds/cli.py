@@ -21,6 +21,8 @@ from feeds.content.media import Media, MediaIndex, fill_lengths
 from feeds.content.site import select
 from feeds.errors import ConfigError, ContentRootError
 from feeds.fsutil import atomic_write
+from feeds.render.plan import plan
+from feeds.render.scopes import scopes
 
 if TYPE_CHECKING:
     from feeds.service.runtime import Runtime
@@ -106,9 +108,11 @@ def build(out_dir: str, content_dir: str | None, config_file: str | None) -> Non
     from feeds.snapshot.export import export
 
     with _built(_load(config_file, content_dir)) as (runtime, manifest):
-        count = export(manifest, runtime.store, Path(out_dir))
+        count = export(manifest, runtime.store, Path(out_dir), runtime.config.redirects)
     for problem in manifest.problems:
         click.echo(str(problem), err=True)
+    if manifest.problems_omitted:
+        click.echo(f"… and {manifest.problems_omitted:,} more problems (`feeds check` lists them all)", err=True)
     summary = f"{manifest.post_count} posts and {len(manifest.tags)} tags"
     click.echo(f"wrote {count} files for {summary} to {out_dir} (version {manifest.version})")
 
@@ -150,9 +154,12 @@ def check(content_dir: str | None, config_file: str | None) -> None:
     except ContentRootError as e:
         raise click.ClickException(str(e)) from e
     media = MediaIndex().scan(config.content_dir)[0] if isinstance(config.content_dir, Path) else Media()
-    site = select(fill_lengths(scan.posts, media, config.site_url), datetime.now(UTC))
+    site = select(fill_lengths(scan.posts, media, config.site_url), datetime.now(UTC), config.author.name)
+    planned = plan(site, config)  # redirects to no document, post pages on another document's path
     where = str(find_config_file(config_file, os.environ) or DEFAULT_FILE)
-    found = scan.problems + media.problems + site.problems + tuple(podcast_check.site_problems(config, site.posts, media, where))
+    episodes = {(s.kind, s.slug): s.posts for s in scopes(site, config).all}
+    shows = podcast_check.site_problems(config, episodes, media, where)
+    found = scan.problems + media.problems + site.problems + planned.problems + tuple(shows)
     problems = sorted(found, key=lambda p: (p.path, p.line, p.message))
     for problem in problems:
         click.echo(str(problem))
@@ -191,3 +198,47 @@ def empty(content_dir: str | None, config_file: str | None) -> None:
     except OSError as e:
         raise click.ClickException(f"{folder / EMPTY_MARKER}: {e.strerror}") from e
     click.echo(f"marked {folder} (wrote {EMPTY_MARKER}); the next scan publishes whatever posts it holds, none included")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print every count as JSON (by feed, source and format).")
+@_content_option
+@_config_option
+def stats(as_json: bool, content_dir: str | None, config_file: str | None) -> None:
+    """Print subscriber counts per feed, as every worker wrote them to the database (see docs/subscribers.md)."""
+    import json
+    import time
+
+    from feeds.db import DatabaseError, default_url, open_database
+    from feeds.service.folders import default_dir
+    from feeds.service.subscribers import follower_counts
+    from feeds.stats.counts import group
+    from feeds.stats.store import current
+
+    config = _load(config_file, content_dir)
+    folder = config.snapshot_dir or default_dir(config)
+    if not config.database_url and not (folder / "feeds.db").is_file():
+        raise click.ClickException(f"no counts yet: {default_url(folder)} does not exist (the service creates it as it counts)")
+    try:
+        database = open_database(config, folder)
+        try:
+            with database.read() as connection:
+                counts = current(connection, time.time(), follower_counts(config))
+        finally:
+            database.close()
+    except DatabaseError as e:
+        raise click.ClickException(str(e)) from e
+    feeds = counts.ordered()
+    if as_json:
+        total = sum(feed.total for feed in feeds)
+        document = {"at": counts.at.isoformat().replace("+00:00", "Z"), "subscribers": total, "feeds": [feed.fields() for feed in feeds]}
+        click.echo(json.dumps(document, indent=2))
+        return
+    width = max([len(feed.feed) for feed in feeds] + [len("FEED")])
+    click.echo(f"{'FEED':<{width}}  {'SUBSCRIBERS':>11}  {'AGGREGATORS':>11}  {'DIRECT':>6}  {'FEDIVERSE':>9}")
+    for feed in feeds:
+        groups = {
+            name: sum(n for source, n in feed.sources.items() if group(source) == name) for name in ("aggregators", "direct", "fediverse")
+        }
+        click.echo(f"{feed.feed:<{width}}  {feed.total:>11}  {groups['aggregators']:>11}  {groups['direct']:>6}  {groups['fediverse']:>9}")
+    click.echo(f"{sum(feed.total for feed in feeds)} subscribers in {len(feeds)} feeds with any", err=True)

@@ -13,11 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from feeds.errors import ConfigError
 from feeds.gitremote import GitRemote, check_branch
+from feeds.limits import MAX_ITEMS_PER_FEED
 from feeds.models import Author
+from feeds.options import FeedOptions, Redirect, Section, TagSettings, as_feed_content, as_redirects, as_sections, as_tags, scope_options
 from feeds.parsers import (
     as_author,
     as_bool,
@@ -27,6 +30,7 @@ from feeds.parsers import (
     as_language,
     as_networks,
     as_optional_command,
+    as_optional_database_url,
     as_optional_http_url,
     as_optional_path,
     as_optional_s3_url,
@@ -40,7 +44,7 @@ from feeds.parsers import (
     as_url,
     as_url_list,
 )
-from feeds.podcast import Show, SubkeyError, as_show
+from feeds.podcast import Show, as_podcast, settings_key
 
 ENV_PREFIX = "FEEDS_"
 DEFAULT_FILE = "feeds.toml"
@@ -69,8 +73,56 @@ SETTINGS: tuple[Setting, ...] = (
         " `git+ssh://git@host/blog.git`, `file:///srv/blog.git`, with an optional `#branch`, `#branch:folder` or `#:folder`.",
         as_content_dir,
     ),
-    Setting("permalink", "/posts/{slug}/", "Post URL pattern under `site_url`: `{slug}`, `{year}`, `{month}`, `{day}`.", as_permalink),
-    Setting("items_per_feed", 20, "Posts per feed page; older ones are on later pages (RFC 5005 paging).", as_positive_int(1, 1000)),
+    Setting(
+        "permalink",
+        "/posts/{slug}/",
+        "Post URL pattern: a path under `site_url` (the service serves each post's page there) or an absolute URL on the host "
+        "where the blog lives (no post pages; items link there): `{slug}`, `{year}`, `{month}`, `{day}`.",
+        as_permalink,
+    ),
+    Setting(
+        "items_per_feed",
+        20,
+        "Posts in each current feed and in each of its archives (RFC 5005); "
+        "`[tag_feeds]`, `[author_feeds]` and `[sections.<slug>]` override it.",
+        as_positive_int(1, MAX_ITEMS_PER_FEED),
+    ),
+    Setting(
+        "feed_content",
+        "full",
+        "What feed items carry: `full` (the body) or `summary` (summary, link and image; no body); overridable like `items_per_feed`.",
+        as_feed_content,
+    ),
+    Setting("tag_feeds", {}, "Table `{items_per_feed, feed_content}` for every tag's feeds.", scope_options("tag_feeds")),
+    Setting("author_feeds", {}, "Table `{items_per_feed, feed_content}` for every author's feeds.", scope_options("author_feeds")),
+    Setting(
+        "sections",
+        {},
+        "Tables `[sections.<slug>]` for the first-level folders: `title`, `description`, `items_per_feed`, `feed_content`, "
+        "`site_feeds` (`false`: kept out of the site-wide feeds), `podcast` (the section is its own show).",
+        as_sections,
+    ),
+    Setting(
+        "tags",
+        {},
+        "Tables `[tags.<slug>]` for one tag's feeds: `items_per_feed` and `feed_content` (over `[tag_feeds]`), "
+        "`podcast` (the tag is its own show).",
+        as_tags,
+    ),
+    Setting(
+        "podcast",
+        None,
+        "The site's feeds as a podcast show: a `[podcast]` table (`category`, `explicit`, `owner`, `author`, `image`, `type`, "
+        "`locked`, `funding`, `guid`, `complete`, `new_feed_url`); a section or a tag is its own show with the same table as "
+        "`[sections.<slug>.podcast]` or `[tags.<slug>.podcast]`. See [Podcasts](podcasts.md).",
+        as_podcast,
+    ),
+    Setting(
+        "redirects",
+        {},
+        'Table of moved and removed paths: `"/old/feed.xml" = "/feed.xml"` (301) or `"gone"` (410); also in exports and buckets.',
+        as_redirects,
+    ),
     Setting(
         "scan_interval",
         60,
@@ -189,12 +241,29 @@ SETTINGS: tuple[Setting, ...] = (
         as_bool,
     ),
     Setting(
-        "podcast",
+        "database_url",
         None,
-        "The site's RSS feed as a podcast: a `[podcast]` table (`category`, `explicit`, `owner`, `image`, `type`, `locked`, `funding`,"
-        " `guid`, `complete`, `new_feed_url`); see Podcasts.",
-        as_show,
+        "Database of subscriber counts and fediverse state: `sqlite:///PATH`, or `postgresql://USER:PASSWORD@HOST/DATABASE` "
+        "for several hosts (default: `feeds.db` in `snapshot_dir`).",
+        as_optional_database_url,
     ),
+    Setting(
+        "stats",
+        True,
+        "Count subscribers per feed (aggregators' reports, direct readers, fediverse followers); `false`: none. "
+        "See [Subscriber counts](subscribers.md).",
+        as_bool,
+    ),
+    Setting(
+        "stats_token",
+        None,
+        "Bearer token (or Basic password) for `/-/stats` and `/-/stats.json`; the `rebuild_token` works too.",
+        as_optional_secret,
+    ),
+    Setting(
+        "stats_retention", 400, "Days of daily subscriber history kept; older days are summarised by month.", as_positive_int(90, 36500)
+    ),
+    Setting("stats_flush_interval", 30, "Seconds between each worker's writes of its counts to the database.", as_positive_int(1, 3600)),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -211,6 +280,14 @@ class Config:
     content_dir: Path | GitRemote
     permalink: str
     items_per_feed: int
+    feed_content: str
+    tag_feeds: FeedOptions
+    author_feeds: FeedOptions
+    sections: tuple[Section, ...]
+    tags: tuple[TagSettings, ...]
+    #: The site-wide show, when the site's feeds are a podcast.
+    podcast: Show | None
+    redirects: tuple[Redirect, ...]
     scan_interval: int
     max_file_size: int
     websub_hubs: tuple[str, ...]
@@ -237,14 +314,58 @@ class Config:
     publish_purge_command: str | None
     publish_purge_url: str | None
     publish_on_rebuild: bool
-    #: The site-wide show, when the site's RSS feed is a podcast.
-    podcast: Show | None
+    database_url: str | None
+    stats: bool
+    stats_token: str | None
+    stats_retention: int
+    stats_flush_interval: int
+
+    @property
+    def post_pages(self) -> bool:
+        """Whether each post has an HTML page here (``permalink`` is a site path, not a URL elsewhere)."""
+        return self.permalink.startswith("/")
+
+    @property
+    def feed_options(self) -> FeedOptions:
+        """The site-wide feed options, every one set."""
+        return FeedOptions(self.items_per_feed, self.feed_content)
+
+    def section(self, slug: str) -> Section | None:
+        """The ``[sections.<slug>]`` settings of a section, if any."""
+        return next((section for section in self.sections if section.slug == slug), None)
+
+    def tag(self, slug: str) -> TagSettings | None:
+        """The ``[tags.<slug>]`` settings of a tag, if any."""
+        return next((tag for tag in self.tags if tag.slug == slug), None)
+
+    def options(self, kind: str, slug: str = "") -> FeedOptions:
+        """The feed options of a scope (every one set): the site's, overridden for tags (then one tag), authors, a section."""
+        base = self.feed_options
+        if kind == "tag":
+            return (self.tag(slug) or TagSettings(slug)).options.over(self.tag_feeds.over(base))
+        if kind == "author":
+            return self.author_feeds.over(base)
+        section = self.section(slug) if kind == "section" else None
+        return section.options.over(base) if section is not None else base
+
+    def show(self, kind: str, slug: str = "") -> Show | None:
+        """The podcast show a scope's feeds are: ``[podcast]`` for the site, ``[sections|tags.<slug>.podcast]``; else None."""
+        found = self if kind == "site" else self.section(slug) if kind == "section" else self.tag(slug) if kind == "tag" else None
+        return found.podcast if found is not None else None
+
+    def shows(self) -> list[tuple[str, str, Show]]:
+        """Every show configured as (scope kind, slug, show): the site's, each section's, each tag's."""
+        found = [("site", "", self.podcast)] if self.podcast is not None else []
+        found += [("section", s.slug, s.podcast) for s in self.sections if s.podcast is not None]
+        return found + [("tag", t.slug, t.podcast) for t in self.tags if t.podcast is not None]
 
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
         values = {name: getattr(self, name) for name in SETTINGS_BY_NAME}
         values["rebuild_token"] = "set" if self.rebuild_token else "unset"
         values["webhook_secret"] = "set" if self.webhook_secret else "unset"
+        values["stats_token"] = "set" if self.stats_token else "unset"
+        values["database_url"] = database_display(self.database_url) if self.database_url else "auto"
         values["author"] = self.author.name
         values["timezone"] = str(self.timezone)
         values["content_dir"] = str(self.content_dir)
@@ -252,8 +373,23 @@ class Config:
         values["iframe_hosts"] = ",".join(self.iframe_hosts)
         values["trusted_proxies"] = ",".join(self.trusted_proxies)
         values["snapshot_dir"] = str(self.snapshot_dir or "auto")
-        values["podcast"] = "on" if self.podcast else "off"
+        values["redirects"] = len(self.redirects)
+        for name in ("tag_feeds", "author_feeds"):
+            options = getattr(self, name)
+            values[name] = f"{options.items_per_feed or '-'},{options.feed_content or '-'}"
+        values["sections"] = ",".join(section.slug for section in self.sections)
+        values["tags"] = ",".join(tag.slug for tag in self.tags)
+        values["podcast"] = ",".join(settings_key(kind, slug) for kind, slug, _ in self.shows()) or "off"
         return values
+
+
+def database_display(url: str) -> str:
+    """Return a database URL without its password (for logs and errors)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def find_config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
@@ -306,8 +442,9 @@ def load_config(
     for setting in SETTINGS:
         try:
             values[setting.name] = setting.parse(raw[setting.name])
-        except SubkeyError as e:  # a value inside a table: name it in full (podcast.owner.email)
-            raise ConfigError(f"{setting.name}.{e.key}", str(e)) from e
         except ValueError as e:
             raise ConfigError(setting.name, str(e)) from e
+    permalink = values["permalink"]
+    if not permalink.startswith("/") and permalink.startswith(values["site_url"] + "/"):
+        raise ConfigError("permalink", "is under site_url: write it as a path (/posts/{slug}/) so the service serves the pages")
     return Config(**values)

@@ -112,9 +112,16 @@ def as_author(value: Any) -> Author:
 
 
 def as_permalink(value: Any) -> str:
+    """A post URL pattern: a path under site_url (``/posts/{slug}/``), or an absolute URL where the blog lives elsewhere."""
     text = as_string(value).strip()
-    if not text.startswith("/") or "{slug}" not in text:
-        raise ValueError("must start with '/' and contain {slug}")
+    if "{slug}" not in text:
+        raise ValueError("must contain {slug}")
+    if not text.startswith("/"):
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("must be a path starting with '/' or an absolute http(s) URL without query or fragment")
+        if "{" in parts.netloc:
+            raise ValueError("placeholders may only be in the path")
     try:
         text.format(slug="x", year="2026", month="01", day="01")
     except (KeyError, IndexError, ValueError) as e:
@@ -247,4 +254,26 @@ def as_optional_command(value: Any) -> str | None:
         shlex.split(text)
     except ValueError as e:
         raise ValueError(f"cannot split {text!r} into words: {e}") from e
+    return text
+
+
+# The database (issues 17, 18): SQLite for one host, PostgreSQL (psycopg 3) for several.
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+def as_optional_database_url(value: Any) -> str | None:
+    """A ``sqlite:///PATH`` or ``postgresql://…`` URL; the value is never echoed (it may hold a password)."""
+    if value in (None, ""):
+        return None
+    text = as_string(value).strip()
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in _DATABASE_SCHEMES:
+        shown = scheme[:20] or "none"
+        raise ValueError(f"expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DATABASE, got the scheme {shown!r}")
+    if scheme == "sqlite":
+        if parts.netloc or parts.path in ("", "/") or parts.path == "/:memory:":
+            raise ValueError("expected sqlite:///relative/path or sqlite:////absolute/path (a file every worker opens)")
+    elif not parts.path.strip("/") and "dbname=" not in parts.query:
+        raise ValueError("a postgresql:// URL must name its database (postgresql://USER@HOST/DATABASE)")
     return text

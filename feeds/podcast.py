@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from feeds import limits
+from feeds.errors import ConfigError
 
 #: https://podcastindex.org/namespace/1.0 — the canonical URI (the GitHub one is an alias readers must accept too).
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
@@ -164,6 +165,11 @@ class Episode:
     chapters: str | None = None
 
 
+def settings_key(kind: str, slug: str) -> str:
+    """The settings key of a scope's show: ``podcast``, ``sections.<slug>.podcast`` or ``tags.<slug>.podcast``."""
+    return "podcast" if kind == "site" else f"{kind}s.{slug}.podcast"
+
+
 def show_guid(feed_url: str) -> str:
     """Return the podcast:guid of a feed: UUIDv5 of its URL without the scheme and trailing slashes (docs/tags/guid.md)."""
     parts = urlsplit(feed_url)
@@ -172,8 +178,11 @@ def show_guid(feed_url: str) -> str:
 
 
 def as_show(value: Any) -> Show | None:
-    """Parse a ``[podcast]`` table (or its JSON from the environment); a bad value raises SubkeyError naming its key."""
-    if value in (None, "", {}):
+    """Parse a ``[podcast]`` table (or its JSON from the environment); a bad value raises SubkeyError naming its key.
+
+    An empty table is a show with every default (``feeds check`` says what Apple still requires).
+    """
+    if value is None or value == "":
         return None
     if isinstance(value, str):
         try:
@@ -199,6 +208,16 @@ def as_show(value: Any) -> Show | None:
         complete=bool(_optional_bool(value, "complete")),
         new_feed_url=_url(value, "new_feed_url"),
     )
+
+
+def as_podcast(value: Any, key: str = "podcast") -> Show | None:
+    """Parse a ``[podcast]`` setting; ConfigError names the full key at fault (``sections.talks.podcast.owner.email``)."""
+    try:
+        return as_show(value)
+    except SubkeyError as e:
+        raise ConfigError(f"{key}.{e.key}", str(e)) from e
+    except ValueError as e:
+        raise ConfigError(key, str(e)) from e
 
 
 def _category(value: Any) -> tuple[str, ...]:
@@ -248,8 +267,8 @@ def _funding(value: Any) -> tuple[Funding, ...]:
     items = [value] if isinstance(value, Mapping) else value
     if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
         raise SubkeyError("funding", "expected a table {url, text} or a list of them")
-    if len(items) > limits.FUNDING:
-        raise SubkeyError("funding", f"{len(items)} links, at most {limits.FUNDING}")
+    if len(items) > limits.MAX_FUNDING:
+        raise SubkeyError("funding", f"{len(items)} links, at most {limits.MAX_FUNDING}")
     links = []
     for index, item in enumerate(items):
         key = "funding." if isinstance(value, Mapping) else f"funding[{index}]."
@@ -320,7 +339,6 @@ def _url(table: Mapping[str, Any], key: str, site_path: bool = False, prefix: st
     return text
 
 
-def _shown(value: object, limit: int = 80) -> str:
-    """A value in an error message, cut to ``limit`` characters (messages never echo unbounded input)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _shown(value: object) -> str:
+    """A value in an error message, bounded (messages never echo unbounded input)."""
+    return limits.quoted(value)

@@ -221,13 +221,15 @@ def test_a_loader_bug_is_reported_not_raised(content: Path, monkeypatch: pytest.
     assert any(p.message == "cannot be loaded: ZeroDivisionError: surprise" for p in scan.problems)
 
 
-def test_recursive_yaml_aliases_do_not_hang(content: Path) -> None:
+def test_recursive_yaml_aliases_are_refused_without_hanging(content: Path) -> None:
     (content / "aliases.md").write_text(
         '---\ntitle: Aliases\ndate: 2026-01-01\nextra: &a [*a, *a, "\\0"]\nlaughs: &b [&c [*a, *a], *c, *c, *c]\n---\nBody.\n',
         encoding="utf-8",
     )
     scan = scan_of(content)
-    assert any(p.source == "aliases.md" for p in scan.posts)
+    assert not any(p.source == "aliases.md" for p in scan.posts)
+    (problem,) = [p for p in scan.problems if p.path == "aliases.md"]
+    assert (problem.line, problem.message) == (4, "extra: a YAML alias refers to a value that holds it (it would expand for ever)")
 
 
 def test_urls_from_front_matter_become_ascii_uris(content: Path) -> None:

@@ -36,3 +36,23 @@ def test_the_readme_links_into_the_manual_resolve() -> None:
         assert page.exists(), f"README.md links to {path}, which does not exist"
         if anchor:
             assert anchor in anchors(page), f"README.md links to {target}: no such heading in {path}"
+
+
+def test_every_limit_is_in_the_manual_with_its_comment() -> None:
+    """docs/hooks.py writes docs/limits.md's table from feeds/limits.py: every constant, each with its `#:` comment."""
+    import importlib.util
+
+    from feeds import limits
+
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    assert spec is not None and spec.loader is not None
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[3].strip()
+        for line in hooks.limits_reference().splitlines()
+        if line.startswith("| `")
+    }
+    names = {name for name in vars(limits) if name.isupper()}
+    assert set(rows) == names and all(rows.values()), names ^ set(rows)
+    assert hooks.LIMITS_MARKER in (ROOT / "docs" / hooks.LIMITS_PAGE).read_text(encoding="utf-8")

@@ -418,7 +418,7 @@ def test_the_network_path_through_http_backend_with_credentials(upstream: Upstre
         assert git_source.sync().commit == head
         assert any("auth=True" in line for line in server.requests)
         # The URL git is handed carries no credentials (git would put it on a helper's command line).
-        env = git_source._env(remote=True)
+        env = git_source._runner._env(remote=True)
         assert secret not in env[f"GIT_CONFIG_VALUE_{int(env['GIT_CONFIG_COUNT']) - 3}"]
         assert all(quote(secret, safe="") not in value and secret not in value for key, value in env.items() if key != "FEEDS_GIT_PASSWORD")
 

@@ -7,12 +7,15 @@ A difference fails with a unified diff and the command that rewrites the files
 from __future__ import annotations
 
 import importlib.util
+import re
 from datetime import UTC, datetime
 from types import ModuleType
 
 import pytest
 
+from . import feedcheck
 from .conftest import DATA, ROOT, SITE_CONFIG
+from .wellformed import assert_json_feed
 
 GOLDEN = DATA / "golden"
 
@@ -34,13 +37,15 @@ def served() -> dict[str, bytes]:
     return documents
 
 
-def test_golden_documents_cover_three_scopes_the_titles_site_and_the_show_in_every_format(served: dict[str, bytes]) -> None:
-    scopes = {path.rsplit("/", 1)[0] for path in served}
-    assert scopes == {"site/overall", "site/overall-page-2", f"site/tag-{REGEN.TAG}", "titles", "podcast"}
-    assert {path.rsplit("/", 1)[1] for path in served} == {"feed.xml", "atom.xml", "feed.json"}
-    assert len(served) == 15
-    # Page 2 was found through the next link and is not page 1 again.
-    assert served["site/overall-page-2/feed.xml"] != served["site/overall/feed.xml"]
+def test_golden_documents_cover_every_kind_of_scope_the_titles_site_and_the_show_in_every_format(served: dict[str, bytes]) -> None:
+    feeds = {path.rsplit("/", 1)[0] for path in served if path.endswith(("feed.xml", "atom.xml", "feed.json"))}
+    shows = {"podcast"}
+    assert feeds == {"site/overall", "site/overall-archive-1", f"site/tag-{REGEN.TAG}", "titles", "empty"} | shows | {
+        f"scopes/{folder}" for folder in REGEN.SCOPE_FEEDS
+    }
+    assert len(served) == 3 * len(feeds) + len(REGEN.SCOPE_PAGES)
+    # The archive was found through prev-archive and is not the current feed again.
+    assert served["site/overall-archive-1/feed.xml"] != served["site/overall/feed.xml"]
 
 
 def test_served_bytes_equal_the_golden_files(served: dict[str, bytes]) -> None:
@@ -57,7 +62,7 @@ def test_served_bytes_equal_the_golden_files(served: dict[str, bytes]) -> None:
 
 
 def test_no_stray_golden_files(served: dict[str, bytes]) -> None:
-    kept = {str(p.relative_to(GOLDEN)) for p in GOLDEN.rglob("*") if p.is_file() and p.suffix in (".xml", ".json")}
+    kept = {str(p.relative_to(GOLDEN)) for p in GOLDEN.rglob("*") if p.is_file() and p.suffix in (".xml", ".json", ".html", ".opml")}
     kept -= {str(p.relative_to(GOLDEN)) for p in (GOLDEN / "titles" / "known-bad").iterdir()}
     assert kept == set(served)
 
@@ -68,3 +73,19 @@ def test_goldens_are_built_at_a_fixed_time(served: dict[str, bytes]) -> None:
     assert not any(slug in body for body in served.values())
     with REGEN.client(ROOT / "content", SITE_CONFIG, as_of=datetime(2027, 7, 1, tzinfo=UTC)) as later:
         assert slug in later.get("/feed.xml").data
+
+
+def test_posts_with_no_body_write_no_blank_element(served: dict[str, bytes]) -> None:
+    """The validator's NotBlank: an empty body leaves content and summary out (JSON Feed: an empty content_text)."""
+    site = "http://empty.example"
+    assert feedcheck.rss(f"{site}/feed.xml", served["empty/feed.xml"], home=f"{site}/", hubs=()) == []
+    assert feedcheck.atom(f"{site}/atom.xml", served["empty/atom.xml"], home=f"{site}/", hubs=(), feed_id=f"{site}/atom.xml") == []
+    items = assert_json_feed(served["empty/feed.json"])["items"]
+    assert [(item.get("content_html"), item.get("content_text"), item.get("summary")) for item in items] == [
+        ("<h2>Only a heading</h2>\n", None, None),
+        (None, "", "The front matter's summary is all there is."),
+        (None, "", None),
+        (None, "", None),
+    ]
+    for filename in ("feed.xml", "atom.xml"):
+        assert not re.search(rb"<(content|summary|description|content:encoded)[^>]*(/>|>\s*</)", served[f"empty/{filename}"])

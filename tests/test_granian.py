@@ -99,3 +99,30 @@ def test_sigterm_stops_each_worker_cleanly(tmp_path: Path) -> None:
     log = server.log.read_text()
     assert log.count(" event=stop ") == 2, log[-3000:]
     assert "Traceback" not in log
+
+
+def test_a_redirect_names_site_url_in_its_location_and_its_body_whatever_the_host(servers: tuple[Served, Served]) -> None:
+    """Werkzeug's own 308 (/tags/go → /tags/go/) wrote the request's Host into its body (issue 15.7)."""
+    _, granian = servers
+    for path, target in (("/tags/go", "/tags/go/"), ("/tags//go/feed.xml", "/tags/go/feed.xml"), ("/feed.xml?page=1", "/feed.xml")):
+        for method in ("GET", "GET", "HEAD"):  # the second GET could come from the replay cache
+            status, headers, body = granian.answer(method, path, {"Host": "evil.com"})
+            assert status in (301, 308) and dict(headers)["location"] == SITE_URL + target, (method, path)
+            assert b"evil.com" not in body and body == (
+                f"{status} {'Permanent Redirect' if status == 308 else 'Moved Permanently'}: {SITE_URL}{target}\n".encode()
+                if method == "GET"
+                else b""
+            )
+
+
+def test_posts_with_no_body_are_served_as_their_golden_files(tmp_path: Path) -> None:
+    """No empty content or summary in any format (issue 15.8): tests/data/golden/empty/, served by granian."""
+    golden = Path(__file__).resolve().parent / "data" / "golden" / "empty"
+    shutil.copytree(golden / "content", tmp_path / "content")
+    server = WsgiServer("granian", tmp_path / "content", golden / "feeds.toml", workers=1, site_url="http://empty.example")
+    try:
+        for filename in ("feed.xml", "atom.xml", "feed.json"):
+            reply = server.request(f"/{filename}")
+            assert reply.status == 200 and reply.body == (golden / filename).read_bytes(), filename
+    finally:
+        server.stop()

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from feeds.render.markup import SUMMARY_LIMIT, join_url, plain_text, render, renderer_version, sanitize, shorten
+from feeds.limits import SUMMARY_LIMIT
+from feeds.render.markup import join_url, plain_text, render, renderer_version, sanitize, shorten
 
 from . import feedcheck
 

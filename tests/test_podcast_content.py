@@ -205,8 +205,8 @@ def test_media_limits_leave_the_rest_out_and_say_so(tmp_path: Path, monkeypatch:
     folder.mkdir()
     for n in range(4):
         (folder / f"{n}.mp3").write_bytes(b"x" * (10 + n))
-    monkeypatch.setattr(limits, "MEDIA_FILES", 2)
-    monkeypatch.setattr(limits, "MEDIA_FILE_SIZE", 12)
+    monkeypatch.setattr(limits, "MAX_MEDIA_FILES", 2)
+    monkeypatch.setattr(limits, "MAX_MEDIA_FILE_SIZE", 12)
     media, _ = MediaIndex().scan(tmp_path)
     assert sorted(media.files) == ["0.mp3", "1.mp3"]
     assert [str(p) for p in media.problems] == [

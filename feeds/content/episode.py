@@ -104,8 +104,8 @@ def _transcripts(fields: Fields, base: str) -> tuple[Transcript, ...]:
     if value is None:
         return ()
     items = value if isinstance(value, list) else [value]
-    if len(items) > limits.TRANSCRIPTS:
-        raise fields.error("transcript", f"{len(items)} transcripts, at most {limits.TRANSCRIPTS}")
+    if len(items) > limits.MAX_TRANSCRIPTS:
+        raise fields.error("transcript", f"{len(items)} transcripts, at most {limits.MAX_TRANSCRIPTS}")
     transcripts = []
     for item in items:
         if isinstance(item, str):
@@ -147,6 +147,5 @@ def _suffix(url: str) -> str:
     return name[name.rfind(".") :].lower() if "." in name else ""
 
 
-def _shown(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _shown(value: Any) -> str:
+    return limits.quoted(value)

@@ -11,11 +11,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from feeds.config import Config
 from feeds.content.frontmatter import field_lines
 from feeds.errors import ContentError
+from feeds.limits import MAX_PROBLEMS_PER_FILE, MAX_QUOTED_VALUE, MAX_TAG_LENGTH, MAX_TAGS_PER_POST, cut, quoted
 from feeds.models import Author, Enclosure, Problem
 from feeds.urls import join as join_url
 from feeds.urls import quote_path
 
-MAX_TAG_LENGTH = 100
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
 
@@ -24,20 +24,27 @@ class Fields:
 
     def __init__(self, rel: str, meta: Mapping[str, Any], fm_text: str, first_line: int, problems: list[Problem]) -> None:
         self.rel, self.meta, self.fm_text, self.first_line, self.problems = rel, meta, fm_text, first_line, problems
+        #: Warnings not listed (past MAX_PROBLEMS_PER_FILE): counted, their lines never looked up.
+        self.unlisted = 0
 
     def line(self, name: str) -> int:
         # Only a problem asks, so the lines are split here, not for every file.
-        pattern = re.compile(rf"^['\"]?{re.escape(name)}['\"]?\s*:")
+        shown = name[:MAX_QUOTED_VALUE]  # a longer name is found by its start
+        tail = r"['\"]?\s*:" if shown == name else ""
+        pattern = re.compile(rf"^['\"]?{re.escape(shown)}{tail}")
         for number, text in enumerate(field_lines(self.fm_text, self.first_line), start=1):
             if pattern.match(text):
                 return number
         return 1
 
     def error(self, name: str, message: str) -> ContentError:
-        return ContentError(self.rel, f"{name}: {message}", self.line(name))
+        return ContentError(self.rel, f"{cut(name, MAX_QUOTED_VALUE)}: {message}", self.line(name))
 
     def warn(self, name: str, message: str) -> None:
-        self.problems.append(Problem(self.rel, self.line(name), f"{name}: {message}", "warning"))
+        if len(self.problems) >= MAX_PROBLEMS_PER_FILE - 1:  # the last place is for the count of the others
+            self.unlisted += 1
+            return
+        self.problems.append(Problem(self.rel, self.line(name), f"{cut(name, MAX_QUOTED_VALUE)}: {message}", "warning"))
 
     def text(self, name: str, required: bool = False) -> str | None:
         value = self.meta.get(name)
@@ -90,7 +97,7 @@ def parse_datetime(fields: Fields, name: str, config: Config) -> datetime | None
         try:
             result = datetime.fromisoformat(value.strip())
         except ValueError as e:
-            raise fields.error(name, f"{value!r} is not an ISO 8601 date or date-time") from e
+            raise fields.error(name, f"{quoted(value)} is not an ISO 8601 date or date-time") from e
     else:
         raise fields.error(name, f"expected an ISO 8601 date, got {type(value).__name__}")
     if result.tzinfo is None:
@@ -114,13 +121,13 @@ _STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 def absolute_url(fields: Fields, name: str, value: str, base: str) -> str:
     """Return ``value`` as an absolute http(s) URI (RFC 3986): feeds and JSON Feed need URIs, not IRIs."""
     if any(c.isspace() for c in value):
-        raise fields.error(name, f"{value!r} is not a URL (contains spaces)")
+        raise fields.error(name, f"{quoted(value)} is not a URL (contains spaces)")
     try:
         parts = urlsplit(value)
         if parts.scheme and parts.scheme not in ("http", "https"):
-            raise fields.error(name, f"{value!r}: only http(s) URLs or site paths are allowed")
+            raise fields.error(name, f"{quoted(value)}: only http(s) URLs or site paths are allowed")
         if not parts.netloc.isascii():
-            raise fields.error(name, f"{value!r}: write a non-ASCII host name in its xn-- (punycode) form")
+            raise fields.error(name, f"{quoted(value)}: write a non-ASCII host name in its xn-- (punycode) form")
         # Percent-encode what a URI may not hold (non-ASCII, quotes, angle brackets); keep %XX escapes.
         path, query, fragment = (_STRAY_PERCENT.sub("%25", part) for part in (parts.path, parts.query, parts.fragment))
         escaped = urlunsplit(
@@ -130,13 +137,14 @@ def absolute_url(fields: Fields, name: str, value: str, base: str) -> str:
         absolute = urlsplit(url)
         absolute.port  # noqa: B018 -- raises ValueError for a port that is not a number
     except ValueError as e:
-        raise fields.error(name, f"{value!r} is not a valid URL: {e}") from e
+        raise fields.error(name, f"{quoted(value)} is not a valid URL: {e}") from e
     if absolute.scheme not in ("http", "https") or not absolute.hostname:
-        raise fields.error(name, f"{value!r} does not make an absolute http(s) URL")
+        raise fields.error(name, f"{quoted(value)} does not make an absolute http(s) URL")
     return url
 
 
 def parse_tags(fields: Fields) -> tuple[str, ...]:
+    """The post's tag names, in order, duplicates removed: at most MAX_TAGS_PER_POST (the others dropped with one warning)."""
     value = fields.meta.get("tags")
     if value is None:
         return ()
@@ -144,7 +152,8 @@ def parse_tags(fields: Fields) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list):
         raise fields.error("tags", f"expected a list of names, got {type(value).__name__}")
-    names: list[str] = []
+    names: dict[str, None] = {}
+    dropped = 0
     for item in value:
         if type(item) is not str and (isinstance(item, bool) or not isinstance(item, str | int | float)):
             raise fields.error("tags", f"expected names, got a {type(item).__name__} entry")
@@ -154,7 +163,12 @@ def parse_tags(fields: Fields) -> tuple[str, ...]:
         elif len(name) > MAX_TAG_LENGTH:
             fields.warn("tags", f"tag of {len(name)} characters ignored (limit {MAX_TAG_LENGTH})")
         elif name not in names:
-            names.append(name)
+            if len(names) < MAX_TAGS_PER_POST:
+                names[name] = None
+            else:
+                dropped += 1
+    if dropped:
+        fields.warn("tags", f"{dropped:,} more tags dropped: a post has at most {MAX_TAGS_PER_POST} (the first ones are kept)")
     return tuple(names)
 
 
@@ -175,12 +189,12 @@ def parse_authors(fields: Fields, base: str) -> tuple[Author, ...]:
             if not isinstance(name, str) or not name.strip():
                 raise fields.error("authors", "each author needs a name")
             if email is not None and (not isinstance(email, str) or "@" not in email):
-                raise fields.error("authors", f"invalid email {email!r}")
+                raise fields.error("authors", f"invalid email {quoted(email)}")
             if url is not None and not isinstance(url, str):
-                raise fields.error("authors", f"invalid url {url!r}")
+                raise fields.error("authors", f"invalid url {quoted(url)}")
             authors.append(Author(" ".join(name.split()), email or None, absolute_url(fields, "authors", url, base) if url else None))
         else:
-            raise fields.error("authors", f"expected a name or {{name, url, email}}, got {item!r}")
+            raise fields.error("authors", f"expected a name or {{name, url, email}}, got {quoted(item)}")
     return tuple(authors)
 
 
@@ -194,9 +208,9 @@ def parse_enclosure(fields: Fields, base: str) -> Enclosure | None:
     if not isinstance(url, str) or not url.strip():
         raise fields.error("enclosure", "needs a url")
     if not isinstance(media_type, str) or not _MEDIA_TYPE.match(media_type):
-        raise fields.error("enclosure", f"needs a media type such as audio/mpeg, got {media_type!r}")
+        raise fields.error("enclosure", f"needs a media type such as audio/mpeg, got {quoted(media_type)}")
     if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise fields.error("enclosure", f"length must be a size in bytes, got {length!r}")
+        raise fields.error("enclosure", f"length must be a size in bytes, got {quoted(length)}")
     return Enclosure(absolute_url(fields, "enclosure", url.strip(), base), media_type, length)
 
 

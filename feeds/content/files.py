@@ -34,6 +34,10 @@ FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\
 _BAD_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
+#: What must change for a file to be read again: size, modification time (ns), inode, git dates.
+Stamp = tuple[int, int, int, tuple[datetime, datetime] | None]
+
+
 @dataclass(frozen=True)
 class SourceFile:
     #: Absolute path of the file.
@@ -50,7 +54,7 @@ class SourceFile:
     history: tuple[datetime, datetime] | None = None
 
     @functools.cached_property
-    def stamp(self) -> tuple[object, ...]:
+    def stamp(self) -> Stamp:
         """What must change for the file to be read again."""
         return (self.size, self.mtime_ns, self.inode, self.history)
 

@@ -57,7 +57,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -69,7 +68,7 @@ from typing import Literal
 
 from feeds import log
 from feeds.content.githistory import Commit, History, apply, parse_log
-from feeds.content.gitproc import CREDENTIAL_HELPER, LOCAL_ENV, REPO_CONFIG, command_name, kill, last_lines, split_credentials
+from feeds.content.gitproc import REMOTE, REPO_CONFIG, GitRunner, split_credentials
 from feeds.errors import FeedsError
 from feeds.fsutil import atomic_write
 from feeds.gitremote import GitRemote, is_git_url, parse_git_url, redact
@@ -81,8 +80,6 @@ ErrorKind = Literal["unreachable", "timeout", "bad_ref", "missing_folder", "busy
 #: Where the fetched branch head is kept in the private clone, and the commit the work tree holds.
 FETCHED = "refs/feeds/fetched"
 SERVED = "refs/feeds/served"
-#: The name of the remote; its URL is passed in the environment only (never on disk or in argv).
-_REMOTE = "feeds-source"
 #: GIT_CONFIG_COUNT in the environment and --diff-merges=first-parent came with git 2.31 (2021).
 MIN_GIT_VERSION = (2, 31)
 #: Version of the dates cache file; a different one is ignored and rebuilt.
@@ -144,8 +141,10 @@ class GitSource:
         self._current: Checkout | None = None
         self._history: History | None = None
         self._checked_version = False
-        #: The URL git is given, without user info; credentials from it go to git through a helper.
-        self._url, self._credentials = split_credentials(remote.url)
+        # The URL git is given, without user info; credentials from it go to git through a helper.
+        url, credentials = split_credentials(remote.url)
+        self._runner = GitRunner(self._repo, self._tree, workdir, url, credentials, timeout, self._error)
+        self._git, self._run = self._runner.output, self._runner.run
 
     @property
     def current(self) -> Checkout | None:
@@ -258,7 +257,7 @@ class GitSource:
         refspec = f"+refs/heads/{self.branch}:{FETCHED}"
         args = ("fetch", "--quiet", "--no-tags", "--no-recurse-submodules", "--no-write-fetch-head", "--no-auto-maintenance")
         try:
-            self._git(*args, _REMOTE, refspec, remote=True)
+            self._git(*args, REMOTE, refspec, remote=True)
         except GitSourceError as e:
             if e.kind == "git":
                 if "couldn't find remote ref" in e.message:
@@ -364,66 +363,6 @@ class GitSource:
             atomic_write(self._dates_file, json.dumps(data, ensure_ascii=True, sort_keys=True).encode("ascii"), durable=False)
         except OSError as e:  # only a restart pays for it (one walk)
             log.event("git_dates_cache_failed", logging.WARNING, path=str(self._dates_file), error=e.strerror)
-
-    # -- running git ------------------------------------------------------------------------
-
-    def _git(self, *args: str, check: bool = True, remote: bool = False, work_tree: bool = False, in_repo: bool = True) -> bytes:
-        result = self._run(*args, remote=remote, work_tree=work_tree, in_repo=in_repo)
-        if check and result.returncode != 0:
-            detail = last_lines(result.stderr) or f"exit status {result.returncode}"
-            raise self._error(f"git {command_name(args)} failed: {detail}")
-        return result.stdout
-
-    def _run(self, *args: str, remote: bool = False, work_tree: bool = False, in_repo: bool = True) -> subprocess.CompletedProcess[bytes]:
-        """Run git with a hard timeout; on expiry kill its whole process group (ssh, remote helpers)."""
-        command = ["git"]
-        if in_repo:
-            command.append(f"--git-dir={self._repo}")
-        if work_tree:
-            command.append(f"--work-tree={self._tree}")
-        command.extend(args)
-        try:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=self._env(remote),
-                cwd=self.workdir,
-                start_new_session=True,  # its own process group, and no terminal to prompt on
-            )
-        except OSError as e:
-            raise self._error(f"cannot run git ({e.strerror}); is git installed?") from e
-        try:
-            stdout, stderr = process.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            kill(process)
-            raise self._error(f"git {command_name(args)} took longer than {self.timeout:g} s (git_timeout); stopped", "timeout") from None
-        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-    def _env(self, remote: bool) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if key not in LOCAL_ENV}
-        env.update(
-            GIT_TERMINAL_PROMPT="0",  # fail, never prompt for a user name or password
-            GCM_INTERACTIVE="never",  # Git Credential Manager: no dialogs either
-            GIT_NO_REPLACE_OBJECTS="1",
-            LC_ALL="C",  # messages we recognise (and in English in the logs)
-            LANGUAGE="C",
-        )
-        if remote:
-            # Settings through the environment (readable only by this user), never argv (every user
-            # sees it in ps) nor a file on disk: the URL, and the credentials written in it, which
-            # git would otherwise hand its https helper on the command line.
-            settings = [(f"remote.{_REMOTE}.url", self._url)]
-            if self._credentials is not None:
-                env["FEEDS_GIT_USERNAME"], env["FEEDS_GIT_PASSWORD"] = self._credentials
-                settings += [("credential.helper", ""), ("credential.helper", CREDENTIAL_HELPER)]
-            count = int(env.get("GIT_CONFIG_COUNT", "0") or "0")
-            for key, value in settings:
-                env[f"GIT_CONFIG_KEY_{count}"], env[f"GIT_CONFIG_VALUE_{count}"] = key, value
-                count += 1
-            env["GIT_CONFIG_COUNT"] = str(count)
-        return env
 
     def _error(self, message: str, kind: ErrorKind = "git") -> GitSourceError:
         return GitSourceError(self.remote.display, self.branch, message, kind)

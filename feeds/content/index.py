@@ -11,22 +11,20 @@ last good version, and that version survives restarts: the caller saves
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packed at a cold start
 
 from feeds.config import Config
-from feeds.content.files import Listing, SourceFile, discover
+from feeds.content.files import Listing, SourceFile, Stamp, discover
 from feeds.content.post import Loaded, load
 from feeds.errors import ContentRootError
 from feeds.models import Post, Problem
 
 #: Loads files into Loaded records, in order (the builder passes a process pool's map).
 LoadMany = Callable[[Sequence[SourceFile], Config], list[Loaded]]
-#: What must change for a file to be read again (SourceFile.stamp).
-Stamp = tuple[object, ...]
 #: The stamp of a file that is listed with a problem instead of being read: never equal to a real one.
 _TROUBLED: Stamp = (-1, -1, -1, None)
 #: The stamp of every file after an upgrade of the code: each is read again, broken ones keep their last good version.
@@ -65,13 +63,21 @@ class Scan:
     kept: tuple[Kept, ...] = ()
 
 
-@dataclass
-class _Known:
+@dataclass(frozen=True)
+class Known:
+    """What the index knows of one file; its saved state across restarts."""
+
+    #: The file's stamp when it was read (or _TROUBLED, _REREAD).
     stamp: Stamp
+    #: What reading it gave: the post (no body) and problems.
     loaded: Loaded
-    #: The post this file last published without an error, its body (zlib) and, while broken, since when.
+    #: The post this file last published without an error.
     last_good: Post | None
-    body_z: bytes = b""
+    #: Its source record: the file's whole text then (zlib), where the body starts in it, and its dates from git history.
+    source_z: bytes = b""
+    body_at: int = 0
+    history: tuple[datetime, datetime] | None = None
+    #: While the file is broken and ``last_good`` is served: since when (UTC).
     broken_since: datetime | None = None
 
 
@@ -83,7 +89,7 @@ class ContentIndex:
     load_many: LoadMany = load_serially
     #: A clock for ``Kept.since`` (tests pass their own).
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    _known: dict[str, _Known] = field(default_factory=dict)
+    _known: dict[str, Known] = field(default_factory=dict)
     #: Files whose entry changed since :meth:`saved` was last told (None: every entry, e.g. nothing saved yet).
     _unsaved: set[str] | None = field(default=None, repr=False)
     _last: tuple[list[Problem], int, Scan] | None = field(default=None, repr=False)
@@ -164,40 +170,56 @@ class ContentIndex:
         known = self._known.get(rel)
         if loaded.post is not None:
             packed = loaded.packed()
-            self._known[rel] = _Known(stamp, Loaded(loaded.post, "", loaded.problems), loaded.post, packed.body_z)
+            self._known[rel] = Known(
+                stamp, Loaded(loaded.post, "", loaded.problems), loaded.post, packed.source_z, packed.body_at, stamp[3]
+            )
         elif known is not None and known.last_good is not None:
             since = known.broken_since or self.clock()
-            self._known[rel] = _Known(stamp, loaded, known.last_good, known.body_z, since)
+            self._known[rel] = replace(known, stamp=stamp, loaded=loaded, broken_since=since)
         else:
-            self._known[rel] = _Known(stamp, loaded, None)
+            self._known[rel] = Known(stamp, loaded, None)
 
     def body(self, post: Post) -> str | None:
         """Return the Markdown body of this very version of ``post`` (None if the index no longer has it)."""
         known = self._known.get(post.source)
         if known is None or known.last_good is None or known.last_good.body_digest != post.body_digest:
             return None
-        return isal_zlib.decompress(known.body_z).decode("utf-8", "surrogatepass")
+        return isal_zlib.decompress(known.source_z)[known.body_at :].decode("utf-8", "surrogatepass")
 
     # -- surviving restarts ----------------------------------------------------------
 
-    def state(self) -> dict[str, tuple[Stamp, Loaded, Post | None, bytes, datetime | None]]:
-        """Everything needed to carry on after a restart: each file's stamp, load result and last good version."""
-        return {rel: (k.stamp, k.loaded, k.last_good, k.body_z, k.broken_since) for rel, k in self._known.items()}
+    def state(self) -> dict[str, Known]:
+        """Everything needed to carry on after a restart: each file's stamp, load result, last good version and its source."""
+        return dict(self._known)
 
-    def restore(self, state: dict[str, tuple[Stamp, Loaded, Post | None, bytes, datetime | None]], reread: bool = False) -> None:
+    def restore(self, state: Mapping[str, Known], fresh: bool = False) -> None:
         """Start from a saved :meth:`state`: unchanged files are not read again, broken ones keep their last good version.
 
-        With ``reread`` (the state was saved by other code) every file is read again, but a
-        file that is broken now still publishes the last good version the state holds.
+        With ``fresh`` (the state was saved under other settings or by other code) every file is
+        read again, and the last good version of each broken post is made again from its source
+        record under these settings and this code, so it stays published (under the new URLs).
         """
-        known = {rel: _Known(*entry) for rel, entry in state.items()}
-        if any(k.last_good is not None and not _whole(k.last_good) for k in known.values()):
-            raise ValueError("the saved posts lack fields this code has")
-        if reread:
-            known = {rel: replace(k, stamp=_REREAD) for rel, k in known.items()}
+        known = dict(state)
+        if fresh:
+            known = {rel: k for rel, entry in known.items() if (k := self._again(rel, entry)) is not None}
         self._known = known
         self._last = None
-        self._unsaved = None if reread else set()
+        self._unsaved = None if fresh else set()
+
+    def _again(self, rel: str, known: Known) -> Known | None:
+        """The kept version of a broken post made again from its source record; None for any other file (it is read again)."""
+        if known.last_good is None or known.loaded.post is not None or not known.source_z:
+            return None
+        try:
+            text = isal_zlib.decompress(known.source_z).decode("utf-8", "surrogatepass")
+        except Exception:  # damaged (isal's error derives from Exception only): nothing to make it again from
+            return None
+        file = SourceFile(Path(rel), rel, len(text), 0, 0, None, known.history)
+        loaded = load(file, self.config, text).packed()
+        if loaded.post is None:  # this code refuses what the old one published: nothing to keep
+            return None
+        since = known.broken_since or self.clock()
+        return Known(_REREAD, known.loaded, loaded.post, loaded.source_z, loaded.body_at, known.history, since)
 
     def unsaved(self) -> set[str] | None:
         """The files whose :meth:`state` entry changed (or went) since the last save; None: all of them."""
@@ -217,8 +239,3 @@ class ContentIndex:
     def kept(self) -> Iterable[Kept]:
         """The posts served from a kept version now."""
         return self._last[2].kept if self._last is not None else ()
-
-
-def _whole(post: Post) -> bool:
-    """Whether ``post`` (unpickled, maybe saved by other code) has every field this code reads."""
-    return isinstance(post, Post) and all(hasattr(post, f.name) for f in fields(Post))

@@ -4,8 +4,8 @@
 ``_`` are skipped, as for posts) is served at ``/media/<path>``. A scan lists the files,
 hashes each version once (the SHA-256 names its ETag, equal on every host that has the same
 bytes) and hands the builder their sizes, which fill in the ``length`` of an enclosure that
-links to one. Bounded: ``limits.MEDIA_FILES`` files, ``limits.MEDIA_FILE_SIZE`` bytes each,
-``limits.MEDIA_DEPTH`` folders deep.
+links to one. Bounded: ``limits.MAX_MEDIA_FILES`` files, ``limits.MAX_MEDIA_FILE_SIZE`` bytes each,
+``limits.MAX_MEDIA_DEPTH`` folders deep.
 """
 
 from __future__ import annotations
@@ -210,17 +210,21 @@ def _walk(root: Path, problems: list[Problem]) -> Iterable[tuple[str, str, os.st
                 problems.append(Problem(f"{FOLDER}/{rel}", 1, f"cannot read: {getattr(e, 'strerror', None) or e}; not served"))
                 continue
             if stat.S_ISDIR(info.st_mode):
-                if depth >= limits.MEDIA_DEPTH:
-                    problems.append(Problem(f"{FOLDER}/{rel}", 1, f"deeper than {limits.MEDIA_DEPTH} folders; not served", "warning"))
+                if depth >= limits.MAX_MEDIA_DEPTH:
+                    problems.append(Problem(f"{FOLDER}/{rel}", 1, f"deeper than {limits.MAX_MEDIA_DEPTH} folders; not served", "warning"))
                     continue
                 yield from walk(entry.path, rel + "/", depth + 1)
             elif not stat.S_ISREG(info.st_mode):
                 problems.append(Problem(f"{FOLDER}/{rel}", 1, "is not a regular file; not served"))
-            elif info.st_size > limits.MEDIA_FILE_SIZE:
-                problems.append(Problem(f"{FOLDER}/{rel}", 1, f"file is {info.st_size} bytes, over {limits.MEDIA_FILE_SIZE}; not served"))
-            elif count >= limits.MEDIA_FILES:
-                if count == limits.MEDIA_FILES:  # said once
-                    problems.append(Problem(f"{FOLDER}/{rel}", 1, f"more than {limits.MEDIA_FILES} media files; the rest are not served"))
+            elif info.st_size > limits.MAX_MEDIA_FILE_SIZE:
+                problems.append(
+                    Problem(f"{FOLDER}/{rel}", 1, f"file is {info.st_size} bytes, over {limits.MAX_MEDIA_FILE_SIZE}; not served")
+                )
+            elif count >= limits.MAX_MEDIA_FILES:
+                if count == limits.MAX_MEDIA_FILES:  # said once
+                    problems.append(
+                        Problem(f"{FOLDER}/{rel}", 1, f"more than {limits.MAX_MEDIA_FILES} media files; the rest are not served")
+                    )
                 count += 1
             else:
                 count += 1

@@ -1,6 +1,6 @@
 """``feeds check`` for podcasts: what Apple Podcasts and Podcasting 2.0 apps would refuse or show wrongly.
 
-Per show (the site's ``[podcast]``): a category, ``explicit``, the owner's email and artwork
+Per show (the site's ``[podcast]``, a section's or a tag's): a category, ``explicit``, the owner's email and artwork
 (a square JPEG or PNG of 1400–3000 px: checked when it is a file of the media folder) — Apple's
 required tags. Per episode (a post of the show with an audio or video enclosure): a length (given,
 or read from the media folder), a file that exists when the URL is the site's, https, one
@@ -12,7 +12,7 @@ https://podcasters.apple.com/support/823-podcast-requirements
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,17 +21,26 @@ from feeds.config import Config
 from feeds.content.episode import is_episode_media
 from feeds.content.media import PREFIX, Media
 from feeds.models import Post, Problem
-from feeds.podcast import Show
+from feeds.podcast import Show, settings_key
 
 #: Apple's artwork bounds, in pixels (square).
 ARTWORK = (1400, 3000)
 
 
-def site_problems(config: Config, posts: Iterable[Post], media: Media, where: str) -> list[Problem]:
-    """The problems of every show of the site (today the site-wide ``[podcast]``); ``where`` names the settings file."""
-    if config.podcast is None:
-        return []
-    return problems(config.podcast, "podcast", where, posts, media, config.site_url)
+def site_problems(config: Config, episodes: Mapping[tuple[str, str], Sequence[Post]], media: Media, where: str) -> list[Problem]:
+    """The problems of every show of the site; ``episodes`` holds the posts of each scope (kind, slug) that has some.
+
+    A show whose section or tag has no posts is reported too: its settings make no feed.
+    """
+    found: list[Problem] = []
+    for kind, slug, show in config.shows():
+        key = settings_key(kind, slug)
+        posts = episodes.get((kind, slug))
+        if posts is None:
+            found.append(Problem(where, 1, f"{key}: no {kind} {slug!r} with posts in feeds; this show has no feed", "warning"))
+        else:
+            found += problems(show, key, where, posts, media, config.site_url)
+    return found
 
 
 def problems(show: Show, key: str, where: str, posts: Iterable[Post], media: Media, site_url: str) -> list[Problem]:
@@ -113,10 +122,10 @@ def artwork_problem(url: str, media: Media, site_url: str) -> str | None:
 
 
 def image_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of a PNG or JPEG from its first bytes (``limits.IMAGE_HEADER`` at most); None if it is neither."""
+    """(width, height) of a PNG or JPEG from its first bytes (``limits.MAX_IMAGE_HEADER`` at most); None if it is neither."""
     try:
         with path.open("rb") as f:
-            head = f.read(limits.IMAGE_HEADER)
+            head = f.read(limits.MAX_IMAGE_HEADER)
     except OSError:
         return None
     if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":

@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packed at a cold start
@@ -32,10 +33,13 @@ from feeds.content.files import SourceFile, clean, read_source
 from feeds.content.frontmatter import parse, split
 from feeds.content.tags import slugify
 from feeds.errors import ContentError
+from feeds.limits import MAX_PROBLEM_MESSAGE, cut, quoted
 from feeds.models import Post, Problem
+from feeds.parsers import as_language
 
 FIELDS = frozenset(
     {"title", "date", "updated", "slug", "id", "summary", "tags", "authors", "image", "draft", "link", "enclosure", "reading_time"}
+    | {"feed", "language"}
     | EPISODE_FIELDS
 )
 WORDS_PER_MINUTE = 230
@@ -52,35 +56,62 @@ class Loaded:
     #: The Markdown body of ``post`` (front matter removed); empty without a post.
     body: str = ""
     problems: tuple[Problem, ...] = ()
-    #: The body zlib-compressed instead of ``body`` (helper processes hand bodies back this way: less to copy).
-    body_z: bytes = b""
+    #: The file's text before ``body`` (the front matter and its boundaries); empty without a post.
+    front: str = ""
+    #: The whole text (``front`` + ``body``) zlib-compressed instead of both, and where the body starts in it (UTF-8
+    #: bytes): helper processes hand results back this way (less to copy), and the content index keeps it, so a kept
+    #: post can be read again under other settings (its source record).
+    source_z: bytes = b""
+    body_at: int = 0
 
     def packed(self) -> Loaded:
-        """This result with its body compressed, as the content index keeps it."""
-        if self.post is None or self.body_z:
+        """This result with its text compressed, as the content index keeps it."""
+        if self.post is None or self.source_z:
             return self
-        return replace(self, body="", body_z=isal_zlib.compress(self.body.encode("utf-8", "surrogatepass"), 1))
+        front = self.front.encode("utf-8", "surrogatepass")
+        source_z = isal_zlib.compress(front + self.body.encode("utf-8", "surrogatepass"), 1)
+        return replace(self, body="", front="", source_z=source_z, body_at=len(front))
+
+    def unpacked_body(self) -> str:
+        """The body, from ``body`` or from the compressed text."""
+        if not self.source_z:
+            return self.body
+        return isal_zlib.decompress(self.source_z)[self.body_at :].decode("utf-8", "surrogatepass")
 
 
-def load(file: SourceFile, config: Config) -> Loaded:
-    """Read one file into a Post; every problem names the file and line."""
+def load(file: SourceFile, config: Config, text: str | None = None) -> Loaded:
+    """Read one file into a Post; every problem names the file and line.
+
+    With ``text``, that is the file's text (a kept source record read again under other settings): the file is not opened.
+    """
     problems: list[Problem] = []
     try:
-        post, body = _load(file, config, problems)
+        post, body, front = _load(file, config, problems, text)
     except ContentError as e:
         problems.append(Problem(file.rel, e.line, e.message))
-        post, body = None, ""
+        post, body, front = None, "", ""
     except Exception as e:  # a bug, or input nobody foresaw: this file is skipped, the scan goes on
-        problems.append(Problem(file.rel, 1, f"cannot be loaded: {type(e).__name__}: {e}"))
-        post, body = None, ""
-    return Loaded(post, body, tuple(problems))
+        problems.append(Problem(file.rel, 1, f"cannot be loaded: {type(e).__name__}: {cut(str(e), MAX_PROBLEM_MESSAGE)}"))
+        post, body, front = None, "", ""
+    return Loaded(post, body, tuple(problems), front)
 
 
-def _load(file: SourceFile, config: Config, problems: list[Problem]) -> tuple[Post, str]:
-    text, data = read_source(file, config, problems)
+def _load(file: SourceFile, config: Config, problems: list[Problem], given: str | None) -> tuple[Post, str, str]:
+    text, data = read_source(file, config, problems) if given is None else (given, None)
     fm_text, body, first_line = split(file.rel, text)
     meta, escaped = parse(file.rel, fm_text, first_line)
     fields = Fields(file.rel, meta, fm_text, first_line, problems)
+    try:
+        return _checked(file, config, fields, meta, body, text, data, escaped), body, text[: len(text) - len(body)]
+    finally:
+        if fields.unlisted:
+            problems.append(Problem(file.rel, first_line, f"{fields.unlisted:,} more warnings about this file not listed", "warning"))
+
+
+def _checked(
+    file: SourceFile, config: Config, fields: Fields, meta: dict[Any, Any], body: str, text: str, data: bytes | None, escaped: bool
+) -> Post:
+    problems = fields.problems
     if escaped:
         # Only YAML escapes ("\0", "\ud800") get here: the raw text was cleaned already.
         seen: set[int] = set()
@@ -92,7 +123,7 @@ def _load(file: SourceFile, config: Config, problems: list[Problem]) -> tuple[Po
             problems.append(Problem(file.rel, 2, "removed characters that XML 1.0 forbids from a field name", "warning"))
     # The body in UTF-8 for its digest: when the text is the file's bytes decoded, it is their tail.
     raw = None if data is None else data[len(text[: len(text) - len(body)].encode("utf-8")) :]
-    return _post_from(file, config, fields, body, raw), body
+    return _post_from(file, config, fields, body, raw)
 
 
 def _post_from(file: SourceFile, config: Config, fields: Fields, body: str, raw: bytes | None = None) -> Post:
@@ -124,15 +155,15 @@ def _post_from(file: SourceFile, config: Config, fields: Fields, body: str, raw:
     slug = fields.text("slug")
     if slug is not None:
         if not _SLUG.match(slug):
-            raise fields.error("slug", f"{slug!r} may hold only letters, digits, '-', '_', '.' and '~'")
+            raise fields.error("slug", f"{quoted(slug)} may hold only letters, digits, '-', '_', '.' and '~'")
     else:
         slug = slugify(prefix.group(2) if prefix else stem)
         if not slug:
             raise ContentError(file.rel, "slug: the file name gives an empty slug; set slug in the front matter", 1)
 
-    url = config.site_url + quote_slug_path(
-        config.permalink.format(slug=slug, year=f"{published.year:04d}", month=f"{published.month:02d}", day=f"{published.day:02d}")
-    )
+    permalink = config.permalink.format(slug=slug, year=f"{published.year:04d}", month=f"{published.month:02d}", day=f"{published.day:02d}")
+    # A path is under site_url (the service serves the page); an absolute permalink is the blog elsewhere.
+    url = config.site_url + quote_slug_path(permalink) if permalink.startswith("/") else quote_url(permalink)
     post_id = fields.text("id") or _default_id(config.site_url, slug, published)
 
     link = fields.text("link")
@@ -145,7 +176,18 @@ def _post_from(file: SourceFile, config: Config, fields: Fields, body: str, raw:
 
     draft = meta.get("draft", False)
     if not isinstance(draft, bool):
-        raise fields.error("draft", f"expected true or false, got {draft!r}")
+        raise fields.error("draft", f"expected true or false, got {quoted(draft)}")
+    in_feeds = meta.get("feed", True)
+    if not isinstance(in_feeds, bool):
+        raise fields.error("feed", f"expected true or false, got {quoted(in_feeds)}")
+    language = fields.text("language")
+    if language is not None:
+        try:
+            language = as_language(language)
+        except ValueError as e:
+            raise fields.error("language", str(e)) from e
+        if language == config.language:
+            language = None  # the site's: one spelling, so a post that states it digests like one that does not
 
     reading_time = meta.get("reading_time")
     if reading_time is not None and (isinstance(reading_time, bool) or not isinstance(reading_time, int) or reading_time < 1):
@@ -174,8 +216,23 @@ def _post_from(file: SourceFile, config: Config, fields: Fields, body: str, raw:
         enclosure=enclosure,
         draft=draft,
         reading_time=reading_time,
+        feed=in_feeds,
+        language=language,
+        section=section_of(file.rel),
         episode=parse_episode(fields, url, enclosure),
     )
+
+
+def section_of(rel: str) -> str | None:
+    """Return the section of a post file: the slug of its first-level folder, None for a file at the top."""
+    folder, sep, _ = rel.partition("/")
+    return (slugify(folder) or None) if sep else None
+
+
+def quote_url(url: str) -> str:
+    """Return an absolute permalink as a URI: its path percent-encoded like a site path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{quote_slug_path(parts.path)}"
 
 
 # Whitespace as str.split() sees it: for each byte of UTF-8 text, 0 if it is an ASCII space, else 1;

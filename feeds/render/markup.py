@@ -17,11 +17,10 @@ from pathlib import Path
 
 import comrak
 
+from feeds.limits import SUMMARY_LIMIT
 from feeds.render import sanitize as sanitizer
 from feeds.render.sanitize import sanitize, valid_chars
 from feeds.urls import join as join_url
-
-SUMMARY_LIMIT = 600
 
 
 @dataclass(frozen=True)

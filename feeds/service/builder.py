@@ -179,7 +179,7 @@ class Builder:
             rendered=rendered,
             pending=len(manifest.pending),
             posts=manifest.post_count,
-            problems=len(manifest.problems),
+            problems=len(manifest.problems) + manifest.problems_omitted,
             scan_seconds=f"{scanned - started:.3f}",
             seconds=f"{time.perf_counter() - started:.3f}",
         )
@@ -189,7 +189,7 @@ class Builder:
 
     def _build(self, scan: Scan, source: Source, now: datetime, media: Media) -> tuple[Manifest, Plan, int]:
         """Plan the site, reuse what is published, render what is needed first; return the new manifest."""
-        site = select(fill_lengths(scan.posts, media, self.config.site_url), now)
+        site = select(fill_lengths(scan.posts, media, self.config.site_url), now, self.config.author.name)
         plan_ = plan(site, self.config, self.plan)
         previous = self.manifest
         planned = diff(plan_, previous, self._late)
@@ -207,11 +207,12 @@ class Builder:
             pending=pending,
             post_count=len(site.posts),
             tags=site.tags.tags,
-            problems=scan.problems + media.problems + site.problems,
+            problems=scan.problems + media.problems + site.problems + plan_.problems,
             kept=tuple(KeptPost(k.post.source, k.post.title, k.reason, k.since) for k in scan.kept),
             next_change=site.next_change,
             content_time=content_time,
             commit=source.commit,
+            scopes=plan_.counts,
             media=media_items(media, previous, content_time, source.content_time is None, now),
             media_root=str(media.root) if media.root is not None else None,
         )

@@ -50,8 +50,7 @@ def health(runtime: Runtime, now: datetime | None = None) -> Health:
     bucket = status.extra.get("publish")
     if isinstance(bucket, dict) and bucket.get("failures"):
         reasons.append(f"publishing to the bucket failed {bucket['failures']} times: {bucket.get('error')}")
-    errors = [p for p in manifest.problems if p.severity == "error"] if manifest else []
-    degraded = bool(reasons or errors)
+    degraded = bool(reasons or (manifest is not None and manifest.count("error")))
     fields: dict[str, Any] = {
         "status": "degraded" if degraded else "ok",
         "version": manifest.version if manifest else None,
@@ -63,9 +62,11 @@ def health(runtime: Runtime, now: datetime | None = None) -> Health:
         "posts": manifest.post_count if manifest else 0,
         "tags": len(manifest.tags) if manifest else 0,
         "problems": [str(p) for p in manifest.problems] if manifest else [],
+        "problems_omitted": manifest.problems_omitted if manifest else 0,
         "kept": [{"path": k.path, "title": k.title, "since": k.since.isoformat(), "reason": k.reason} for k in manifest.kept]
         if manifest
         else [],
+        "kept_omitted": manifest.kept_omitted if manifest else 0,
         "commit": manifest.commit if manifest else None,
         "pid": runtime.pid,
         "role": runtime.role.name,

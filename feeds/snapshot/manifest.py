@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from feeds.errors import FeedsError
+from feeds.limits import MAX_PROBLEM_MESSAGE, MAX_PROBLEMS_LISTED, MAX_TITLE_SHOWN, cut
 from feeds.models import Problem, Tag
 
 #: Bumped when the shape changes; a reader refuses other formats (and the builder rebuilds).
-FORMAT = 2
+FORMAT = 3
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -32,7 +33,7 @@ class ManifestError(FeedsError):
 class Item:
     """One document of a snapshot, ready to serve."""
 
-    #: URL path, Unicode: ``/tags/café/page/2/feed.xml``.
+    #: URL path, Unicode: ``/tags/café/archive/2/feed.xml``.
     path: str
     media_type: str
     #: Strong validator: ``"<first 32 hex digits of the SHA-256 of the bytes>"``; also the object's name.
@@ -92,9 +93,14 @@ class KeptPost:
     """A post served from its last good version (for /healthz and ``feeds check``)."""
 
     path: str
+    #: Its title, cut to MAX_TITLE_SHOWN characters.
     title: str
     reason: str
     since: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "title", cut(self.title, MAX_TITLE_SHOWN))
+        object.__setattr__(self, "reason", cut(self.reason, MAX_PROBLEM_MESSAGE))
 
 
 @dataclass(frozen=True)
@@ -111,26 +117,61 @@ class Manifest:
     pending: Mapping[str, Pending] = field(default_factory=dict)
     post_count: int = 0
     tags: tuple[Tag, ...] = ()
+    #: The content's problems, at most MAX_PROBLEMS_LISTED (errors first); how many errors and warnings are left out.
     problems: tuple[Problem, ...] = ()
+    errors_omitted: int = 0
+    warnings_omitted: int = 0
+    #: Posts served from their last good version, at most MAX_PROBLEMS_LISTED; how many more there are.
     kept: tuple[KeptPost, ...] = ()
+    kept_omitted: int = 0
     #: When a future-dated post becomes visible: a rebuild is due then.
     next_change: datetime | None = None
     #: The content's own clock at the build (newest file or folder change, or the git commit time).
     content_time: datetime = EPOCH
     #: The git commit built, when the content comes from git.
     commit: str | None = None
+    #: Each scope's post count and items per feed, by prefix: where an old ``/page/N/`` URL's posts are now.
+    scopes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: The media folder's files by URL path, and the folder (on this host) they are read from.
     media: Mapping[str, MediaItem] = field(default_factory=dict)
     media_root: str | None = None
+
+    def __post_init__(self) -> None:
+        # However many problems the content has, /healthz, the log and the manifest file stay small.
+        if len(self.problems) > MAX_PROBLEMS_LISTED:
+            listed = _listed(self.problems, MAX_PROBLEMS_LISTED)
+            errors = sum(p.severity == "error" for p in self.problems) - sum(p.severity == "error" for p in listed)
+            object.__setattr__(self, "errors_omitted", self.errors_omitted + errors)
+            object.__setattr__(self, "warnings_omitted", self.warnings_omitted + len(self.problems) - len(listed) - errors)
+            object.__setattr__(self, "problems", listed)
+        if len(self.kept) > MAX_PROBLEMS_LISTED:
+            object.__setattr__(self, "kept_omitted", self.kept_omitted + len(self.kept) - MAX_PROBLEMS_LISTED)
+            object.__setattr__(self, "kept", self.kept[:MAX_PROBLEMS_LISTED])
 
     @property
     def complete(self) -> bool:
         """Whether every document is rendered (no pending ones)."""
         return not self.pending
 
+    @property
+    def problems_omitted(self) -> int:
+        return self.errors_omitted + self.warnings_omitted
+
+    def count(self, severity: str) -> int:
+        """How many problems of ``severity`` the content has, listed or not."""
+        omitted = self.errors_omitted if severity == "error" else self.warnings_omitted
+        return sum(p.severity == severity for p in self.problems) + omitted
+
     def name(self) -> str:
         """The manifest's file name in the store."""
         return f"{self.seq:08d}-{self.version}.json"
+
+
+def _listed(problems: tuple[Problem, ...], limit: int) -> tuple[Problem, ...]:
+    """The first ``limit`` problems, errors before warnings are left out, in their order."""
+    errors = [i for i, p in enumerate(problems) if p.severity == "error"][:limit]
+    warnings = [i for i, p in enumerate(problems) if p.severity != "error"][: limit - len(errors)]
+    return tuple(problems[i] for i in sorted(errors + warnings))
 
 
 def last_modified(previous: tuple[str | None, int], etag: str, content_time: datetime, newest: datetime | None, now: datetime) -> int:
@@ -160,7 +201,8 @@ def last_modified(previous: tuple[str | None, int], etag: str, content_time: dat
 def dumps(manifest: Manifest) -> bytes:
     """Serialize ``manifest`` (compact: one array per document, media types in a table)."""
     types: dict[str, int] = {}
-    for media_type in [i.media_type for i in manifest.items.values()] + [p.media_type for p in manifest.pending.values()]:
+    every = [i.media_type for i in manifest.items.values()] + [p.media_type for p in manifest.pending.values()]
+    for media_type in every + [m.media_type for m in manifest.media.values()]:
         types.setdefault(media_type, len(types))
     data = {
         "format": FORMAT,
@@ -172,15 +214,21 @@ def dumps(manifest: Manifest) -> bytes:
         "post_count": manifest.post_count,
         "next_change": manifest.next_change.isoformat() if manifest.next_change else None,
         "tags": [[t.slug, t.name] for t in manifest.tags],
+        "scopes": [[prefix, count, size] for prefix, (count, size) in manifest.scopes.items()],
         "problems": [[p.path, p.line, p.message, p.severity] for p in manifest.problems],
         "kept": [[k.path, k.title, k.reason, k.since.isoformat()] for k in manifest.kept],
+        "omitted": [manifest.errors_omitted, manifest.warnings_omitted, manifest.kept_omitted],
         "media_types": list(types),
         "items": [[i.path, types[i.media_type], i.etag, i.last_modified, i.size, i.gzip_size, i.digest] for i in manifest.items.values()],
         "pending": [[p.path, types[p.media_type], p.digest, p.previous_etag, p.previous_modified] for p in manifest.pending.values()],
     }
-    if manifest.media_root is not None:  # absent from a site without media: older readers never see it
+    # Optional in format 3: absent for a site without a media folder (its manifest is byte for byte what it was), and
+    # ignored by a reader that predates them, so a worker of the previous release keeps serving documents during a deploy.
+    if manifest.media_root is not None:
         data["media_root"] = manifest.media_root
-        data["media"] = [[m.path, m.media_type, m.etag, m.last_modified, m.size, m.mtime_ns, m.inode] for m in manifest.media.values()]
+        data["media"] = [
+            [m.path, types[m.media_type], m.etag, m.last_modified, m.size, m.mtime_ns, m.inode] for m in manifest.media.values()
+        ]
     return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
@@ -193,6 +241,7 @@ def loads(raw: bytes, where: str = "manifest") -> Manifest:
         types = data["media_types"]
         items = {row[0]: Item(row[0], types[row[1]], row[2], row[3], row[4], row[5], row[6]) for row in data["items"]}
         pending = {row[0]: Pending(row[0], types[row[1]], row[2], row[3], row[4]) for row in data["pending"]}
+        omitted = data.get("omitted", [0, 0, 0])  # (written since issue 15; absent: none)
         return Manifest(
             version=data["version"],
             seq=data["seq"],
@@ -203,10 +252,14 @@ def loads(raw: bytes, where: str = "manifest") -> Manifest:
             tags=tuple(Tag(slug, name) for slug, name in data["tags"]),
             problems=tuple(Problem(path, line, message, severity) for path, line, message, severity in data["problems"]),
             kept=tuple(KeptPost(path, title, reason, datetime.fromisoformat(since)) for path, title, reason, since in data["kept"]),
+            errors_omitted=omitted[0],
+            warnings_omitted=omitted[1],
+            kept_omitted=omitted[2],
             next_change=datetime.fromisoformat(data["next_change"]) if data["next_change"] else None,
             content_time=datetime.fromisoformat(data["content_time"]),
             commit=data["commit"],
-            media={row[0]: MediaItem(*row) for row in data.get("media", ())},
+            scopes={prefix: (count, size) for prefix, count, size in data["scopes"]},
+            media={row[0]: MediaItem(row[0], types[row[1]], *row[2:7]) for row in data.get("media", ())},
             media_root=data.get("media_root"),
         )
     except ManifestError:

@@ -6,6 +6,7 @@ import atexit
 import logging
 import multiprocessing.util
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,19 @@ from flask import Flask, Response
 
 from feeds import log
 from feeds.config import load_config
+from feeds.service.database import DatabaseService
 from feeds.service.publish import Mirror
 from feeds.service.runtime import Runtime
+from feeds.service.subscribers import SubscriberCounter
 from feeds.service.websub import Publisher
-from feeds.web import media, metrics, rebuild, routes
+from feeds.web import media, metrics, rebuild, routes, stats
 from feeds.web.fastpath import ReplayCache
 from feeds.web.ratelimit import RateLimit
 
 #: How long ``create_app(wait=True)`` waits for the complete first snapshot (tests, ``feeds build``).
 BUILD_WAIT = 600.0
+#: How long the stop of the subscriber counter and the database may take (the last write included).
+STOP_WITHIN = 4.0
 
 
 def create_app(
@@ -57,11 +62,20 @@ def create_app(
         runtime.status_fields["publish"] = mirror.status
     elif pinger is not None:
         runtime.listeners.append(pinger.on_publish)
+    # The database opens in the background; counting tallies in memory meanwhile (docs/subscribers.md).
+    database = DatabaseService(config, runtime.folder) if config.stats else None
+    counter = SubscriberCounter(config, database) if database is not None else None
+    app.extensions["feeds.database"] = database
+    app.extensions["feeds.subscribers"] = counter
     log.event("start", pid=os.getpid(), **config.summary())
     metrics.init_app(app)
     routes.init_app(app)
     media.init_app(app)
     rebuild.init_app(app)
+    stats.init_app(app)
+    if counter is not None:
+        app.observe = stats.observer(counter.tally)
+        counter.start()
     if config.worker_header:
         app.after_request(_worker_header)
     # Repeated feed requests are answered from memory, skipping Flask (bounded by bytes); in front of that,
@@ -84,10 +98,15 @@ def create_app(
 
 def stop(app: Flask) -> None:
     """Stop the app's background work: the schedule, the watcher, WebSub; hand the builder role on. Safe to call twice."""
+    deadline = time.monotonic() + STOP_WITHIN
+    if app.extensions.get("feeds.subscribers") is not None:  # the last polls first: a build in progress may take a while
+        app.extensions["feeds.subscribers"].stop(deadline)
     app.extensions["feeds"].stop()
     for name in ("feeds.mirror", "feeds.publisher"):
         if app.extensions.get(name) is not None:
             app.extensions[name].stop()
+    if app.extensions.get("feeds.database") is not None:
+        app.extensions["feeds.database"].stop(deadline)
 
 
 def _stop_at_exit(app: Flask) -> None:

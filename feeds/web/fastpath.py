@@ -18,10 +18,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from feeds.limits import REPLAY_ENTRIES
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-#: Entries kept per snapshot; clients choose If-None-Match values, so bound it (304s cost a few hundred bytes).
-LIMIT = 4096
 # Request headers that can change the answer besides method, path and query:
 # the two that feed answers vary on (Accept: browser view; Accept-Encoding: gzip),
 # the conditionals, and a byte range (media: a 200 kept for a plain GET must not answer
@@ -90,7 +90,7 @@ class ReplayCache:
                     self._snapshot, self._answers, self._bytes = snapshot, OrderedDict(), 0
                 old = self._answers.pop(key, None)
                 self._bytes -= len(old[2]) if old else 0
-                while self._answers and (self._bytes + len(data) > self.budget or len(self._answers) >= LIMIT):
+                while self._answers and (self._bytes + len(data) > self.budget or len(self._answers) >= REPLAY_ENTRIES):
                     self._bytes -= len(self._answers.popitem(last=False)[1][2])
                 self._answers[key] = (seen[0], list(seen[1]), data)
                 self._bytes += len(data)

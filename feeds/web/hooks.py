@@ -15,8 +15,14 @@ bytes as received (PEP 3333: WSGI hands header values over as latin-1).
 - GitLab: ``X-Gitlab-Token: <the secret itself>`` (no signature), event in ``X-Gitlab-Event: Push Hook``.
   https://docs.gitlab.com/user/project/integrations/webhooks/#validate-payloads-by-using-a-secret-token
 
-None of these signs a timestamp, so a captured delivery can be replayed; here
-that only causes one more fetch, which is harmless.
+None of these signs a timestamp, so a captured delivery can be replayed for
+ever: each delivery acted on is remembered by its id and by the digest of its
+signed body (:mod:`feeds.service.deliveries`), and a replay within the window is
+answered without a rescan. The id headers: ``X-GitHub-Delivery`` (the same on a
+redelivery: https://docs.github.com/en/webhooks/webhook-events-and-payloads#delivery-headers),
+``X-Forgejo-Delivery`` and ``X-Gitea-Delivery`` (Forgejo sends all three, with one
+value), ``X-Gitlab-Event-UUID``, else GitLab's ``Idempotency-Key`` (kept across its retries:
+https://docs.gitlab.com/user/project/integrations/webhooks/#delivery-headers).
 """
 
 from __future__ import annotations
@@ -28,7 +34,16 @@ from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import parse_qs
 
+from feeds.limits import MAX_DELIVERY_ID
+
 Provider = Literal["github", "gitea", "gitlab"]
+
+#: The delivery id headers of each provider, the first present one is used.
+_DELIVERIES: dict[Provider, tuple[str, ...]] = {
+    "github": ("x-github-delivery",),
+    "gitea": ("x-forgejo-delivery", "x-gitea-delivery", "x-github-delivery"),
+    "gitlab": ("x-gitlab-event-uuid", "idempotency-key"),
+}
 
 #: The event header of each provider, and the value it has for a push.
 _EVENTS: dict[Provider, tuple[tuple[str, ...], str]] = {
@@ -93,6 +108,16 @@ def push_ref(provider: Provider, body: bytes) -> str | None:
         return None
     ref = payload.get("ref") if isinstance(payload, dict) else None
     return ref if isinstance(ref, str) and ref else None
+
+
+def delivery_keys(provider: Provider, headers: Mapping[str, str], body: bytes) -> list[str]:
+    """What a delivery is remembered by: the digest of its signed body, and its delivery id when it has a usable one."""
+    keys = [f"body:{hashlib.sha256(body).hexdigest()}"]
+    lower = {name.lower(): value for name, value in headers.items()}
+    found = next((lower[name].strip() for name in _DELIVERIES[provider] if name in lower), "")
+    if found and len(found) <= MAX_DELIVERY_ID and found.isprintable():
+        keys.append(f"id:{provider}:{found}")
+    return keys
 
 
 def sign(body: bytes, secret: str) -> str:

@@ -7,7 +7,7 @@ https://www.rfc-editor.org/rfc/rfc9110#section-14 — the Range header and its u
 Several ranges are served (podcast apps ask for one; some players and PDF readers ask for more):
 overlapping or nearly adjacent ranges are merged, in ascending order, as §15.3.7.2 allows, so a
 206 never carries more bytes than the file has. A header asking for more than
-``limits.RANGES`` ranges is ignored (a 200 with the whole file), as §14.2 allows for "many small
+``limits.MAX_RANGES`` ranges is ignored (a 200 with the whole file), as §14.2 allows for "many small
 ranges": that is what a denial-of-service attempt looks like, and the answer costs no more than
 a plain GET.
 """
@@ -48,14 +48,14 @@ def parse(header: str) -> list[tuple[int | None, int | None]] | None:
 
     None for another unit (§14.2: "MUST ignore a Range header field that contains a range unit it
     does not understand"), for an invalid header (§14.2: "MAY ignore ... an invalid ranges-specifier"),
-    and for more than ``limits.RANGES`` ranges. Each spec is (first, last) with ``last`` None for
+    and for more than ``limits.MAX_RANGES`` ranges. Each spec is (first, last) with ``last`` None for
     ``first-``, or (None, suffix length) for ``-suffix``.
     """
     unit, sep, ranges = header.partition("=")
     if not sep or unit.strip().lower() != "bytes":
         return None
     parts = [part for part in ranges.split(",") if part.strip()]  # empty list elements are allowed (§5.6.1)
-    if not parts or len(parts) > limits.RANGES:
+    if not parts or len(parts) > limits.MAX_RANGES:
         return None
     specs: list[tuple[int | None, int | None]] = []
     for part in parts:

@@ -12,7 +12,11 @@ import hmac
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from feeds import log
 from feeds.gitremote import GitRemote
+from feeds.limits import MAX_DELIVERY_ID, MAX_WEBHOOK_BODY
+from feeds.service.deliveries import NAME as DELIVERIES
+from feeds.service.deliveries import Deliveries
 from feeds.service.runtime import Runtime
 from feeds.web import hooks
 
@@ -39,16 +43,12 @@ def _unauthorized() -> Response:
     return response
 
 
-#: The largest webhook body read (GitHub caps push payloads at 25 MB; a blog's push is a few KB).
-MAX_BODY = 1 << 20
-
-
 @bp.post("/-/rebuild")
 def rebuild() -> Response:
     runtime: Runtime = current_app.extensions["feeds"]
     config = runtime.config
     force = request.args.get("force") == "1"  # accept a force-pushed content branch
-    if config.webhook_secret and request.content_length is not None and request.content_length <= MAX_BODY:
+    if config.webhook_secret and request.content_length is not None and request.content_length <= MAX_WEBHOOK_BODY:
         body = request.get_data(cache=True)
         headers = {name: value for name, value in request.headers.items()}
         provider = hooks.verify_signature(headers, body, config.webhook_secret)
@@ -59,10 +59,22 @@ def rebuild() -> Response:
             wanted = f"refs/heads/{branch or config.content_branch}"
             if hooks.verify_push(headers, body, config.webhook_secret) is None or hooks.push_ref(provider, body) not in (None, wanted):
                 return _answer({"status": "ignored", "provider": provider}, 200)
-            return _rebuilt(runtime, force=False)
+            return _pushed(runtime, provider, hooks.delivery_keys(provider, headers, body))
     if not config.rebuild_token or not authorized(request.headers.get("Authorization"), config.rebuild_token):
         return _unauthorized()
     return _rebuilt(runtime, force)
+
+
+def _pushed(runtime: Runtime, provider: str, keys: list[str]) -> Response:
+    """Rescan for a signed push, unless this very delivery was acted on within the window (a replay: no rescan)."""
+    deliveries = Deliveries(runtime.folder / "state" / DELIVERIES)
+    if not deliveries.claim(keys):
+        log.event("webhook_replay", provider=provider, delivery=keys[-1].rpartition(":")[2][:MAX_DELIVERY_ID])
+        return _answer({"status": "duplicate", "provider": provider}, 200)
+    response = _rebuilt(runtime, force=False)
+    if response.status_code >= 500:  # not acted on: a redelivery must be
+        deliveries.release(keys)
+    return response
 
 
 def _rebuilt(runtime: Runtime, force: bool) -> Response:

@@ -10,7 +10,7 @@ Podcasting 2.0 tags (https://podcastindex.org/namespace/1.0): channel ``podcast:
 
 The RSS generator registers the channel extension only for a scope that is a show; an item's
 tags depend on its post alone, so they are written by the per-post entry built for shows
-(``_feedgen.feed_entry(..., podcast=True)``), shared by every show that lists the post.
+(``_feedgen.feed_entry(..., show=True)``), shared by every show that lists the post.
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def channel_elements(page: FeedPage, show: Show) -> list[Any]:
         out.append(_element(_itunes("complete"), "Yes"))  # "any value other than Yes has no effect"
     if show.new_feed_url:
         out.append(_element(_itunes("new-feed-url"), show.new_feed_url))
-    # The GUID of a show follows it for life: seeded from the feed's own URL (page 1), unless set.
-    out.append(_element(_podcast("guid"), show.guid or show_guid(page.url("feed.xml", 1))))
+    # The GUID of a show follows it for life: seeded from its current feed's URL (in its archives too), unless set.
+    out.append(_element(_podcast("guid"), show.guid or show_guid(page.url("feed.xml", None))))
     if show.locked is not None:
         attributes = {"owner": show.owner.email} if show.owner is not None and show.owner.email else {}
         out.append(_element(_podcast("locked"), "yes" if show.locked else "no", attributes))
