@@ -17,6 +17,7 @@ from flask import Flask
 
 from feeds import limits
 from feeds.config import load_config
+from feeds.content.files import discover
 from feeds.content.media import MediaIndex, fill_lengths, media_type
 from feeds.content.podcast_check import image_size
 from feeds.errors import ConfigError
@@ -238,6 +239,23 @@ def test_a_file_changed_since_the_scan_is_served_without_validators(make_app: Ca
     assert later.status_code == 200 and later.data == b"b" * 2000
     assert "ETag" not in later.headers and "Last-Modified" not in later.headers and later.headers["Cache-Control"] == "no-cache"
     assert client.get("/media/a.mp3", headers={"Range": "bytes=0-9", "If-Range": first.headers["ETag"]}).status_code == 200
+
+
+def test_markdown_in_the_media_folder_is_served_as_a_file_never_read_as_a_post(make_app: Callable[..., Flask], content: Path) -> None:
+    notes = "---\ntitle: Show notes\ndate: 2026-01-05\n---\nLinks for episode 1.\n"
+    (content / "media").mkdir()
+    (content / "media" / "episode-1-notes.md").write_text(notes, encoding="utf-8")
+    (content / "blog" / "media").mkdir(parents=True)  # a folder named media deeper down is an ordinary folder of posts
+    (content / "blog" / "media" / "on-media.md").write_text(notes.replace("Show notes", "On media"), encoding="utf-8")
+    listing = discover(content)
+    rels = {file.rel for file in listing.files}
+    assert "blog/media/on-media.md" in rels and not any(rel.startswith("media/") for rel in rels)
+    assert not listing.problems
+    client = make_app().test_client()
+    served = client.get("/media/episode-1-notes.md")
+    assert served.status_code == 200 and served.data == notes.encode() and served.mimetype == "text/markdown"
+    titles = {item["title"] for item in client.get("/feed.json").get_json()["items"]}
+    assert "On media" in titles and "Show notes" not in titles  # the same front matter outside media/ is a post
 
 
 def test_the_sample_show_media_are_what_the_script_makes(tmp_path: Path) -> None:

@@ -56,6 +56,8 @@ TYPES = {
     ".txt": "text/plain; charset=utf-8",
     ".html": "text/html; charset=utf-8",
     ".json": "application/json",
+    # Markdown here is a file to serve (show notes), never a post: the content walk skips this folder.
+    ".md": "text/markdown; charset=utf-8",
     # JSON chapters "should be served with a Content-type of application/json+chapters" (jsonChapters.md).
     ".chapters.json": "application/json+chapters",
 }
