@@ -17,16 +17,18 @@ from flask import Flask
 
 from feeds import limits
 from feeds.config import load_config
+from feeds.content import index as index_module
 from feeds.content.files import discover
 from feeds.content.media import MediaIndex, fill_lengths, media_type
 from feeds.content.podcast_check import image_size
 from feeds.errors import ConfigError
 from feeds.podcast import CATEGORIES, Show, as_show, show_guid
+from feeds.web.app import stop
 
 from . import itunescheck
-from .conftest import DATA, ROOT
+from .conftest import ROOT, SAMPLE, SITE_CONFIG
 
-SHOW = DATA / "podcast"
+MEDIA = SAMPLE / "media"
 GOOD = {
     "category": "Society & Culture > Documentary",
     "explicit": False,
@@ -102,8 +104,9 @@ def _check(content: Path, config: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def show_copy(tmp_path: Path) -> tuple[Path, Path]:
-    shutil.copytree(SHOW / "content", tmp_path / "content")
-    shutil.copy(SHOW / "feeds.toml", tmp_path / "feeds.toml")
+    """The sample content and the tests' settings, on an https site (podcast apps ask for https enclosures)."""
+    shutil.copytree(SAMPLE, tmp_path / "content")
+    (tmp_path / "feeds.toml").write_text(SITE_CONFIG.replace("http://127.0.0.1:8000", "https://tones.example"), encoding="utf-8")
     return tmp_path / "content", tmp_path / "feeds.toml"
 
 
@@ -118,26 +121,47 @@ def test_feeds_check_reports_what_apple_would_refuse(show_copy: tuple[Path, Path
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace("explicit = false\n", "").replace('image = "/media/cover.png"', 'image = "/media/small.png"'))
     (content / "media" / "small.png").write_bytes(_png(600, 600))
-    _post(content, "no-length.md", "enclosure: {url: 'https://cdn.example.com/x.mp3', type: audio/mpeg}\nduration: 5\n")
-    _post(content, "missing.md", "enclosure: {url: /media/gone.mp3, type: audio/mpeg}\nduration: 5\n")
-    _post(content, "again.md", "enclosure: {url: /media/episode-1.mp3, type: audio/mpeg}\n")  # dated before episode 1
-    _post(content, "wrong-length.md", "enclosure: {url: /media/episode-2.mp3, type: audio/mpeg, length: 5}\nduration: 5\n")
-    _post(content, "insecure.md", "enclosure: {url: 'http://cdn.example.com/y.mp3', type: audio/mpeg, length: 9}\nduration: 5\n")
+    show = content / "podcast"
+    _post(show, "no-length.md", "enclosure: {url: 'https://cdn.example.com/x.mp3', type: audio/mpeg}\nduration: 5\n")
+    _post(show, "missing.md", "enclosure: {url: /media/gone.mp3, type: audio/mpeg}\nduration: 5\n")
+    _post(show, "again.md", "enclosure: {url: /media/episode-1.mp3, type: audio/mpeg}\n")  # dated before episode 1
+    _post(show, "wrong-length.md", "enclosure: {url: /media/episode-2.mp3, type: audio/mpeg, length: 5}\nduration: 5\n")
+    _post(show, "insecure.md", "enclosure: {url: 'http://cdn.example.com/y.mp3', type: audio/mpeg, length: 9}\nduration: 5\n")
+    _post(content, "elsewhere.md", "enclosure: {url: 'https://cdn.example.com/z.mp3', type: audio/mpeg}\n")  # in no show
     result = _check(content, config)
     assert result.returncode == 1
+    key = f"{config}:1: sections.podcast.podcast"
     expected = [
-        f"{config}:1: podcast.explicit: missing",
-        f"{config}:1: podcast.image: /media/small.png is 600×600 px; Apple Podcasts requires a square of 1400-3000 px",
-        "no-length.md:1: enclosure: no length",
-        "missing.md:1: enclosure: /media/gone.mp3 is not a file of the media folder",
-        "2026-03-02-three-tones.md:1: enclosure: the same URL as again.md",  # the later use is the one Apple ignores
-        "again.md:1: warning: duration: missing",
-        "2026-03-09-two-tones.md:1: enclosure: the same URL as wrong-length.md",
-        "wrong-length.md:1: enclosure: length 5 is not the file's size (7992 bytes)",
-        "insecure.md:1: warning: enclosure: not an https URL",
+        f"{key}.explicit: missing",
+        f"{key}.image: /media/small.png is 600×600 px; Apple Podcasts requires a square of 1400-3000 px",
+        "podcast/no-length.md:1: enclosure: no length",
+        "podcast/missing.md:1: enclosure: /media/gone.mp3 is not a file of the media folder",
+        "podcast/2026-03-02-three-tones.md:1: enclosure: the same URL as podcast/again.md",  # the later use is the one Apple ignores
+        "podcast/again.md:1: warning: duration: missing",
+        "podcast/2026-03-09-two-tones.md:1: enclosure: the same URL as podcast/wrong-length.md",
+        "podcast/wrong-length.md:1: enclosure: length 5 is not the file's size (7992 bytes)",
+        "podcast/insecure.md:1: warning: enclosure: not an https URL",
     ]
     for line in expected:
         assert any(reported.startswith(line) for reported in result.stdout.splitlines()), (line, result.stdout)
+    assert "elsewhere.md" not in result.stdout  # a post in no show is no episode: no show rule applies to it
+
+
+def test_feeds_check_reports_each_show_under_its_own_key(show_copy: tuple[Path, Path]) -> None:
+    content, config = show_copy
+    with config.open("a", encoding="utf-8") as f:
+        f.write('\n[tags.tones.podcast]\ntype = "serial"\n\n[tags.nothing-here.podcast]\ncategory = "History"\n')
+    result = _check(content, config)
+    assert result.returncode == 1
+    expected = [
+        f"{config}:1: tags.tones.podcast.category: missing",
+        f"{config}:1: tags.tones.podcast.owner.email: missing",
+        "podcast/2026-03-16-a-falling-scale.md:1: episode: missing; a serial show needs a number for each episode",
+        f"{config}:1: warning: tags.nothing-here.podcast: no tag 'nothing-here' with posts in feeds; this show has no feed",
+    ]
+    for line in expected:
+        assert any(reported.startswith(line) for reported in result.stdout.splitlines()), (line, result.stdout)
+    assert "sections.podcast.podcast" not in result.stdout  # the section's show is still complete
 
 
 def test_episode_fields_are_read_and_bad_ones_name_field_and_line(tmp_path: Path) -> None:
@@ -224,12 +248,11 @@ def test_image_size_reads_png_and_jpeg_headers(tmp_path: Path) -> None:
     assert image_size(tmp_path / "a.png") == (1400, 1400)
     assert image_size(tmp_path / "b.jpg") == (3000, 2000)
     assert image_size(tmp_path / "c.gif") is None
-    assert image_size(SHOW / "content" / "media" / "cover.png") == (1400, 1400)
+    assert image_size(MEDIA / "cover.png") == (1400, 1400)
 
 
 def test_a_file_changed_since_the_scan_is_served_without_validators(make_app: Callable[..., Flask], content: Path) -> None:
-    media_folder = content / "media"
-    media_folder.mkdir()
+    media_folder = content / "media"  # the sample's, which holds the show's files
     (media_folder / "a.mp3").write_bytes(b"a" * 1000)
     client = make_app().test_client()
     first = client.get("/media/a.mp3", headers={"Range": "bytes=0-9"})
@@ -243,7 +266,6 @@ def test_a_file_changed_since_the_scan_is_served_without_validators(make_app: Ca
 
 def test_markdown_in_the_media_folder_is_served_as_a_file_never_read_as_a_post(make_app: Callable[..., Flask], content: Path) -> None:
     notes = "---\ntitle: Show notes\ndate: 2026-01-05\n---\nLinks for episode 1.\n"
-    (content / "media").mkdir()
     (content / "media" / "episode-1-notes.md").write_text(notes, encoding="utf-8")
     (content / "blog" / "media").mkdir(parents=True)  # a folder named media deeper down is an ordinary folder of posts
     (content / "blog" / "media" / "on-media.md").write_text(notes.replace("Show notes", "On media"), encoding="utf-8")
@@ -258,13 +280,57 @@ def test_markdown_in_the_media_folder_is_served_as_a_file_never_read_as_a_post(m
     assert "On media" in titles and "Show notes" not in titles  # the same front matter outside media/ is a post
 
 
+def test_a_restart_keeps_every_episode_field_from_the_saved_index(
+    make_app: Callable[..., Flask], content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Post.episode is in the saved content index (feeds/service/statefile.py): after a restart that reads no file
+    again, the rebuilt show is byte for byte what it was, podcast tags and all (a field the record dropped would be gone)."""
+    snapshot = content.parent / "one-snapshot"
+    first = make_app(snapshot_dir=str(snapshot))
+    before = first.test_client().get("/sections/podcast/feed.xml").data
+    assert b"<itunes:duration>10</itunes:duration>" in before and b"<podcast:chapters " in before
+    stop(first)
+
+    def read_again(*args: object) -> None:
+        raise AssertionError("a file was read again: the restart did not restore the saved index")
+
+    monkeypatch.setattr(index_module, "load", read_again)
+    second = make_app(snapshot_dir=str(snapshot))
+    builder = second.extensions["feeds"].builder
+    builder.rescan(force=True)  # planned again from the restored records alone: a lost field would make new bytes
+    assert builder.error is None  # (reading a file again would have failed the scan)
+    assert second.test_client().get("/sections/podcast/feed.xml").data == before
+
+
+def test_a_snapshot_copied_to_another_folder_serves_its_media_from_there_and_renders_nothing(
+    make_app: Callable[..., Flask], content: Path, tmp_path: Path
+) -> None:
+    """The manifest names where this host's media files are; a copy elsewhere is published again pointing there."""
+    first = make_app(snapshot_dir=str(tmp_path / "here"))
+    published = first.extensions["feeds"].current
+    etag = first.test_client().get("/media/episode-1.mp3").headers["ETag"]
+    stop(first)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(content, elsewhere / "content")
+    shutil.copytree(tmp_path / "here", elsewhere / "snapshot", symlinks=True)
+    shutil.rmtree(content / "media")  # the first folder's files are gone: only the copies can be served
+    second = make_app(content_dir=str(elsewhere / "content"), snapshot_dir=str(elsewhere / "snapshot"))
+    runtime = second.extensions["feeds"]
+    runtime.builder.rescan()
+    current = runtime.current
+    assert current.media_root == str((elsewhere / "content" / "media").resolve())
+    assert (current.version, current.items) == (published.version, published.items)  # every document as it was
+    served = second.test_client().get("/media/episode-1.mp3")
+    assert served.status_code == 200 and served.headers["ETag"] == etag
+
+
 def test_the_sample_show_media_are_what_the_script_makes(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "make-sample-show.py"), str(tmp_path)], check=True, capture_output=True, timeout=120
     )
     for name in ("episode-1.mp3", "episode-2.mp3", "episode-3.mp3"):
-        assert (tmp_path / name).read_bytes() == (SHOW / "content" / "media" / name).read_bytes(), name
-    frames = (SHOW / "content" / "media" / "episode-1.mp3").read_bytes()
+        assert (tmp_path / name).read_bytes() == (MEDIA / name).read_bytes(), name
+    frames = (MEDIA / "episode-1.mp3").read_bytes()
     assert len(frames) % 36 == 0 and all(frames[i : i + 4] == b"\xff\xf3\x18\xc0" for i in range(0, len(frames), 36))
 
 

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DATA, ROOT
+from .conftest import ROOT, SAMPLE, SITE_CONFIG
 from .server import ServerProcess
 
-SHOW = DATA / "podcast"
-EPISODE = SHOW / "content" / "media" / "episode-1.mp3"
+EPISODE = SAMPLE / "media" / "episode-1.mp3"
 DATA_BYTES = EPISODE.read_bytes()
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed (make test installs it)")
@@ -52,8 +51,8 @@ class Production(ServerProcess):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]:
     root = tmp_path_factory.mktemp("media")
-    shutil.copytree(SHOW / "content", root / "content")
-    shutil.copy(SHOW / "feeds.toml", root / "feeds.toml")
+    shutil.copytree(SAMPLE, root / "content")
+    (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
     with Production(root / "content", root / "feeds.toml") as process:
         yield process
 
@@ -169,7 +168,7 @@ def test_media_types_of_transcripts_chapters_and_artwork(server: Production) -> 
     for path, media_type in expected.items():
         status, headers, body = curl(server, path=path)
         assert (status, headers["content-type"]) == (200, media_type), path
-        assert body == (SHOW / "content" / path.lstrip("/")).read_bytes()
+        assert body == (SAMPLE / path.lstrip("/")).read_bytes()
         assert "sandbox" in headers["content-security-policy"]  # an author's HTML or SVG runs no script on the site
 
 

@@ -148,7 +148,7 @@ def test_a_planted_pickle_does_not_run_in_the_production_server(tmp_path: Path) 
         (snapshot / "state" / state.NAME / state.shard_name(shard)).write_bytes(pickle.dumps(Exploit(marker)))
     server = WsgiServer("granian", content, config, workers=2, env=settings(snapshot))
     try:
-        wait_for(lambda: health(server)["posts"] == 18, "the site to be served")
+        wait_for(lambda: health(server)["posts"] == 21, "the site to be served")
         assert not marker.exists(), "the planted pickle ran"
         assert [line for line in server.log.read_text().splitlines() if " event=state_set_aside " in line]
         assert list((snapshot / "state").glob(f"{state.NAME}.unreadable-*"))

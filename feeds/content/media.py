@@ -163,9 +163,15 @@ class MediaIndex:
 
     # -- surviving restarts: a restart does not hash every file again ------------------------
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path) -> bool:
+        """Write the hashes to ``path``; False if it cannot be written (a restart then hashes the files again)."""
         rows = [[f.rel, f.size, f.mtime_ns, f.inode, f.digest] for f in self._known.values()]
-        atomic_write(path, (json.dumps(rows, separators=(",", ":")) + "\n").encode(), durable=False)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, (json.dumps(rows, separators=(",", ":")) + "\n").encode(), durable=False)
+        except OSError:
+            return False
+        return True
 
     def load(self, path: Path) -> None:
         try:

@@ -149,6 +149,8 @@ class Builder:
             logging.getLogger("feeds").exception("rebuild failed")
             return self._failed("rebuild_failed", f"rebuild failed: {e!r}", now, reason=repr(e))
         self.last_scan = now
+        if media_changed:
+            self.media.save(self.state_dir / MEDIA_STATE)
         if current is not None and same(current, manifest):
             self.plan = plan_
             self._recovered(now, settled=current.complete)
@@ -156,6 +158,9 @@ class Builder:
             log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
             settle_heap()
             return False
+        # The same snapshot with its media files elsewhere (a snapshot folder copied to another host, a git checkout
+        # written again): published so the workers read the files here, but nothing is rendered and no client sees a change.
+        moved = current is not None and same(current, manifest, media_files=False)
         try:
             self._publish(manifest, plan_)
         except SnapshotError as e:
@@ -163,13 +168,11 @@ class Builder:
         self._recovered(now)
         self._log_problems(current, manifest)  # what the published snapshot leaves out, said at once
         state.save(self.state_dir, self.config, self.index)
-        if media_changed:
-            self.media.save(self.state_dir / MEDIA_STATE)
         if manifest.complete:  # else complete() prunes after the older pages
             self.prune()  # leftovers of failed or killed publishes, and what only older snapshots named
         changed = changed_paths(current, manifest)
         log.event(
-            "rebuild",
+            "adopt" if moved else "rebuild",
             version=manifest.version,
             files_changed=len(scan.changed),
             files_removed=len(scan.removed),

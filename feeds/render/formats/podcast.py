@@ -55,9 +55,6 @@ def extension(page: FeedPage, show: Show) -> type[BaseExtension]:
 def channel_elements(page: FeedPage, show: Show) -> list[Any]:
     """The show's channel elements, Apple's first."""
     out: list[Any] = []
-    author = show.author or (page.authors[0].name if page.authors else None)
-    if author:
-        out.append(_element(_itunes("author"), author))
     if show.owner is not None:
         owner = etree.Element(_itunes("owner"))
         if show.owner.name:
@@ -65,6 +62,10 @@ def channel_elements(page: FeedPage, show: Show) -> list[Any]:
         if show.owner.email:
             etree.SubElement(owner, _itunes("email")).text = show.owner.email
         out.append(owner)
+    # After the owner: feedparser writes the owner's name into the feed's author too, so the last one wins there.
+    author = show.author or (page.authors[0].name if page.authors else None)
+    if author:
+        out.append(_element(_itunes("author"), author))
     if show.image:
         out.append(etree.Element(_itunes("image"), {"href": urls.absolute_or_as_is(page.site_url, show.image)}))
     if show.category:
