@@ -78,6 +78,58 @@ def test_a_bad_value_names_its_key(value: dict[str, object], key: str, message: 
     assert len(str(error)) < 300  # a long value is not echoed whole
 
 
+def test_a_section_or_a_tag_is_its_own_show_and_a_tag_has_its_own_feed_options(tmp_path: Path) -> None:
+    file = tmp_path / "feeds.toml"
+    file.write_text(
+        """
+items_per_feed = 20
+[tag_feeds]
+items_per_feed = 10
+feed_content = "summary"
+[tags.interviews]
+items_per_feed = 500
+[tags.interviews.podcast]
+category = "News"
+[sections.talks.podcast]
+[podcast]
+category = "Technology"
+""",
+        encoding="utf-8",
+    )
+    config = load_config(file, env={})
+    assert config.show("site") == config.podcast and config.podcast is not None and config.podcast.category == ("Technology",)
+    assert config.show("section", "talks") == Show()  # an empty table: a show with every default (feeds check lists the rest)
+    tag_show = config.show("tag", "interviews")
+    assert tag_show is not None and tag_show.category == ("News",)
+    assert config.show("tag", "other") is None and config.show("author", "interviews") is None and config.show("section", "x") is None
+    assert [(kind, slug) for kind, slug, _ in config.shows()] == [("site", ""), ("section", "talks"), ("tag", "interviews")]
+    # One tag's options over [tag_feeds], over the site's; every other tag keeps [tag_feeds].
+    assert (config.options("tag", "interviews").items_per_feed, config.options("tag", "interviews").feed_content) == (500, "summary")
+    assert config.options("tag", "other").items_per_feed == 10
+    assert config.summary()["podcast"] == "podcast,sections.talks.podcast,tags.interviews.podcast"
+    from_env = load_config(env={"FEEDS_TAGS": json.dumps({"interviews": {"podcast": {"category": "News"}}})})
+    assert from_env.show("tag", "interviews") == tag_show
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        ('[sections.talks.podcast]\nowner = { email = "nobody" }\n', "sections.talks.podcast.owner.email", "not an email address"),
+        ('[tags.interviews.podcast]\ncategory = "Tech"\n', "tags.interviews.podcast.category", "not an Apple Podcasts category"),
+        ("[tags.interviews]\nitems_per_feed = 0\n", "tags.interviews.items_per_feed", "from 1 to 1000"),
+        ("[tags.interviews]\ntitle = 'Interviews'\n", "tags.interviews.title", "unknown setting"),
+        ("[tags.interviews]\npodcast = 'yes'\n", "tags.interviews.podcast", "expected a table"),
+        ('[tags."a b"]\nitems_per_feed = 5\n', "tags.a b", "named by its slug"),
+    ],
+)
+def test_a_bad_show_or_tag_table_names_its_full_key(tmp_path: Path, text: str, key: str, message: str) -> None:
+    file = tmp_path / "feeds.toml"
+    file.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(file, env={})
+    assert caught.value.key == key and message in str(caught.value), str(caught.value)
+
+
 def test_apple_categories_agree_with_the_validators_list() -> None:
     ours = {main: set(subs) for main, subs in CATEGORIES.items()}
     validator = {main: set(subs) for main, subs in itunescheck.VALIDATOR_CATEGORIES.items()}
