@@ -43,7 +43,7 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
-# PostgreSQL, Chromium and curl from Debian for the tests that use them (installed when missing, as root).
+# PostgreSQL, Chromium, nginx and curl from Debian for the tests that use them (installed when missing, as root).
 test-deps:
 	scripts/test-deps.sh
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from feeds.config import Config
+from feeds.content.errors import ContentError, ContentRootError
 from feeds.content.media import FOLDER as MEDIA_FOLDER
-from feeds.errors import ContentError, ContentRootError
 from feeds.models import Problem
 
 # Characters XML 1.0 forbids: C0 controls except tab/LF/CR, lone surrogates, U+FFFE/U+FFFF

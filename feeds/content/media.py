@@ -120,6 +120,8 @@ class MediaIndex:
 
     def __init__(self) -> None:
         self._known: dict[str, MediaFile] = {}
+        #: The hashes as last saved or loaded: a save with nothing new writes nothing.
+        self._saved: dict[str, MediaFile] | None = None
         self.last: Media = Media()
 
     def scan(self, content_root: Path) -> tuple[Media, bool]:
@@ -164,19 +166,23 @@ class MediaIndex:
     # -- surviving restarts: a restart does not hash every file again ------------------------
 
     def save(self, path: Path) -> bool:
-        """Write the hashes to ``path``; False if it cannot be written (a restart then hashes the files again)."""
+        """Write the hashes to ``path`` if they changed; False if they cannot be written (a restart then hashes again)."""
+        if self._known == self._saved:
+            return True
         rows = [[f.rel, f.size, f.mtime_ns, f.inode, f.digest] for f in self._known.values()]
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, (json.dumps(rows, separators=(",", ":")) + "\n").encode(), durable=False)
         except OSError:
             return False
+        self._saved = dict(self._known)
         return True
 
     def load(self, path: Path) -> None:
         try:
             rows = json.loads(path.read_bytes())
             self._known = {row[0]: MediaFile(row[0], row[1], row[2], row[3], row[4], media_type(row[0])) for row in rows}
+            self._saved = dict(self._known)
         except (OSError, ValueError, TypeError, IndexError):
             self._known = {}  # nothing saved, or saved by other code: hash again
 

@@ -19,6 +19,7 @@ from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packe
 from feeds.config import Config
 from feeds.content.episode import FIELDS as EPISODE_FIELDS
 from feeds.content.episode import parse_episode
+from feeds.content.errors import ContentError
 from feeds.content.fields import (
     QUOTE_SAFE,
     Fields,
@@ -32,7 +33,6 @@ from feeds.content.fields import (
 from feeds.content.files import SourceFile, clean, read_source
 from feeds.content.frontmatter import parse, split
 from feeds.content.tags import slugify
-from feeds.errors import ContentError
 from feeds.limits import MAX_PROBLEM_MESSAGE, cut, quoted
 from feeds.models import Post, Problem
 from feeds.parsers import as_language

@@ -14,12 +14,41 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from feeds.content.media import Media
+from feeds.content.media import Media, MediaIndex, fill_lengths
 from feeds.errors import StorageError
+from feeds.models import Post
 from feeds.snapshot.manifest import Manifest, MediaItem, last_modified
 from feeds.urls import file_name
+
+
+class MediaFolder:
+    """The builder's media folder: scanned with the posts, its hashes kept across restarts, its rows in each manifest."""
+
+    def __init__(self, saved: Path) -> None:
+        #: Where the hashes are kept (in the builder's state folder): a restart does not hash every file again.
+        self.saved = saved
+        self.index = MediaIndex()
+        self.index.load(saved)
+        #: What the folder held at the last scan.
+        self.now = Media()
+
+    def scan(self, content_root: Path) -> bool:
+        """Scan ``content_root/media``; return whether it changed since the last scan (its hashes are saved then)."""
+        self.now, changed = self.index.scan(content_root)
+        if changed:
+            self.index.save(self.saved)
+        return changed
+
+    def posts(self, posts: tuple[Post, ...], site_url: str) -> tuple[Post, ...]:
+        """The posts, each enclosure on a media file with the file's length when the post gives none."""
+        return fill_lengths(posts, self.now, site_url)
+
+    def fields(self, previous: Manifest | None, content_time: datetime, clock_from_files: bool, now: datetime) -> dict[str, Any]:
+        """The manifest's ``media`` rows and ``media_root``, for the folder as last scanned."""
+        media = media_items(self.now, previous, content_time, clock_from_files, now)
+        return {"media": media, "media_root": str(self.now.root) if self.now.root is not None else None}
 
 
 def media_items(
