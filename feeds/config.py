@@ -19,6 +19,7 @@ from feeds.errors import ConfigError
 from feeds.gitremote import GitRemote, check_branch
 from feeds.models import Author
 from feeds.parsers import (
+    as_account_name,
     as_author,
     as_bool,
     as_choice,
@@ -35,6 +36,7 @@ from feeds.parsers import (
     as_optional_url,
     as_permalink,
     as_positive_int,
+    as_private_allow_list,
     as_string,
     as_timezone,
     as_url,
@@ -187,6 +189,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Publish to `publish_url` after every complete rebuild, from the host's builder; enable it on one host only.",
         as_bool,
     ),
+    Setting(
+        "fediverse",
+        False,
+        "Make the site and every tag fediverse accounts that Mastodon users follow (needs the database; see the Fediverse page).",
+        as_bool,
+    ),
+    Setting("fediverse_name", "blog", "User name of the site's fediverse account (`@<name>@<site host>`).", as_account_name),
+    Setting(
+        "fediverse_allowed_private",
+        [],
+        "Private, loopback or link-local addresses, networks or host names that fediverse fetches and deliveries may reach "
+        "(every other one is refused, against SSRF).",
+        as_private_allow_list,
+    ),
+    Setting(
+        "fediverse_blocked_domains",
+        [],
+        "Domains (and their subdomains) whose servers may not follow, deliver to or be delivered to by the fediverse accounts.",
+        as_host_list,
+    ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -229,6 +251,11 @@ class Config:
     publish_purge_command: str | None
     publish_purge_url: str | None
     publish_on_rebuild: bool
+    fediverse: bool
+    fediverse_name: str
+    #: Normalised networks ("127.0.0.0/8") and lower-case host names.
+    fediverse_allowed_private: tuple[str, ...]
+    fediverse_blocked_domains: tuple[str, ...]
 
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
@@ -242,6 +269,8 @@ class Config:
         values["iframe_hosts"] = ",".join(self.iframe_hosts)
         values["trusted_proxies"] = ",".join(self.trusted_proxies)
         values["snapshot_dir"] = str(self.snapshot_dir or "auto")
+        values["fediverse_allowed_private"] = ",".join(self.fediverse_allowed_private)
+        values["fediverse_blocked_domains"] = ",".join(self.fediverse_blocked_domains)
         return values
 
 

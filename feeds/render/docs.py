@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from feeds.config import Config
 from feeds.models import Entry, Post, Tag
-from feeds.render import pages
+from feeds.render import activity, pages
 from feeds.render.formats import FORMATS
 from feeds.render.markup import Rendered
 from feeds.render.plan import Doc
@@ -37,7 +37,22 @@ def render(doc: Doc, config: Config, lookup: Lookup) -> bytes:
     if doc.kind == "tag":
         assert doc.tag is not None
         return pages.tag_page(config, doc.tag, doc.count, entries)
+    if doc.kind.startswith("ap-"):
+        return _activity(doc, config, entries)
     if doc.kind == "opml":
         assert doc.filename is not None
         return pages.opml(config, doc.tag_counts, doc.filename, doc.newest)
+    raise ValueError(f"unknown document kind {doc.kind!r}")
+
+
+def _activity(doc: Doc, config: Config, entries: tuple[Entry, ...]) -> bytes:
+    if doc.kind == "ap-object":
+        return activity.article_document(config, entries[0])
+    if doc.kind == "ap-outbox":
+        assert doc.page is not None
+        return activity.outbox_page(config, doc.page.tag, doc.page.page, doc.page.last_page, entries)
+    if doc.kind == "ap-collection":
+        return activity.outbox_collection(config, doc.tag, doc.count, max(1, -(-doc.count // config.items_per_feed)))
+    if doc.kind == "ap-index":
+        return activity.post_index(config, doc.links)
     raise ValueError(f"unknown document kind {doc.kind!r}")

@@ -20,6 +20,7 @@ from feeds.config import Config
 from feeds.content.site import Site
 from feeds.fingerprint import code_digest, settings_digest
 from feeds.models import FeedPage, Post, Tag
+from feeds.render.activity import ACTIVITY_JSON
 from feeds.render.formats import FORMATS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -28,6 +29,11 @@ OPML = "text/x-opml; charset=utf-8"
 #: Browser views of feed pages live under this prefix; the web layer never serves it directly.
 VIEWS = "/_views"
 VIEW_FILE = "view.html"
+#: The fediverse's snapshot documents (Articles, outboxes) live under this prefix + their public path (``/ap/…``);
+#: like the views, only the app serves them (at /ap/…, or negotiated at a post's URL), so none is exported.
+ACTIVITY = "/_activity"
+#: Which object each post path shows (for the negotiation at post URLs).
+POST_INDEX = ACTIVITY + "/posts.json"
 #: OPML subscription lists by path, each naming one format's URL of every scope.
 OPML_FILES = {"/feeds.opml": "feed.xml", "/feeds-atom.opml": "atom.xml", "/feeds-json.opml": "feed.json"}
 
@@ -60,6 +66,8 @@ class Doc:
     tag: Tag | None = None
     count: int = 0
     tag_counts: tuple[tuple[Tag, int], ...] = ()
+    #: For the post index of the fediverse: (post path, object path) of every post.
+    links: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,9 +157,14 @@ def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
             made.append(
                 Doc(view_path(prefix, page.page), "view", HTML, digests.of("view", inputs), page.page == 1, newest, page, chunk, chunk_tags)
             )
+            if config.fediverse:
+                path = ACTIVITY + urls.outbox_path(urls.actor_path(scope_tag.slug if scope_tag else None), page.page)
+                made.append(Doc(path, "ap-outbox", ACTIVITY_JSON, digests.of("ap-outbox", inputs), page.page == 1, newest, page, chunk, chunk_tags))
             pages[key] = tuple(made)
             out += made
     first += _html_docs(config, site, tags_of, entry_keys, by_tag, tag_newest, digests)
+    if config.fediverse:
+        _activity_docs(config, site, tags_of, entry_keys, by_tag, digests, reusable, pages, first, later)
     docs = tuple(first + later)
     version = hashlib.sha256("".join(f"{d.path}\0{d.digest}\n" for d in docs).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return Plan(docs, version, {d.path: d for d in docs}, pages)
@@ -233,3 +246,40 @@ def _pages(config: Config, prefix: str, tag: Tag | None, count: int, updated: da
             icon=icon,
             favicon=favicon,
         )
+
+
+def _activity_docs(
+    config: Config,
+    site: Site,
+    tags_of: Mapping[str, tuple[Tag, ...]],
+    entry_keys: Mapping[str, str],
+    by_tag: Mapping[str, Sequence[Post]],
+    digests: _Digests,
+    reusable: Mapping[tuple[object, ...], tuple[Doc, ...]],
+    pages: dict[tuple[object, ...], tuple[Doc, ...]],
+    first: list[Doc],
+    later: list[Doc],
+) -> None:
+    """Every account's outbox collection, each post's Article and the post index (``config.fediverse`` only).
+
+    The newest page's Articles are needed first (a new post is delivered from its Article
+    at once); older ones are rendered in the background, or when asked for.
+    """
+    newest = max((p.updated for p in site.posts), default=None)
+    scopes: list[tuple[Tag | None, int]] = [(None, len(site.posts))] + [(tag, len(by_tag[tag.slug])) for tag in site.tags.tags]
+    for tag, count in scopes:
+        path = ACTIVITY + urls.outbox_path(urls.actor_path(tag.slug if tag else None))
+        first.append(Doc(path, "ap-collection", ACTIVITY_JSON, digests.of("ap-collection", path, str(count)), True, newest, tag=tag, count=count))
+    links = []
+    for number, post in enumerate(site.posts):
+        obj = urls.object_path(post.id)
+        links.append((urls.site_path(config.site_url, post.url) or post.url, obj))
+        key = ("ap", post.id, entry_keys[post.id], number < config.items_per_feed)
+        known = reusable.get(key)
+        if known is None:
+            doc = Doc(ACTIVITY + obj, "ap-object", ACTIVITY_JSON, digests.of("ap-object", entry_keys[post.id]), bool(key[3]), post.updated)
+            known = (replace(doc, posts=(post,), post_tags=(tags_of[post.id],)),)
+        pages[key] = known
+        (first if key[3] else later).extend(known)
+    index = digests.of("ap-index", *(f"{path}\0{obj}" for path, obj in links))
+    first.append(Doc(POST_INDEX, "ap-index", ACTIVITY_JSON, index, True, newest, links=tuple(links)))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from feeds.fsutil import atomic_write, exchange, fsync_dir, sync_filesystem
-from feeds.render.plan import VIEWS
+from feeds.render.plan import ACTIVITY, VIEWS
 from feeds.snapshot.manifest import Item, Manifest
 from feeds.snapshot.store import Store
 from feeds.urls import file_name
@@ -29,8 +29,8 @@ MANIFEST = "manifest.json"
 
 
 def exported(manifest: Manifest) -> list[Item]:
-    """The items a static export holds (every document but the browser views)."""
-    return [item for path, item in manifest.items.items() if not path.startswith(VIEWS + "/")]
+    """The items a static export holds (every document but the browser views and the fediverse's, which only the app serves)."""
+    return [item for path, item in manifest.items.items() if not path.startswith((VIEWS + "/", ACTIVITY + "/"))]
 
 
 def describe(manifest: Manifest) -> dict[str, Any]:
