@@ -110,7 +110,10 @@ def sign(
         names = POST_HEADERS
     text = signing_string(method, target, headers, names)
     signature = base64.b64encode(key.sign(text.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())).decode("ascii")
-    out = {"Date": headers["date"], "Signature": f'keyId="{key_id}",algorithm="rsa-sha256",headers="{" ".join(names)}",signature="{signature}"'}
+    out = {
+        "Date": headers["date"],
+        "Signature": f'keyId="{key_id}",algorithm="rsa-sha256",headers="{" ".join(names)}",signature="{signature}"',
+    }
     if body is not None:
         out["Digest"] = headers["digest"]
     return out

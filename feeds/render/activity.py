@@ -103,7 +103,14 @@ def article_document(config: Config, entry: Entry) -> bytes:
 def create(config: Config, entry: Entry) -> dict[str, Any]:
     """The Create of a post's Article by the site account, as its outbox lists it."""
     obj = article(config, entry)
-    return {"id": obj["id"] + "#create", "type": "Create", "actor": obj["attributedTo"], "published": obj["published"], **_audience(obj), "object": obj}
+    return {
+        "id": obj["id"] + "#create",
+        "type": "Create",
+        "actor": obj["attributedTo"],
+        "published": obj["published"],
+        **_audience(obj),
+        "object": obj,
+    }
 
 
 def announce(config: Config, tag: Tag, post_id: str, published: datetime) -> dict[str, Any]:

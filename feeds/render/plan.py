@@ -159,7 +159,9 @@ def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
             )
             if config.fediverse:
                 path = ACTIVITY + urls.outbox_path(urls.actor_path(scope_tag.slug if scope_tag else None), page.page)
-                made.append(Doc(path, "ap-outbox", ACTIVITY_JSON, digests.of("ap-outbox", inputs), page.page == 1, newest, page, chunk, chunk_tags))
+                made.append(
+                    Doc(path, "ap-outbox", ACTIVITY_JSON, digests.of("ap-outbox", inputs), page.page == 1, newest, page, chunk, chunk_tags)
+                )
             pages[key] = tuple(made)
             out += made
     first += _html_docs(config, site, tags_of, entry_keys, by_tag, tag_newest, digests)
@@ -269,7 +271,9 @@ def _activity_docs(
     scopes: list[tuple[Tag | None, int]] = [(None, len(site.posts))] + [(tag, len(by_tag[tag.slug])) for tag in site.tags.tags]
     for tag, count in scopes:
         path = ACTIVITY + urls.outbox_path(urls.actor_path(tag.slug if tag else None))
-        first.append(Doc(path, "ap-collection", ACTIVITY_JSON, digests.of("ap-collection", path, str(count)), True, newest, tag=tag, count=count))
+        first.append(
+            Doc(path, "ap-collection", ACTIVITY_JSON, digests.of("ap-collection", path, str(count)), True, newest, tag=tag, count=count)
+        )
     links = []
     for number, post in enumerate(site.posts):
         obj = urls.object_path(post.id)
