@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: run test lint typecheck docs clean
+.PHONY: run test test-deps lint typecheck docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,11 @@ typecheck: $(TEST_STAMP)
 docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-test: $(TEST_STAMP) lint typecheck docs
+# PostgreSQL and Chromium from Debian for the tests that use them (installed when missing, as root).
+test-deps:
+	scripts/test-deps.sh
+
+test: $(TEST_STAMP) test-deps lint typecheck docs
 	$(BIN)/python -m pytest -n 4 --dist loadfile
 
 clean:

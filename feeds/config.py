@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from feeds.errors import ConfigError
@@ -28,6 +29,7 @@ from feeds.parsers import (
     as_language,
     as_networks,
     as_optional_command,
+    as_optional_database_url,
     as_optional_http_url,
     as_optional_path,
     as_optional_s3_url,
@@ -190,6 +192,13 @@ SETTINGS: tuple[Setting, ...] = (
         as_bool,
     ),
     Setting(
+        "database_url",
+        None,
+        "Database of subscriber counts and fediverse state: sqlite:///PATH, or postgresql://USER:PASSWORD@HOST/DATABASE "
+        "for several hosts (default: feeds.db in snapshot_dir).",
+        as_optional_database_url,
+    ),
+    Setting(
         "fediverse",
         False,
         "Make the site and every tag fediverse accounts that Mastodon users follow (needs the database; see the Fediverse page).",
@@ -251,6 +260,7 @@ class Config:
     publish_purge_command: str | None
     publish_purge_url: str | None
     publish_on_rebuild: bool
+    database_url: str | None
     fediverse: bool
     fediverse_name: str
     #: Normalised networks ("127.0.0.0/8") and lower-case host names.
@@ -262,6 +272,7 @@ class Config:
         values = {name: getattr(self, name) for name in SETTINGS_BY_NAME}
         values["rebuild_token"] = "set" if self.rebuild_token else "unset"
         values["webhook_secret"] = "set" if self.webhook_secret else "unset"
+        values["database_url"] = database_display(self.database_url) if self.database_url else "auto"
         values["author"] = self.author.name
         values["timezone"] = str(self.timezone)
         values["content_dir"] = str(self.content_dir)
@@ -272,6 +283,15 @@ class Config:
         values["fediverse_allowed_private"] = ",".join(self.fediverse_allowed_private)
         values["fediverse_blocked_domains"] = ",".join(self.fediverse_blocked_domains)
         return values
+
+
+def database_display(url: str) -> str:
+    """Return a database URL without its password (for logs and errors)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def find_config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:

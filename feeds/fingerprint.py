@@ -22,6 +22,7 @@ RUNTIME_ONLY = frozenset(
     {"scan_interval", "log_format", "snapshot_dir", "worker_header", "rebuild_token", "cache_dir", "webhook_secret", "git_timeout"}
     | {"poll_limit", "poll_window", "trusted_proxies", "memory_cache_mb"}
     | {"publish_url", "publish_endpoint", "publish_region", "publish_purge_command", "publish_purge_url", "publish_on_rebuild"}
+    | {"database_url"}
     | {"fediverse_name", "fediverse_allowed_private", "fediverse_blocked_domains"}
 )
 

@@ -250,6 +250,28 @@ def as_optional_command(value: Any) -> str | None:
     return text
 
 
+# The database (issues 17, 18): SQLite for one host, PostgreSQL (psycopg 3) for several.
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+def as_optional_database_url(value: Any) -> str | None:
+    """A ``sqlite:///PATH`` or ``postgresql://…`` URL; the value is never echoed (it may hold a password)."""
+    if value in (None, ""):
+        return None
+    text = as_string(value).strip()
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme not in _DATABASE_SCHEMES:
+        shown = scheme[:20] or "none"
+        raise ValueError(f"expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DATABASE, got the scheme {shown!r}")
+    if scheme == "sqlite":
+        if parts.netloc or parts.path in ("", "/") or parts.path == "/:memory:":
+            raise ValueError("expected sqlite:///relative/path or sqlite:////absolute/path (a file every worker opens)")
+    elif not parts.path.strip("/") and "dbname=" not in parts.query:
+        raise ValueError("a postgresql:// URL must name its database (postgresql://USER@HOST/DATABASE)")
+    return text
+
+
 #: A fediverse user name Mastodon accepts (its Account::USERNAME_RE), lower case.
 ACCOUNT_NAME = re.compile(r"^[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*$")
 

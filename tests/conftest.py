@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from flask.testing import FlaskClient
 
 from feeds.web.app import create_app, stop
 
+from . import postgres as pg
 from .server import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +98,24 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
     with ServerProcess(root / "content", root / "feeds.toml") as process:
         yield process
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pg.PostgresCluster]:
+    """One private PostgreSQL cluster per test process (initdb in a temp folder, a free 127.0.0.1 port), stopped at the end."""
+    if pg.find_bindir() is None:
+        message = "no PostgreSQL server binaries: `make test-deps` (as root) installs Debian's postgresql, or set PG_BINDIR"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with pg.cluster() as running:
+        yield running
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database, once SQLite (a file in tmp_path) and once PostgreSQL (a new database in the session's cluster)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'feeds.db'}"
+    cluster: pg.PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database()

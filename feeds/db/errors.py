@@ -1,0 +1,24 @@
+"""The database's errors: every failure to open, migrate or use it is a DatabaseError naming the database."""
+
+from __future__ import annotations
+
+from feeds.errors import FeedsError
+
+#: Longest driver message kept in an error (a driver may quote a whole statement or its values).
+MESSAGE_LIMIT = 300
+
+
+class DatabaseError(FeedsError):
+    """The database cannot be opened, migrated or used; names it (without its password) and says why."""
+
+    def __init__(self, database: str, message: str) -> None:
+        message = " ".join(message.split())
+        if len(message) > MESSAGE_LIMIT:
+            message = message[: MESSAGE_LIMIT - 1] + "…"
+        super().__init__(f"database {database}: {message}")
+        self.database = database
+        self.message = message
+
+
+class MigrationError(DatabaseError):
+    """A numbered migration failed (nothing of it was applied) or the migrations themselves are inconsistent."""
