@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy import text
+
 from feeds import limits, log, urls
 from feeds.config import Config
 from feeds.db import Database
@@ -118,7 +120,7 @@ class Inbox:
             activity = parse_json(request.body, "the activity")
         except ValueError as e:
             raise ActivityError(str(e)) from e
-        kind = activity.get("type") if isinstance(activity.get("type"), str) else "other"
+        kind = str(activity["type"]) if isinstance(activity.get("type"), str) else "other"
         remote = self._verified(params, request, kind, activity)
         if remote is None:  # a Delete of an actor already gone, whom we never knew: nothing to do
             return self._count(kind, "ignored", Outcome(202, "accepted"))
@@ -128,7 +130,9 @@ class Inbox:
             raise SignatureError("the activity's actor is not the signer")
         return self._act(kind, activity, remote, directory, account)
 
-    def _verified(self, params: signatures.SignatureParams, request: Incoming, kind: str, activity: Mapping[str, Any]) -> RemoteActor | None:
+    def _verified(
+        self, params: signatures.SignatureParams, request: Incoming, kind: str, activity: Mapping[str, Any]
+    ) -> RemoteActor | None:
         """The remote actor whose key signed the request; SignatureError when none does."""
         cached = store.remote_by_key(self.database, params.key_id)
         now = store.now_ms()
@@ -140,7 +144,12 @@ class Inbox:
         try:
             remote = fetch_actor(self.client, params.key_id, self.sign_as_site)
         except FetchError as e:
-            if kind == "Delete" and e.status in (404, 410) and cached is None and id_of(activity.get("object")) == id_of(activity.get("actor")):
+            if (
+                kind == "Delete"
+                and e.status in (404, 410)
+                and cached is None
+                and id_of(activity.get("object")) == id_of(activity.get("actor"))
+            ):
                 return None
             if cached is not None and self._check(params, request, cached):  # the server is down: the key we had still verifies
                 return cached
@@ -163,13 +172,13 @@ class Inbox:
             return self._count(kind, "ok", Outcome(202, "accepted"))
         if kind == "Undo" and isinstance(obj, Mapping) and obj.get("type") == "Follow":
             target = directory.by_id.get(id_of(obj.get("object")) or "")
-            if target is not None and id_of(obj.get("actor")) in (None, remote.id):
-                if store.remove_follower(self.database, target.path, remote.id):
-                    log.event("fediverse_unfollow", account=target.name, follower=remote.id[:200])
+            own = id_of(obj.get("actor")) in (None, remote.id)
+            if target is not None and own and store.remove_follower(self.database, target.path, remote.id):
+                log.event("fediverse_unfollow", account=target.name, follower=remote.id[:200])
             return self._count(kind, "ok", Outcome(202, "accepted"))
         if kind == "Undo" and isinstance(obj, str):
-            gone = self._undo_by_id(obj, remote)
-            return self._count(kind, "ok" if gone else "ignored", Outcome(202, "accepted"))
+            undone = self._undo_by_id(obj, remote)
+            return self._count(kind, "ok" if undone else "ignored", Outcome(202, "accepted"))
         if kind == "Delete" and id_of(obj) == remote.id:
             gone = store.forget_remote(self.database, remote.id)
             log.event("fediverse_actor_deleted", actor=remote.id[:200], follows=gone)
@@ -192,13 +201,9 @@ class Inbox:
             log.event("fediverse_follow", account=target.name, follower=remote.id[:200])
 
     def _undo_by_id(self, follow_id: str, remote: RemoteActor) -> bool:
-        from sqlalchemy import text
-
         with self.database.write() as connection:
-            gone = connection.execute(
-                text("DELETE FROM fediverse_followers WHERE follower = :f AND follow_id = :id"), {"f": remote.id, "id": follow_id}
-            ).rowcount
-        return bool(gone)
+            statement = text("DELETE FROM fediverse_followers WHERE follower = :f AND follow_id = :id")
+            return bool(connection.execute(statement, {"f": remote.id, "id": follow_id}).rowcount)
 
     def _count(self, kind: str, result: str, outcome: Outcome) -> Outcome:
         level = logging.INFO if outcome.status < 400 else logging.WARNING

@@ -152,7 +152,9 @@ class Publisher:
         """The first look: remember the post as followers would have it, sending nothing."""
         if entry is None:
             return
-        etag, print_, tags = None, None, ()
+        etag: str | None = None
+        print_: str | None = None
+        tags: tuple[str, ...] = ()
         if isinstance(entry, Item):
             _, print_, tags = self._read(entry)
             etag = entry.etag

@@ -104,7 +104,7 @@ def sign(
 ) -> dict[str, str]:
     """Return the headers that sign a request (``Date``, ``Digest`` for a body, ``Signature``); ``host`` as in the Host header."""
     headers = {"host": host, "date": http_date(now)}
-    names = GET_HEADERS
+    names: tuple[str, ...] = GET_HEADERS
     if body is not None:
         headers["digest"] = digest_header(body)
         names = POST_HEADERS

@@ -48,8 +48,8 @@ class Keys:
                 with self.database.write() as connection:
                     connection.execute(
                         text(
-                            "INSERT INTO fediverse_keys (actor, private_pem, public_pem, created_at) VALUES (:actor, :private, :public, :at)"
-                            " ON CONFLICT (actor) DO NOTHING"
+                            "INSERT INTO fediverse_keys (actor, private_pem, public_pem, created_at)"
+                            " VALUES (:actor, :private, :public, :at) ON CONFLICT (actor) DO NOTHING"
                         ),
                         {"actor": actor, "private": signatures.private_pem(key), "public": signatures.public_pem(key), "at": now_ms()},
                     )
@@ -61,7 +61,9 @@ class Keys:
 
     def _read(self, actor: str) -> tuple[str, str] | None:
         with self.database.read() as connection:
-            row = connection.execute(text("SELECT private_pem, public_pem FROM fediverse_keys WHERE actor = :actor"), {"actor": actor}).first()
+            row = connection.execute(
+                text("SELECT private_pem, public_pem FROM fediverse_keys WHERE actor = :actor"), {"actor": actor}
+            ).first()
         return None if row is None else (str(row[0]), str(row[1]))
 
 
@@ -90,7 +92,9 @@ def remote_by_key(database: Database, key_id: str) -> RemoteActor | None:
 
 def save_remote(database: Database, actor: RemoteActor) -> None:
     with database.write() as connection:
-        connection.execute(text("DELETE FROM fediverse_remote_actors WHERE key_id = :key AND id <> :id"), {"key": actor.key_id, "id": actor.id})
+        connection.execute(
+            text("DELETE FROM fediverse_remote_actors WHERE key_id = :key AND id <> :id"), {"key": actor.key_id, "id": actor.id}
+        )
         connection.execute(
             text(
                 "INSERT INTO fediverse_remote_actors (id, key_id, public_pem, inbox, shared_inbox, fetched_at)"
@@ -141,7 +145,9 @@ def remove_follower(database: Database, actor: str, follower: str) -> bool:
 def remove_inbox(database: Database, inbox: str) -> int:
     """Remove every follow delivered through ``inbox`` (it answered 410 Gone); return how many."""
     with database.write() as connection:
-        gone = connection.execute(text("DELETE FROM fediverse_followers WHERE inbox = :inbox OR shared_inbox = :inbox"), {"inbox": inbox}).rowcount
+        gone = connection.execute(
+            text("DELETE FROM fediverse_followers WHERE inbox = :inbox OR shared_inbox = :inbox"), {"inbox": inbox}
+        ).rowcount
     return int(gone)
 
 
@@ -312,12 +318,12 @@ def finish(database: Database, done: Sequence[int], retry: Mapping[int, tuple[in
 
 def collect(database: Database) -> int:
     """Remove activities whose every delivery is over; return how many."""
+    statement = text(
+        "DELETE FROM fediverse_activities"
+        " WHERE NOT EXISTS (SELECT 1 FROM fediverse_deliveries d WHERE d.activity = fediverse_activities.id)"
+    )
     with database.write() as connection:
-        return int(
-            connection.execute(
-                text("DELETE FROM fediverse_activities WHERE NOT EXISTS (SELECT 1 FROM fediverse_deliveries d WHERE d.activity = fediverse_activities.id)")
-            ).rowcount
-        )
+        return int(connection.execute(statement).rowcount)
 
 
 def queue_size(database: Database) -> int:

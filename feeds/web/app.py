@@ -61,6 +61,15 @@ def create_app(
     metrics.init_app(app)
     routes.init_app(app)
     rebuild.init_app(app)
+    if config.fediverse:
+        # Until the composition root lands: the database (opened in the background) and this worker's fediverse.
+        from feeds.service.database import DatabaseService
+        from feeds.service.fediverse import Fediverse
+        from feeds.web import fediverse
+
+        databases = DatabaseService(config, runtime.folder).start()
+        app.extensions["feeds.database"] = databases
+        fediverse.init_app(app, Fediverse(config, runtime, databases).start())
     if config.worker_header:
         app.after_request(_worker_header)
     # Repeated feed requests are answered from memory, skipping Flask (bounded by bytes); in front of that,
@@ -84,7 +93,7 @@ def create_app(
 def stop(app: Flask) -> None:
     """Stop the app's background work: the schedule, the watcher, WebSub; hand the builder role on. Safe to call twice."""
     app.extensions["feeds"].stop()
-    for name in ("feeds.mirror", "feeds.publisher"):
+    for name in ("feeds.fediverse", "feeds.database", "feeds.mirror", "feeds.publisher"):
         if app.extensions.get(name) is not None:
             app.extensions[name].stop()
 
