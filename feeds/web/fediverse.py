@@ -197,13 +197,15 @@ def post_object(path: str) -> Response | None:
     return _document(ACTIVITY + target) if target else None
 
 
-@bp.get("/<path:path>")
 def post(path: str) -> Response:
     """A post's URL asked for as ActivityStreams (issue 19 answers it with the post's HTML page otherwise)."""
-    answer = post_object("/" + path)
+    answer = post_object(_POST_PREFIX + path)
     if answer is None:
         raise NotFound("no such page")
     return answer
+
+
+_POST_PREFIX = "/"
 
 
 def _prefers_html() -> bool:
@@ -216,5 +218,9 @@ def _found(url: str) -> Response:
 
 def init_app(app: Flask, service: Fediverse) -> None:
     """Register the fediverse's routes, and the ActivityStreams answer at post URLs."""
+    global _POST_PREFIX
     app.extensions["feeds.fediverse"] = service
     app.register_blueprint(bp)
+    # Post URLs: the permalink pattern's fixed start (``/posts/``), so no other path gains a GET route.
+    _POST_PREFIX = service.config.permalink.split("{", 1)[0]
+    app.add_url_rule(_POST_PREFIX + "<path:path>", "fediverse.post", post, methods=["GET"])

@@ -50,6 +50,18 @@ WEBSUB_PINGS = Counter(
     ["result"],
     registry=REGISTRY,
 )
+FEDIVERSE_ACTIVITIES = Counter(
+    "feeds_fediverse_activities",
+    "Activities POSTed to the fediverse inboxes, by type (Follow, Undo, Like, Announce, Reply, …) and result (ok, ignored, refused).",
+    ["type", "result"],
+    registry=REGISTRY,
+)
+FEDIVERSE_DELIVERIES = Counter(
+    "feeds_fediverse_deliveries",
+    "Deliveries to remote inboxes, by result (ok; retry: will be tried again; dropped: given up).",
+    ["result"],
+    registry=REGISTRY,
+)
 
 _ROUTES = {"feeds.feed": "feed", "feeds.page": "page", "feeds.healthz": "health", "metrics.metrics": "metrics"}
 _FORMATS = {
@@ -60,6 +72,8 @@ _FORMATS = {
     "text/html": "html",
     "text/x-opml": "opml",
     "text/plain": "text",
+    "application/activity+json": "activity",
+    "application/jrd+json": "jrd",
 }
 
 bp = Blueprint("metrics", __name__)
@@ -89,6 +103,12 @@ def on_event(name: str, fields: dict[str, Any]) -> None:
         PUBLISHES.labels(result="state_failed").inc()
     elif name == "websub_ping":
         WEBSUB_PINGS.labels(result=str(fields.get("result", "unknown"))).inc()
+    elif name == "fediverse_inbox":
+        FEDIVERSE_ACTIVITIES.labels(type=str(fields.get("type", "other")), result=str(fields.get("result", "ok"))).inc()
+    elif name == "fediverse_delivery":
+        FEDIVERSE_DELIVERIES.labels(result="ok").inc(float(fields.get("count", 1)))
+    elif name in ("fediverse_delivery_retry", "fediverse_delivery_dropped"):
+        FEDIVERSE_DELIVERIES.labels(result="retry" if name.endswith("retry") else "dropped").inc()
 
 
 class SnapshotCollector(Collector):
