@@ -27,7 +27,7 @@ from feeds.fediverse import signatures
 class Remote:
     """``http://127.0.0.1:<port>``: actors ``/users/<name>`` (RSA keys), a shared inbox ``/inbox`` and personal ones."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.keys: dict[str, rsa.RSAPrivateKey] = {}
         #: Overrides of an actor's document fields (e.g. an inbox elsewhere).
         self.overrides: dict[str, dict[str, Any]] = {}
@@ -63,7 +63,7 @@ class Remote:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
