@@ -163,7 +163,8 @@ class Peer:
                         return event
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.process.poll() is not None:
-                    raise AssertionError(f"the peer saw no such event in {timeout}s; it saw {[e.kind for e in self.events]}: {self.events[-5:]}")
+                    kinds = [e.kind for e in self.events]
+                    raise AssertionError(f"the peer saw no such event in {timeout}s; it saw {kinds}: {self.events[-5:]}")
                 self._lock.wait(min(remaining, 0.5))
 
     def control(self, action: str, handle: str, who: str = "alice") -> dict[str, Any]:

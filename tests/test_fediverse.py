@@ -54,7 +54,9 @@ def followers(client: FlaskClient, account: str = "/ap/site") -> int:
     return int(client.get(account + "/followers").get_json()["totalItems"])
 
 
-def test_a_signed_follow_is_accepted_and_the_accept_is_signed_with_the_accounts_key(fedi: Callable[..., FlaskClient], remote: Remote) -> None:
+def test_a_signed_follow_is_accepted_and_the_accept_is_signed_with_the_accounts_key(
+    fedi: Callable[..., FlaskClient], remote: Remote
+) -> None:
     client = fedi()
     remote.add("ann")
     assert post(client, remote, "ann", remote.follow("ann", SITE + "/ap/site")) == 202
@@ -178,7 +180,8 @@ def test_a_new_post_goes_once_to_each_inbox_and_tags_boost_only_for_followers_th
     fedi: Callable[..., FlaskClient], remote: Remote, content: Path
 ) -> None:
     client = fedi()
-    for name, account in [("ann", "/ap/site"), ("bob", "/ap/tags/go"), ("cat", "/ap/site"), ("cat", "/ap/tags/go"), ("dan", "/ap/tags/testing")]:
+    follows = [("ann", "/ap/site"), ("bob", "/ap/tags/go"), ("cat", "/ap/site"), ("cat", "/ap/tags/go"), ("dan", "/ap/tags/testing")]
+    for name, account in follows:
         if name not in remote.keys:
             remote.add(name)
         assert post(client, remote, name, remote.follow(name, SITE + account, number=len(remote.received) + 1)) == 202

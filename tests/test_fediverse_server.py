@@ -98,20 +98,19 @@ def test_two_hosts_on_one_database_send_each_activity_once(tmp_path: Path, postg
     content, config = _site(tmp_path, url)
     remote = Remote()
     remote.add("ann", endpoints={})
-    with Serve(content, config, free_port()) as one:
-        with Serve(content, config, free_port(), env={"FEEDS_SITE_URL": one.base}) as two:
-            _follow(one, remote, "ann")
-            remote.wait_for(lambda a: a["type"] == "Accept")
-            (content / "2026-05-21-away.md").write_text(NEW_POST, encoding="utf-8")
-            one.rebuild()
-            two.rebuild()
-            remote.wait_for(lambda a: a["type"] == "Create", timeout=60)
-            engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-            with engine.connect() as connection:
-                assert connection.execute(text("SELECT COUNT(*) FROM fediverse_objects WHERE deleted = 0")).scalar_one() == 19
-            engine.dispose()
-            logs = one.log.read_text() + two.log.read_text()
-            assert logs.count("event=fediverse_delivering") == 1  # one process of the two hosts holds the lease
+    with Serve(content, config, free_port()) as one, Serve(content, config, free_port(), env={"FEEDS_SITE_URL": one.base}) as two:
+        _follow(one, remote, "ann")
+        remote.wait_for(lambda a: a["type"] == "Accept")
+        (content / "2026-05-21-away.md").write_text(NEW_POST, encoding="utf-8")
+        one.rebuild()
+        two.rebuild()
+        remote.wait_for(lambda a: a["type"] == "Create", timeout=60)
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT COUNT(*) FROM fediverse_objects WHERE deleted = 0")).scalar_one() == 19
+        engine.dispose()
+        logs = one.log.read_text() + two.log.read_text()
+        assert logs.count("event=fediverse_delivering") == 1  # one process of the two hosts holds the lease
     remote.close()
     assert remote.types().count("Create") == 1 and remote.types().count("Accept") == 1, remote.types()
     assert json.loads(remote.received[-1][2])["type"] in ("Create", "Accept")
