@@ -180,6 +180,7 @@ class Fediverse:
         served: Manifest | None = None
         publisher = Publisher(self.config, database, self._read)
         in_flight: dict[int, Delivery] = {}
+        bodies: dict[int, bytes] = {}
         hosts: dict[str, int] = {}
         collected = time.monotonic()
         while not self._stop.is_set():
@@ -220,12 +221,18 @@ class Fediverse:
                         del hosts[delivery.host]
                 if done:
                     self._record(database, done)
+                # Keep between one and two threads' worth of deliveries in flight: the queue is read
+                # when half of them are done, not after each one.
                 room = limits.DELIVERY_THREADS * 2 - len(in_flight)
-                if room > 0:
+                if len(in_flight) <= limits.DELIVERY_THREADS:
                     busy = [h for h, n in hosts.items() if n >= limits.DELIVERY_PER_HOST]
                     batch = store.due(database, min(room, limits.DELIVERY_BATCH), busy, in_flight)
                     batch = self._per_host(batch, hosts)
-                    bodies = store.bodies(database, {d.activity for d in batch})
+                    missing = {d.activity for d in batch} - bodies.keys()
+                    if missing:
+                        if len(bodies) > 256:
+                            bodies.clear()
+                        bodies.update(store.bodies(database, missing))
                     for delivery in batch:
                         in_flight[delivery.id] = delivery
                         hosts[delivery.host] = hosts.get(delivery.host, 0) + 1
@@ -237,8 +244,8 @@ class Fediverse:
                 logging.getLogger("feeds").exception("fediverse delivery loop failed")
                 self._stop.wait(1.0)
             with self._wake:
-                if not self._outcomes:
-                    self._wake.wait(IDLE)
+                if len(self._outcomes) < max(1, len(in_flight) // 2):
+                    self._wake.wait(IDLE if not in_flight else 0.05)
 
     def _per_host(self, batch: list[Delivery], hosts: dict[str, int]) -> list[Delivery]:
         taken: dict[str, int] = {}
