@@ -147,7 +147,7 @@ class Farm:
 
 class Server:
     def __init__(self, folder: Path, hosts: int) -> None:
-        shutil.copytree(ROOT / "content", folder / "content")
+        shutil.copytree(ROOT / "content", folder / "content", dirs_exist_ok=True)
         self.folder = folder
         self.port = 18555
         self.base = f"http://127.0.0.1:{self.port}"
@@ -289,7 +289,8 @@ def follows(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from feeds.fediverse import signatures
 
     keys = {f"a{n}": signatures.generate_key() for n in range(args.actors)}
-    keys_file = folder / "keys.json"
+    folder.mkdir(parents=True)
+    keys_file = folder.parent / "keys.json"
     keys_file.write_text(json.dumps({name: signatures.public_pem(key) for name, key in keys.items()}))
     farm = Farm(args.hosts, str(keys_file))
     server = Server(folder, args.hosts)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from feeds import limits, log, urls
 from feeds.config import Config
@@ -124,11 +124,13 @@ class Inbox:
         remote = self._verified(params, request, kind, activity)
         if remote is None:  # a Delete of an actor already gone, whom we never knew: nothing to do
             return self._count(kind, "ignored", Outcome(202, "accepted"))
-        if not store.first_sight(self.database, params.signature, limits.SIGNATURE_MAX_AGE + limits.SIGNATURE_MAX_FUTURE):
-            raise SignatureError("this signed request was already received (a replay)")
         if id_of(activity.get("actor")) != remote.id:
             raise SignatureError("the activity's actor is not the signer")
-        return self._act(kind, activity, remote, directory, account)
+        # One write transaction per activity: the replay check and what it does (SQLite has one writer at a time).
+        with store.writing(self.database) as connection:
+            if not store.first_sight(connection, params.signature, limits.SIGNATURE_MAX_AGE + limits.SIGNATURE_MAX_FUTURE):
+                raise SignatureError("this signed request was already received (a replay)")
+            return self._act(connection, kind, activity, remote, directory, account)
 
     def _verified(
         self, params: signatures.SignatureParams, request: Incoming, kind: str, activity: Mapping[str, Any]
@@ -162,48 +164,54 @@ class Inbox:
     def _check(self, params: signatures.SignatureParams, request: Incoming, remote: RemoteActor) -> bool:
         return signatures.verify(params, signatures.load_public(remote.public_pem), request.method, request.target, request.headers)
 
-    def _act(self, kind: str, activity: Mapping[str, Any], remote: RemoteActor, directory: Directory, account: Account | None) -> Outcome:
+    def _act(
+        self,
+        connection: Connection,
+        kind: str,
+        activity: Mapping[str, Any],
+        remote: RemoteActor,
+        directory: Directory,
+        account: Account | None,
+    ) -> Outcome:
         obj = activity.get("object")
         if kind == "Follow":
             target = directory.by_id.get(id_of(obj) or "")
             if target is None:
                 raise ActivityError("the Follow's object is not one of this site's accounts")
-            self._follow(activity, remote, target)
+            self._follow(connection, activity, remote, target)
             return self._count(kind, "ok", Outcome(202, "accepted"))
         if kind == "Undo" and isinstance(obj, Mapping) and obj.get("type") == "Follow":
             target = directory.by_id.get(id_of(obj.get("object")) or "")
             own = id_of(obj.get("actor")) in (None, remote.id)
-            if target is not None and own and store.remove_follower(self.database, target.path, remote.id):
+            if target is not None and own and store.remove_follower(connection, target.path, remote.id):
                 log.event("fediverse_unfollow", account=target.name, follower=remote.id[:200])
             return self._count(kind, "ok", Outcome(202, "accepted"))
         if kind == "Undo" and isinstance(obj, str):
-            undone = self._undo_by_id(obj, remote)
+            undone = self._undo_by_id(connection, obj, remote)
             return self._count(kind, "ok" if undone else "ignored", Outcome(202, "accepted"))
         if kind == "Delete" and id_of(obj) == remote.id:
-            gone = store.forget_remote(self.database, remote.id)
+            gone = store.forget_remote(connection, remote.id)
             log.event("fediverse_actor_deleted", actor=remote.id[:200], follows=gone)
             return self._count(kind, "ok", Outcome(202, "accepted"))
         if kind == "Create" and isinstance(obj, Mapping) and obj.get("inReplyTo"):
             return self._count("Reply", "ok", Outcome(202, "accepted"))
         return self._count(kind if kind in COUNTED else "other", "ok", Outcome(202, "accepted"))
 
-    def _follow(self, activity: Mapping[str, Any], remote: RemoteActor, target: Account) -> None:
+    def _follow(self, connection: Connection, activity: Mapping[str, Any], remote: RemoteActor, target: Account) -> None:
         """Store the follow and queue the Accept; the inbox must be one we may deliver to (SSRF rules)."""
         for inbox in filter(None, (remote.inbox, remote.shared_inbox)):
             scheme, host, port, _ = self.policy.check_url(inbox)
             self.policy.address(inbox, scheme, host, port)
         follow = {key: activity[key] for key in ("id", "type", "actor", "object") if key in activity}
-        new = store.add_follower(self.database, target.path, remote, id_of(activity.get("id")))
+        new = store.add_follower(connection, target.path, remote, id_of(activity.get("id")))
         body = dumps(documents.accept(target, {**follow, "object": target.id}))
-        with self.database.write() as connection:
-            store.enqueue(connection, target.path, body, [remote.inbox])
+        store.enqueue(connection, target.path, body, [remote.inbox])
         if new:
             log.event("fediverse_follow", account=target.name, follower=remote.id[:200])
 
-    def _undo_by_id(self, follow_id: str, remote: RemoteActor) -> bool:
-        with self.database.write() as connection:
-            statement = text("DELETE FROM fediverse_followers WHERE follower = :f AND follow_id = :id")
-            return bool(connection.execute(statement, {"f": remote.id, "id": follow_id}).rowcount)
+    def _undo_by_id(self, connection: Connection, follow_id: str, remote: RemoteActor) -> bool:
+        statement = text("DELETE FROM fediverse_followers WHERE follower = :f AND follow_id = :id")
+        return bool(connection.execute(statement, {"f": remote.id, "id": follow_id}).rowcount)
 
     def _count(self, kind: str, result: str, outcome: Outcome) -> Outcome:
         level = logging.INFO if outcome.status < 400 else logging.WARNING

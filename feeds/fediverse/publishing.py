@@ -136,7 +136,7 @@ class Publisher:
             elif isinstance(entry, Item):
                 self._publish(path, entry, directory, report)
         if not baseline:
-            with self.database.write() as connection:
+            with store.writing(self.database) as connection:
                 store.set_state(connection, BASELINE, str(store.now_ms()))
         return report
 
@@ -158,7 +158,7 @@ class Publisher:
         if isinstance(entry, Item):
             _, print_, tags = self._read(entry)
             etag = entry.etag
-        with self.database.write() as connection:
+        with store.writing(self.database) as connection:
             report.recorded += _upsert(connection, path, etag, print_, tags, None)
 
     def _publish(self, path: str, entry: Item, directory: Directory, report: Report) -> None:
@@ -167,7 +167,7 @@ class Publisher:
         if known is not None and not known.deleted and known.etag == entry.etag:
             return
         article, print_, tags = self._read(entry)
-        with self.database.write() as connection:
+        with store.writing(self.database) as connection:
             if known is None or known.deleted:
                 if not _swap(connection, path, known, entry.etag, print_, tags):
                     return
@@ -181,7 +181,7 @@ class Publisher:
                 self._update(connection, article, known.tags, tags, entry.etag, directory, report)
 
     def _delete(self, path: str, directory: Directory, report: Report) -> None:
-        with self.database.write() as connection:
+        with store.writing(self.database) as connection:
             known = _known(connection, path)
             if known is None or known.deleted or not _swap(connection, path, known, known.etag, known.fingerprint, known.tags, True):
                 return

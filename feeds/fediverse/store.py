@@ -7,10 +7,11 @@ with ``:name`` parameters for SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -23,6 +24,22 @@ from feeds.fediverse import signatures
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+#: SQLite has one writer at a time, and a writer that finds the lock taken sleeps in growing steps (up to
+#: 100 ms) before it tries again: the threads of one process queue here instead, in order.
+_SQLITE_WRITER = threading.Lock()
+
+
+@contextlib.contextmanager
+def writing(database: Database) -> Iterator[Connection]:
+    """A write transaction; on SQLite, the threads of this process take turns before asking for the database's lock."""
+    if database.dialect != "sqlite":
+        with writing(database) as connection:
+            yield connection
+        return
+    with _SQLITE_WRITER, database.write() as connection:
+        yield connection
 
 
 # -- our keys --------------------------------------------------------------------------------
@@ -45,7 +62,7 @@ class Keys:
             row = self._read(actor)
             if row is None:
                 key = signatures.generate_key()
-                with self.database.write() as connection:
+                with writing(self.database) as connection:
                     connection.execute(
                         text(
                             "INSERT INTO fediverse_keys (actor, private_pem, public_pem, created_at)"
@@ -91,7 +108,7 @@ def remote_by_key(database: Database, key_id: str) -> RemoteActor | None:
 
 
 def save_remote(database: Database, actor: RemoteActor) -> None:
-    with database.write() as connection:
+    with writing(database) as connection:
         connection.execute(
             text("DELETE FROM fediverse_remote_actors WHERE key_id = :key AND id <> :id"), {"key": actor.key_id, "id": actor.id}
         )
@@ -106,45 +123,42 @@ def save_remote(database: Database, actor: RemoteActor) -> None:
         )
 
 
-def forget_remote(database: Database, actor_id: str) -> int:
+def forget_remote(connection: Connection, actor_id: str) -> int:
     """Remove a remote actor (a Delete of it): its follows and its cached key; return how many follows went."""
-    with database.write() as connection:
-        gone = connection.execute(text("DELETE FROM fediverse_followers WHERE follower = :id"), {"id": actor_id}).rowcount
-        connection.execute(text("DELETE FROM fediverse_remote_actors WHERE id = :id"), {"id": actor_id})
+    gone = connection.execute(text("DELETE FROM fediverse_followers WHERE follower = :id"), {"id": actor_id}).rowcount
+    connection.execute(text("DELETE FROM fediverse_remote_actors WHERE id = :id"), {"id": actor_id})
     return int(gone)
 
 
 # -- followers ---------------------------------------------------------------------------------
 
 
-def add_follower(database: Database, actor: str, follower: RemoteActor, follow_id: str | None) -> bool:
+def add_follower(connection: Connection, actor: str, follower: RemoteActor, follow_id: str | None) -> bool:
     """Record that ``follower`` follows our ``actor``; return whether the follow is new."""
     key = {"actor": actor, "follower": follower.id}
-    with database.write() as connection:
-        existed = connection.execute(text("SELECT 1 FROM fediverse_followers WHERE actor = :actor AND follower = :follower"), key).first()
-        connection.execute(
-            text(
-                "INSERT INTO fediverse_followers (actor, follower, inbox, shared_inbox, follow_id, created_at)"
-                " VALUES (:actor, :follower, :inbox, :shared, :follow, :at)"
-                " ON CONFLICT (actor, follower) DO UPDATE SET inbox = excluded.inbox, shared_inbox = excluded.shared_inbox,"
-                " follow_id = excluded.follow_id"
-            ),
-            {**key, "inbox": follower.inbox, "shared": follower.shared_inbox, "follow": follow_id, "at": now_ms()},
-        )
+    existed = connection.execute(text("SELECT 1 FROM fediverse_followers WHERE actor = :actor AND follower = :follower"), key).first()
+    connection.execute(
+        text(
+            "INSERT INTO fediverse_followers (actor, follower, inbox, shared_inbox, follow_id, created_at)"
+            " VALUES (:actor, :follower, :inbox, :shared, :follow, :at)"
+            " ON CONFLICT (actor, follower) DO UPDATE SET inbox = excluded.inbox, shared_inbox = excluded.shared_inbox,"
+            " follow_id = excluded.follow_id"
+        ),
+        {**key, "inbox": follower.inbox, "shared": follower.shared_inbox, "follow": follow_id, "at": now_ms()},
+    )
     return existed is None
 
 
-def remove_follower(database: Database, actor: str, follower: str) -> bool:
-    with database.write() as connection:
-        gone = connection.execute(
-            text("DELETE FROM fediverse_followers WHERE actor = :actor AND follower = :follower"), {"actor": actor, "follower": follower}
-        ).rowcount
+def remove_follower(connection: Connection, actor: str, follower: str) -> bool:
+    gone = connection.execute(
+        text("DELETE FROM fediverse_followers WHERE actor = :actor AND follower = :follower"), {"actor": actor, "follower": follower}
+    ).rowcount
     return bool(gone)
 
 
 def remove_inbox(database: Database, inbox: str) -> int:
     """Remove every follow delivered through ``inbox`` (it answered 410 Gone); return how many."""
-    with database.write() as connection:
+    with writing(database) as connection:
         gone = connection.execute(
             text("DELETE FROM fediverse_followers WHERE inbox = :inbox OR shared_inbox = :inbox"), {"inbox": inbox}
         ).rowcount
@@ -206,17 +220,16 @@ def inboxes_of_follower(database: Database, follower: str) -> list[str]:
 # -- replays -----------------------------------------------------------------------------------
 
 
-def first_sight(database: Database, signature: bytes, ttl_seconds: float) -> bool:
+def first_sight(connection: Connection, signature: bytes, ttl_seconds: float) -> bool:
     """Record a signature; False when it was seen within its window already (a replayed request)."""
     digest = hashlib.sha256(signature).hexdigest()
     now = now_ms()
-    with database.write() as connection:
-        if digest[:2] == "00":  # now and then (1 in 256), forget the expired ones
-            connection.execute(text("DELETE FROM fediverse_seen WHERE expires_at < :now"), {"now": now})
-        inserted = connection.execute(
-            text("INSERT INTO fediverse_seen (signature, expires_at) VALUES (:s, :e) ON CONFLICT (signature) DO NOTHING"),
-            {"s": digest, "e": now + int(ttl_seconds * 1000)},
-        ).rowcount
+    if digest[:2] == "00":  # now and then (1 in 256), forget the expired ones
+        connection.execute(text("DELETE FROM fediverse_seen WHERE expires_at < :now"), {"now": now})
+    inserted = connection.execute(
+        text("INSERT INTO fediverse_seen (signature, expires_at) VALUES (:s, :e) ON CONFLICT (signature) DO NOTHING"),
+        {"s": digest, "e": now + int(ttl_seconds * 1000)},
+    ).rowcount
     return bool(inserted)
 
 
@@ -305,7 +318,7 @@ def bodies(database: Database, activities: Iterable[int]) -> dict[int, bytes]:
 
 def finish(database: Database, done: Sequence[int], retry: Mapping[int, tuple[int, str]], dropped: Sequence[int]) -> None:
     """Record a batch of outcomes: ``done`` (2xx) and ``dropped`` rows go; ``retry`` rows get (next due ms, error)."""
-    with database.write() as connection:
+    with writing(database) as connection:
         gone = [{"id": i} for i in [*done, *dropped]]
         if gone:
             connection.execute(text("DELETE FROM fediverse_deliveries WHERE id = :id"), gone)
@@ -322,7 +335,7 @@ def collect(database: Database) -> int:
         "DELETE FROM fediverse_activities"
         " WHERE NOT EXISTS (SELECT 1 FROM fediverse_deliveries d WHERE d.activity = fediverse_activities.id)"
     )
-    with database.write() as connection:
+    with writing(database) as connection:
         return int(connection.execute(statement).rowcount)
 
 

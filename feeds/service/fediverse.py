@@ -169,7 +169,7 @@ class Fediverse:
             pool.shutdown(wait=True, cancel_futures=True)
             if self._leading:
                 try:
-                    with database.write() as connection:
+                    with store.writing(database) as connection:
                         lease.release(connection, LEASE, self.holder)
                 except Exception:
                     logging.getLogger("feeds").exception("cannot release the delivery lease")
@@ -258,7 +258,7 @@ class Fediverse:
 
     def _renew(self, database: Database) -> bool:
         try:
-            with database.write() as connection:
+            with store.writing(database) as connection:
                 return lease.acquire(connection, LEASE, self.holder, limits.DELIVERY_LEASE_SECONDS)
         except Exception as e:
             log.event("fediverse_lease_failed", logging.WARNING, error=str(e)[:300])
