@@ -168,7 +168,8 @@ class Server:
         )
         argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "4"]
         argv += ["--host", "127.0.0.1", "--port", str(self.port), "wsgi:app"]
-        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        output = self.log.open("w")
+        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_log("event=fediverse_publish", 60)  # the first look at the posts, recorded
 
     def wait_log(self, needle: str, timeout: float) -> str:
@@ -307,7 +308,8 @@ def follows(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         target = server.base + accounts[(n // args.actors) % len(accounts)]
         body = json.dumps({"id": f"{actor}/follows/{n}", "type": "Follow", "actor": actor, "object": target}).encode()
         headers = signatures.sign(keys[name], actor + "#main-key", "POST", "/ap/inbox", f"127.0.0.1:{server.port}", body)
-        request = urllib.request.Request(server.base + "/ap/inbox", data=body, headers={**headers, "Content-Type": "application/activity+json"})
+        headers["Content-Type"] = "application/activity+json"
+        request = urllib.request.Request(server.base + "/ap/inbox", data=body, headers=headers)
         began = time.perf_counter()
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
