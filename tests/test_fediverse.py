@@ -163,6 +163,7 @@ def test_likes_boosts_and_replies_are_accepted_and_counted(fedi: Callable[..., F
     client = fedi()
     remote.add("ann")
     obj = client.get("/ap/site/outbox/page/1").get_json()["orderedItems"][0]["object"]["id"]
+    before = {kind: counted(client, kind) for kind in ("Like", "Announce", "Reply")}
     for number, activity in enumerate(
         [
             {"type": "Like", "object": obj},
@@ -171,9 +172,14 @@ def test_likes_boosts_and_replies_are_accepted_and_counted(fedi: Callable[..., F
         ]
     ):
         assert post(client, remote, "ann", {"id": f"{remote.id('ann')}/a/{number}", "actor": remote.id("ann"), **activity}) == 202
-    text = client.get("/metrics").get_data(as_text=True)
-    for kind in ("Like", "Announce", "Reply"):
-        assert f'feeds_fediverse_activities_total{{result="ok",type="{kind}"}} 1.0' in text
+    assert {kind: counted(client, kind) - before[kind] for kind in before} == {"Like": 1, "Announce": 1, "Reply": 1}
+
+
+def counted(client: FlaskClient, kind: str) -> float:
+    """The value of ``feeds_fediverse_activities_total{result="ok",type=kind}`` (metrics are per process: compare before and after)."""
+    prefix = f'feeds_fediverse_activities_total{{result="ok",type="{kind}"}} '
+    line = next((line for line in client.get("/metrics").get_data(as_text=True).splitlines() if line.startswith(prefix)), prefix + "0")
+    return float(line[len(prefix) :])
 
 
 def test_a_new_post_goes_once_to_each_inbox_and_tags_boost_only_for_followers_the_create_misses(
@@ -215,3 +221,25 @@ def test_the_rate_limit_is_per_remote_host() -> None:
     assert limit.allow("a.example", now=0) and limit.allow("a.example", now=0)
     assert not limit.allow("a.example", now=0.5) and limit.allow("b.example", now=0.5)
     assert limit.allow("a.example", now=2.0)
+
+
+def test_a_rotated_key_is_fetched_again_when_a_signature_fails_with_the_cached_one(
+    fedi: Callable[..., FlaskClient], remote: Remote, database_url: str
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    client = fedi()
+    remote.add("ann")
+    follow = remote.follow("ann", SITE + "/ap/site")
+    assert post(client, remote, "ann", follow) == 202
+    remote.keys["ann"] = signatures.generate_key()  # ann's server rotates her key
+    undo = {"id": follow["id"] + "#undo", "type": "Undo", "actor": remote.id("ann"), "object": follow}
+    assert post(client, remote, "ann", undo) == 401  # the cached key was fetched a moment ago: not fetched again at once
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:  # the key was fetched KEY_REFETCH_SECONDS ago
+        connection.execute(
+            text("UPDATE fediverse_remote_actors SET fetched_at = fetched_at - :ms"), {"ms": limits.KEY_REFETCH_SECONDS * 1000 + 1}
+        )
+    engine.dispose()
+    assert post(client, remote, "ann", {**undo, "id": undo["id"] + "2"}) == 202  # fetched again, verified with the new key
+    assert followers(client) == 0

@@ -35,7 +35,7 @@ _SQLITE_WRITER = threading.Lock()
 def writing(database: Database) -> Iterator[Connection]:
     """A write transaction; on SQLite, the threads of this process take turns before asking for the database's lock."""
     if database.dialect != "sqlite":
-        with writing(database) as connection:
+        with database.write() as connection:
             yield connection
         return
     with _SQLITE_WRITER, database.write() as connection:
