@@ -120,8 +120,11 @@ class Publisher:
         current = articles(new)
         with self.database.read() as connection:
             baseline = store.get_state(connection, BASELINE) is not None
-        if old is None:
-            candidates = set(current) | self._known_live()
+        if old is None:  # every post: one read of what followers were told, then only the posts that differ
+            with self.database.read() as connection:
+                told = {str(o): (e, bool(d)) for o, e, d in connection.execute(text("SELECT object, etag, deleted FROM fediverse_objects"))}
+            candidates = {p for p, e in current.items() if not (isinstance(e, Item) and told.get(p) == (e.etag, False))}
+            candidates |= {p for p, (_, deleted) in told.items() if not deleted and p not in current}
         else:
             before = articles(old)
             candidates = {p for p, e in current.items() if not isinstance(e, Item) or before.get(p) != e}
@@ -139,10 +142,6 @@ class Publisher:
             with store.writing(self.database) as connection:
                 store.set_state(connection, BASELINE, str(store.now_ms()))
         return report
-
-    def _known_live(self) -> set[str]:
-        with self.database.read() as connection:
-            return {str(row[0]) for row in connection.execute(text("SELECT object FROM fediverse_objects WHERE deleted = 0"))}
 
     def _read(self, entry: Item) -> tuple[dict[str, Any], str, tuple[str, ...]]:
         article = json.loads(self.read(entry))
