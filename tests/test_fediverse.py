@@ -105,6 +105,11 @@ def test_an_oversized_body_is_refused_with_413(fedi: Callable[..., FlaskClient],
     big = json.dumps({**remote.follow("ann", SITE + "/ap/site"), "padding": "x" * limits.MAX_INBOX_BODY}).encode()
     assert post(client, remote, "ann", big) == 413
     assert post(client, remote, "ann", big[: limits.MAX_INBOX_BODY - 100] + b'"}') != 413  # just under the limit is read
+    deep = {
+        **remote.follow("ann", SITE + "/ap/site"),
+        "x": json.loads("[" * (limits.MAX_JSON_DEPTH + 1) + "]" * (limits.MAX_JSON_DEPTH + 1)),
+    }
+    assert post(client, remote, "ann", deep) == 400
 
 
 def test_a_follow_from_a_private_address_is_refused_unless_allowed(fedi: Callable[..., FlaskClient], remote: Remote) -> None:

@@ -30,7 +30,7 @@ from feeds.config import Config
 from feeds.db import lease
 from feeds.fediverse import signatures, store
 from feeds.fediverse.accounts import Directory
-from feeds.fediverse.errors import FediverseError, RefusedError
+from feeds.fediverse.errors import RefusedError
 from feeds.fediverse.inbox import Inbox, site_signer
 from feeds.fediverse.net import Client, Policy
 from feeds.fediverse.publishing import Publisher
@@ -153,9 +153,7 @@ class Fediverse:
         while not self._stop.is_set():
             try:
                 database = self.databases.wait(timeout=1.0)
-            except FediverseError:
-                continue
-            except Exception:  # the database is not open yet (DatabaseError): the service retries it
+            except Exception:  # the database is not open yet (DatabaseError): its service retries it
                 if self._stop.wait(1.0):
                     return
                 continue
