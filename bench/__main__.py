@@ -29,6 +29,7 @@ COMMANDS = {
     "hugo": "bench.vs_hugo",
     "site": "bench.site",
     "state": "bench.state_index",
+    "fediverse": "bench.fediverse",
 }
 
 

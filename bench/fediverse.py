@@ -2,9 +2,9 @@
 
 Run by hand, never in ``make test`` (needs ``make test``'s .venv)::
 
-    .venv/bin/python bench/fediverse.py                      # both parts, ~2 min
-    .venv/bin/python bench/fediverse.py --part deliver --followers 10000 --hosts 2000
-    .venv/bin/python bench/fediverse.py --part follows --rate 100 --seconds 20
+    .venv/bin/python -m bench fediverse                      # both parts, ~2 min
+    .venv/bin/python -m bench fediverse deliver --followers 10000 --hosts 2000
+    .venv/bin/python -m bench fediverse follows --rate 100 --seconds 20
 
 Everything runs on 127.0.0.1: the production server (granian, ``--workers 2``, the
 unit's flags but the worker count) with ``fediverse = true`` and a SQLite database, and
@@ -363,20 +363,17 @@ def follows(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         farm.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("part", nargs="?", default="all", choices=["all", "deliver", "follows", "farm"])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("part", nargs="?", default="all", choices=["all", "deliver", "follows"])
     parser.add_argument("--followers", type=int, default=10_000)
     parser.add_argument("--hosts", type=int, default=2_000)
     parser.add_argument("--actors", type=int, default=100)
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=120.0)
-    parser.add_argument("--keys")
-    args = parser.parse_args()
-    if args.part == "farm":
-        run_farm(args.hosts, args.keys)
-        return
+
+
+def run(args: argparse.Namespace) -> int:
     folder = Path(tempfile.mkdtemp(prefix="feeds-fedi-bench-"))
     try:
         if args.part in ("all", "deliver"):
@@ -385,7 +382,13 @@ def main() -> None:
             follows(args, folder / "follows")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    return 0
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the inbox farm's own process: python bench/fediverse.py farm --hosts N [--keys FILE]
+    farm = argparse.ArgumentParser()
+    farm.add_argument("command", choices=["farm"])
+    farm.add_argument("--hosts", type=int, required=True)
+    farm.add_argument("--keys")
+    options = farm.parse_args()
+    run_farm(options.hosts, options.keys)
