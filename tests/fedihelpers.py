@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from .server import ROOT, WsgiServer
+from .waiting import wait_until
 
 PEER = ROOT / "tests" / "fedipeer"
 
@@ -93,16 +94,13 @@ class TlsGranian(WsgiServer):
         except urllib.error.HTTPError as e:
             return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
-    def wait_log(self, needle: str, timeout: float = 30.0, after: int = 0) -> str:
-        """Wait until the server's log holds ``needle`` (past offset ``after``); return that line."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log.read_text(errors="replace")[after:]
-            for line in text.splitlines():
-                if needle in line:
-                    return line
-            time.sleep(0.05)
-        raise AssertionError(f"no {needle!r} in the log within {timeout}s:\n{self.log.read_text()[-4000:]}")
+    def wait_log(self, needle: str, timeout: float = 30.0) -> str:
+        """Wait until the server's log holds ``needle``; return that line."""
+
+        def line() -> str | None:
+            return next((x for x in self.log.read_text(errors="replace").splitlines() if needle in x), None)
+
+        return wait_until(line, timeout, f"{needle} in the log", detail=self.log.read_text)
 
 
 def node() -> Path | None:

@@ -8,7 +8,6 @@ The exchange with an independent implementation is in test_fediverse_peer.py.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ from feeds.fediverse.inbox import RateLimit
 from feeds.models import Tag
 
 from .fediremote import Remote
+from .waiting import wait_until
 
 SITE = "http://127.0.0.1:8000"
 INBOX = SITE + "/ap/inbox"
@@ -158,10 +158,7 @@ def test_an_inbox_answering_410_gone_loses_its_follows(fedi: Callable[..., Flask
     remote.inbox_status = 410
     assert post(client, remote, "ann", remote.follow("ann", SITE + "/ap/site")) == 202
     remote.wait_for(lambda a: a["type"] == "Accept")  # answered 410
-    deadline = time.monotonic() + 30
-    while followers(client) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert followers(client) == 0
+    wait_until(lambda: followers(client) == 0, 30, "the follows of the gone inbox removed")
 
 
 def test_likes_boosts_and_replies_are_accepted_and_counted(fedi: Callable[..., FlaskClient], remote: Remote) -> None:
@@ -201,9 +198,8 @@ def test_a_new_post_goes_once_to_each_inbox_and_tags_boost_only_for_followers_th
     assert client.post("/-/rebuild", headers={"Authorization": "Bearer t"}).status_code in (200, 202)
     create = remote.wait_for(lambda a: a["type"] == "Create")
     remote.wait_for(lambda a: a["type"] == "Announce")
-    deadline = time.monotonic() + 30  # 5 Accepts, the Create and two Announces
-    while client.application.extensions["feeds.fediverse"].stats.sent < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    service = client.application.extensions["feeds.fediverse"]
+    wait_until(lambda: service.stats.sent >= 8, 30, "5 Accepts, the Create and two Announces delivered")
     sent = [json.loads(body) for path, _, body in remote.received if path == "/inbox"]
     assert [a["type"] for a in sent].count("Create") == 1  # ann and cat share one inbox: one Create
     announces = [a for a in sent if a["type"] == "Announce"]

@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from .conftest import SAMPLE, SITE_CONFIG
 from .fediremote import Remote
 from .server import ServerProcess, free_port
+from .waiting import wait_until
 
 NEW_POST = "---\ntitle: While you were away\ndate: 2026-05-21\ntags: [Go]\n---\nBody.\n"
 
@@ -41,12 +42,7 @@ class Serve(ServerProcess):
             assert response.status in (200, 202)
 
     def wait_log(self, needle: str, timeout: float = 30.0) -> None:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while needle not in self.log.read_text(errors="replace"):
-            assert time.monotonic() < deadline, f"no {needle!r} in {self.log.read_text()[-3000:]}"
-            time.sleep(0.05)
+        wait_until(lambda: needle in self.log.read_text(errors="replace"), timeout, f"{needle} in the log", detail=self.log.read_text)
 
 
 def _site(tmp_path: Path, database_url: str) -> tuple[Path, Path]:
