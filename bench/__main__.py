@@ -29,6 +29,8 @@ COMMANDS = {
     "hugo": "bench.vs_hugo",
     "site": "bench.site",
     "state": "bench.state_index",
+    "flush": "bench.flush",
+    "plan": "bench.plan",
     "fediverse": "bench.fediverse",
 }
 

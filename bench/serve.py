@@ -3,6 +3,7 @@
     python -m bench serve [N] [SECONDS]        # defaults: 1000 posts, 10 s per wrk run
     python -m bench serve 1000 5 --reps 3
     python -m bench serve 1000 10 --reps 5 --granian-variants="--blocking-threads 256;--blocking-threads 1"
+    python -m bench serve 1000 10 --reps 7 --servers granian --kinds 304 --env-variants=FEEDS_STATS=false --before /path/to/main
 
 Needs wrk and nginx (Debian: apt-get install -y nginx wrk). Every server listens on 127.0.0.1
 only; each wrk run is bounded by SECONDS.
@@ -114,8 +115,12 @@ def etag(port: int, path: str) -> str:
         connection.close()
 
 
-def servers(args: argparse.Namespace) -> dict[str, tuple[str, list[str]]]:
-    """Label → (kind, extra flags) of every server to load: the named ones, then one granian per variant."""
+#: A server to load: kind (granian, gunicorn), extra flags, extra environment, the checkout whose code it runs.
+Loaded = tuple[str, list[str], dict[str, str], Path]
+
+
+def servers(args: argparse.Namespace) -> dict[str, Loaded]:
+    """Label → what to run, of every server to load: the named ones, then one granian per variant, then ``--before``."""
     found: dict[str, tuple[str, list[str]]] = {}
     for name in args.servers.split():
         if name == "granian":
@@ -129,7 +134,13 @@ def servers(args: argparse.Namespace) -> dict[str, tuple[str, list[str]]]:
             raise SystemExit(f"bench serve: unknown server {name!r} (gunicorn-sync, gunicorn-gthread, granian)")
     for variant in filter(str.strip, args.granian_variants.split(";")):
         found[f"granian {variant.strip()}"] = ("granian", shlex.split(args.granian_args) + shlex.split(variant))
-    return found
+    loaded: dict[str, Loaded] = {label: (kind, extra, {}, ROOT) for label, (kind, extra) in found.items()}
+    for variant in filter(str.strip, args.env_variants.split(";")):
+        settings = dict(part.split("=", 1) for part in shlex.split(variant))
+        loaded[f"granian {variant.strip()}"] = ("granian", shlex.split(args.granian_args), settings, ROOT)
+    if args.before:
+        loaded[f"granian, code of {args.before}"] = ("granian", shlex.split(args.granian_args), {}, Path(args.before).resolve())
+    return loaded
 
 
 def nginx(folder: Path, export: Path, workers: int) -> Process:
@@ -168,6 +179,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help='";"-separated flag sets, each one more granian server: --granian-variants="--blocking-threads 256;--workers 1"',
     )
+    parser.add_argument(
+        "--env-variants",
+        default="",
+        help='";"-separated sets of VAR=value, each one more granian server run with them: --env-variants="FEEDS_STATS=false"',
+    )
+    parser.add_argument("--before", default="", help="another checkout: one more granian server running its code with this venv")
     parser.add_argument("--app", default="wsgi:app", help="the WSGI app (default wsgi:app; bench.flask_only:app: no replay cache)")
 
 
@@ -189,17 +206,19 @@ def run(args: argparse.Namespace) -> None:
         static = nginx(folder / "nginx", export, args.workers)
         print(header("serve", f"N={args.n}", f"wrk -t{args.threads} -c{args.conns} -d{args.seconds}s, keep-alive", f"{args.reps} rounds"))
         print(f"# nginx: deploy/nginx-static.conf without its limits, worker_processes {args.workers}, over feeds build --out")
-        for label, (kind, extra) in loaded.items():
+        for label, (kind, extra, settings, tree) in loaded.items():
             command = Server(kind, s, folder, folder, args.workers, app=args.app, extra=extra).command
-            print(f"# {label}: {' '.join(command).replace(str(BIN) + '/', '')}")
+            shown = " ".join(f"{k}={v}" for k, v in settings.items()) + (f" (code of {tree})" if tree != ROOT else "")
+            print(f"# {label}: {' '.join(command).replace(str(BIN) + '/', '')} {shown}".rstrip())
         for rep in range(1, args.reps + 1):
-            for label, (kind, extra) in loaded.items():
+            for label, (kind, extra, settings, tree) in loaded.items():
                 state = folder / f"state-{next(starts)}"  # a fresh snapshot_dir per start, so each server builds
                 (state / "metrics").mkdir(parents=True)  # an empty metrics folder, as production has one
-                env = {"FEEDS_LOG_FORMAT": "kv", "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics"), "PYTHONPATH": str(ROOT)}
+                env = {"FEEDS_LOG_FORMAT": "kv", "PROMETHEUS_MULTIPROC_DIR": str(state / "metrics"), "PYTHONPATH": str(tree), **settings}
                 app = Server(
                     kind, s, state / "snapshot", folder, args.workers, app=args.app, extra=[*extra, "--log-level", "warning"], env=env
                 )
+                app.cwd = tree  # wsgi.py and the package of that checkout (--before), with this venv's libraries
                 app.start()
                 try:
                     app.wait_up(app.url("/feed.xml"), 900)

@@ -6,7 +6,7 @@
 #           body and every header (in any order) but the server's own (Server, Date, Connection,
 #           Keep-Alive). Plain, gzip, HEAD, a browser's Accept, a reader's Accept that mentions
 #           HTML, and 304s (If-None-Match with either ETag, If-Modified-Since at and after
-#           Last-Modified); then ?page=N and /page/1/ 301s, bad queries, unknown paths,
+#           Last-Modified); then ?page=N and /page/N/ redirects (301, 302), bad queries, unknown paths,
 #           /tags/<slug> without its slash, /healthz and /metrics.
 #   static  deploy/nginx-static.conf over `feeds build --out` of the same site: for every file in
 #           its manifest, nginx sends the file (and its .gz) with the app's Content-Type,
@@ -88,8 +88,10 @@ start_nginx() {  # conf name port: deploy/<conf> on 127.0.0.1:<port>, in $WORK/<
     chmod 777 "$dir/tmp"
     sed -e "s#listen 80;#listen 127.0.0.1:$3;#" \
         -e "s#root /var/lib/feeds/export;#root $WORK/export;#" \
+        -e "s#include  /var/lib/feeds/export/#include  $WORK/export/#" \
         -e "s#server 127.0.0.1:8000;#server 127.0.0.1:$APP_PORT;#" \
         -e "s#max-age=60#max-age=$SCAN_INTERVAL#" \
+        -e "s#default  60;#default  $SCAN_INTERVAL;#" \
         "$ROOT/deploy/$1" >"$dir/feeds.conf"
     cat >"$dir/nginx.conf" <<EOF
 worker_processes 1;
@@ -280,8 +282,8 @@ for name in sorted(files):
             static.differ(f"{url} (browser): {n[0]} {header(n, 'content-type')}")
 for path in old_links + ODD:
     a, n = get(app_port, path), get(static_port, path)
-    compare(path, a, n, ("content-type",) if a[0] >= 400 else ("cache-control",) if a[0] in (301, 308) else SAME)
-    if a[0] in (301, 308):  # the app's Location is absolute (site_url), nginx's a path: the same place
+    compare(path, a, n, ("content-type",) if a[0] >= 400 else ("cache-control",) if a[0] in (301, 302, 308) else SAME)
+    if a[0] in (301, 302, 308):  # the app's Location is absolute (site_url), nginx's a path: the same place
         want, got = urlsplit(header(a, "location")).path, urlsplit(urljoin(path, header(n, "location") or "")).path
         if want != got:
             static.differ(f"{path}: Location app {header(a, 'location')!r} nginx {header(n, 'location')!r}")

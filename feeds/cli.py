@@ -18,6 +18,7 @@ from feeds.content.index import ContentIndex
 from feeds.content.site import select
 from feeds.errors import ConfigError, ContentRootError
 from feeds.fsutil import atomic_write
+from feeds.render.plan import plan
 
 if TYPE_CHECKING:
     from feeds.service.runtime import Runtime
@@ -103,7 +104,7 @@ def build(out_dir: str, content_dir: str | None, config_file: str | None) -> Non
     from feeds.snapshot.export import export
 
     with _built(_load(config_file, content_dir)) as (runtime, manifest):
-        count = export(manifest, runtime.store, Path(out_dir))
+        count = export(manifest, runtime.store, Path(out_dir), runtime.config.redirects)
     for problem in manifest.problems:
         click.echo(str(problem), err=True)
     if manifest.problems_omitted:
@@ -148,8 +149,9 @@ def check(content_dir: str | None, config_file: str | None) -> None:
         scan = ContentIndex(config).scan()
     except ContentRootError as e:
         raise click.ClickException(str(e)) from e
-    site = select(scan.posts, datetime.now(UTC))
-    problems = sorted(scan.problems + site.problems, key=lambda p: (p.path, p.line, p.message))
+    site = select(scan.posts, datetime.now(UTC), config.author.name)
+    planned = plan(site, config)  # redirects to no document, post pages on another document's path
+    problems = sorted(scan.problems + site.problems + planned.problems, key=lambda p: (p.path, p.line, p.message))
     for problem in problems:
         click.echo(str(problem))
     for kept in _published_kept(config):
@@ -187,3 +189,47 @@ def empty(content_dir: str | None, config_file: str | None) -> None:
     except OSError as e:
         raise click.ClickException(f"{folder / EMPTY_MARKER}: {e.strerror}") from e
     click.echo(f"marked {folder} (wrote {EMPTY_MARKER}); the next scan publishes whatever posts it holds, none included")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print every count as JSON (by feed, source and format).")
+@_content_option
+@_config_option
+def stats(as_json: bool, content_dir: str | None, config_file: str | None) -> None:
+    """Print subscriber counts per feed, as every worker wrote them to the database (see docs/subscribers.md)."""
+    import json
+    import time
+
+    from feeds.db import DatabaseError, default_url, open_database
+    from feeds.service.folders import default_dir
+    from feeds.service.subscribers import follower_counts
+    from feeds.stats.counts import group
+    from feeds.stats.store import current
+
+    config = _load(config_file, content_dir)
+    folder = config.snapshot_dir or default_dir(config)
+    if not config.database_url and not (folder / "feeds.db").is_file():
+        raise click.ClickException(f"no counts yet: {default_url(folder)} does not exist (the service creates it as it counts)")
+    try:
+        database = open_database(config, folder)
+        try:
+            with database.read() as connection:
+                counts = current(connection, time.time(), follower_counts(config))
+        finally:
+            database.close()
+    except DatabaseError as e:
+        raise click.ClickException(str(e)) from e
+    feeds = counts.ordered()
+    if as_json:
+        total = sum(feed.total for feed in feeds)
+        document = {"at": counts.at.isoformat().replace("+00:00", "Z"), "subscribers": total, "feeds": [feed.fields() for feed in feeds]}
+        click.echo(json.dumps(document, indent=2))
+        return
+    width = max([len(feed.feed) for feed in feeds] + [len("FEED")])
+    click.echo(f"{'FEED':<{width}}  {'SUBSCRIBERS':>11}  {'AGGREGATORS':>11}  {'DIRECT':>6}  {'FEDIVERSE':>9}")
+    for feed in feeds:
+        groups = {
+            name: sum(n for source, n in feed.sources.items() if group(source) == name) for name in ("aggregators", "direct", "fediverse")
+        }
+        click.echo(f"{feed.feed:<{width}}  {feed.total:>11}  {groups['aggregators']:>11}  {groups['direct']:>6}  {groups['fediverse']:>9}")
+    click.echo(f"{sum(feed.total for feed in feeds)} subscribers in {len(feeds)} feeds with any", err=True)

@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 
 from feeds.errors import ConfigError
 from feeds.gitremote import GitRemote, check_branch
+from feeds.limits import MAX_ITEMS_PER_FEED
 from feeds.models import Author
+from feeds.options import FeedOptions, Redirect, Section, as_feed_content, as_redirects, as_sections, scope_options
 from feeds.parsers import (
     as_account_name,
     as_author,
@@ -72,8 +74,41 @@ SETTINGS: tuple[Setting, ...] = (
         " `git+ssh://git@host/blog.git`, `file:///srv/blog.git`, with an optional `#branch`, `#branch:folder` or `#:folder`.",
         as_content_dir,
     ),
-    Setting("permalink", "/posts/{slug}/", "Post URL pattern under `site_url`: `{slug}`, `{year}`, `{month}`, `{day}`.", as_permalink),
-    Setting("items_per_feed", 20, "Posts per feed page; older ones are on later pages (RFC 5005 paging).", as_positive_int(1, 1000)),
+    Setting(
+        "permalink",
+        "/posts/{slug}/",
+        "Post URL pattern: a path under `site_url` (the service serves each post's page there) or an absolute URL on the host "
+        "where the blog lives (no post pages; items link there): `{slug}`, `{year}`, `{month}`, `{day}`.",
+        as_permalink,
+    ),
+    Setting(
+        "items_per_feed",
+        20,
+        "Posts in each current feed and in each of its archives (RFC 5005); "
+        "`[tag_feeds]`, `[author_feeds]` and `[sections.<slug>]` override it.",
+        as_positive_int(1, MAX_ITEMS_PER_FEED),
+    ),
+    Setting(
+        "feed_content",
+        "full",
+        "What feed items carry: `full` (the body) or `summary` (summary, link and image; no body); overridable like `items_per_feed`.",
+        as_feed_content,
+    ),
+    Setting("tag_feeds", {}, "Table `{items_per_feed, feed_content}` for every tag's feeds.", scope_options("tag_feeds")),
+    Setting("author_feeds", {}, "Table `{items_per_feed, feed_content}` for every author's feeds.", scope_options("author_feeds")),
+    Setting(
+        "sections",
+        {},
+        "Tables `[sections.<slug>]` for the first-level folders: `title`, `description`, `items_per_feed`, `feed_content`, "
+        "`site_feeds` (`false`: kept out of the site-wide feeds).",
+        as_sections,
+    ),
+    Setting(
+        "redirects",
+        {},
+        'Table of moved and removed paths: `"/old/feed.xml" = "/feed.xml"` (301) or `"gone"` (410); also in exports and buckets.',
+        as_redirects,
+    ),
     Setting(
         "scan_interval",
         60,
@@ -194,14 +229,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "database_url",
         None,
-        "Database of subscriber counts and fediverse state: sqlite:///PATH, or postgresql://USER:PASSWORD@HOST/DATABASE "
-        "for several hosts (default: feeds.db in snapshot_dir).",
+        "Database of subscriber counts and fediverse state: `sqlite:///PATH`, or `postgresql://USER:PASSWORD@HOST/DATABASE` "
+        "for several hosts (default: `feeds.db` in `snapshot_dir`).",
         as_optional_database_url,
     ),
     Setting(
+        "stats",
+        True,
+        "Count subscribers per feed (aggregators' reports, direct readers, fediverse followers); `false`: none. "
+        "See [Subscriber counts](subscribers.md).",
+        as_bool,
+    ),
+    Setting(
+        "stats_token",
+        None,
+        "Bearer token (or Basic password) for `/-/stats` and `/-/stats.json`; the `rebuild_token` works too.",
+        as_optional_secret,
+    ),
+    Setting(
+        "stats_retention", 400, "Days of daily subscriber history kept; older days are summarised by month.", as_positive_int(90, 36500)
+    ),
+    Setting("stats_flush_interval", 30, "Seconds between each worker's writes of its counts to the database.", as_positive_int(1, 3600)),
+    Setting(
         "fediverse",
         False,
-        "Make the site and every tag fediverse accounts that Mastodon users follow (needs the database; see the Fediverse page).",
+        "Make the site and every tag fediverse accounts that Mastodon users follow (needs the database). See [Fediverse](fediverse.md).",
         as_bool,
     ),
     Setting("fediverse_name", "blog", "User name of the site's fediverse account (`@<name>@<site host>`).", as_account_name),
@@ -234,6 +286,11 @@ class Config:
     content_dir: Path | GitRemote
     permalink: str
     items_per_feed: int
+    feed_content: str
+    tag_feeds: FeedOptions
+    author_feeds: FeedOptions
+    sections: tuple[Section, ...]
+    redirects: tuple[Redirect, ...]
     scan_interval: int
     max_file_size: int
     websub_hubs: tuple[str, ...]
@@ -261,17 +318,46 @@ class Config:
     publish_purge_url: str | None
     publish_on_rebuild: bool
     database_url: str | None
+    stats: bool
+    stats_token: str | None
+    stats_retention: int
+    stats_flush_interval: int
     fediverse: bool
     fediverse_name: str
     #: Normalised networks ("127.0.0.0/8") and lower-case host names.
     fediverse_allowed_private: tuple[str, ...]
     fediverse_blocked_domains: tuple[str, ...]
 
+    @property
+    def post_pages(self) -> bool:
+        """Whether each post has an HTML page here (``permalink`` is a site path, not a URL elsewhere)."""
+        return self.permalink.startswith("/")
+
+    @property
+    def feed_options(self) -> FeedOptions:
+        """The site-wide feed options, every one set."""
+        return FeedOptions(self.items_per_feed, self.feed_content)
+
+    def section(self, slug: str) -> Section | None:
+        """The ``[sections.<slug>]`` settings of a section, if any."""
+        return next((section for section in self.sections if section.slug == slug), None)
+
+    def options(self, kind: str, slug: str = "") -> FeedOptions:
+        """The feed options of a scope (every one set): the site's, overridden for tags, authors, a section."""
+        base = self.feed_options
+        if kind == "tag":
+            return self.tag_feeds.over(base)
+        if kind == "author":
+            return self.author_feeds.over(base)
+        section = self.section(slug) if kind == "section" else None
+        return section.options.over(base) if section is not None else base
+
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
         values = {name: getattr(self, name) for name in SETTINGS_BY_NAME}
         values["rebuild_token"] = "set" if self.rebuild_token else "unset"
         values["webhook_secret"] = "set" if self.webhook_secret else "unset"
+        values["stats_token"] = "set" if self.stats_token else "unset"
         values["database_url"] = database_display(self.database_url) if self.database_url else "auto"
         values["author"] = self.author.name
         values["timezone"] = str(self.timezone)
@@ -282,6 +368,11 @@ class Config:
         values["snapshot_dir"] = str(self.snapshot_dir or "auto")
         values["fediverse_allowed_private"] = ",".join(self.fediverse_allowed_private)
         values["fediverse_blocked_domains"] = ",".join(self.fediverse_blocked_domains)
+        values["redirects"] = len(self.redirects)
+        for name in ("tag_feeds", "author_feeds"):
+            options = getattr(self, name)
+            values[name] = f"{options.items_per_feed or '-'},{options.feed_content or '-'}"
+        values["sections"] = ",".join(section.slug for section in self.sections)
         return values
 
 
@@ -346,4 +437,7 @@ def load_config(
             values[setting.name] = setting.parse(raw[setting.name])
         except ValueError as e:
             raise ConfigError(setting.name, str(e)) from e
+    permalink = values["permalink"]
+    if not permalink.startswith("/") and permalink.startswith(values["site_url"] + "/"):
+        raise ConfigError("permalink", "is under site_url: write it as a path (/posts/{slug}/) so the service serves the pages")
     return Config(**values)

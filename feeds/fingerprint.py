@@ -21,8 +21,9 @@ _LIBRARIES = ("feedgen", "lxml", "Jinja2", "MarkupSafe", "comrak", "nh3", "isal"
 RUNTIME_ONLY = frozenset(
     {"scan_interval", "log_format", "snapshot_dir", "worker_header", "rebuild_token", "cache_dir", "webhook_secret", "git_timeout"}
     | {"poll_limit", "poll_window", "trusted_proxies", "memory_cache_mb"}
+    | {"redirects"}  # answered by the service, the export's map and the bucket; checked against the plan, in no body
     | {"publish_url", "publish_endpoint", "publish_region", "publish_purge_command", "publish_purge_url", "publish_on_rebuild"}
-    | {"database_url"}
+    | {"database_url", "stats", "stats_token", "stats_retention", "stats_flush_interval"}
     | {"fediverse_name", "fediverse_allowed_private", "fediverse_blocked_domains"}
 )
 

@@ -24,6 +24,14 @@ MAX_YAML_EXPANSION = 100_000
 #: Nesting depth of front matter (lists and mappings within each other).
 MAX_YAML_DEPTH = 32
 
+# -- Settings -------------------------------------------------------------------------------
+
+#: Posts one feed document (a current feed, an archive) may hold: ``items_per_feed`` site-wide, for tag
+#: and author feeds and per section. Every one of them is in three formats and a browser view.
+MAX_ITEMS_PER_FEED = 1000
+#: Entries of the ``redirects`` table: each is a lookup at every 404 and a line of the export's nginx map.
+MAX_REDIRECTS = 10_000
+
 # -- Problems reported about the content ----------------------------------------------------
 
 #: Characters of one problem message (`path:line: message` adds the path): what was wrong,
@@ -102,7 +110,7 @@ CONNECT_TIMEOUT = 5.0
 #: Seconds to wait for a remote server's answer (and to read it), on every request we make.
 REQUEST_TIMEOUT = 15.0
 #: Redirects followed when fetching a remote document (each hop is checked against SSRF again).
-MAX_REDIRECTS = 3
+MAX_FETCH_REDIRECTS = 3
 #: How long a delivery is retried (exponential backoff) before it is dropped with a log line: two days.
 DELIVERY_RETRY_SECONDS = 2 * 24 * 3600
 #: Seconds before the first retry of a delivery; doubled at each attempt.
@@ -132,3 +140,20 @@ def quoted(value: object, limit: int = MAX_QUOTED_VALUE) -> str:
     if isinstance(value, str):
         return repr(cut(value, limit))
     return cut(repr(value), limit)  # a number, a date, None: short
+
+
+# -- Subscriber counting (feeds.stats) -------------------------------------------------------
+
+#: Characters of a User-Agent read for counting: a longer one is cut before it is matched and hashed.
+MAX_USER_AGENT = 512
+#: Distinct (feed URL, User-Agent, client) a worker keeps in memory between two writes to the database
+#: (~400 bytes each, so ~8 MB at most); the polls of further ones are dropped and counted
+#: (``feeds_subscriber_polls_dropped``). At half of it the worker writes early.
+MAX_PENDING_POLLS = 20_000
+#: Largest subscriber count one aggregator's report is believed for; a larger one counts as this.
+MAX_REPORTED_SUBSCRIBERS = 10_000_000
+#: Characters of an aggregator's own feed id kept (a longer one is cut).
+MAX_FEED_ID = 64
+#: Feed ids of one aggregator counted per feed and format (the most recently reported): a client
+#: that forges one User-Agent per made-up feed id adds at most this many reports.
+MAX_FEED_IDS = 16

@@ -85,6 +85,12 @@ class Post:
     draft: bool = False
     #: Estimated reading time in minutes.
     reading_time: int | None = None
+    #: ``False``: published (page, URL) but in no feed (front matter ``feed: false``).
+    feed: bool = True
+    #: BCP 47 language of the post; ``None`` means the site's.
+    language: str | None = None
+    #: Slug of the section, the post's first-level folder (``notes/x.md`` → ``notes``); ``None`` at the top.
+    section: str | None = None
 
     @cached_property
     def digest(self) -> str:
@@ -116,24 +122,32 @@ class Entry:
 
 @dataclass(frozen=True)
 class FeedPage:
-    """One page of one feed scope (the site or a tag), independent of format."""
+    """One feed document of one scope (the current feed or an archive), independent of format.
+
+    Archives follow RFC 5005 §4 (https://www.rfc-editor.org/rfc/rfc5005#section-4): numbered
+    from the oldest, archive ``k`` holds the scope's posts ``(k-1)N .. kN-1`` in oldest-first order.
+    """
 
     title: str
     description: str
     #: The site's base URL (no trailing slash) and the scope's path (``/`` or ``/tags/<slug>/``).
     site_url: str
     prefix: str
-    #: 1-based page number and the number of pages (at least 1).
-    page: int
-    last_page: int
     entries: tuple[Entry, ...]
-    #: Newest change among the scope's posts (all pages), never the wall clock.
+    #: Newest change among the scope's posts (current feed) or the archive's posts, never the wall clock.
     updated: datetime
+    #: ``None`` for the current feed, else the archive's number (from 1, the oldest).
+    archive: int | None = None
+    #: How many full archives the scope has.
+    archives: int = 0
     #: The authors of the feed as a whole (the site author).
     authors: tuple[Author, ...] = ()
     #: BCP 47 language tag of the content.
     language: str = "en"
-    tag: Tag | None = None
+    #: ``site``, ``tag``, ``author``, ``section`` or ``language``.
+    kind: str = "site"
+    #: ``False``: summary-only items (summary, link, image; no body).
+    full: bool = True
     #: WebSub hubs that this feed announces.
     hubs: tuple[str, ...] = ()
     #: Absolute URLs of a square icon and a small favicon, if configured.
@@ -145,6 +159,25 @@ class FeedPage:
         """Absolute URL of the HTML page this feed belongs to."""
         return urls.absolute(self.site_url, self.prefix)
 
-    def url(self, filename: str, page: int | None = None) -> str:
-        """Return the absolute URL of ``filename`` (e.g. ``atom.xml``) at ``page`` (this page by default)."""
-        return urls.absolute(self.site_url, urls.feed_path(self.prefix, filename, self.page if page is None else page))
+    def url(self, filename: str, archive: int | None | Literal["self"] = "self") -> str:
+        """Return the absolute URL of ``filename`` in archive ``archive`` (``None``: the current feed; default: this one)."""
+        number = self.archive if archive == "self" else archive
+        return urls.absolute(self.site_url, urls.feed_path(self.prefix, filename, number))
+
+    def archive_links(self) -> list[tuple[str, int | None]]:
+        """RFC 5005 §4 links as (rel, archive number or None for the current feed)."""
+        if self.archive is None:
+            return [("prev-archive", self.archives)] if self.archives else []
+        links: list[tuple[str, int | None]] = [("current", None)]
+        if self.archive > 1:
+            links.append(("prev-archive", self.archive - 1))
+        if self.archive < self.archives:
+            links.append(("next-archive", self.archive + 1))
+        return links
+
+    @property
+    def older(self) -> int | None:
+        """The archive holding the posts just older than this document's (JSON Feed ``next_url`` walks there)."""
+        if self.archive is None:
+            return self.archives or None
+        return self.archive - 1 or None

@@ -112,9 +112,16 @@ def as_author(value: Any) -> Author:
 
 
 def as_permalink(value: Any) -> str:
+    """A post URL pattern: a path under site_url (``/posts/{slug}/``), or an absolute URL where the blog lives elsewhere."""
     text = as_string(value).strip()
-    if not text.startswith("/") or "{slug}" not in text:
-        raise ValueError("must start with '/' and contain {slug}")
+    if "{slug}" not in text:
+        raise ValueError("must contain {slug}")
+    if not text.startswith("/"):
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("must be a path starting with '/' or an absolute http(s) URL without query or fragment")
+        if "{" in parts.netloc:
+            raise ValueError("placeholders may only be in the path")
     try:
         text.format(slug="x", year="2026", month="01", day="01")
     except (KeyError, IndexError, ValueError) as e:

@@ -3,9 +3,10 @@
 Paths inside the service are Unicode (a tag slug may be ``café`` or ``日本語``);
 whatever leaves it — documents, HTTP headers, WebSub topics, HTML, OPML —
 goes through :func:`quote_path` and so is a valid URI (RFC 3986), and static
-file or object names come from :func:`file_name`. Older pages of a feed live
-under a path, not a query (``/tags/go/page/2/feed.xml``), so a static host or
-an object store serves the same layout as the app with no rewrite rule.
+file or object names come from :func:`file_name`. A scope's archives (RFC 5005
+§4) live under a path, not a query (``/tags/go/archive/2/feed.xml``), so a
+static host or an object store serves the same layout as the app with no
+rewrite rule.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 #: Characters that may stay as they are in a URI path (RFC 3986 §3.3: pchar and "/"),
 #: besides letters, digits and "_.-~", which ``quote`` never escapes.
 _PATH_SAFE = "/!$&'()*+,;=:@"
-_PAGE_PATH = re.compile(r"^(?P<prefix>/(?:tags/[^/]+/)?)page/(?P<page>[1-9][0-9]{0,8})/(?P<name>[^/]+)$")
-_FEED_PATH = re.compile(r"^(?P<prefix>/(?:tags/[^/]+/)?)(?P<name>[^/]+)$")
+#: The path segment of each kind of scope but the site: ``/tags/<slug>/``, ``/authors/<slug>/``, …
+KINDS = {"tag": "tags", "author": "authors", "section": "sections", "language": "languages"}
+_PREFIX = r"(?P<prefix>/(?:(?:" + "|".join(KINDS.values()) + r")/[^/]+/)?)"
+_ARCHIVE_PATH = re.compile(_PREFIX + r"archive/(?P<number>[1-9][0-9]{0,8})/(?P<name>[^/]+)$")
+_PAGE_PATH = re.compile(_PREFIX + r"page/(?P<number>[0-9]{1,9})/(?P<name>[^/]+)$")
+_FEED_PATH = re.compile(_PREFIX + r"(?P<name>[^/]+)$")
 
 #: The prefix of the site-wide feeds; a tag's is ``/tags/<slug>/``.
 SITE = "/"
@@ -46,19 +51,41 @@ def tag_prefix(slug: str) -> str:
     return f"/tags/{slug}/"
 
 
-def feed_path(prefix: str, filename: str, page: int = 1) -> str:
-    """Return the path of page ``page`` of the feed ``filename`` of a scope: ``/feed.xml``, ``/tags/go/page/2/atom.xml``."""
-    return prefix + filename if page == 1 else f"{prefix}page/{page}/{filename}"
+def scope_prefix(kind: str, slug: str) -> str:
+    """Return the path of a scope: ``/`` for the site, ``/authors/<slug>/`` for an author, …"""
+    return SITE if kind == "site" else f"/{KINDS[kind]}/{slug}/"
 
 
-def split_feed_path(path: str) -> tuple[str, str, int] | None:
-    """Return (prefix, file name, page) of a feed path, or None; the inverse of :func:`feed_path`."""
-    match = _PAGE_PATH.match(path)
+def list_path(kind: str) -> str:
+    """Return the path of the HTML list of every scope of a kind (``/tags/``)."""
+    return f"/{KINDS[kind]}/"
+
+
+def feed_path(prefix: str, filename: str, archive: int | None = None) -> str:
+    """Return the path of a scope's current feed ``filename``, or of its archive ``archive``: ``/tags/go/archive/2/atom.xml``."""
+    return prefix + filename if archive is None else f"{prefix}archive/{archive}/{filename}"
+
+
+def split_feed_path(path: str) -> tuple[str, str, int | None] | None:
+    """Return (prefix, file name, archive number or None) of a feed path, or None; the inverse of :func:`feed_path`."""
+    match = _ARCHIVE_PATH.match(path)
     if match is not None:
-        page = int(match["page"])
-        return (match["prefix"], match["name"], page) if page > 1 else None
+        return match["prefix"], match["name"], int(match["number"])
     match = _FEED_PATH.match(path)
-    return (match["prefix"], match["name"], 1) if match is not None else None
+    return (match["prefix"], match["name"], None) if match is not None else None
+
+
+def split_page_path(path: str) -> tuple[str, str, int] | None:
+    """Return (prefix, file name, page) of an old ``/page/<n>/<file>`` path (numbered from the newest), or None."""
+    match = _PAGE_PATH.match(path)
+    return (match["prefix"], match["name"], int(match["number"])) if match is not None else None
+
+
+def site_path(site_url: str, url: str) -> str | None:
+    """Return the path of ``url`` on the site (decoded, as the service names documents), or None if it is elsewhere."""
+    if not url.startswith(site_url + "/"):
+        return None
+    return unquote(urlsplit(url[len(site_url) :]).path)
 
 
 def file_name(path: str) -> str:
@@ -99,10 +126,3 @@ def object_path(post_id: str) -> str:
 def outbox_path(actor: str, page: int | None = None) -> str:
     """The path of an actor's outbox (``page=None``: the collection) or of one of its pages (1 = newest)."""
     return f"{actor}/outbox" if page is None else f"{actor}/outbox/page/{page}"
-
-
-def site_path(site_url: str, url: str) -> str | None:
-    """The Unicode site path of an absolute URL under ``site_url`` (``…/posts/caf%C3%A9/`` → ``/posts/café/``), or None."""
-    if not url.startswith(site_url + "/"):
-        return None
-    return unquote(urlsplit(url[len(site_url) :]).path)

@@ -4,6 +4,7 @@
 # Chromium (which no longer runs XSLT), and check the PNG is not blank.
 #
 # Usage: scripts/check-browser-view.sh [OUT.png] [PATH]   (defaults: browser-view.png, /feed.xml)
+#        scripts/check-browser-view.sh docs/post-page.png /posts/three-layers-of-idempotency/   (a post page)
 # Needs Debian's chromium (apt-get install chromium). Not part of `make test`.
 set -euo pipefail
 
@@ -41,6 +42,11 @@ done
 "$python" - "$base$path" <<'EOF'
 import sys, urllib.request
 accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+if sys.argv[1].endswith("/"):  # a page (a post's): HTML for everyone
+    with urllib.request.urlopen(sys.argv[1]) as r:
+        assert r.headers["Content-Type"].startswith("text/html") and b'class="h-entry"' in r.read()
+    print(f"page ok: {sys.argv[1]}")
+    sys.exit(0)
 with urllib.request.urlopen(urllib.request.Request(sys.argv[1], headers={"Accept": accept})) as r:
     assert r.headers["Content-Type"].startswith("text/html"), r.headers["Content-Type"]
     assert b"This is a feed" in r.read()

@@ -53,6 +53,10 @@ path, title = sys.argv[1], sys.argv[2]
 quoted = title.replace("'", "''")  # YAML single quotes
 open(path, "w", encoding="utf-8").write(f"---\ntitle: '{quoted}'\ntags: [日本語, café]\n---\nTagged in two scripts.\n")
 EOF
+# A note in a section, by an author with an email (issue 19: author and section feeds, names not addresses).
+mkdir -p "$work/content/notes"
+printf '%s\n' '---' 'title: A note by Ana' 'date: 2026-05-13' 'authors: [{name: Ana Lima, email: ana@example.com}]' '---' \
+    'A note in the notes section.' >"$work/content/notes/2026-05-13-a-note-by-ana.md"
 cat >"$work/feeds.toml" <<EOF
 site_url = "$base"
 title = "Client Check"
@@ -124,7 +128,7 @@ published_posts() {
 # One newsboat (own cache) per feed, as a user subscribed to that feed: newsboat keeps one
 # item per guid across all its feeds, and RSS, Atom and tag feeds share each post's id.
 
-feeds=("$base/feed.xml" "$base/atom.xml" "$tag_cafe" "$tag_ja")
+feeds=("$base/feed.xml" "$base/atom.xml" "$tag_cafe" "$tag_ja" "$base/authors/ana-lima/feed.xml" "$base/sections/notes/atom.xml")
 nb="$work/newsboat"
 
 newsboat_reload() { # newsboat_reload N: reload feed N with its own urls file, cache and config
@@ -146,8 +150,8 @@ import os, sqlite3, sys
 db, marker = sys.argv[1:]
 if os.path.exists(db):
     with sqlite3.connect(db) as c:
-        for title, content in c.execute("select title, content from rss_item"):
-            print(f"{title}\t{'marker' if marker in (content or '') else '-'}")
+        for title, content, author in c.execute("select title, content, author from rss_item"):
+            print(f"{title}\t{'marker' if marker in (content or '') else '-'}\t{author}")
 EOF
 }
 
@@ -167,6 +171,13 @@ for n in 2 3; do
     [[ "$(cut -f1 <<<"$items")" == "$title" ]] && status=PASS || status=FAIL
     check "newsboat: tag feed ${feeds[$n]}" "$status" "items: [$(cut -f1 <<<"$items" | paste -sd '|')]" \
         "issue 10: the Link rel=self header carries the raw IRI and feeds serve never answers"
+done
+
+for n in 4 5; do
+    newsboat_reload "$n"
+    items="$(newsboat_items "$n")"
+    [[ "$items" == $'A note by Ana\t-\tAna Lima' ]] && status=PASS || status=FAIL
+    check "newsboat: ${feeds[$n]} shows the author's name" "$status" "items: [$(paste -sd '|' <<<"$items")]"
 done
 
 # newsboat 2.21 stores a new feed's ETag and Last-Modified only from its second fetch: reload

@@ -5,10 +5,13 @@ Usage (needs the test extras, e.g. after `make test`):
     .venv/bin/python scripts/regen-golden.py           # rewrite what changed, list it
     .venv/bin/python scripts/regen-golden.py --check   # change nothing; exit 1 with a diff if a file differs
 
-The documents: the sample site's (content/, the tests' SITE_CONFIG, 10 posts per page)
-overall feed, one tag's feed and page 2 of the overall feed, and the overall feed of
-tests/data/golden/titles/ (posts and site settings full of "&" and "<") and of
-tests/data/golden/empty/ (posts with no body), each as RSS, Atom and JSON Feed. `tests/test_golden.py` compares the served bytes with the files.
+The documents: the sample site's (content/, the tests' SITE_CONFIG, 10 posts per feed)
+overall feed, one tag's feed and the overall feed's archive 1 (found through prev-archive),
+the overall feed of tests/data/golden/titles/ (posts and site settings full of "&" and "<")
+and of tests/data/golden/empty/ (posts with no body),
+each as RSS, Atom and JSON Feed; and from tests/data/scopes/ (sections, authors, languages,
+summary-only feeds, feed: false) one feed of each kind of scope, an archive, a post page,
+the index and the OPML list. `tests/test_golden.py` compares the served bytes with the files.
 """
 
 from __future__ import annotations
@@ -40,10 +43,27 @@ EMPTY = GOLDEN / "empty"
 #: The clock the goldens are built at, so a post scheduled later (content/ has one for
 #: 2027) never appears in them; after every published sample post.
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
-#: Posts per page for the sample site, so its 18 posts make a page 2.
+#: Posts per feed for the sample site, so its 18 posts make an archive.
 ITEMS_PER_FEED = 10
 #: The tag whose feed is kept: the sample's largest (7 posts).
 TAG = "distributed-systems"
+SCOPES = ROOT / "tests" / "data" / "scopes"
+#: The documents of tests/data/scopes/ kept, by folder under tests/data/golden/scopes/.
+SCOPE_FEEDS = {
+    "site": "/",
+    "site-archive-1": "/archive/1/",
+    "section-notes": "/sections/notes/",
+    "author-bo-chen": "/authors/bo-chen/",
+    "tag-history": "/tags/history/",
+    "language-de": "/languages/de/",
+}
+SCOPE_PAGES = {
+    "post-why-archives-stay-put.html": "/posts/why-archives-stay-put/",
+    "post-eine-kurze-notiz.html": "/posts/eine-kurze-notiz/",
+    "index.html": "/",
+    "author-bo-chen.html": "/authors/bo-chen/",
+    "feeds.opml": "/feeds.opml",
+}
 REGENERATE = ".venv/bin/python scripts/regen-golden.py"
 
 
@@ -75,14 +95,14 @@ def get(client: FlaskClient, url: str) -> bytes:
 
 
 def next_url(filename: str, body: bytes) -> str:
-    """Return the URL of the next page, as the document itself says (RFC 5005 link, JSON Feed next_url)."""
+    """Return the URL of the next older document, as the document itself says (RFC 5005 prev-archive, JSON Feed next_url)."""
     if filename.endswith(".json"):
         url = json.loads(body).get("next_url")
     else:
-        links = etree.fromstring(body).iterfind(".//{http://www.w3.org/2005/Atom}link[@rel='next']")
+        links = etree.fromstring(body).iterfind(".//{http://www.w3.org/2005/Atom}link[@rel='prev-archive']")
         url = next((link.get("href") for link in links), None)
     if not url:
-        raise SystemExit(f"{filename}: no next page")
+        raise SystemExit(f"{filename}: no older document")
     return str(url)
 
 
@@ -93,7 +113,7 @@ def documents() -> dict[str, bytes]:
         for filename in FORMATS:
             first = get(site, f"/{filename}")
             found[f"site/overall/{filename}"] = first
-            found[f"site/overall-page-2/{filename}"] = get(site, next_url(filename, first))
+            found[f"site/overall-archive-1/{filename}"] = get(site, next_url(filename, first))
             found[f"site/tag-{TAG}/{filename}"] = get(site, f"/tags/{TAG}/{filename}")
     with client(TITLES / "content", (TITLES / "feeds.toml").read_text(encoding="utf-8")) as titles:
         for filename in FORMATS:
@@ -101,6 +121,12 @@ def documents() -> dict[str, bytes]:
     with client(EMPTY / "content", (EMPTY / "feeds.toml").read_text(encoding="utf-8")) as empty:
         for filename in FORMATS:
             found[f"empty/{filename}"] = get(empty, f"/{filename}")
+    with client(SCOPES / "content", (SCOPES / "feeds.toml").read_text(encoding="utf-8")) as scopes:
+        for folder, prefix in SCOPE_FEEDS.items():
+            for filename in FORMATS:
+                found[f"scopes/{folder}/{filename}"] = get(scopes, prefix + filename)
+        for name, path in SCOPE_PAGES.items():
+            found[f"scopes/{name}"] = get(scopes, path)
     return found
 
 

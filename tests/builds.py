@@ -91,7 +91,7 @@ def reference(config: Config, now: datetime | None = None) -> Reference:
     """Scan, select, plan, then render every post and every document, with nothing reused."""
     index = ContentIndex(config)
     scan = index.scan()
-    site = select(scan.posts, now or datetime.now(UTC))
+    site = select(scan.posts, now or datetime.now(UTC), config.author.name)
     planned = plan(site, config)
 
     def lookup(post: Post) -> Rendered:

@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,8 +87,9 @@ class TlsGranian(WsgiServer):
         self.stop()
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.log.read_text()}")
 
-    def get(self, path: str, accept: str = "application/activity+json") -> tuple[int, dict[str, str], bytes]:
-        request = urllib.request.Request(self.url(path), headers={"Accept": accept})
+    def get(self, path: str, accept: str = "application/activity+json", token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+        headers = {"Accept": accept, **({"Authorization": f"Bearer {token}"} if token else {})}
+        request = urllib.request.Request(self.url(path), headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10, context=self.context) as response:
                 return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
@@ -165,8 +167,9 @@ class Peer:
                     raise AssertionError(f"the peer saw no such event in {timeout}s; it saw {kinds}: {self.events[-5:]}")
                 self._lock.wait(min(remaining, 0.5))
 
-    def control(self, action: str, handle: str, who: str = "alice") -> dict[str, Any]:
-        request = urllib.request.Request(f"{self.base}/control/{action}?handle={handle}&as={who}", method="POST", data=b"")
+    def control(self, action: str, handle: str, who: str = "alice", **query: str) -> dict[str, Any]:
+        extra = "".join(f"&{name}={urllib.parse.quote(value, safe='')}" for name, value in query.items())
+        request = urllib.request.Request(f"{self.base}/control/{action}?handle={handle}&as={who}{extra}", method="POST", data=b"")
         with urllib.request.urlopen(request, timeout=60) as response:
             result: dict[str, Any] = json.loads(response.read())
             return result

@@ -23,9 +23,12 @@ ATOM = "http://www.w3.org/2005/Atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 MEDIA = "http://search.yahoo.com/mrss/"
 DC = "http://purl.org/dc/elements/1.1/"
+#: RFC 5005 feed history (fh:archive); the validator knows it (its namespace list, src/feedvalidator/__init__.py).
+FH = "http://purl.org/syndication/history/1.0"
 #: Namespaces the validator knows (UnknownNamespace otherwise).
-KNOWN_NAMESPACES = {ATOM, CONTENT, MEDIA, DC, "http://www.w3.org/XML/1998/namespace"}
-RSS_PAGING = ("first", "last", "previous", "next")
+KNOWN_NAMESPACES = {ATOM, CONTENT, MEDIA, DC, FH, "http://www.w3.org/XML/1998/namespace"}
+#: RFC 5005 links: §3 paging and §4 archives (FeedHistoryRelInEntry in an entry, at most one of each in a feed).
+RSS_PAGING = ("first", "last", "previous", "next", "current", "prev-archive", "next-archive")
 
 # validators.py rfc822.rfc2822_re: four-digit year, numeric zone (or UT/GMT/Z).
 RFC2822 = re.compile(
@@ -183,7 +186,7 @@ def _plausible(when: float, where: str) -> list[str]:
     return []
 
 
-def rss(url: str, body: bytes, *, home: str, hubs: tuple[str, ...]) -> list[str]:
+def rss(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], full: bool = True) -> list[str]:
     """RSS 2.0 + RSS Advisory Board profile, as the validator applies them."""
     problems = common(url, body)
     root = parse(body)
@@ -225,11 +228,11 @@ def rss(url: str, body: bytes, *, home: str, hubs: tuple[str, ...]) -> list[str]
             problems.append(f"{url}: image url not absolute")
     guids: set[str] = set()
     for item in channel.findall("item"):
-        problems += _rss_item(url, item, guids, lines)
+        problems += _rss_item(url, item, guids, lines, full)
     return problems
 
 
-def _rss_item(url: str, item: etree._Element, guids: set[str], lines: list[str]) -> list[str]:
+def _rss_item(url: str, item: etree._Element, guids: set[str], lines: list[str], full: bool = True) -> list[str]:
     where = f"{url} item {item.findtext('title')!r}"
     problems = []
     children = [child.tag for child in item]
@@ -260,7 +263,9 @@ def _rss_item(url: str, item: etree._Element, guids: set[str], lines: list[str])
         for element in item.findall(name):
             problems += nonhtml(f"{where} {name}", element, lines, rss2=True)
     encoded = f"{{{CONTENT}}}encoded"
-    if encoded in children and "description" in children and children.index("description") > children.index(encoded):
+    if not full and encoded in children:
+        problems.append(f"{where}: content:encoded in a summary-only feed")
+    elif encoded in children and "description" in children and children.index("description") > children.index(encoded):
         problems.append(f"{where}: NeedDescriptionBeforeContent")
     problems += _rfc2822(f"{where} pubDate", item.findtext("pubDate") or "")
     # Author: one <author> (an email address) or dc:creator, never both (DuplicateItemSemantics).
@@ -341,10 +346,16 @@ def _atom_links(url: str, parent: etree._Element, self_type: str, hubs: tuple[st
     for rel in RSS_PAGING:
         if len(by_rel.get(rel, [])) > 1:
             problems.append(f"{url}: duplicate rel={rel}")
+    # RFC 5005 §4: an archive says so with fh:archive and links to the current feed; a current feed has no fh:archive.
+    archive = parent.find(f"{{{FH}}}archive") is not None
+    if archive and "current" not in by_rel:
+        problems.append(f"{url}: archive without a rel=current link")
+    if not archive and ("current" in by_rel or "next-archive" in by_rel):
+        problems.append(f"{url}: archive links without fh:archive")
     return problems
 
 
-def atom(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], feed_id: str) -> list[str]:
+def atom(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], feed_id: str, full: bool = True) -> list[str]:
     """Atom 1.0 (RFC 4287) as the validator applies it."""
     problems = common(url, body)
     root = parse(body)
@@ -386,7 +397,9 @@ def atom(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], feed_id: st
         for name in ("published", "updated"):
             problems += _rfc3339(f"{where} {name}", entry.findtext(f"{{{ATOM}}}{name}") or "")
         content = entry.find(f"{{{ATOM}}}content")  # left out for a post with no body, never blank
-        if content is not None and content.get("type") != "html":
+        if not full and content is not None:
+            problems.append(f"{where}: content in a summary-only feed")
+        elif content is not None and content.get("type") != "html":
             problems.append(f"{where}: content type='html' missing")
         elif content is not None:
             problems += html_problems(f"{where} content", content.text or "")

@@ -30,9 +30,10 @@ import pytest
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 
+from feeds.clients import ClientAddress
 from feeds.config import load_config
 from feeds.errors import ConfigError
-from feeds.web.ratelimit import ClientAddress, RateLimit, Windows
+from feeds.web.ratelimit import RateLimit, Windows
 
 from .conftest import ROOT, SAMPLE, SITE_CONFIG
 from .server import WsgiServer, free_port

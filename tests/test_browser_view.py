@@ -86,13 +86,16 @@ def test_the_view_is_gzipped_and_answers_head(client: FlaskClient) -> None:
     assert head.status_code == 200 and head.data == b"" and head.headers["ETag"] == plain.headers["ETag"]
 
 
-def test_older_pages_have_their_own_view_with_paging(make_app: Callable[..., Flask]) -> None:
-    client = make_app(items_per_feed=5).test_client()
-    second = client.get("/page/2/feed.xml", headers={"Accept": CHROME}).get_data(as_text=True)
-    assert "page 2 of 4" in second
-    assert 'href="http://127.0.0.1:8000/page/3/feed.xml" rel="next"' in second
-    assert 'href="http://127.0.0.1:8000/feed.xml" rel="prev"' in second
-    assert client.get("/page/9/feed.xml", headers={"Accept": CHROME}).status_code == 404
+def test_archives_have_their_own_view_with_links(make_app: Callable[..., Flask]) -> None:
+    client = make_app(items_per_feed=5).test_client()  # 18 posts: archives 1-3
+    second = client.get("/archive/2/feed.xml", headers={"Accept": CHROME}).get_data(as_text=True)
+    assert "<h2>Archive 2</h2>" in second
+    assert 'href="http://127.0.0.1:8000/archive/1/feed.xml" rel="prev"' in second
+    assert 'href="http://127.0.0.1:8000/archive/3/feed.xml" rel="next"' in second
+    assert 'href="http://127.0.0.1:8000/feed.xml">Newest posts' in second
+    current = client.get("/feed.xml", headers={"Accept": CHROME}).get_data(as_text=True)
+    assert 'href="http://127.0.0.1:8000/archive/3/feed.xml" rel="prev"' in current
+    assert client.get("/archive/4/feed.xml", headers={"Accept": CHROME}).status_code == 404
 
 
 def test_the_real_server_negotiates(server: ServerProcess) -> None:

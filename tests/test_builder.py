@@ -34,14 +34,14 @@ def _files(folder: Path) -> dict[str, int]:
 
 
 def test_a_cold_build_gives_the_bytes_of_the_reference_rendering(config_file: Path, content: Path, tmp_path: Path) -> None:
-    config = site_config(config_file, content, items_per_feed=2)  # most scopes have older pages
+    config = site_config(config_file, content, items_per_feed=2)  # most scopes have archives
     made = build(config, tmp_path / "snap")
     expected = reference(config)
     assert made.manifest is not None and made.plan is not None
     assert made.manifest.version == expected.plan.version
     assert list(made.manifest.items) == list(expected.bodies), "every planned document, in plan order"
     assert bodies(made) == expected.bodies
-    assert any("/page/" in path for path in expected.bodies)
+    assert any("/archive/" in path for path in expected.bodies) and any(path.startswith("/posts/") for path in expected.bodies)
     assert made.manifest.post_count == len(expected.site.posts) == 18
 
 
@@ -120,10 +120,12 @@ def test_an_unchanged_rescan_publishes_nothing(config_file: Path, content: Path,
     name = made.store.current_name()
     seq = made.manifest.seq if made.manifest else None
     files = _files(tmp_path / "snap")
+    # The build published twice: current feeds and HTML pages, then the post pages (pending after a cold start).
+    assert events.count("rebuild") == 1 and events.count("publish") == 2
     assert made.rescan() is False
     assert made.store.current_name() == name and made.manifest is not None and made.manifest.seq == seq
     assert _files(tmp_path / "snap") == files
-    assert events.count("rebuild") == 1 and events.count("publish") == 1
+    assert events.count("rebuild") == 1 and events.count("publish") == 2
 
 
 # -- a restart -----------------------------------------------------------------------------
@@ -248,9 +250,10 @@ def test_page_ones_come_first_and_older_pages_on_demand_or_in_the_background(con
     assert {p for p, d in planned.by_path.items() if not d.first} == set(first.pending)
     assert made.store.current_name() == first.name()
 
-    asked = {path: made.render_now(path) for path in ("/page/3/feed.xml", "/tags/go/page/2/atom.xml", "/_views/page/4/view.html")}
-    assert all(asked.values()) and made.render_now("/page/3/feed.xml") == asked["/page/3/feed.xml"], "rendered once"
-    assert made.render_now("/page/99/feed.xml") is None
+    paths = ("/archive/3/feed.xml", "/tags/go/archive/1/atom.xml", "/_views/archive/4/view.html", "/posts/three-layers-of-idempotency/")
+    asked = {path: made.render_now(path) for path in paths}
+    assert all(asked.values()) and made.render_now("/archive/3/feed.xml") == asked["/archive/3/feed.xml"], "rendered once"
+    assert made.render_now("/archive/99/feed.xml") is None
     assert made.render_now("/feed.xml") == first.items["/feed.xml"]
     assert made.manifest is first, "answered, not published"
 
@@ -269,8 +272,8 @@ def test_an_edit_while_older_pages_are_pending_completes_to_the_edited_site(conf
     config = site_config(config_file, content, items_per_feed=2)
     made = builder(config, tmp_path / "snap")
     assert made.rescan()
-    made.render_now("/page/2/feed.xml")
-    _new_post(content)  # every page of the site's feeds shifts
+    made.render_now("/archive/2/feed.xml")
+    _new_post(content)
     assert made.rescan()
     assert made.complete()
     assert bodies(made) == reference(config).bodies
@@ -345,17 +348,18 @@ def test_a_rendering_that_fails_keeps_the_published_snapshot(
 def test_a_pending_page_asked_for_right_after_the_swap_is_never_the_previous_one(
     config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = site_config(config_file, content, items_per_feed=1)  # a new post changes more than SMALL_CHANGE (snapshot/diff.py) older pages
+    config = site_config(config_file, content, items_per_feed=1)
     made = build(config, tmp_path / "snap")
-    _new_post(content)
+    for day in range(1, 21):  # 20 new archives in the site's feeds alone: more than SMALL_CHANGE (snapshot/diff.py) are left pending
+        write_post(content, f"2026-07-{day:02d}-new-{day}.md", f"New {day}", date=f"2026-07-{day:02d}", body="New.")
     asked: dict[str, Any] = {}
     publish = made.store.publish
 
     def publish_then_ask(manifest: Manifest, data: bytes) -> None:
         publish(manifest, data)
         # `current` names the new manifest now: a follower polling at this moment serves it and asks for a pending page.
-        asked["waiting"] = manifest.pending.get("/page/5/feed.xml")
-        asked["answer"] = made.render_now("/page/5/feed.xml")
+        asked["waiting"] = manifest.pending.get("/archive/30/feed.xml")
+        asked["answer"] = made.render_now("/archive/30/feed.xml")
 
     monkeypatch.setattr(made.store, "publish", publish_then_ask)
     assert made.rescan()
@@ -368,12 +372,12 @@ def test_a_body_whose_object_and_renderings_were_cleaned_up_is_rendered_again(co
     config = site_config(config_file, content, items_per_feed=2)
     made = build(config, tmp_path / "snap")
     assert made.manifest is not None
-    lost = made.manifest.items["/page/6/feed.xml"]
+    lost = made.manifest.items["/archive/6/feed.xml"]
     for gzip in (False, True):
         made.store.object_path(lost.etag, gzip).unlink()
     shutil.rmtree(tmp_path / "snap" / "render")  # nobody read them for ten days
-    assert made.render_now("/page/6/feed.xml") == lost
-    assert made.store.read(lost.etag) == reference(config).bodies["/page/6/feed.xml"]
+    assert made.render_now("/archive/6/feed.xml") == lost
+    assert made.store.read(lost.etag) == reference(config).bodies["/archive/6/feed.xml"]
 
 
 def test_a_damaged_rendering_is_rendered_again(config_file: Path, content: Path, tmp_path: Path) -> None:

@@ -57,3 +57,11 @@ def test_bad_config_names_the_key(tmp_path: Path, content: Path) -> None:
     result = _feeds("check", "--content", str(content), "--config", str(config), cwd=tmp_path)
     assert result.returncode == 1
     assert "language" in result.stderr and "en_US" in result.stderr
+
+
+def test_stats_before_anything_was_counted_says_so(tmp_path: Path, content: Path, config_file: Path) -> None:
+    (tmp_path / "snapshot").mkdir()
+    config = tmp_path / "stats.toml"
+    config.write_text(f'snapshot_dir = "{tmp_path / "snapshot"}"\n' + config_file.read_text())
+    result = _feeds("stats", "--content", str(content), "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 1 and "no counts yet" in result.stderr and "feeds.db does not exist" in result.stderr

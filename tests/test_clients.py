@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
 import threading
 import urllib.parse
 import urllib.request
@@ -314,3 +315,32 @@ def test_a_real_hub_delivers_an_edit_to_a_subscriber(
     assert b"Second version, pushed by the hub." in body
     assert re.search(rf'<atom:link href="{re.escape(topic)}" rel="self"'.encode(), body)  # the topic is the feed's self link
     assert f'<{topic}>; rel="self"' in headers["Link"] and f'<{hub.url}>; rel="hub"' in headers["Link"]
+
+
+@pytest.fixture
+def scopes_served(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real ``feeds serve`` over tests/data/scopes/: sections, several authors, two languages."""
+    root = Path(__file__).resolve().parent / "data" / "scopes"
+    shutil.copytree(root / "content", tmp_path / "scopes")
+    with ServerProcess(tmp_path / "scopes", root / "feeds.toml") as server:
+        yield server
+
+
+def test_reader_and_feedparser_read_author_and_section_feeds_with_the_authors_names(scopes_served: ServerProcess, reader: Reader) -> None:
+    """Issue 19.8: a reader shows the author's name (RSS dc:creator), never an email address."""
+    feeds = {f"/authors/bo-chen/{name}": "Bo Chen" for name in FORMATS} | {f"/sections/essays/{name}": "Ana Lima" for name in FORMATS}
+    for path in feeds:
+        reader.add_feed(scopes_served.url(path))
+    update(reader)
+    for path, name in feeds.items():
+        entries = list(reader.get_entries(feed=scopes_served.url(path)))
+        assert entries, path
+        assert all(entry.author and "@" not in entry.author for entry in entries), path
+        assert name in {entry.author for entry in entries}, (path, [entry.author for entry in entries])
+        if path.endswith(".xml"):  # feedparser 6 reads RSS and Atom
+            parsed = feedparser.parse(scopes_served.request(path).body)
+            # (feedparser writes an Atom author as "Name (email)" when the document gives an email, as Atom may.)
+            names = {entry.author_detail.name for entry in parsed.entries}
+            assert not parsed.bozo and name in names and not any("@" in n for n in names), path
+    essays = {entry.title for entry in reader.get_entries(feed=scopes_served.url("/sections/essays/feed.xml"))}
+    assert essays == {"Written together", "Why archives stay put"}

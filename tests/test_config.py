@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 
-from feeds.config import SETTINGS, SETTINGS_BY_NAME, load_config
+from feeds.config import SETTINGS, SETTINGS_BY_NAME, Config, load_config
 from feeds.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,3 +129,57 @@ def test_the_readme_main_settings_are_real_settings_with_their_real_defaults() -
         assert default == format_default(SETTINGS_BY_NAME[name].default), f"README.md: wrong default for {name}"
         assert help_text
     assert "(docs/configuration.md)" in section, "the README links to the full reference"
+
+
+def _load_toml(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Config:
+    file = tmp_path / "feeds.toml"
+    file.write_text(text, encoding="utf-8")
+    return load_config(file, env=env or {})
+
+
+def test_scope_options_sections_and_redirects_as_tables(tmp_path: Path) -> None:
+    config = _load_toml(
+        tmp_path,
+        'items_per_feed = 20\nfeed_content = "full"\n[tag_feeds]\nitems_per_feed = 10\nfeed_content = "summary"\n'
+        '[author_feeds]\nitems_per_feed = 5\n[sections.notes]\ntitle = "Notes"\nfeed_content = "summary"\nsite_feeds = false\n'
+        '[redirects]\n"/old/feed.xml" = "/feed.xml"\n"/tags/retired/feed.xml" = "gone"\n',
+    )
+    assert config.options("site").items_per_feed == 20 and config.options("site").feed_content == "full"
+    assert (config.options("tag").items_per_feed, config.options("tag").feed_content) == (10, "summary")
+    assert (config.options("author").items_per_feed, config.options("author").feed_content) == (5, "full")
+    assert (config.options("section", "notes").items_per_feed, config.options("section", "notes").feed_content) == (20, "summary")
+    assert config.options("section", "essays") == config.options("site")
+    notes = config.section("notes")
+    assert notes is not None and notes.title == "Notes" and notes.site_feeds is False
+    assert {(r.source, r.target) for r in config.redirects} == {("/old/feed.xml", "/feed.xml"), ("/tags/retired/feed.xml", None)}
+
+
+def test_tables_from_the_environment_are_json(tmp_path: Path) -> None:
+    config = _load_toml(tmp_path, "", env={"FEEDS_TAG_FEEDS": '{"feed_content": "summary"}', "FEEDS_REDIRECTS": '{"/a.xml": "gone"}'})
+    assert config.options("tag").feed_content == "summary" and config.redirects[0].gone
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        ("[sections.notes]\nitems_per_feed = 0\n", "sections.notes.items_per_feed", "from 1 to 1000"),
+        ('[sections.notes]\nfeed_content = "body"\n', "sections.notes.feed_content", "full, summary"),
+        ("[sections.notes]\nsite_feed = false\n", "sections.notes.site_feed", "unknown setting"),
+        ('[tag_feeds]\nitems_per_feed = "many"\n', "tag_feeds.items_per_feed", "whole number"),
+        ('feed_content = "excerpt"\n', "feed_content", "full, summary"),
+        ('[redirects]\n"/a.xml" = "/b.xml"\n"/b.xml" = "/a.xml"\n', "redirects", "redirect loop: /a.xml -> /b.xml -> /a.xml"),
+        ('[redirects]\n"old.xml" = "/feed.xml"\n', "redirects", "clean site path"),
+        ('[redirects]\n"/old.xml" = "ftp://x/feed.xml"\n', "redirects", "absolute http(s) URL"),
+        ('permalink = "http://127.0.0.1:8000/p/{slug}/"\n', "permalink", "write it as a path"),
+        ('permalink = "blog/{slug}"\n', "permalink", "path starting with '/' or an absolute"),
+    ],
+)
+def test_a_bad_table_value_names_its_full_key(tmp_path: Path, text: str, key: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        _load_toml(tmp_path, text)
+    assert raised.value.key.startswith(key) and message in str(raised.value)
+
+
+def test_an_absolute_permalink_on_another_host_is_accepted(tmp_path: Path) -> None:
+    config = _load_toml(tmp_path, 'permalink = "https://blog.example.com/{year}/{slug}/"\n')
+    assert config.permalink == "https://blog.example.com/{year}/{slug}/" and not config.post_pages

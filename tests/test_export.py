@@ -45,8 +45,9 @@ def test_every_exported_file_is_what_the_server_answers_at_its_url(tmp_path: Pat
         assert built.returncode == 0, built.stderr
         manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
         files: dict[str, dict[str, Any]] = manifest["files"]
-        assert any("/page/" in entry["path"] for entry in files.values()), "older pages are exported too"
-        assert _tree(out) == {"manifest.json"} | set(files) | {name + ".gz" for name in files}
+        assert any("/archive/" in entry["path"] for entry in files.values()), "archives are exported too"
+        assert any(entry["path"].startswith("/posts/") for entry in files.values()), "and post pages"
+        assert _tree(out) == {"manifest.json", "redirects.map", "pages.map", "cache.map"} | set(files) | {name + ".gz" for name in files}
         for name, entry in files.items():
             assert file_name(entry["path"]) == name
             plain = server.request(entry["path"])
@@ -71,7 +72,8 @@ def test_every_exported_file_is_what_the_server_answers_at_its_url(tmp_path: Pat
 
 def test_paths_map_to_files_in_the_url_layout() -> None:
     assert file_name("/feed.xml") == "feed.xml"
-    assert file_name("/tags/go/page/3/atom.xml") == "tags/go/page/3/atom.xml"
+    assert file_name("/tags/go/archive/3/atom.xml") == "tags/go/archive/3/atom.xml"
+    assert file_name("/posts/a-post/") == "posts/a-post/index.html"
     assert file_name("/") == "index.html"
     assert file_name("/tags/") == "tags/index.html"
     assert file_name("/tags/café/") == "tags/café/index.html"
@@ -84,7 +86,7 @@ def test_the_export_manifest_describes_every_file_with_its_validators(app: Flask
     count = export.export(current, runtime.store, tmp_path / "out")
     described = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     items = export.exported(current)
-    assert count == 2 * len(items) + 1
+    assert count == 2 * len(items) + 4  # and the manifest, redirects.map, pages.map, cache.map
     assert {k: described[k] for k in ("version", "post_count", "built_at")} == {
         "version": current.version,
         "post_count": current.post_count,
@@ -201,3 +203,22 @@ def test_an_export_removes_what_a_killed_export_left_behind(app: Flask, tmp_path
         os.utime(path, (hour_ago, hour_ago))
     export.export(runtime.current, runtime.store, out)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []
+
+
+def test_the_export_holds_nginx_maps_of_redirects_and_old_page_urls(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    app = make_app(items_per_feed=4, redirects={"/old/feed.xml": "/feed.xml", "/older.xml": "/old/feed.xml", "/gone.xml": "gone"})
+    runtime = app.extensions["feeds"]
+    export.export(runtime.current, runtime.store, tmp_path / "out", runtime.config.redirects)
+    redirects = (tmp_path / "out" / "redirects.map").read_text(encoding="utf-8").splitlines()
+    assert redirects[1:] == ['"/gone.xml" "gone";', '"/old/feed.xml" "/feed.xml";', '"/older.xml" "/feed.xml";']
+    pages = (tmp_path / "out" / "pages.map").read_text(encoding="utf-8").splitlines()
+    # 18 posts, 4 a page: old pages 2-5 of every scope, in three formats; the app's answers, entry for entry.
+    client = app.test_client()
+    site = [line for line in pages[1:] if line.startswith('"/page/')]
+    assert len(site) == 4 * 3
+    for line in pages[1:]:
+        old, new = (part.strip('";') for part in line.split('" "'))
+        assert client.get(old).headers["Location"] == "http://127.0.0.1:8000" + new, old
+    cached = (tmp_path / "out" / "cache.map").read_text(encoding="utf-8").splitlines()[1:]
+    assert cached and all(client.get(line.split('"')[1]).headers["Cache-Control"] == "public, max-age=86400" for line in cached)
+    assert '"/archive/3/feed.xml" "86400";' in cached and not any(line.startswith('"/archive/4/') for line in cached)

@@ -244,3 +244,37 @@ def test_a_rotated_key_is_fetched_again_when_a_signature_fails_with_the_cached_o
     engine.dispose()
     assert post(client, remote, "ann", {**undo, "id": undo["id"] + "2"}) == 202  # fetched again, verified with the new key
     assert followers(client) == 0
+
+
+def test_a_tag_removed_from_a_post_takes_its_boost_back(fedi: Callable[..., FlaskClient], remote: Remote, content: Path) -> None:
+    client = fedi()
+    remote.add("ann")
+    assert post(client, remote, "ann", remote.follow("ann", SITE + "/ap/tags/go")) == 202
+    remote.wait_for(lambda a: a["type"] == "Accept")
+    source = content / "2026-05-20-retagged.md"
+    source.write_text("---\ntitle: Retagged\ndate: 2026-05-20\ntags: [Go]\n---\nBody.\n", encoding="utf-8")
+    assert client.post("/-/rebuild", headers={"Authorization": "Bearer t"}).status_code in (200, 202)
+    boost = remote.wait_for(lambda a: a["type"] == "Announce")
+    source.write_text("---\ntitle: Retagged\ndate: 2026-05-20\ntags: [Testing]\n---\nBody.\n", encoding="utf-8")
+    assert client.post("/-/rebuild", headers={"Authorization": "Bearer t"}).status_code in (200, 202)
+    undo = remote.wait_for(lambda a: a["type"] == "Undo")
+    assert undo["actor"] == SITE + "/ap/tags/go" and undo["object"]["id"] == boost["id"] and undo["object"]["type"] == "Announce"
+    update = remote.wait_for(lambda a: a["type"] == "Update")  # ann's server has the post (it fetched it for the boost)
+    assert update["object"]["id"] == boost["object"]
+    assert remote.types().count("Create") == 0  # ann follows neither the site nor the post's new tag
+
+
+def test_healthz_shows_followers_the_queue_and_the_newest_delivery_failure(fedi: Callable[..., FlaskClient], remote: Remote) -> None:
+    client = fedi()
+    assert client.get("/healthz").get_json()["fediverse"]["delivering"] is True  # the only process: it holds the lease
+    remote.add("ann", endpoints={})
+    remote.inbox_status = 503
+    assert post(client, remote, "ann", remote.follow("ann", SITE + "/ap/site")) == 202
+
+    def failed() -> dict[str, Any] | None:
+        fields: dict[str, Any] = client.get("/healthz").get_json()["fediverse"]
+        return fields if fields.get("last_error") else None
+
+    fields = wait_until(failed, 30, "the failed Accept in /healthz")
+    assert fields["followers"] == 1 and fields["queued"] == 1 and fields["retrying"] == 1
+    assert fields["last_error"]["host"] == f"127.0.0.1:{remote.port}" and fields["last_error"]["error"] == "HTTP 503"

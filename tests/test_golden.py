@@ -37,13 +37,14 @@ def served() -> dict[str, bytes]:
     return documents
 
 
-def test_golden_documents_cover_three_scopes_and_the_titles_site_in_every_format(served: dict[str, bytes]) -> None:
-    scopes = {path.rsplit("/", 1)[0] for path in served}
-    assert scopes == {"site/overall", "site/overall-page-2", f"site/tag-{REGEN.TAG}", "titles", "empty"}
-    assert {path.rsplit("/", 1)[1] for path in served} == {"feed.xml", "atom.xml", "feed.json"}
-    assert len(served) == 15
-    # Page 2 was found through the next link and is not page 1 again.
-    assert served["site/overall-page-2/feed.xml"] != served["site/overall/feed.xml"]
+def test_golden_documents_cover_every_kind_of_scope_and_the_titles_site_in_every_format(served: dict[str, bytes]) -> None:
+    feeds = {path.rsplit("/", 1)[0] for path in served if path.endswith(("feed.xml", "atom.xml", "feed.json"))}
+    assert feeds == {"site/overall", "site/overall-archive-1", f"site/tag-{REGEN.TAG}", "titles", "empty"} | {
+        f"scopes/{folder}" for folder in REGEN.SCOPE_FEEDS
+    }
+    assert len(served) == 3 * len(feeds) + len(REGEN.SCOPE_PAGES)
+    # The archive was found through prev-archive and is not the current feed again.
+    assert served["site/overall-archive-1/feed.xml"] != served["site/overall/feed.xml"]
 
 
 def test_served_bytes_equal_the_golden_files(served: dict[str, bytes]) -> None:
@@ -60,7 +61,7 @@ def test_served_bytes_equal_the_golden_files(served: dict[str, bytes]) -> None:
 
 
 def test_no_stray_golden_files(served: dict[str, bytes]) -> None:
-    kept = {str(p.relative_to(GOLDEN)) for p in GOLDEN.rglob("*") if p.is_file() and p.suffix in (".xml", ".json")}
+    kept = {str(p.relative_to(GOLDEN)) for p in GOLDEN.rglob("*") if p.is_file() and p.suffix in (".xml", ".json", ".html", ".opml")}
     kept -= {str(p.relative_to(GOLDEN)) for p in (GOLDEN / "titles" / "known-bad").iterdir()}
     assert kept == set(served)
 

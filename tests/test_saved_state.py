@@ -8,6 +8,7 @@ settings (a new site_url) after a restart.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -63,6 +64,12 @@ def test_a_saved_entry_is_the_very_record_that_was_saved(published: datetime) ->
         draft=True,
         reading_time=3,
         updated=published + timedelta(days=1),
+        feed=False,
+        language="de",
+        section="notes",
+    )
+    assert all(getattr(full, f.name) != f.default for f in dataclasses.fields(Post) if f.default is not dataclasses.MISSING), (
+        "every field set"
     )
     history = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC))
     entries = {

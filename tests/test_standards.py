@@ -60,14 +60,15 @@ def documents(paged_server: ServerProcess) -> Fetched:
 
 
 def next_page(content_type: str, body: bytes) -> str | None:
+    """The next older document: JSON Feed ``next_url``, RFC 5005 ``prev-archive`` (current → newest archive → … → 1)."""
     if content_type.startswith("application/feed+json"):
         return json.loads(body).get("next_url")
-    return feedcheck.links(body).get("next")
+    return feedcheck.links(body).get("prev-archive")
 
 
 def first_page(url: str) -> str:
-    """The URL of page 1 of the feed ``url`` is a page of (``…/page/3/atom.xml`` → ``…/atom.xml``)."""
-    return re.sub(r"/page/[0-9]+/([^/]+)$", r"/\1", url)
+    """The URL of the current feed whose archive ``url`` is (``…/archive/3/atom.xml`` → ``…/atom.xml``)."""
+    return re.sub(r"/archive/[0-9]+/([^/]+)$", r"/\1", url)
 
 
 def home_of(url: str) -> str:
@@ -77,10 +78,12 @@ def home_of(url: str) -> str:
 def test_crawl_covers_every_scope_format_and_page(paged_server: ServerProcess, documents: Fetched) -> None:
     tags = len(etree.fromstring(fetch(paged_server.url("/feeds.opml"))[1]).findall(".//outline")) - 1
     assert tags > 10
-    first_pages = [url for url in documents if "/page/" not in url]
+    first_pages = [url for url in documents if "/archive/" not in url]
     assert len(first_pages) == 3 * (tags + 1)
-    assert paged_server.url("/page/6/feed.xml") in documents  # 18 posts, 3 per page
-    assert any("/page/" in url and "/tags/" in url for url in documents)
+    assert paged_server.url("/archive/6/feed.xml") in documents  # 18 posts, 3 per archive
+    assert paged_server.url("/archive/1/feed.xml") in documents
+    assert any("/archive/" in url and "/tags/" in url for url in documents)
+    assert any("/authors/" in url for url in documents)
 
 
 def test_every_rss_document_is_valid_with_zero_warnings(documents: Fetched) -> None:
@@ -172,10 +175,12 @@ def test_guid_is_not_a_permalink_for_tag_uris(paged_server: ServerProcess) -> No
     assert guids and all(g.text.startswith("tag:") and g.get("isPermaLink") == "false" for g in guids)
 
 
-def test_dc_namespace_only_when_a_post_has_authors_without_email(paged_server: ServerProcess) -> None:
+def test_rss_names_authors_with_dc_creator_never_an_email(paged_server: ServerProcess) -> None:
     body = fetch(paged_server.url("/feed.xml"))[1]
-    assert b"purl.org/dc/elements" not in body  # the site author has an email: <author> only
-    assert b"<author>author@example.com (Test Author)</author>" in body
+    root = feedcheck.parse(body)
+    items = root.findall("channel/item")
+    assert items and all(item.findtext(f"{{{feedcheck.DC}}}creator") == "Test Author" for item in items)
+    assert root.findall("channel/item/author") == [] and b"author@example.com" not in body
 
 
 def test_checks_catch_the_mistakes_they_name() -> None:

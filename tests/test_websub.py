@@ -88,7 +88,7 @@ def test_feeds_announce_the_hub_in_documents_and_headers(hub_app: Flask, hub: Hu
         assert response.headers["Link"] == f'<{hub.url}>; rel="hub", <{SITE}{path}>; rel="self"'
         assert hub.url.encode() in response.data
     paged = make_app(websub_hubs=[hub.url], items_per_feed=5).test_client()
-    assert paged.get("/page/2/atom.xml").headers["Link"].endswith(f'<{SITE}/page/2/atom.xml>; rel="self"')
+    assert paged.get("/archive/2/atom.xml").headers["Link"].endswith(f'<{SITE}/archive/2/atom.xml>; rel="self"')
 
 
 def test_without_hubs_only_self_is_linked(client: FlaskClient) -> None:
@@ -106,8 +106,9 @@ def test_an_edited_post_pings_exactly_the_feeds_that_changed(hub_app: Flask, hub
     post.write_text(post.read_text(encoding="utf-8") + "\nOne more paragraph.\n", encoding="utf-8")
     assert hub_app.extensions["feeds"].builder.rescan()
     assert publisher(hub_app).wait_idle(10)
-    expected = {f"{SITE}/{name}" for name in FORMATS} | {f"{SITE}/tags/{tag}/{name}" for tag in POST_TAGS for name in FORMATS}
-    assert sorted(hub.topics()) == sorted(expected)  # each once: no page 2, no HTML, no other tag
+    scopes = ["/", "/authors/test-author/", *(f"/tags/{tag}/" for tag in POST_TAGS)]  # the post's scopes
+    expected = {f"{SITE}{prefix}{name}" for prefix in scopes for name in FORMATS}
+    assert sorted(hub.topics()) == sorted(expected)  # each once: no archive, no HTML, no other tag
     assert all(p["hub.mode"] == ["publish"] and p["_type"] == ["application/x-www-form-urlencoded"] for p in hub.pings)
 
 
@@ -124,7 +125,7 @@ def test_a_failing_hub_is_retried_with_backoff(hub_app: Flask, hub: Hub, content
     assert hub_app.extensions["feeds"].builder.rescan()
     assert publisher(hub_app).wait_idle(10)
     assert len(hub.topics("500")) == 2
-    expected = {f"{SITE}/{name}" for name in FORMATS} | {f"{SITE}/tags/go/{name}" for name in FORMATS}
+    expected = {f"{SITE}{prefix}{name}" for prefix in ("/", "/authors/test-author/", "/tags/go/") for name in FORMATS}
     assert sorted(hub.topics()) == sorted(expected)
     assert publisher(hub_app).failed == 0
 
@@ -161,7 +162,8 @@ def test_the_real_server_pings_the_hub_after_an_edit(hub: Hub, content: Path, co
             assert response.headers["Link"] == f'<{hub.url}>; rel="hub", <{server.url("/tags/go/feed.json")}>; rel="self"'
         post = content / POST
         post.write_text(post.read_text(encoding="utf-8") + "\nEdited while serving.\n", encoding="utf-8")
-        expected = {server.url(f"/{name}") for name in FORMATS} | {server.url(f"/tags/{t}/{name}") for t in POST_TAGS for name in FORMATS}
+        scopes = ["/", "/authors/test-author/", *(f"/tags/{t}/" for t in POST_TAGS)]
+        expected = {server.url(f"{prefix}{name}") for prefix in scopes for name in FORMATS}
         # The scheduler scans every second.
         wait_until(lambda: set(hub.topics()) == expected, 20, "a ping for every changed feed", detail=lambda: str(sorted(hub.topics())))
         assert sorted(hub.topics()) == sorted(expected)

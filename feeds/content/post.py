@@ -33,9 +33,11 @@ from feeds.content.tags import slugify
 from feeds.errors import ContentError
 from feeds.limits import MAX_PROBLEM_MESSAGE, cut, quoted
 from feeds.models import Post, Problem
+from feeds.parsers import as_language
 
 FIELDS = frozenset(
     {"title", "date", "updated", "slug", "id", "summary", "tags", "authors", "image", "draft", "link", "enclosure", "reading_time"}
+    | {"feed", "language"}
 )
 WORDS_PER_MINUTE = 230
 
@@ -156,9 +158,9 @@ def _post_from(file: SourceFile, config: Config, fields: Fields, body: str, raw:
         if not slug:
             raise ContentError(file.rel, "slug: the file name gives an empty slug; set slug in the front matter", 1)
 
-    url = config.site_url + quote_slug_path(
-        config.permalink.format(slug=slug, year=f"{published.year:04d}", month=f"{published.month:02d}", day=f"{published.day:02d}")
-    )
+    permalink = config.permalink.format(slug=slug, year=f"{published.year:04d}", month=f"{published.month:02d}", day=f"{published.day:02d}")
+    # A path is under site_url (the service serves the page); an absolute permalink is the blog elsewhere.
+    url = config.site_url + quote_slug_path(permalink) if permalink.startswith("/") else quote_url(permalink)
     post_id = fields.text("id") or _default_id(config.site_url, slug, published)
 
     link = fields.text("link")
@@ -172,6 +174,17 @@ def _post_from(file: SourceFile, config: Config, fields: Fields, body: str, raw:
     draft = meta.get("draft", False)
     if not isinstance(draft, bool):
         raise fields.error("draft", f"expected true or false, got {quoted(draft)}")
+    in_feeds = meta.get("feed", True)
+    if not isinstance(in_feeds, bool):
+        raise fields.error("feed", f"expected true or false, got {quoted(in_feeds)}")
+    language = fields.text("language")
+    if language is not None:
+        try:
+            language = as_language(language)
+        except ValueError as e:
+            raise fields.error("language", str(e)) from e
+        if language == config.language:
+            language = None  # the site's: one spelling, so a post that states it digests like one that does not
 
     reading_time = meta.get("reading_time")
     if reading_time is not None and (isinstance(reading_time, bool) or not isinstance(reading_time, int) or reading_time < 1):
@@ -199,7 +212,22 @@ def _post_from(file: SourceFile, config: Config, fields: Fields, body: str, raw:
         enclosure=parse_enclosure(fields, url),
         draft=draft,
         reading_time=reading_time,
+        feed=in_feeds,
+        language=language,
+        section=section_of(file.rel),
     )
+
+
+def section_of(rel: str) -> str | None:
+    """Return the section of a post file: the slug of its first-level folder, None for a file at the top."""
+    folder, sep, _ = rel.partition("/")
+    return (slugify(folder) or None) if sep else None
+
+
+def quote_url(url: str) -> str:
+    """Return an absolute permalink as a URI: its path percent-encoded like a site path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{quote_slug_path(parts.path)}"
 
 
 # Whitespace as str.split() sees it: for each byte of UTF-8 text, 0 if it is an ASCII space, else 1;

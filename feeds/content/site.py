@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from feeds.content.tags import TagIndex, index_tags
-from feeds.models import Post, Problem
+from feeds.content.tags import TagIndex, identity, index_names, index_tags
+from feeds.models import Post, Problem, Tag
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,26 @@ class Site:
     problems: tuple[Problem, ...]
     #: When the next future-dated post becomes visible, if any.
     next_change: datetime | None
+    #: Every author with a published post (the site author for posts that name none), as tags are indexed.
+    authors: TagIndex = TagIndex((), {}, ())
+    #: The site author's name, the author of posts that name none.
+    site_author: str = ""
+
+    def authors_of_nobody(self) -> tuple[Tag, ...]:
+        """Return the author scope of posts that name no author: the site author's."""
+        tag = self.authors.by_identity.get(identity(self.site_author))
+        return (tag,) if tag is not None else ()
+
+    def authors_of(self, post: Post) -> tuple[Tag, ...]:
+        """Return the author scopes of ``post`` (the site author's when it names none)."""
+        if not post.authors:
+            return self.authors_of_nobody()
+        seen: dict[str, Tag] = {}
+        for author in post.authors:
+            tag = self.authors.by_identity.get(identity(author.name))
+            if tag is not None:
+                seen.setdefault(tag.slug, tag)
+        return tuple(seen.values())
 
 
 def newest_first(post: Post) -> tuple[float, float, str]:
@@ -32,8 +52,8 @@ def newest_first(post: Post) -> tuple[float, float, str]:
 _published_then_source = operator.attrgetter("published", "source")
 
 
-def select(posts: Iterable[Post], now: datetime) -> Site:
-    """Return the site as published at ``now``."""
+def select(posts: Iterable[Post], now: datetime, site_author: str = "") -> Site:
+    """Return the site as published at ``now``; ``site_author`` writes the posts that name no author."""
     live: list[Post] = []
     upcoming: list[datetime] = []
     for post in posts:
@@ -49,8 +69,11 @@ def select(posts: Iterable[Post], now: datetime) -> Site:
     contested = not len({post.id for post in live}) == len({post.url for post in live}) == len(live)
     kept = _first_owners(live, problems) if contested else live
     kept.sort(key=newest_first)
-    tags = index_tags(kept)
-    return Site(tuple(kept), tags, tuple(problems) + tags.problems, min(upcoming, default=None))
+    tags = index_tags(p for p in kept if p.feed)  # a tag's scope holds posts in feeds
+    fallback = (site_author,) if site_author else ()
+    authors = index_names(((p.source, tuple(a.name for a in p.authors) or fallback) for p in kept if p.feed), "author", "/authors/")
+    problems += tags.problems + authors.problems
+    return Site(tuple(kept), tags, tuple(problems), min(upcoming, default=None), authors, site_author)
 
 
 def _first_owners(live: list[Post], problems: list[Problem]) -> list[Post]:

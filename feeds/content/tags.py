@@ -21,7 +21,6 @@ def slugify(name: str) -> str:
     return _NOT_ALNUM.sub("-", name.casefold()).strip("-")
 
 
-@functools.lru_cache(maxsize=8192)  # a site has few tag spellings, and each post names them again
 @functools.lru_cache(maxsize=8192)  # a site has few spellings, met once per post and scan
 def identity(name: str) -> str:
     """Return the key under which spellings of one tag merge.
@@ -39,7 +38,7 @@ def _short_hash(text: str) -> str:
 
 @dataclass(frozen=True)
 class TagIndex:
-    #: Every tag, sorted by slug.
+    #: Every tag (or author), sorted by slug.
     tags: tuple[Tag, ...]
     #: Tag of each identity key.
     by_identity: dict[str, Tag]
@@ -57,7 +56,12 @@ class TagIndex:
 
 
 def index_tags(posts: Iterable[Post]) -> TagIndex:
-    """Merge the tag spellings of ``posts`` into tags with unique, stable slugs.
+    """Merge the tag spellings of ``posts`` into tags with unique, stable slugs (see :func:`index_names`)."""
+    return index_names(((post.source, post.tags) for post in posts), "tag", "/tags/")
+
+
+def index_names(named: Iterable[tuple[str, tuple[str, ...]]], kind: str, prefix: str) -> TagIndex:
+    """Merge the spellings of names (tags, authors) that files give into scopes with unique, stable slugs.
 
     The display name is the most used spelling (ties: the alphabetically first).
     A slug claimed by several distinct tags stays with the one whose identity
@@ -68,9 +72,8 @@ def index_tags(posts: Iterable[Post]) -> TagIndex:
     # Each spelling's number of uses and first file (by name), then each tag's (an identity's spellings).
     uses: dict[str, int] = {}
     first_of: dict[str, str] = {}
-    for post in posts:
-        source = post.source
-        for name in post.tags:
+    for source, names in named:
+        for name in names:
             count = uses.get(name)
             if count is None:
                 uses[name], first_of[name] = 1, source
@@ -98,16 +101,18 @@ def index_tags(posts: Iterable[Post]) -> TagIndex:
             name = min(spellings[key].items(), key=lambda item: (-item[1], item[0]))[0]
             first = sources[key]
             if not slug:
-                final = f"tag-{_short_hash(key)}"
-                problems.append(Problem(first, 1, f"tag {name!r} has no letters or digits; its feeds are at /tags/{final}/", "warning"))
+                final = f"{kind}-{_short_hash(key)}"
+                problems.append(
+                    Problem(first, 1, f"{kind} {name!r} has no letters or digits; its feeds are at {prefix}{final}/", "warning")
+                )
             elif position:
                 final = f"{slug}-{_short_hash(key)}"
                 problems.append(
                     Problem(
                         first,
                         1,
-                        f"tag {name!r} has the same slug {slug!r} as tag "
-                        f"{min(spellings[keys[0]], key=lambda s: s)!r}; its feeds are at /tags/{final}/",
+                        f"{kind} {name!r} has the same slug {slug!r} as {kind} "
+                        f"{min(spellings[keys[0]], key=lambda s: s)!r}; its feeds are at {prefix}{final}/",
                         "warning",
                     )
                 )

@@ -6,6 +6,7 @@ tags (``café``, ``日本語``) get ``tag-`` and the first 10 hex digits of the 
 their slug: stable, and unlike a transliteration (``cafe``) never taken by a tag added
 later. A tag whose slug is the site's own name, or whose hashed name some tag's slug
 happens to take, gets the hashed name one digit longer at a time until it is free.
+Author, section and language scopes are not accounts: only the site and its tags are.
 What identifies an account to other servers is its actor id (``/ap/site``,
 ``/ap/tags/<slug>``), not its name: renaming ``fediverse_name`` keeps every follower.
 """
@@ -20,6 +21,7 @@ from feeds import urls
 from feeds.config import Config
 from feeds.models import Tag
 from feeds.parsers import ACCOUNT_NAME
+from feeds.snapshot.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ def tag_names(site_name: str, tags: Iterable[Tag]) -> dict[str, str]:
 
 class Directory:
     """Every account of one snapshot's tags, by name, slug and actor path."""
+
+    @classmethod
+    def of(cls, config: Config, manifest: Manifest) -> Directory:
+        """The accounts of a snapshot: the site's, and each tag's that has feeds (a tag only on ``feed: false`` posts has none)."""
+        return cls(config, (tag for tag in manifest.tags if urls.tag_prefix(tag.slug) in manifest.scopes))
 
     def __init__(self, config: Config, tags: Iterable[Tag]) -> None:
         self.config = config

@@ -15,6 +15,7 @@ from typing import Any
 from feeds import __version__, urls
 from feeds.config import Config
 from feeds.fediverse.accounts import Account
+from feeds.render import activity
 from feeds.render.activity import CONTEXT, PUBLIC
 
 JRD = "application/jrd+json"
@@ -115,17 +116,8 @@ def accept(account: Account, follow: dict[str, Any]) -> dict[str, Any]:
 
 
 def create(article: dict[str, Any]) -> dict[str, Any]:
-    obj = {key: value for key, value in article.items() if key != "@context"}
-    return {
-        "@context": CONTEXT,
-        "id": obj["id"] + "#create",
-        "type": "Create",
-        "actor": obj["attributedTo"],
-        "published": obj["published"],
-        "to": obj["to"],
-        "cc": obj["cc"],
-        "object": obj,
-    }
+    """The Create of a post's Article, as the site's outbox lists it."""
+    return {"@context": CONTEXT, **activity.create(article)}
 
 
 def update(article: dict[str, Any], version: str) -> dict[str, Any]:
@@ -143,17 +135,14 @@ def update(article: dict[str, Any], version: str) -> dict[str, Any]:
 
 
 def announce(actor: str, site: str, object_id: str, published: str) -> dict[str, Any]:
-    """A tag account's boost of a post, addressed as Mastodon addresses a public boost."""
-    return {
-        "@context": CONTEXT,
-        "id": f"{actor}/announces/{object_id.rsplit('/', 1)[1]}",
-        "type": "Announce",
-        "actor": actor,
-        "published": published,
-        "to": [PUBLIC],
-        "cc": [actor + "/followers", site],
-        "object": object_id,
-    }
+    """A tag account's boost of a post, as its outbox lists it."""
+    return {"@context": CONTEXT, **activity.announce(actor, site, object_id, published)}
+
+
+def undo_announce(actor: str, site: str, object_id: str, published: str) -> dict[str, Any]:
+    """Take a tag account's boost back (the post lost the tag): Mastodon removes the boost it names by id."""
+    boost = activity.announce(actor, site, object_id, published)
+    return {"@context": CONTEXT, "id": boost["id"] + "#undo", "type": "Undo", "actor": actor, "to": boost["to"], "object": boost}
 
 
 def delete(site: Account, object_id: str) -> dict[str, Any]:

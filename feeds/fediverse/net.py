@@ -198,8 +198,8 @@ class Client:
             connection.close()
 
     def get(self, url: str, accept: str, sign: SignFunction | None = None) -> Response:
-        """GET ``url``, following up to ``MAX_REDIRECTS`` redirects (each checked again)."""
-        for _ in range(limits.MAX_REDIRECTS + 1):
+        """GET ``url``, following up to ``MAX_FETCH_REDIRECTS`` redirects (each checked again)."""
+        for _ in range(limits.MAX_FETCH_REDIRECTS + 1):
             response = self.request("GET", url, {"Accept": accept}, sign=sign)
             location = response.headers.get("location")
             if response.status not in (301, 302, 303, 307, 308) or not location:

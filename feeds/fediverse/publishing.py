@@ -19,11 +19,16 @@ does not insert a boost of a status already among the newest 40 of a home
 timeline, nor a second boost of it (unless the user turned "Group boosts in
 timelines" off).
 
+**Who speaks for a post.** The site's account, when the post is in the site's
+feeds (its Article is addressed to the site's followers; a section with
+``site_feeds = false`` is not), and the account of each of its tags.
+
 **Driven by the snapshot.** Each post's Article is a snapshot document; the
 database remembers, per post, the Article's ETag, a fingerprint of what
-followers see and its tags (``fediverse_objects``). A new Article → Create (+
-Announces), a changed fingerprint → Update to every inbox that has the post (+
-Announces by tags it gained), a vanished one → Delete. Each change is one
+followers see and the accounts that speak for it (``fediverse_objects``). A new
+Article → Create (+ Announces), a changed fingerprint → Update to every inbox
+that has the post (+ a Create or Announces for the accounts it gained, an Undo
+of the boost of each tag it lost), a vanished one → Delete. Each change is one
 transaction that compares and sets the row and queues the deliveries, so
 several hosts publishing the same snapshot queue each activity once. The first
 look (fediverse just turned on) records every post without sending anything.
@@ -54,8 +59,10 @@ from feeds.snapshot.manifest import Item, Manifest, Pending
 OBJECTS = ACTIVITY + urls.AP + "/objects/"
 SITE = urls.actor_path(None)
 BASELINE = "baseline"
-#: What followers see of an Article: a change elsewhere (``updated`` alone, key order) sends no Update.
-_SEEN = ("name", "summary", "content", "url", "tag", "attachment", "image")
+#: Inbox → our actor (path) → its followers behind that inbox.
+Inboxes = Mapping[str, Mapping[str, set[str]]]
+#: What followers see of an Article (and who it is for): a change elsewhere (``updated`` alone, key order) sends no Update.
+_SEEN = ("name", "summary", "content", "url", "tag", "attachment", "image", "cc")
 
 
 @dataclass
@@ -66,6 +73,8 @@ class Report:
     updated: int = 0
     deleted: int = 0
     announced: int = 0
+    #: Boosts taken back (the post lost a tag).
+    undone: int = 0
     recorded: int = 0
     deliveries: int = 0
     #: Object paths created, for the log.
@@ -74,9 +83,12 @@ class Report:
 
 @dataclass(frozen=True)
 class Known:
+    """A post as followers were last told it."""
+
     etag: str | None
     fingerprint: str | None
-    tags: tuple[str, ...]
+    #: Our actors (paths) whose followers have it: the site's if it was addressed to them, each tag's that boosted it.
+    actors: tuple[str, ...]
     deleted: bool
 
 
@@ -95,14 +107,14 @@ def fingerprint(article: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(seen, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
-def tags_of(config: Config, article: Mapping[str, Any]) -> tuple[str, ...]:
-    """The slugs of an Article's tags, from its Hashtags' links to the tag pages."""
-    slugs = []
+def actors_of(config: Config, article: Mapping[str, Any]) -> tuple[str, ...]:
+    """The actors (paths) that speak for an Article: the site's if its followers are addressed, each tag's of its Hashtags."""
+    actors = [SITE] if urls.absolute(config.site_url, SITE + "/followers") in (article.get("cc") or ()) else []
     for tag in article.get("tag") or ():
         path = urls.site_path(config.site_url, str(tag.get("href", "")))
         if path and path.startswith("/tags/") and path.endswith("/"):
-            slugs.append(path[len("/tags/") : -1])
-    return tuple(dict.fromkeys(slugs))
+            actors.append(urls.actor_path(path[len("/tags/") : -1]))
+    return tuple(dict.fromkeys(actors))
 
 
 class Publisher:
@@ -129,7 +141,7 @@ class Publisher:
             before = articles(old)
             candidates = {p for p, e in current.items() if not isinstance(e, Item) or before.get(p) != e}
             candidates |= {p for p in before if p not in current}
-        directory = Directory(self.config, new.tags)
+        directory = Directory.of(self.config, new)
         for path in sorted(candidates):
             entry = current.get(path)
             if not baseline:
@@ -137,7 +149,7 @@ class Publisher:
             elif entry is None:
                 self._delete(path, directory, report)
             elif isinstance(entry, Item):
-                self._publish(path, entry, directory, report)
+                self._publish(path, entry, report)
         if not baseline:
             with store.writing(self.database) as connection:
                 store.set_state(connection, BASELINE, str(store.now_ms()))
@@ -145,7 +157,7 @@ class Publisher:
 
     def _read(self, entry: Item) -> tuple[dict[str, Any], str, tuple[str, ...]]:
         article = json.loads(self.read(entry))
-        return article, fingerprint(article), tags_of(self.config, article)
+        return article, fingerprint(article), actors_of(self.config, article)
 
     def _record(self, path: str, entry: Item | Pending | None, report: Report) -> None:
         """The first look: remember the post as followers would have it, sending nothing."""
@@ -153,75 +165,84 @@ class Publisher:
             return
         etag: str | None = None
         print_: str | None = None
-        tags: tuple[str, ...] = ()
+        actors: tuple[str, ...] = ()
         if isinstance(entry, Item):
-            _, print_, tags = self._read(entry)
+            _, print_, actors = self._read(entry)
             etag = entry.etag
         with store.writing(self.database) as connection:
-            report.recorded += _upsert(connection, path, etag, print_, tags, None)
+            report.recorded += _upsert(connection, path, etag, print_, actors)
 
-    def _publish(self, path: str, entry: Item, directory: Directory, report: Report) -> None:
+    def _publish(self, path: str, entry: Item, report: Report) -> None:
         with self.database.read() as connection:
             known = _known(connection, path)
         if known is not None and not known.deleted and known.etag == entry.etag:
             return
-        article, print_, tags = self._read(entry)
+        article, print_, actors = self._read(entry)
         with store.writing(self.database) as connection:
             if known is None or known.deleted:
-                if not _swap(connection, path, known, entry.etag, print_, tags):
+                if not _swap(connection, path, known, entry.etag, print_, actors):
                     return
-                self._create(connection, article, tags, directory, report)
+                self._create(connection, article, actors, report)
                 report.objects.append(path)
             elif known.fingerprint is None or known.fingerprint == print_:
-                _swap(connection, path, known, entry.etag, print_, tags)  # nothing followers see changed
+                _swap(connection, path, known, entry.etag, print_, actors)  # nothing followers see changed
             else:
-                if not _swap(connection, path, known, entry.etag, print_, tags):
+                if not _swap(connection, path, known, entry.etag, print_, actors):
                     return
-                self._update(connection, article, known.tags, tags, entry.etag, directory, report)
+                self._update(connection, article, known.actors, actors, entry.etag, report)
 
     def _delete(self, path: str, directory: Directory, report: Report) -> None:
         with store.writing(self.database) as connection:
             known = _known(connection, path)
-            if known is None or known.deleted or not _swap(connection, path, known, known.etag, known.fingerprint, known.tags, True):
+            if known is None or known.deleted or not _swap(connection, path, known, known.etag, known.fingerprint, known.actors, True):
                 return
-            inboxes = self._inboxes(connection, [SITE, *(urls.actor_path(t) for t in known.tags)])
+            inboxes = self._inboxes(connection, list(known.actors))
             body = dumps(documents.delete(directory.site, urls.absolute(self.config.site_url, path)))
             report.deliveries += store.enqueue(connection, SITE, body, sorted(inboxes))
             report.deleted += 1
 
-    def _create(self, connection: Connection, article: dict[str, Any], tags: Iterable[str], directory: Directory, report: Report) -> None:
-        actors = [urls.actor_path(t) for t in tags]
-        by_inbox = self._inboxes(connection, [SITE, *actors])
-        site_inboxes = sorted(inbox for inbox, who in by_inbox.items() if who.get(SITE))
-        report.deliveries += store.enqueue(connection, SITE, dumps(documents.create(article)), site_inboxes)
+    def _create(self, connection: Connection, article: dict[str, Any], actors: tuple[str, ...], report: Report) -> None:
+        by_inbox = self._inboxes(connection, list(actors))
+        covered: dict[str, set[str]] = {inbox: set() for inbox in by_inbox}
+        self._create_for_site(connection, article, by_inbox, covered, report)
         report.created += 1
-        self._announce(connection, article, actors, by_inbox, {inbox: set(who.get(SITE, ())) for inbox, who in by_inbox.items()}, report)
+        self._announce(connection, article, [a for a in actors if a != SITE], by_inbox, covered, report)
+
+    def _create_for_site(
+        self, connection: Connection, article: dict[str, Any], by_inbox: Inboxes, covered: dict[str, set[str]], report: Report
+    ) -> None:
+        """Send the Create to every inbox where it reaches a follower of the site not reached yet."""
+        inboxes = sorted(inbox for inbox, who in by_inbox.items() if who.get(SITE, set()) - covered.setdefault(inbox, set()))
+        report.deliveries += store.enqueue(connection, SITE, dumps(documents.create(article)), inboxes)
+        for inbox in inboxes:
+            covered[inbox] |= by_inbox[inbox][SITE]
 
     def _update(
-        self,
-        connection: Connection,
-        article: dict[str, Any],
-        old_tags: tuple[str, ...],
-        tags: tuple[str, ...],
-        etag: str,
-        directory: Directory,
-        report: Report,
+        self, connection: Connection, article: dict[str, Any], old: tuple[str, ...], new: tuple[str, ...], etag: str, report: Report
     ) -> None:
-        kept = [SITE, *(urls.actor_path(t) for t in dict.fromkeys(old_tags))]
-        gained = [urls.actor_path(t) for t in tags if t not in old_tags]
-        by_inbox = self._inboxes(connection, kept + gained)
-        body = dumps(documents.update(article, etag.strip('"')[:12]))
-        report.deliveries += store.enqueue(connection, SITE, body, sorted(by_inbox))
+        """Update every inbox that has the post; reach the followers of accounts it gained; take back the boosts of tags it lost."""
+        by_inbox = self._inboxes(connection, list(dict.fromkeys(old + new)))
+        told = sorted(inbox for inbox, who in by_inbox.items() if any(who.get(actor) for actor in old))
+        report.deliveries += store.enqueue(connection, SITE, dumps(documents.update(article, etag.strip('"')[:12])), told)
         report.updated += 1
-        covered = {inbox: set().union(*(who.get(actor, set()) for actor in kept)) for inbox, who in by_inbox.items()}
-        self._announce(connection, article, gained, by_inbox, covered, report)
+        covered = {inbox: set().union(*(who.get(actor, set()) for actor in old)) for inbox, who in by_inbox.items()}
+        if SITE in new and SITE not in old:
+            self._create_for_site(connection, article, by_inbox, covered, report)
+        self._announce(connection, article, [a for a in new if a not in old and a != SITE], by_inbox, covered, report)
+        site_id = urls.absolute(self.config.site_url, SITE)
+        for actor in (a for a in old if a not in new and a != SITE):
+            inboxes = sorted(inbox for inbox, who in by_inbox.items() if who.get(actor))
+            actor_id = urls.absolute(self.config.site_url, actor)
+            body = dumps(documents.undo_announce(actor_id, site_id, article["id"], article["published"]))
+            report.deliveries += store.enqueue(connection, actor, body, inboxes)
+            report.undone += 1 if inboxes else 0
 
     def _announce(
         self,
         connection: Connection,
         article: dict[str, Any],
         actors: list[str],
-        by_inbox: Mapping[str, Mapping[str, set[str]]],
+        by_inbox: Inboxes,
         covered: dict[str, set[str]],
         report: Report,
     ) -> None:
@@ -241,7 +262,7 @@ class Publisher:
                 report.deliveries += store.enqueue(connection, actor, body, sorted(targets[actor]))
                 report.announced += 1
 
-    def _inboxes(self, connection: Connection, actors: list[str]) -> dict[str, dict[str, set[str]]]:
+    def _inboxes(self, connection: Connection, actors: list[str]) -> Inboxes:
         """Inbox → our actor → its followers there, leaving out blocked domains."""
         out: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for follower in store.followers_for(connection, actors):
@@ -251,18 +272,24 @@ class Publisher:
 
 
 def _known(connection: Connection, path: str) -> Known | None:
-    row = connection.execute(text("SELECT etag, fingerprint, tags, deleted FROM fediverse_objects WHERE object = :o"), {"o": path}).first()
+    query = text("SELECT etag, fingerprint, actors, deleted FROM fediverse_objects WHERE object = :o")
+    row = connection.execute(query, {"o": path}).first()
     if row is None:
         return None
-    return Known(row[0], row[1], tuple(unquote(t) for t in str(row[2]).split()), bool(row[3]))
+    return Known(row[0], row[1], tuple(unquote(a) for a in str(row[2]).split()), bool(row[3]))
 
 
-def _upsert(connection: Connection, path: str, etag: str | None, print_: str | None, tags: Iterable[str], known: Known | None) -> int:
-    values = {"o": path, "e": etag, "f": print_, "t": " ".join(urls.quote_path(t) for t in tags), "at": store.now_ms()}
+def _actors(actors: Iterable[str]) -> str:
+    """The ``actors`` column: the paths, percent-encoded (a tag's slug may hold a space), space-separated."""
+    return " ".join(urls.quote_path(a) for a in actors)
+
+
+def _upsert(connection: Connection, path: str, etag: str | None, print_: str | None, actors: Iterable[str]) -> int:
+    values = {"o": path, "e": etag, "f": print_, "a": _actors(actors), "at": store.now_ms()}
     return int(
         connection.execute(
             text(
-                "INSERT INTO fediverse_objects (object, etag, fingerprint, tags, deleted, changed_at) VALUES (:o, :e, :f, :t, 0, :at)"
+                "INSERT INTO fediverse_objects (object, etag, fingerprint, actors, deleted, changed_at) VALUES (:o, :e, :f, :a, 0, :at)"
                 " ON CONFLICT (object) DO NOTHING"
             ),
             values,
@@ -276,17 +303,17 @@ def _swap(
     known: Known | None,
     etag: str | None,
     print_: str | None,
-    tags: Iterable[str],
+    actors: Iterable[str],
     deleted: bool = False,
 ) -> bool:
     """Compare and set a post's row; False when another process changed it first (it sends what is needed)."""
     if known is None:
-        return _upsert(connection, path, etag, print_, tags, None) == 1
+        return _upsert(connection, path, etag, print_, actors) == 1
     values = {
         "o": path,
         "e": etag,
         "f": print_,
-        "t": " ".join(urls.quote_path(t) for t in tags),
+        "a": _actors(actors),
         "d": int(deleted),
         "at": store.now_ms(),
         "old_e": known.etag or "",
@@ -294,7 +321,7 @@ def _swap(
     }
     result = connection.execute(
         text(
-            "UPDATE fediverse_objects SET etag = :e, fingerprint = :f, tags = :t, deleted = :d, changed_at = :at"
+            "UPDATE fediverse_objects SET etag = :e, fingerprint = :f, actors = :a, deleted = :d, changed_at = :at"
             " WHERE object = :o AND COALESCE(etag, '') = :old_e AND deleted = :old_d"
         ),
         values,

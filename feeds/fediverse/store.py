@@ -324,8 +324,11 @@ def finish(database: Database, done: Sequence[int], retry: Mapping[int, tuple[in
             connection.execute(text("DELETE FROM fediverse_deliveries WHERE id = :id"), gone)
         if retry:
             connection.execute(
-                text("UPDATE fediverse_deliveries SET attempts = attempts + 1, due_at = :due, last_error = :error WHERE id = :id"),
-                [{"id": i, "due": due_at, "error": error[:300]} for i, (due_at, error) in retry.items()],
+                text(
+                    "UPDATE fediverse_deliveries SET attempts = attempts + 1, due_at = :due, last_error = :error, failed_at = :now"
+                    " WHERE id = :id"
+                ),
+                [{"id": i, "due": due_at, "error": error[:300], "now": now_ms()} for i, (due_at, error) in retry.items()],
             )
 
 
@@ -342,3 +345,16 @@ def collect(database: Database) -> int:
 def queue_size(database: Database) -> int:
     with database.read() as connection:
         return int(connection.execute(text("SELECT COUNT(*) FROM fediverse_deliveries")).scalar_one())
+
+
+def status(connection: Connection) -> dict[str, object]:
+    """For /healthz: distinct followers, deliveries queued and waiting for a retry, and the newest failure's host and error."""
+    followers = connection.execute(text("SELECT COUNT(DISTINCT follower) FROM fediverse_followers")).scalar_one()
+    queued, retrying = connection.execute(
+        text("SELECT COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0) FROM fediverse_deliveries")
+    ).one()
+    failure = connection.execute(
+        text("SELECT host, last_error, failed_at FROM fediverse_deliveries WHERE failed_at IS NOT NULL ORDER BY failed_at DESC LIMIT 1")
+    ).first()
+    last = None if failure is None else {"host": failure[0], "error": failure[1], "at": int(failure[2]) // 1000}
+    return {"followers": int(followers), "queued": int(queued), "retrying": int(retrying), "last_error": last}

@@ -1,14 +1,21 @@
-"""The ActivityStreams documents a snapshot holds: each post's Article, and every account's outbox pages.
+"""The ActivityStreams documents a snapshot holds: each post's Article, and every account's outbox and its pages.
 
 Pure and deterministic, like the feeds: the same posts give the same bytes on every
 worker and host, so the builder renders them into the snapshot. What changes per
 request (actors with their keys, follower counts, WebFinger) is built by the
-fediverse stage from the database instead.
+fediverse stage from the database instead. The activities are built here too, so
+that an outbox lists exactly what the deliveries send (``feeds.fediverse.documents``).
 
 How Mastodon reads an Article (https://docs.joinmastodon.org/spec/activitypub/#payloads,
 and Fedify's manual, "Pragmatics"): it is a "converted" type, shown as its ``name`` in
 bold, its ``summary`` and a link to its ``url`` — not its ``content`` (other servers show
 that). On a ``Note`` the ``summary`` would be a content warning; on an Article it is not.
+
+Outboxes (https://www.w3.org/TR/activitypub/#outbox: an OrderedCollection, newest first)
+are paged like the scope's archives (RFC 5005 §4): page k holds the oldest-first posts
+[(k−1)N, kN), newest first inside, and the newest page the rest; the collection's
+``first`` is the newest page and each page's ``next`` the one before it. A page keeps
+its bytes as posts are added, but for the one time it gains a ``prev``.
 """
 
 from __future__ import annotations
@@ -45,8 +52,8 @@ def when(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def actor_id(config: Config, tag: Tag | None) -> str:
-    return urls.absolute(config.site_url, urls.actor_path(tag.slug if tag else None))
+def actor_id(config: Config, tag_slug: str | None) -> str:
+    return urls.absolute(config.site_url, urls.actor_path(tag_slug))
 
 
 def object_id(config: Config, post_id: str) -> str:
@@ -59,23 +66,79 @@ def hashtag_name(tag: Tag) -> str | None:
     return f"#{name}" if name and not name.isdigit() else None
 
 
-def article(config: Config, entry: Entry) -> dict[str, Any]:
-    """The Article of one post, without ``@context`` (added by :func:`article_document` and the activities)."""
+def pages(count: int, size: int) -> int:
+    """How many pages an outbox of ``count`` posts has, ``size`` a page (the newest may hold fewer)."""
+    return -(-count // size)
+
+
+# -- the activities (the outboxes list them; the deliveries send them with an @context) -----------
+
+
+def create_id(object_id: str) -> str:
+    return object_id + "#create"
+
+
+def announce_id(actor: str, object_id: str) -> str:
+    """A tag account's boost of a post: one per (tag, post), named by the object's last segment."""
+    return f"{actor}/announces/{object_id.rsplit('/', 1)[1]}"
+
+
+def create(article: dict[str, Any]) -> dict[str, Any]:
+    """The Create of an Article by the site account, addressed as the Article is."""
+    obj = {key: value for key, value in article.items() if key != "@context"}
+    return {
+        "id": create_id(obj["id"]),
+        "type": "Create",
+        "actor": obj["attributedTo"],
+        "published": obj["published"],
+        "to": obj["to"],
+        "cc": obj["cc"],
+        "object": obj,
+    }
+
+
+def announce(actor: str, site: str, object_id: str, published: str) -> dict[str, Any]:
+    """A tag account's boost of a post, addressed as Mastodon addresses a public boost."""
+    return {
+        "id": announce_id(actor, object_id),
+        "type": "Announce",
+        "actor": actor,
+        "published": published,
+        "to": [PUBLIC],
+        "cc": [actor + "/followers", site],
+        "object": object_id,
+    }
+
+
+# -- the snapshot's documents --------------------------------------------------------------------
+
+
+def article(config: Config, entry: Entry, in_site: bool = True) -> dict[str, Any]:
+    """The Article of one post, without ``@context``; ``in_site``: the site account's followers are its audience.
+
+    A post kept out of the site's feeds (a section with ``site_feeds = false``) is not addressed to the
+    site's followers; its tags' accounts still boost it. A site whose feeds are summary-only (``feed_content``)
+    sends the summary and a link as the content.
+    """
     post = entry.post
     site = actor_id(config, None)
+    content = entry.content_html
+    if config.feed_content != "full":
+        link = html.escape(post.url)
+        content = f'<p>{html.escape(entry.summary, quote=False)}</p><p><a href="{link}">{link}</a></p>'
     document: dict[str, Any] = {
         "id": object_id(config, post.id),
         "type": "Article",
         "attributedTo": site,
         "name": post.title,
-        "nameMap": {config.language: post.title},
+        "nameMap": {post.language or config.language: post.title},
         "summary": f"<p>{html.escape(entry.summary, quote=False)}</p>" if entry.summary else None,
-        "content": entry.content_html,
+        "content": content,
         "url": post.url,
         "published": when(post.published),
         "updated": when(post.updated),
         "to": [PUBLIC],
-        "cc": [site + "/followers"],
+        "cc": [site + "/followers"] if in_site else [],
         "sensitive": False,
         "tag": [],
         "attachment": [],
@@ -96,78 +159,39 @@ def article(config: Config, entry: Entry) -> dict[str, Any]:
     return document
 
 
-def article_document(config: Config, entry: Entry) -> bytes:
-    return dumps({"@context": CONTEXT, **article(config, entry)})
+def article_document(config: Config, entry: Entry, in_site: bool) -> bytes:
+    return dumps({"@context": CONTEXT, **article(config, entry, in_site)})
 
 
-def create(config: Config, entry: Entry) -> dict[str, Any]:
-    """The Create of a post's Article by the site account, as its outbox lists it."""
-    obj = article(config, entry)
-    return {
-        "id": obj["id"] + "#create",
-        "type": "Create",
-        "actor": obj["attributedTo"],
-        "published": obj["published"],
-        **_audience(obj),
-        "object": obj,
-    }
-
-
-def announce(config: Config, tag: Tag, post_id: str, published: datetime) -> dict[str, Any]:
-    """A tag account's boost of a post: how its followers get the post in their home timelines."""
-    actor = actor_id(config, tag)
-    obj = object_id(config, post_id)
-    return {
-        "id": f"{actor}/announces/{obj.rsplit('/', 1)[1]}",
-        "type": "Announce",
-        "actor": actor,
-        "published": when(published),
-        "to": [PUBLIC],
-        "cc": [actor + "/followers", actor_id(config, None)],
-        "object": obj,
-    }
-
-
-def _audience(obj: dict[str, Any]) -> dict[str, Any]:
-    return {"to": obj["to"], "cc": obj["cc"]}
-
-
-def outbox_collection(config: Config, tag: Tag | None, total: int, last_page: int) -> bytes:
-    """An account's outbox: its count and its first and last pages (newest first, like the feeds)."""
-    actor = actor_id(config, tag)
-    return dumps(
-        {
-            "@context": CONTEXT,
-            "id": actor + "/outbox",
-            "type": "OrderedCollection",
-            "totalItems": total,
-            "first": actor + f"/outbox/page/{1}",
-            "last": actor + f"/outbox/page/{last_page}",
-        }
-    )
-
-
-def outbox_page(config: Config, tag: Tag | None, page: int, last_page: int, entries: Sequence[Entry]) -> bytes:
-    """One outbox page: the site's Creates, or a tag's Announces, of the posts of that feed page."""
-    actor = actor_id(config, tag)
-    if tag is None:
-        items = [create(config, entry) for entry in entries]
+def outbox_collection(config: Config, tag_slug: str | None, total: int, last: int) -> bytes:
+    """An account's outbox: its count, its newest page (``first``) and its oldest (``last``)."""
+    actor = actor_id(config, tag_slug)
+    document: dict[str, Any] = {"@context": CONTEXT, "id": actor + "/outbox", "type": "OrderedCollection", "totalItems": total}
+    if last:
+        document["first"] = actor + f"/outbox/page/{last}"
+        document["last"] = actor + "/outbox/page/1"
     else:
-        items = [announce(config, tag, entry.post.id, entry.post.published) for entry in entries]
-    document: dict[str, Any] = {
-        "@context": CONTEXT,
-        "id": actor + f"/outbox/page/{page}",
-        "type": "OrderedCollectionPage",
-        "partOf": actor + "/outbox",
-        "orderedItems": items,
-    }
-    if page > 1:
-        document["prev"] = actor + f"/outbox/page/{page - 1}"
-    if page < last_page:
-        document["next"] = actor + f"/outbox/page/{page + 1}"
+        document["orderedItems"] = []
     return dumps(document)
 
 
-def post_index(config: Config, links: Sequence[tuple[str, str]]) -> bytes:
-    """Which object each post path shows (``/posts/x/`` → ``/ap/objects/…``), for the negotiation at post URLs."""
-    return dumps({path: obj for path, obj in links})
+def outbox_page(config: Config, tag_slug: str | None, number: int, last: int, entries: Sequence[Entry]) -> bytes:
+    """Outbox page ``number`` (1 = the oldest) of ``last``: the site's Creates, or a tag's Announces, newest first."""
+    actor = actor_id(config, tag_slug)
+    if tag_slug is None:
+        items = [create(article(config, entry)) for entry in entries]
+    else:
+        site = actor_id(config, None)
+        items = [announce(actor, site, object_id(config, entry.post.id), when(entry.post.published)) for entry in entries]
+    document: dict[str, Any] = {
+        "@context": CONTEXT,
+        "id": actor + f"/outbox/page/{number}",
+        "type": "OrderedCollectionPage",
+        "partOf": actor + "/outbox",
+    }
+    if number < last:
+        document["prev"] = actor + f"/outbox/page/{number + 1}"
+    if number > 1:
+        document["next"] = actor + f"/outbox/page/{number - 1}"
+    document["orderedItems"] = items
+    return dumps(document)

@@ -24,35 +24,47 @@ def entry(post: Post, tags: tuple[Tag, ...], rendered: Rendered) -> Entry:
 def render(doc: Doc, config: Config, lookup: Lookup) -> bytes:
     """Return the bytes of ``doc``."""
     entries = tuple(entry(post, tags, lookup(post)) for post, tags in zip(doc.posts, doc.post_tags, strict=True))
-    if doc.kind == "feed":
-        assert doc.page is not None and doc.filename is not None
-        return FORMATS[doc.filename].render(replace(doc.page, entries=entries))
-    if doc.kind == "view":
-        assert doc.page is not None
-        return pages.feed_view(config, replace(doc.page, entries=entries))
-    if doc.kind == "home":
-        return pages.home(config, entries, len(doc.tag_counts))
-    if doc.kind == "tags":
-        return pages.tag_list(config, doc.tag_counts)
-    if doc.kind == "tag":
-        assert doc.tag is not None
-        return pages.tag_page(config, doc.tag, doc.count, entries)
-    if doc.kind.startswith("ap-"):
-        return _activity(doc, config, entries)
-    if doc.kind == "opml":
-        assert doc.filename is not None
-        return pages.opml(config, doc.tag_counts, doc.filename, doc.newest)
-    raise ValueError(f"unknown document kind {doc.kind!r}")
+    return RENDERERS[doc.kind](doc, config, entries)
 
 
-def _activity(doc: Doc, config: Config, entries: tuple[Entry, ...]) -> bytes:
-    if doc.kind == "ap-object":
-        return activity.article_document(config, entries[0])
-    if doc.kind == "ap-outbox":
-        assert doc.page is not None
-        return activity.outbox_page(config, doc.page.tag, doc.page.page, doc.page.last_page, entries)
-    if doc.kind == "ap-collection":
-        return activity.outbox_collection(config, doc.tag, doc.count, max(1, -(-doc.count // config.items_per_feed)))
-    if doc.kind == "ap-index":
-        return activity.post_index(config, doc.links)
-    raise ValueError(f"unknown document kind {doc.kind!r}")
+def _feed(doc: Doc, config: Config, entries: tuple[Entry, ...]) -> bytes:
+    assert doc.page is not None and doc.filename is not None
+    return FORMATS[doc.filename].render(replace(doc.page, entries=entries))
+
+
+def _view(doc: Doc, config: Config, entries: tuple[Entry, ...]) -> bytes:
+    assert doc.page is not None
+    return pages.feed_view(config, replace(doc.page, entries=entries))
+
+
+def _list(doc: Doc, config: Config, entries: tuple[Entry, ...]) -> bytes:
+    assert doc.filename is not None
+    return pages.scope_list(config, doc.filename, doc.listed)
+
+
+def _opml(doc: Doc, config: Config, entries: tuple[Entry, ...]) -> bytes:
+    assert doc.filename is not None
+    return pages.opml(config, doc.listed, doc.filename, doc.newest)
+
+
+def _outbox(doc: Doc, config: Config, entries: tuple[Entry, ...]) -> bytes:
+    scope = doc.listed[0]
+    last = activity.pages(doc.count, config.options(scope.kind, scope.slug).items_per_feed or 1)
+    if doc.kind == "outbox":
+        return activity.outbox_collection(config, scope.slug or None, doc.count, last)
+    return activity.outbox_page(config, scope.slug or None, doc.number, last, entries)
+
+
+#: How each kind of document is rendered, from its plan and the entries of the posts it shows.
+RENDERERS: dict[str, Callable[[Doc, Config, tuple[Entry, ...]], bytes]] = {
+    "feed": _feed,
+    "view": _view,
+    "home": lambda doc, config, entries: pages.home(config, entries, doc.listed),
+    "list": _list,
+    "scope": lambda doc, config, entries: pages.scope_page(config, doc.listed[0], entries),
+    "opml": _opml,
+    "post": lambda doc, config, entries: pages.post_page(config, entries[0], doc.listed),
+    "article": lambda doc, config, entries: activity.article_document(config, entries[0], in_site=bool(doc.listed)),
+    "outbox": _outbox,
+    "outbox-page": _outbox,
+}

@@ -14,8 +14,9 @@ from markupsafe import Markup
 
 from feeds import urls
 from feeds.config import Config
-from feeds.models import Entry, FeedPage, Tag
+from feeds.models import Entry, FeedPage
 from feeds.render.formats import FORMATS
+from feeds.render.plan import Listed
 
 
 @lru_cache(maxsize=1)
@@ -33,6 +34,7 @@ def _environment() -> Environment:
     env.globals["url"] = urls.absolute_or_as_is
     env.globals["feed_path"] = urls.feed_path
     env.globals["tag_prefix"] = urls.tag_prefix
+    env.globals["list_path"] = urls.list_path
     return env
 
 
@@ -50,40 +52,99 @@ class FeedLink:
 
 
 def feed_links(config: Config, prefix: str) -> list[FeedLink]:
-    """Return the three feeds of a scope (``/`` or ``/tags/<slug>/``)."""
+    """Return the three current feeds of a scope (``/`` or ``/tags/<slug>/``)."""
     return [FeedLink(f.label, urls.absolute(config.site_url, prefix + f.filename), f.media_type.split(";")[0]) for f in FORMATS.values()]
 
 
+#: How the lists and the index name each kind of scope: (one, many).
+KIND_NAMES = {
+    "tag": ("Tag", "Tags"),
+    "author": ("Author", "Authors"),
+    "section": ("Section", "Sections"),
+    "language": ("Language", "Languages"),
+}
+
+
 def _render(template: str, config: Config, **context: Any) -> bytes:
-    return _environment().get_template(template).render(config=config, **context).encode("utf-8")
+    return _environment().get_template(template).render(config=config, kinds=KIND_NAMES, **context).encode("utf-8")
 
 
-def home(config: Config, entries: Sequence[Entry], tag_count: int) -> bytes:
-    return _render("index.html", config, feeds=feed_links(config, urls.SITE), entries=entries, tag_count=tag_count)
+def _kinds(listed: Sequence[Listed]) -> list[tuple[str, int]]:
+    """The kinds of scope a site has besides itself, with their number (for the index and the header)."""
+    counts: dict[str, int] = {}
+    for scope in listed:
+        if scope.kind != "site":
+            counts[scope.kind] = counts.get(scope.kind, 0) + 1
+    return list(counts.items())
 
 
-def tag_list(config: Config, tag_counts: Sequence[tuple[Tag, int]]) -> bytes:
-    rows = [(tag, count, feed_links(config, urls.tag_prefix(tag.slug))) for tag, count in tag_counts]
-    return _render("tags.html", config, rows=rows, feeds=feed_links(config, urls.SITE))
+#: Kinds of scope whose every feed the index lists (a site has few of them); tags are on ``/tags/``.
+_ON_THE_INDEX = ("section", "author", "language")
 
 
-def tag_page(config: Config, tag: Tag, count: int, entries: Sequence[Entry]) -> bytes:
-    return _render("tag.html", config, tag=tag, count=count, feeds=feed_links(config, urls.tag_prefix(tag.slug)), entries=entries)
+def home(config: Config, entries: Sequence[Entry], listed: Sequence[Listed]) -> bytes:
+    rows = [(scope, feed_links(config, scope.prefix)) for scope in listed if scope.kind in _ON_THE_INDEX]
+    return _render("index.html", config, feeds=feed_links(config, urls.SITE), entries=entries, counts=_kinds(listed), rows=rows)
 
 
-def opml(config: Config, tag_counts: Sequence[tuple[Tag, int]], filename: str, newest: datetime | None) -> bytes:
+def scope_list(config: Config, kind: str, listed: Sequence[Listed]) -> bytes:
+    """The HTML list of every scope of one kind (``/tags/``, ``/authors/``…) with post counts and feeds."""
+    rows = [(scope, feed_links(config, scope.prefix)) for scope in listed]
+    return _render("list.html", config, kind=kind, rows=rows, feeds=feed_links(config, urls.SITE))
+
+
+def scope_page(config: Config, scope: Listed, entries: Sequence[Entry]) -> bytes:
+    """The HTML page of one tag, author, section or language: its feeds and its newest posts."""
+    return _render("scope.html", config, scope=scope, feeds=feed_links(config, scope.prefix), entries=entries)
+
+
+#: Footnotes as the sanitizer writes them, and with the heading a page gives them (as GitHub does): a section
+#: without a heading is a warning of the Nu HTML Checker. Feeds keep the body as it is.
+_FOOTNOTES = '<section class="footnotes" data-footnotes="">'
+_FOOTNOTES_HEADED = _FOOTNOTES + '\n<h2 class="footnotes-heading">Footnotes</h2>'
+
+
+def post_page(config: Config, entry: Entry, listed: Sequence[Listed]) -> bytes:
+    """The HTML page of one post: its body, with microformats2 h-entry, Open Graph and the feeds it is in.
+
+    h-entry: https://microformats.org/wiki/h-entry; Open Graph: https://ogp.me/.
+    """
+    post = entry.post
+    feeds = feed_links(config, urls.SITE)
+    tag_feeds = [(tag, feed_links(config, urls.tag_prefix(tag.slug))[0]) for tag in entry.tags] if post.feed else []
+    authors = [
+        (author, next((s for s in listed if s.kind == "author" and s.name == author.name), None))
+        for author in post.authors or (config.author,)
+    ]
+    section = next((s for s in listed if s.kind == "section"), None)
+    return _render(
+        "post.html",
+        config,
+        entry=entry,
+        body=Markup(entry.content_html.replace(_FOOTNOTES, _FOOTNOTES_HEADED)),
+        lead_image=post.image if post.image and f'src="{post.image}"' not in entry.content_html else None,  # not twice
+        post=post,
+        feeds=feeds,
+        tag_feeds=tag_feeds,
+        authors=authors,
+        section=section,
+        lang=post.language or config.language,
+        # The post's Article, for Mastodon's search and other fediverse software that finds it from the page.
+        activity=urls.absolute(config.site_url, urls.object_path(post.id)) if config.fediverse and post.feed else None,
+    )
+
+
+def opml(config: Config, listed: Sequence[Listed], filename: str, newest: datetime | None) -> bytes:
     """Return the OPML 2.0 subscription list: one outline per scope, in the format of ``filename``.
 
     One outline per scope, not three: an aggregator importing three formats
     of one feed would show every post three times. http://opml.org/spec2.opml
     """
-    scopes: list[tuple[str, str, Tag | None]] = [(config.title, urls.SITE, None)]
-    scopes += [(f"{config.title}: {tag.name}", urls.tag_prefix(tag.slug), tag) for tag, _ in tag_counts]
     # "version" is defined for RSS only (RSS, RSS1, RSS2, scriptingNews).
     version = "RSS2" if filename == "feed.xml" else None
-    return _render("feeds.opml", config, scopes=scopes, newest=newest, filename=filename, version=version, label=FORMATS[filename].label)
+    return _render("feeds.opml", config, scopes=listed, newest=newest, filename=filename, version=version, label=FORMATS[filename].label)
 
 
 def feed_view(config: Config, page: FeedPage) -> bytes:
-    """Return the HTML a browser gets for one page of a feed scope (any of its formats)."""
+    """Return the HTML a browser gets for one feed document of a scope (any of its formats)."""
     return _render("feed.html", config, page=page, feeds=feed_links(config, page.prefix), entries=page.entries, home=page.home_url)

@@ -1,46 +1,79 @@
 """What a site publishes: every document, what its bytes are made of, and which are needed first.
 
-Pure: a Plan is computed from the published posts without rendering anything.
-Each document carries a digest of everything its bytes depend on (the posts it
-shows, their tags, the page's metadata, the settings and this code), so the
-builder can tell which documents must be rendered again after a change — and
-which bytes an earlier snapshot, even one written by another process, already
-has — by comparing digests.
+Pure: a Plan is a function of the published posts and the settings, computed
+without rendering anything. The documents come from a registry of families
+(:data:`FAMILIES`): each scope's feeds and archives, each scope's HTML page,
+the lists and the index, the OPML lists, and each post's page. Each document
+carries a digest of everything its bytes depend on (the posts it shows, their
+tags, the page's metadata, the settings and this code), so the builder can
+tell which documents must be rendered again after a change — and which bytes
+an earlier snapshot, even one written by another process, already has — by
+comparing digests.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
+from functools import lru_cache
 
 from feeds import urls
 from feeds.config import Config
 from feeds.content.site import Site
 from feeds.fingerprint import code_digest, settings_digest
-from feeds.models import FeedPage, Post, Tag
+from feeds.models import FeedPage, Post, Problem, Tag
+from feeds.options import check_redirects
 from feeds.render.activity import ACTIVITY_JSON
+from feeds.render.activity import pages as outbox_pages
 from feeds.render.formats import FORMATS
+from feeds.render.scopes import KINDS, Scope, Scopes, scopes
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HTML = "text/html; charset=utf-8"
 OPML = "text/x-opml; charset=utf-8"
-#: Browser views of feed pages live under this prefix; the web layer never serves it directly.
+#: Browser views of feeds live under this prefix; the web layer never serves it directly.
 VIEWS = "/_views"
 VIEW_FILE = "view.html"
-#: The fediverse's snapshot documents (Articles, outboxes) live under this prefix + their public path (``/ap/…``);
-#: like the views, only the app serves them (at /ap/…, or negotiated at a post's URL), so none is exported.
+#: The fediverse's documents (Articles, outboxes) live under this prefix + a public path: an Article at
+#: ``/_activity/ap/objects/<id>`` (its id) and at ``/_activity<post path>`` (negotiated at the post's URL), an
+#: outbox at ``/_activity/ap/site/outbox``. Like the views, only the app serves them, so none is exported.
 ACTIVITY = "/_activity"
-#: Which object each post path shows (for the negotiation at post URLs).
-POST_INDEX = ACTIVITY + "/posts.json"
 #: OPML subscription lists by path, each naming one format's URL of every scope.
 OPML_FILES = {"/feeds.opml": "feed.xml", "/feeds-atom.opml": "atom.xml", "/feeds-json.opml": "feed.json"}
+#: Cache lifetime (seconds) of an archive that has a successor: its posts stay in it for good (RFC 5005 §4),
+#: only an edit of one of them changes its bytes, and a cache may show that edit this much later.
+ARCHIVE_MAX_AGE = 86400
+#: Where settings problems are reported (``feeds.toml:1: redirects: …``).
+SETTINGS_FILE = "feeds.toml"
 
 
-def view_path(prefix: str, page: int) -> str:
-    """The path under which the browser view of a scope's feed page is stored."""
-    return VIEWS + urls.feed_path(prefix, VIEW_FILE, page)
+def cache_max_age(path: str, exists: Callable[[str], bool], scan_interval: int) -> int:
+    """How long caches may keep ``path``: long for an archive whose successor exists (it is full for good), else ``scan_interval``."""
+    parts = urls.split_feed_path(path)
+    if parts is None:
+        return scan_interval
+    prefix, filename, number = parts
+    if number is None:
+        return scan_interval
+    return ARCHIVE_MAX_AGE if exists(urls.feed_path(prefix, filename, number + 1)) else scan_interval
+
+
+def view_path(prefix: str, archive: int | None = None) -> str:
+    """The path under which the browser view of a scope's current feed (or one archive) is stored."""
+    return VIEWS + urls.feed_path(prefix, VIEW_FILE, archive)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One scope as the index, the lists and OPML name it."""
+
+    kind: str
+    slug: str
+    name: str
+    prefix: str
+    title: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -48,26 +81,28 @@ class Doc:
     """One document to render: its path, its inputs and the digest of those inputs."""
 
     path: str
-    #: ``feed`` (a format of a feed page), ``view`` (its browser view), ``home``, ``tags``, ``tag`` or ``opml``.
+    #: ``feed`` (a format of a feed document), ``view`` (its browser view), ``home``, ``list``, ``scope``, ``opml``, ``post``;
+    #: ``article``, ``outbox`` and ``outbox-page`` with ``fediverse`` on.
     kind: str
     media_type: str
     digest: str
-    #: Needed first: page 1 of every feed and view, the HTML pages and OPML (published before older pages).
+    #: Needed first: every current feed and view, the HTML pages and OPML (published before archives and post pages).
     first: bool
     #: Newest change among the posts the document shows (for Last-Modified).
     newest: datetime | None
-    #: The feed page (without entries) for feeds and views; its posts and their display tags.
+    #: The feed document (without entries) for feeds, views and scope pages; its posts and their display tags.
     page: FeedPage | None = None
     posts: tuple[Post, ...] = ()
     post_tags: tuple[tuple[Tag, ...], ...] = ()
-    #: The feed format's file name (``feed.xml``) for feeds; the OPML's feed file name for OPML.
+    #: The feed format's file name (``feed.xml``) for feeds; the OPML's feed file name for OPML; the kind of a list.
     filename: str | None = None
-    #: For the tag list: every tag and its post count; for a tag page: its tag and count.
-    tag: Tag | None = None
+    #: The scopes a list, the index or OPML names; a scope page's or an outbox's own scope; a post page's sections and
+    #: authors; the site's scope for an Article addressed to the site's followers.
+    listed: tuple[Listed, ...] = ()
+    #: Posts in the scope (scope pages, outboxes).
     count: int = 0
-    tag_counts: tuple[tuple[Tag, int], ...] = ()
-    #: For the post index of the fediverse: (post path, object path) of every post.
-    links: tuple[tuple[str, str], ...] = ()
+    #: An outbox page's number (1 = the oldest).
+    number: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,15 +113,19 @@ class Plan:
     #: Hash of every document's digest: equal content, settings and code give an equal version everywhere.
     version: str
     by_path: Mapping[str, Doc] = field(default_factory=dict)
-    #: The documents of each feed page by what they are made of, for the next plan to reuse (an edit changes few).
+    #: The documents of each feed document and post page by what they are made of, for the next plan to reuse.
     pages: Mapping[tuple[object, ...], tuple[Doc, ...]] = field(default_factory=dict, repr=False)
+    #: Each scope's post count and items per feed, by prefix (old ``/page/N/`` URLs are mapped with them).
+    counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: Problems of the settings against the documents (a redirect to nothing, a post page on another document's path).
+    problems: tuple[Problem, ...] = ()
 
     def find(self, path: str) -> Doc | None:
         return self.by_path.get(path)
 
 
 class _Digests:
-    """Digests of posts-with-tags and of page metadata, each computed once per plan."""
+    """Digests of document inputs under this code and these settings."""
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -98,192 +137,262 @@ class _Digests:
         return digest.hexdigest()[:32]
 
 
-def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
-    """Every document ``site`` publishes under ``config``, page 1s and HTML pages first.
+@dataclass
+class Context:
+    """What every family plans from: the site, the settings, its scopes, and what the previous plan lends."""
 
-    ``previous`` (a plan of the same settings) lends the documents of every feed page whose
+    site: Site
+    config: Config
+    scopes: Scopes
+    #: Per post id: its record's digest and its display tags, what an entry's bytes depend on.
+    entry_keys: Mapping[str, str]
+    digests: _Digests
+    reusable: Mapping[tuple[object, ...], tuple[Doc, ...]]
+    #: Filled by the feed family: the documents of each feed document by key.
+    pages: dict[tuple[object, ...], tuple[Doc, ...]] = field(default_factory=dict)
+    #: Every scope as listed (in :data:`KINDS` order), and a key of their counts.
+    listed: tuple[Listed, ...] = ()
+    listed_key: str = ""
+
+    def entries(self, posts: Iterable[Post]) -> tuple[str, ...]:
+        return tuple(self.entry_keys[p.id] for p in posts)
+
+    def tags(self, posts: Iterable[Post]) -> tuple[tuple[Tag, ...], ...]:
+        return tuple(self.scopes.tags_of[p.id] for p in posts)
+
+
+#: A family of documents: planned from the context, in the order they are served first.
+Family = Callable[[Context], Iterable[Doc]]
+
+
+def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
+    """Every document ``site`` publishes under ``config``, current feeds and HTML pages first.
+
+    ``previous`` (a plan of the same settings) lends the documents of every feed document whose
     posts, tags and metadata are unchanged, so a plan after an edit costs little more than a scan.
     """
-    digests = _Digests(f"{code_digest()}:{settings_digest(config)}")
-    tags_of = {post.id: site.tags.tags_of(post) for post in site.posts}
+    found = scopes(site, config)
+    tags_of = found.tags_of
     entry_keys = {post.id: post.digest + "".join(f"\x1e{t.slug}\x1f{t.name}" for t in tags_of[post.id]) for post in site.posts}
-    reusable = previous.pages if previous is not None else {}
-    pages: dict[tuple[object, ...], tuple[Doc, ...]] = {}
-    by_tag: dict[str, list[Post]] = {tag.slug: [] for tag in site.tags.tags}
-    tag_newest: dict[str, datetime] = {}  # the newest change in each tag (posts come newest first, not by update)
-    for post in site.posts:
-        for tag in tags_of[post.id]:
-            by_tag[tag.slug].append(post)
-            if tag.slug not in tag_newest or post.updated > tag_newest[tag.slug]:
-                tag_newest[tag.slug] = post.updated
-    site_newest = max((p.updated for p in site.posts), default=EPOCH)
-    scopes: list[tuple[str, Tag | None, Sequence[Post]]] = [(urls.SITE, None, site.posts)]
-    scopes += [(urls.tag_prefix(tag.slug), tag, by_tag[tag.slug]) for tag in site.tags.tags]
-
+    listed = tuple(Listed(s.kind, s.slug, s.name, s.prefix, s.title, len(s.posts)) for s in found.all)
+    context = Context(
+        site,
+        config,
+        found,
+        entry_keys,
+        _Digests(f"{code_digest()}:{settings_digest(config)}"),
+        previous.pages if previous is not None else {},
+        listed=listed,
+        listed_key=repr([(s.kind, s.slug, s.name, s.title, s.count) for s in listed]),
+    )
     first: list[Doc] = []
     later: list[Doc] = []
-    for prefix, scope_tag, posts in scopes:
-        scope_key = ""
-        for page in _pages(config, prefix, scope_tag, len(posts), tag_newest[scope_tag.slug] if scope_tag else site_newest):
-            chunk = tuple(posts[(page.page - 1) * config.items_per_feed : page.page * config.items_per_feed])
-            key = (prefix, page.page, page.last_page, page.updated, scope_tag, *(entry_keys[p.id] for p in chunk))
-            out = first if page.page == 1 else later
-            known = reusable.get(key)
-            if known is not None:
-                out += known
-                pages[key] = known
-                continue
-            scope_key = scope_key or repr(replace(page, page=0, last_page=0, updated=EPOCH))  # the scope's metadata
-            inputs = digests.of(scope_key, str(page.page), str(page.last_page), page.updated.isoformat(), *key[5:])  # type: ignore[arg-type]
-            newest = max((p.updated for p in chunk), default=None)
-            chunk_tags = tuple(tags_of[p.id] for p in chunk)
-            made: list[Doc] = []
-            for fmt in FORMATS.values():
-                path = urls.feed_path(prefix, fmt.filename, page.page)
-                made.append(
-                    Doc(
-                        path,
-                        "feed",
-                        fmt.media_type,
-                        digests.of("feed", fmt.filename, inputs),
-                        page.page == 1,
-                        newest,
-                        page,
-                        chunk,
-                        chunk_tags,
-                        fmt.filename,
-                    )
-                )
-            made.append(
-                Doc(view_path(prefix, page.page), "view", HTML, digests.of("view", inputs), page.page == 1, newest, page, chunk, chunk_tags)
-            )
-            if config.fediverse:
-                path = ACTIVITY + urls.outbox_path(urls.actor_path(scope_tag.slug if scope_tag else None), page.page)
-                made.append(
-                    Doc(path, "ap-outbox", ACTIVITY_JSON, digests.of("ap-outbox", inputs), page.page == 1, newest, page, chunk, chunk_tags)
-                )
-            pages[key] = tuple(made)
-            out += made
-    first += _html_docs(config, site, tags_of, entry_keys, by_tag, tag_newest, digests)
-    if config.fediverse:
-        _activity_docs(config, site, tags_of, entry_keys, by_tag, digests, reusable, pages, first, later)
-    docs = tuple(first + later)
+    for family in FAMILIES.values():
+        for doc in family(context):
+            (first if doc.first else later).append(doc)
+    by_path, problems = _unique(first + later)
+    docs = tuple(by_path.values())
     version = hashlib.sha256("".join(f"{d.path}\0{d.digest}\n" for d in docs).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return Plan(docs, version, {d.path: d for d in docs}, pages)
+    counts = {s.prefix: (len(s.posts), s.size) for s in found.all}
+    return Plan(docs, version, by_path, context.pages, counts, problems + tuple(check_redirects(config.redirects, by_path, SETTINGS_FILE)))
 
 
-def _html_docs(
-    config: Config,
-    site: Site,
-    tags_of: Mapping[str, tuple[Tag, ...]],
-    entry_keys: Mapping[str, str],
-    by_tag: Mapping[str, Sequence[Post]],
-    newest_of: Mapping[str, datetime],
-    digests: _Digests,
-) -> list[Doc]:
-    size = config.items_per_feed
-    newest = max((p.updated for p in site.posts), default=None)
-    home = tuple(site.posts[:size])
-    counts = tuple((tag, len(by_tag[tag.slug])) for tag in site.tags.tags)
-    counts_key = repr([(t.slug, t.name, n) for t, n in counts])
-    docs = [
-        Doc(
-            "/",
-            "home",
-            HTML,
-            digests.of("home", counts_key, *(entry_keys[p.id] for p in home)),
-            True,
-            newest,
-            posts=home,
-            post_tags=tuple(tags_of[p.id] for p in home),
-            tag_counts=counts,
-        ),
-        Doc("/tags/", "tags", HTML, digests.of("tags", counts_key), True, newest, tag_counts=counts),
-    ]
-    for path, filename in OPML_FILES.items():
-        docs.append(
-            Doc(
-                path,
-                "opml",
-                OPML,
-                digests.of("opml", filename, counts_key, str(newest)),
-                True,
-                newest,
-                filename=filename,
-                tag_counts=counts,
-            )
-        )
-    for tag, count in counts:
-        shown = tuple(by_tag[tag.slug][:size])
-        digest = digests.of("tag", tag.slug, tag.name, str(count), *(entry_keys[p.id] for p in shown))
-        newest_of_tag = newest_of[tag.slug]
-        shown_tags = tuple(tags_of[p.id] for p in shown)
-        path = urls.tag_prefix(tag.slug)
-        docs.append(Doc(path, "tag", HTML, digest, True, newest_of_tag, posts=shown, post_tags=shown_tags, tag=tag, count=count))
-    return docs
+def _unique(docs: list[Doc]) -> tuple[dict[str, Doc], tuple[Problem, ...]]:
+    """Keep the first document of each path (a post page whose permalink lands on a feed or a list is reported)."""
+    seen: dict[str, Doc] = {}
+    problems = []
+    for doc in docs:
+        if seen.setdefault(doc.path, doc) is not doc:
+            post = doc.posts[0].source if doc.kind == "post" and doc.posts else SETTINGS_FILE
+            problems.append(Problem(post, 1, f"permalink {doc.path!r} is the path of another document; this post has no page", "warning"))
+    return seen, tuple(problems)
 
 
-def _pages(config: Config, prefix: str, tag: Tag | None, count: int, updated: datetime) -> Iterator[FeedPage]:
-    """The FeedPages of a scope of ``count`` posts (without entries): at least one, ``items_per_feed`` posts each."""
-    size = config.items_per_feed
-    last_page = max(1, -(-count // size))
-    title = config.title if tag is None else f"{config.title}: {tag.name}"
-    description = config.description if tag is None else f"Posts tagged {tag.name} on {config.title}."
-    icon = urls.absolute_or_as_is(config.site_url, config.icon) if config.icon else None
-    favicon = urls.absolute_or_as_is(config.site_url, config.favicon) if config.favicon else None
-    for number in range(1, last_page + 1):
-        yield FeedPage(
-            title=title,
-            description=description,
+# -- the families ----------------------------------------------------------------------
+
+
+def scope_feeds(context: Context) -> Iterable[Doc]:
+    """Each scope's current feed and its full archives, in every format, with their browser views."""
+    for scope in context.scopes.all:
+        yield from _scope_feeds(context, scope)
+
+
+def _scope_feeds(context: Context, scope: Scope) -> Iterable[Doc]:
+    config, posts, size = context.config, scope.posts, scope.size
+    count, archives = len(posts), scope.archives
+    scope_key = ""
+    entry_keys = context.entry_keys
+    keys = [entry_keys[p.id] for p in posts]  # once per scope; each document's key is a slice of it
+    # The current feed (the newest posts), then archive k = oldest-first posts [(k-1)N, kN), newest first inside.
+    chunks: list[tuple[int | None, int, int]] = [(None, 0, min(size, count))]
+    chunks += [(k, count - k * size, count - (k - 1) * size) for k in range(archives, 0, -1)]
+    for number, start, end in chunks:
+        # An archive's bytes depend on its posts and on whether its successor exists (next-archive), never on
+        # later posts; the current feed's on the number of archives (prev-archive) and the scope's newest change.
+        links = archives if number is None else number < archives
+        key = (scope.prefix, number, links, scope.newest if number is None else None, *keys[start:end])
+        known = context.reusable.get(key)
+        if known is not None:
+            context.pages[key] = known
+            yield from known
+            continue
+        chunk = posts[start:end]
+        newest = max((p.updated for p in chunk), default=None)
+        page = FeedPage(
+            title=scope.title,
+            description=scope.description,
             site_url=config.site_url,
-            prefix=prefix,
-            page=number,
-            last_page=last_page,
+            prefix=scope.prefix,
             entries=(),
-            updated=updated,
+            updated=scope.newest if number is None else (newest or scope.newest),
+            archive=number,
+            archives=archives,
             authors=(config.author,),
-            language=config.language,
-            tag=tag,
+            language=scope.language,
+            kind=scope.kind,
+            full=scope.options.feed_content == "full",
             hubs=config.websub_hubs,
-            icon=icon,
-            favicon=favicon,
+            icon=urls.absolute_or_as_is(config.site_url, config.icon) if config.icon else None,
+            favicon=urls.absolute_or_as_is(config.site_url, config.favicon) if config.favicon else None,
         )
-
-
-def _activity_docs(
-    config: Config,
-    site: Site,
-    tags_of: Mapping[str, tuple[Tag, ...]],
-    entry_keys: Mapping[str, str],
-    by_tag: Mapping[str, Sequence[Post]],
-    digests: _Digests,
-    reusable: Mapping[tuple[object, ...], tuple[Doc, ...]],
-    pages: dict[tuple[object, ...], tuple[Doc, ...]],
-    first: list[Doc],
-    later: list[Doc],
-) -> None:
-    """Every account's outbox collection, each post's Article and the post index (``config.fediverse`` only).
-
-    The newest page's Articles are needed first (a new post is delivered from its Article
-    at once); older ones are rendered in the background, or when asked for.
-    """
-    newest = max((p.updated for p in site.posts), default=None)
-    scopes: list[tuple[Tag | None, int]] = [(None, len(site.posts))] + [(tag, len(by_tag[tag.slug])) for tag in site.tags.tags]
-    for tag, count in scopes:
-        path = ACTIVITY + urls.outbox_path(urls.actor_path(tag.slug if tag else None))
-        first.append(
-            Doc(path, "ap-collection", ACTIVITY_JSON, digests.of("ap-collection", path, str(count)), True, newest, tag=tag, count=count)
+        scope_key = scope_key or repr((scope.kind, scope.slug, scope.title, scope.description, scope.language, scope.options))
+        inputs = context.digests.of(scope_key, str(number), str(links), page.updated.isoformat(), *key[4:])  # type: ignore[arg-type]
+        chunk_tags = context.tags(chunk)
+        first = number is None
+        made = [
+            Doc(
+                urls.feed_path(scope.prefix, fmt.filename, number),
+                "feed",
+                fmt.media_type,
+                context.digests.of("feed", fmt.filename, inputs),
+                first,
+                newest,
+                page,
+                chunk,
+                chunk_tags,
+                fmt.filename,
+            )
+            for fmt in FORMATS.values()
+        ]
+        made.append(
+            Doc(view_path(scope.prefix, number), "view", HTML, context.digests.of("view", inputs), first, newest, page, chunk, chunk_tags)
         )
-    links = []
-    for number, post in enumerate(site.posts):
-        obj = urls.object_path(post.id)
-        links.append((urls.site_path(config.site_url, post.url) or post.url, obj))
-        key = ("ap", post.id, entry_keys[post.id], number < config.items_per_feed)
-        known = reusable.get(key)
+        context.pages[key] = tuple(made)
+        yield from made
+
+
+def scope_pages(context: Context) -> Iterable[Doc]:
+    """The index (``/``) and each other scope's HTML page: its feeds and its newest posts."""
+    for scope, listed in zip(context.scopes.all, context.listed, strict=True):
+        shown = scope.posts[: scope.size]
+        entries = context.entries(shown)
+        newest = scope.newest if scope.posts else None
+        if scope.kind == "site":
+            digest = context.digests.of("home", context.listed_key, *entries)
+            yield Doc("/", "home", HTML, digest, True, newest, posts=shown, post_tags=context.tags(shown), listed=context.listed)
+            continue
+        digest = context.digests.of("scope", repr(listed), *entries)
+        tags = context.tags(shown)
+        yield Doc(scope.prefix, "scope", HTML, digest, True, newest, posts=shown, post_tags=tags, listed=(listed,), count=len(scope.posts))
+
+
+def lists(context: Context) -> Iterable[Doc]:
+    """The HTML list of every scope of each kind (``/tags/`` always; ``/authors/``, … when there are some)."""
+    newest = max((p.updated for p in context.site.posts), default=None)
+    for kind in KINDS[1:]:
+        listed = tuple(s for s in context.listed if s.kind == kind)
+        if listed or kind == "tag":
+            digest = context.digests.of("list", kind, repr(listed))
+            yield Doc(urls.list_path(kind), "list", HTML, digest, True, newest, filename=kind, listed=listed)
+
+
+def opml(context: Context) -> Iterable[Doc]:
+    """The OPML subscription lists: one outline per scope, one list per format."""
+    newest = max((p.updated for p in context.site.posts), default=None)
+    for path, filename in OPML_FILES.items():
+        digest = context.digests.of("opml", filename, context.listed_key, str(newest))
+        yield Doc(path, "opml", OPML, digest, True, newest, filename=filename, listed=context.listed)
+
+
+def post_pages(context: Context) -> Iterable[Doc]:
+    """Each published post's HTML page at its URL, when ``permalink`` is a path of this site."""
+    config = context.config
+    if not config.post_pages:
+        return
+    by_prefix = {s.prefix: s for s in context.listed}
+    authors_of, tags_of, entry_keys = context.scopes.authors_of, context.scopes.tags_of, context.entry_keys
+    for post in context.site.posts:
+        path = _site_path(config.site_url, post.url)
+        if path is None:
+            continue
+        # The page links to its authors' and section's pages (their names and paths are part of its bytes, not
+        # their post counts); every author a post names in a feed is a scope, a section is one if it has feed posts.
+        section = urls.scope_prefix("section", post.section) if post.section is not None else None
+        key = ("post", path, entry_keys[post.id], authors_of[post.id], section in by_prefix)
+        known = context.reusable.get(key)
         if known is None:
-            doc = Doc(ACTIVITY + obj, "ap-object", ACTIVITY_JSON, digests.of("ap-object", entry_keys[post.id]), bool(key[3]), post.updated)
-            known = (replace(doc, posts=(post,), post_tags=(tags_of[post.id],)),)
-        pages[key] = known
-        (first if key[3] else later).extend(known)
-    index = digests.of("ap-index", *(f"{path}\0{obj}" for path, obj in links))
-    first.append(Doc(POST_INDEX, "ap-index", ACTIVITY_JSON, index, True, newest, links=tuple(links)))
+            links = [urls.scope_prefix("author", a.slug) for a in authors_of[post.id]] + ([section] if section else [])
+            listed = tuple(by_prefix[prefix] for prefix in links if prefix in by_prefix)
+            digest = context.digests.of("post", entry_keys[post.id], repr([(s.prefix, s.name) for s in listed]))
+            known = (Doc(path, "post", HTML, digest, False, post.updated, posts=(post,), post_tags=(tags_of[post.id],), listed=listed),)
+        context.pages[key] = known
+        yield from known
+
+
+@lru_cache(maxsize=1 << 17)
+def _site_path(site_url: str, url: str) -> str | None:
+    return urls.site_path(site_url, url)
+
+
+def fediverse(context: Context) -> Iterable[Doc]:
+    """With ``fediverse`` on: the site's and each tag's outbox, paged like their archives, and each feed post's Article.
+
+    An Article is at its id's path and at its post's path (negotiated at the post's URL); the newest are needed first.
+    """
+    if not context.config.fediverse:
+        return
+    accounts = [(s, listed) for s, listed in zip(context.scopes.all, context.listed, strict=True) if s.kind in ("site", "tag")]
+    for scope, listed in accounts:
+        yield from _outbox(context, scope, listed)
+    site = context.listed[:1] if accounts and accounts[0][0].kind == "site" else ()
+    in_site = {p.id for p in accounts[0][0].posts} if site else set()
+    for number, post in enumerate(p for p in context.site.posts if p.feed):
+        key = ("article", post.id, context.entry_keys[post.id], post.id in in_site, number < context.config.items_per_feed, post.url)
+        known = context.reusable.get(key)
+        if known is None:
+            paths = [urls.object_path(post.id), _site_path(context.config.site_url, post.url) if context.config.post_pages else None]
+            audience = site if post.id in in_site else ()
+            doc = Doc("", "article", ACTIVITY_JSON, context.digests.of(*map(str, key[:4])), bool(key[4]), post.updated, posts=(post,))
+            known = tuple(
+                replace(doc, path=ACTIVITY + p, post_tags=(context.scopes.tags_of[post.id],), listed=audience) for p in paths if p
+            )
+        context.pages[key] = known
+        yield from known
+
+
+def _outbox(context: Context, scope: Scope, listed: Listed) -> Iterable[Doc]:
+    actor, count, size = urls.actor_path(scope.slug or None), len(scope.posts), scope.size
+    last = outbox_pages(count, size)
+    digest = context.digests.of("outbox", actor, str(count), str(last))
+    yield Doc(ACTIVITY + urls.outbox_path(actor), "outbox", ACTIVITY_JSON, digest, True, scope.newest, listed=(listed,), count=count)
+    for number in range(last, 0, -1):  # page k: the oldest-first posts [(k-1)N, kN), newest first
+        chunk = scope.posts[max(0, count - number * size) : count - (number - 1) * size]
+        key = ("outbox-page", actor, number, number < last, *context.entries(chunk))
+        known = context.reusable.get(key)
+        if known is None:
+            path, newest = ACTIVITY + urls.outbox_path(actor, number), max(p.updated for p in chunk)
+            doc = Doc(path, "outbox-page", ACTIVITY_JSON, context.digests.of(*map(str, key)), number == last, newest, posts=chunk)
+            known = (replace(doc, post_tags=context.tags(chunk), listed=(listed,), count=count, number=number),)
+        context.pages[key] = known
+        yield from known
+
+
+#: The document families, in the order their documents are planned (and, within first and later, published).
+FAMILIES: dict[str, Family] = {
+    "feeds": scope_feeds,
+    "scope pages": scope_pages,
+    "lists": lists,
+    "opml": opml,
+    "post pages": post_pages,
+    "fediverse": fediverse,
+}

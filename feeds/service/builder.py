@@ -179,7 +179,7 @@ class Builder:
 
     def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
         """Plan the site, reuse what is published, render what is needed first; return the new manifest."""
-        site = select(scan.posts, now)
+        site = select(scan.posts, now, self.config.author.name)
         plan_ = plan(site, self.config, self.plan)
         previous = self.manifest
         planned = diff(plan_, previous, self._late)
@@ -197,11 +197,12 @@ class Builder:
             pending=pending,
             post_count=len(site.posts),
             tags=site.tags.tags,
-            problems=scan.problems + site.problems,
+            problems=scan.problems + site.problems + plan_.problems,
             kept=tuple(KeptPost(k.post.source, k.post.title, k.reason, k.since) for k in scan.kept),
             next_change=site.next_change,
             content_time=content_time,
             commit=source.commit,
+            scopes=plan_.counts,
         )
         return manifest, plan_, len(todo)
 

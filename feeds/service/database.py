@@ -69,10 +69,12 @@ class DatabaseService:
         return {"open": self.ready, **({"error": self._error} if self._error and not self.ready else {})}
 
     def stop(self, deadline: float | None = None) -> None:
-        """Stop trying to open; close the pooled connections. Safe to call twice."""
+        """Stop trying to open; close the pooled connections. Safe to call twice.
+
+        An open still under way is not waited for (its thread closes what it opened, or dies with the process):
+        a worker stopped as it starts has nothing to write yet.
+        """
         self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(max(0.0, deadline - time.monotonic()) if deadline is not None else None)
         with self._lock:
             database, self._database = self._database, None
         if database is not None:

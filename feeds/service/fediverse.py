@@ -17,7 +17,6 @@ log line. The queue is in the database, so a restart or a crash loses nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -47,6 +46,8 @@ LEASE = "fediverse-delivery"
 IDLE = 0.2
 #: Seconds between removals of activities whose deliveries are all over.
 COLLECT_EVERY = 60.0
+#: Longest time /healthz shows the same reading of followers and the queue, in seconds.
+STATUS_SECONDS = 5.0
 #: Answers that retrying cannot change (Mastodon's DeliveryWorker drops 4xx too, but for these).
 _RETRYABLE_4XX = frozenset({401, 408, 429})
 
@@ -80,8 +81,8 @@ class Fediverse:
     _thread: threading.Thread | None = field(default=None, init=False)
     _leading: bool = field(default=False, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-    _index: tuple[str, dict[str, str]] | None = field(default=None, init=False)
     _outcomes: list[tuple[Delivery, int | None, str]] = field(default_factory=list, init=False)
+    _status: tuple[float, dict[str, object]] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._client = Client(Policy.of(self.config))
@@ -110,17 +111,26 @@ class Fediverse:
         """The accounts of a manifest's tags (cached per manifest version)."""
         cached = self._directory
         if cached is None or cached[0] != manifest.version:
-            cached = (manifest.version, Directory(self.config, manifest.tags))
+            cached = (manifest.version, Directory.of(self.config, manifest))
             self._directory = cached
         return cached[1]
 
-    def post_index(self, manifest: Manifest, item: Item) -> dict[str, str]:
-        """Which object each post path shows (the snapshot's post index, read once per version)."""
-        cached = self._index
-        if cached is None or cached[0] != item.etag:
-            cached = (item.etag, json.loads(self.runtime.store.read(item.etag)))
-            self._index = cached
-        return cached[1]
+    def status(self) -> dict[str, object]:
+        """For /healthz: whether this process delivers; followers, the queue and its newest failure (read every few seconds)."""
+        from feeds.db import DatabaseError
+
+        fields: dict[str, object] = {"delivering": self._leading}
+        if not self.databases.ready:
+            return fields
+        cached, now = self._status, time.monotonic()
+        if cached is None or not 0 <= now - cached[0] < STATUS_SECONDS:
+            try:
+                with self.database(0).read() as connection:
+                    cached = (now, store.status(connection))
+            except DatabaseError as e:
+                return {**fields, "error": str(e)}
+            self._status = cached
+        return {**fields, **cached[1]}
 
     def wake(self) -> None:
         """Look at the queue now (a delivery was just queued by this process)."""

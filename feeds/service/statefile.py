@@ -28,7 +28,7 @@ from feeds.content.post import Loaded
 from feeds.models import Author, Enclosure, Post, Problem
 
 #: The first line of every shard file; another version (or a pickle) is not read.
-HEADER = b"feeds content index 1\n"
+HEADER = b"feeds content index 2\n"
 
 #: A date as (wall-clock time without zone, fold, IANA zone name or offset east of UTC in seconds).
 _Time = tuple[str, int, str | int]
@@ -51,6 +51,9 @@ class _Post(msgspec.Struct, array_like=True, frozen=True):
     enclosure: tuple[str, str, int] | None
     draft: bool
     reading_time: int | None
+    feed: bool
+    language: str | None
+    section: str | None
 
 
 class _Entry(msgspec.Struct, array_like=True, frozen=True):
@@ -149,6 +152,9 @@ def _post(post: Post) -> _Post:
         (post.enclosure.url, post.enclosure.type, post.enclosure.length) if post.enclosure is not None else None,
         post.draft,
         post.reading_time,
+        post.feed,
+        post.language,
+        post.section,
     )
 
 
@@ -171,6 +177,9 @@ def _post_of(wire: _Post) -> Post:
         Enclosure(*wire.enclosure) if wire.enclosure is not None else None,
         wire.draft,
         wire.reading_time,
+        wire.feed,
+        wire.language,
+        wire.section,
     )
 
 

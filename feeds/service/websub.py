@@ -25,10 +25,10 @@ from feeds.snapshot.manifest import Manifest
 
 
 def changed_topics(old: Manifest | None, new: Manifest, site_url: str) -> list[str]:
-    """Return the URLs of the feeds whose first page's bytes differ between two manifests.
+    """Return the URLs of the current feeds whose bytes differ between two manifests.
 
-    Subscribers subscribe to a feed's plain URL (page 1), so that document is
-    the topic — percent-encoded exactly as the feed's own self link; older pages
+    Subscribers subscribe to a feed's plain URL (the current feed), so that document is
+    the topic — percent-encoded exactly as the feed's own self link; archives
     are not topics. A first build (no ``old``) pings nothing: nothing is known
     to have changed for subscribers.
     """
@@ -37,7 +37,7 @@ def changed_topics(old: Manifest | None, new: Manifest, site_url: str) -> list[s
     topics = []
     for path, item in new.items.items():
         parts = urls.split_feed_path(path)
-        if parts is None or parts[1] not in FORMATS or parts[2] != 1:
+        if parts is None or parts[1] not in FORMATS or parts[2] is not None:  # archives are not topics
             continue
         before = old.items.get(path)
         if before is None or before.etag != item.etag:

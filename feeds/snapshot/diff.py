@@ -1,10 +1,10 @@
 """Compare a plan with the published snapshot: what is reused as it is, what must be rendered now, what can wait.
 
 Pure. A document whose digest the published snapshot (or a page rendered on
-demand since) already has keeps its bytes and its Last-Modified; page 1s and
-HTML pages that changed are rendered before the next publish; older pages wait
-(pending) unless an edit changed only a few of them, which are then rendered
-at once so the change is complete in one publish.
+demand since) already has keeps its bytes and its Last-Modified; current feeds
+and HTML pages that changed are rendered before the next publish; archives and
+post pages wait (pending) unless an edit changed or added only a few of them,
+which are then rendered at once so the change is complete in one publish.
 """
 
 from __future__ import annotations
@@ -48,8 +48,10 @@ def diff(plan: Plan, published: Manifest | None, late: Mapping[tuple[str, str], 
             render.append(doc)
             continue
         waiting = published.pending.get(doc.path) if published else None
-        if waiting is None and old is not None:
-            edits.append(doc)  # an older page an edit changed: rendered now if there are few
+        if waiting is None and (old is not None or (published is not None and published.complete)):
+            # An archive or post page an edit changed, or a new one after a complete publish (a new post's
+            # page, the archive a new post filled): rendered now if there are few, so the change is whole.
+            edits.append(doc)
             continue
         pending[doc.path] = pending_of(doc, old, waiting)
     if len(edits) <= SMALL_CHANGE:

@@ -1,10 +1,14 @@
 """A snapshot as a folder of static files: the bytes the service serves, ``.gz`` siblings and a manifest.
 
-``/tags/go/feed.xml`` → ``tags/go/feed.xml``, its page 2 → ``tags/go/page/2/feed.xml``,
+``/tags/go/feed.xml`` → ``tags/go/feed.xml``, its archive 2 → ``tags/go/archive/2/feed.xml``,
 ``/tags/go/`` → ``tags/go/index.html``: the URL layout itself, so nginx, a
 static host or an object store serves it with no rewrite rules. Each file's
 modification time is its Last-Modified. The browser views of feeds are not
-exported (only the app can negotiate them).
+exported (only the app can negotiate them). Two nginx ``map`` files beside the
+documents carry what the app answers with redirects (``deploy/nginx-static.conf``
+includes them): ``redirects.map``, the ``redirects`` setting (301, or ``gone``
+for 410), ``pages.map``, where each old ``/page/N/`` URL's posts are now (302), and
+``cache.map``, the archives a cache may keep a day.
 """
 
 from __future__ import annotations
@@ -12,20 +16,28 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from feeds.fsutil import atomic_write, exchange, fsync_dir, sync_filesystem
-from feeds.render.plan import ACTIVITY, VIEWS
+from feeds.options import Redirect, final_target
+from feeds.render.formats import FORMATS
+from feeds.render.plan import ACTIVITY, ARCHIVE_MAX_AGE, VIEWS, cache_max_age
 from feeds.snapshot.manifest import Item, Manifest
 from feeds.snapshot.store import Store
-from feeds.urls import file_name
+from feeds.urls import feed_path, file_name, quote_path
 
 MANIFEST = "manifest.json"
+REDIRECTS_MAP = "redirects.map"
+PAGES_MAP = "pages.map"
+CACHE_MAP = "cache.map"
+#: Characters nginx would read as syntax or a variable in a quoted map entry: such a path is left out of the map.
+_UNSAFE = re.compile(r'["\\$;{}\s]')
 
 
 def exported(manifest: Manifest) -> list[Item]:
@@ -54,7 +66,46 @@ def describe(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def export(manifest: Manifest, store: Store, out: Path) -> int:
+def redirects_map(manifest: Manifest, redirects: Iterable[Redirect]) -> str:
+    """The ``redirects`` setting as an nginx map from ``$uri`` to a Location (or ``gone``); documents win, as in the app."""
+    table = {r.source: r.target for r in redirects}
+    lines = ["# The redirects setting, written by feeds build: $uri -> Location (301) or gone (410)."]
+    for source in sorted(table):
+        target = final_target(table, source)
+        value = "gone" if target is None else quote_path(target) if target.startswith("/") else target
+        if source in manifest.items or _UNSAFE.search(source) or _UNSAFE.search(value):
+            continue
+        lines.append(f'"{source}" "{value}";')
+    return "\n".join(lines) + "\n"
+
+
+def pages_map(manifest: Manifest) -> str:
+    """Old ``/page/N/<file>`` URLs (pages numbered from the newest) as an nginx map to the archive holding their newest post.
+
+    The same answer as the app's (``feeds/web/routes.py``); it changes as posts are added, so nginx answers it with 302.
+    """
+    lines = ["# Old page URLs, written by feeds build: $uri -> the archive (or current feed) now holding the page's newest post (302)."]
+    for prefix, (count, size) in sorted(manifest.scopes.items()):
+        if _UNSAFE.search(prefix):
+            continue
+        for number in range(2, -(-count // size) + 1):
+            archive = (count - 1 - (number - 1) * size) // size + 1
+            for filename in FORMATS:
+                target = quote_path(feed_path(prefix, filename, archive if archive <= count // size else None))
+                lines.append(f'"{prefix}page/{number}/{filename}" "{target}";')
+    return "\n".join(lines) + "\n"
+
+
+def cache_map(manifest: Manifest) -> str:
+    """The archives a cache may keep long (their successor exists), as an nginx map from ``$uri`` to their max-age."""
+    lines = ["# Archives with a successor, written by feeds build: $uri -> Cache-Control max-age (seconds)."]
+    for path in manifest.items:
+        if not _UNSAFE.search(path) and cache_max_age(path, manifest.items.__contains__, 0) == ARCHIVE_MAX_AGE:
+            lines.append(f'"{path}" "{ARCHIVE_MAX_AGE}";')
+    return "\n".join(lines) + "\n"
+
+
+def export(manifest: Manifest, store: Store, out: Path, redirects: Iterable[Redirect] = ()) -> int:
     """Write every exported document of ``manifest`` under ``out`` atomically; return the file count.
 
     Files are written to a temporary sibling folder that then takes the place of ``out`` in one
@@ -69,7 +120,7 @@ def export(manifest: Manifest, store: Store, out: Path) -> int:
     with _exclusive(out.parent):
         for leftover in out.parent.glob(f".{out.name}-*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        return _export(manifest, store, out)
+        return _export(manifest, store, out, tuple(redirects))
 
 
 @contextmanager
@@ -83,7 +134,7 @@ def _exclusive(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _export(manifest: Manifest, store: Store, out: Path) -> int:
+def _export(manifest: Manifest, store: Store, out: Path, redirects: tuple[Redirect, ...]) -> int:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     count = 0
     try:
@@ -96,7 +147,12 @@ def _export(manifest: Manifest, store: Store, out: Path) -> int:
                 os.utime(path, (item.last_modified, item.last_modified))
                 count += 1
         atomic_write(staging / MANIFEST, (json.dumps(describe(manifest), indent=1, ensure_ascii=False) + "\n").encode(), durable=False)
-        count += 1
+        newest = max((item.last_modified for item in manifest.items.values()), default=0)
+        maps = ((REDIRECTS_MAP, redirects_map(manifest, redirects)), (PAGES_MAP, pages_map(manifest)), (CACHE_MAP, cache_map(manifest)))
+        for name, text in maps:
+            atomic_write(staging / name, text.encode(), durable=False)
+            os.utime(staging / name, (newest, newest))  # the same file, time included, from the same content everywhere
+        count += 4
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a web server must read it
         sync_filesystem(staging)
         if out.exists():

@@ -21,7 +21,7 @@ from feeds.limits import MAX_PROBLEM_MESSAGE, MAX_PROBLEMS_LISTED, MAX_TITLE_SHO
 from feeds.models import Problem, Tag
 
 #: Bumped when the shape changes; a reader refuses other formats (and the builder rebuilds).
-FORMAT = 2
+FORMAT = 3
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -33,7 +33,7 @@ class ManifestError(FeedsError):
 class Item:
     """One document of a snapshot, ready to serve."""
 
-    #: URL path, Unicode: ``/tags/café/page/2/feed.xml``.
+    #: URL path, Unicode: ``/tags/café/archive/2/feed.xml``.
     path: str
     media_type: str
     #: Strong validator: ``"<first 32 hex digits of the SHA-256 of the bytes>"``; also the object's name.
@@ -109,6 +109,8 @@ class Manifest:
     content_time: datetime = EPOCH
     #: The git commit built, when the content comes from git.
     commit: str | None = None
+    #: Each scope's post count and items per feed, by prefix: where an old ``/page/N/`` URL's posts are now.
+    scopes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # However many problems the content has, /healthz, the log and the manifest file stay small.
@@ -187,6 +189,7 @@ def dumps(manifest: Manifest) -> bytes:
         "post_count": manifest.post_count,
         "next_change": manifest.next_change.isoformat() if manifest.next_change else None,
         "tags": [[t.slug, t.name] for t in manifest.tags],
+        "scopes": [[prefix, count, size] for prefix, (count, size) in manifest.scopes.items()],
         "problems": [[p.path, p.line, p.message, p.severity] for p in manifest.problems],
         "kept": [[k.path, k.title, k.reason, k.since.isoformat()] for k in manifest.kept],
         "omitted": [manifest.errors_omitted, manifest.warnings_omitted, manifest.kept_omitted],
@@ -223,6 +226,7 @@ def loads(raw: bytes, where: str = "manifest") -> Manifest:
             next_change=datetime.fromisoformat(data["next_change"]) if data["next_change"] else None,
             content_time=datetime.fromisoformat(data["content_time"]),
             commit=data["commit"],
+            scopes={prefix: (count, size) for prefix, count, size in data["scopes"]},
         )
     except ManifestError:
         raise

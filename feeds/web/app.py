@@ -6,6 +6,7 @@ import atexit
 import logging
 import multiprocessing.util
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,15 +15,21 @@ from flask import Flask, Response
 
 from feeds import log
 from feeds.config import load_config
+from feeds.service.database import DatabaseService
+from feeds.service.fediverse import Fediverse
 from feeds.service.publish import Mirror
 from feeds.service.runtime import Runtime
+from feeds.service.subscribers import SubscriberCounter, follower_counts
 from feeds.service.websub import Publisher
-from feeds.web import metrics, rebuild, routes
+from feeds.web import fediverse as fediverse_web
+from feeds.web import metrics, rebuild, routes, stats
 from feeds.web.fastpath import ReplayCache
 from feeds.web.ratelimit import RateLimit
 
 #: How long ``create_app(wait=True)`` waits for the complete first snapshot (tests, ``feeds build``).
 BUILD_WAIT = 600.0
+#: How long the stop of the subscriber counter, the fediverse and the database may take (the last writes included).
+STOP_WITHIN = 4.0
 
 
 def create_app(
@@ -57,19 +64,26 @@ def create_app(
         runtime.status_fields["publish"] = mirror.status
     elif pinger is not None:
         runtime.listeners.append(pinger.on_publish)
+    # The database opens in the background; counting tallies in memory meanwhile (docs/subscribers.md), and
+    # the fediverse answers what needs no database (its inbox waits for it, its deliverer starts once it is open).
+    database = DatabaseService(config, runtime.folder) if config.stats or config.fediverse else None
+    counter = SubscriberCounter(config, database, follower_counts(config)) if database is not None and config.stats else None
+    fediverse = Fediverse(config, runtime, database) if database is not None and config.fediverse else None
+    app.extensions["feeds.database"] = database
+    app.extensions["feeds.subscribers"] = counter
+    app.extensions["feeds.fediverse"] = fediverse
     log.event("start", pid=os.getpid(), **config.summary())
     metrics.init_app(app)
     routes.init_app(app)
     rebuild.init_app(app)
-    if config.fediverse:
-        # Until the composition root lands: the database (opened in the background) and this worker's fediverse.
-        from feeds.service.database import DatabaseService
-        from feeds.service.fediverse import Fediverse
-        from feeds.web import fediverse
-
-        databases = DatabaseService(config, runtime.folder).start()
-        app.extensions["feeds.database"] = databases
-        fediverse.init_app(app, Fediverse(config, runtime, databases).start())
+    stats.init_app(app)
+    if database is not None:
+        database.start()
+    if counter is not None:
+        app.observe = stats.observer(counter.tally)
+        counter.start()
+    if fediverse is not None:
+        fediverse_web.init_app(app, fediverse.start())
     if config.worker_header:
         app.after_request(_worker_header)
     # Repeated feed requests are answered from memory, skipping Flask (bounded by bytes); in front of that,
@@ -92,10 +106,18 @@ def create_app(
 
 def stop(app: Flask) -> None:
     """Stop the app's background work: the schedule, the watcher, WebSub; hand the builder role on. Safe to call twice."""
+    deadline = time.monotonic() + STOP_WITHIN
+    # What writes to the database first (the last polls; deliveries in flight end or stay queued, and the delivery
+    # lease is given up): a build in progress may take a while to stop.
+    for name in ("feeds.subscribers", "feeds.fediverse"):
+        if app.extensions.get(name) is not None:
+            app.extensions[name].stop(deadline)
     app.extensions["feeds"].stop()
-    for name in ("feeds.fediverse", "feeds.database", "feeds.mirror", "feeds.publisher"):
+    for name in ("feeds.mirror", "feeds.publisher"):
         if app.extensions.get(name) is not None:
             app.extensions[name].stop()
+    if app.extensions.get("feeds.database") is not None:
+        app.extensions["feeds.database"].stop(deadline)
 
 
 def _stop_at_exit(app: Flask) -> None:

@@ -32,13 +32,13 @@ from feeds.service.runtime import Runtime
 from feeds.snapshot.manifest import Item
 
 
-def send(item: Item, vary: str = "Accept-Encoding") -> Response:
+def send(item: Item, vary: str = "Accept-Encoding", max_age: int | None = None) -> Response:
     """Answer with ``item``'s body (sent from its file: sendfile where the server offers ``wsgi.file_wrapper``)."""
     runtime: Runtime = current_app.extensions["feeds"]
     gzipped = request.accept_encodings["gzip"] > 0  # q=0 means "not gzip"
     headers = {
         "ETag": item.gzip_etag if gzipped else item.etag,
-        "Cache-Control": f"public, max-age={runtime.config.scan_interval}",
+        "Cache-Control": f"public, max-age={runtime.config.scan_interval if max_age is None else max_age}",
         "Vary": vary,
     }
     response = Response(status=200, headers=headers, content_type=item.media_type)

@@ -4,7 +4,7 @@ Actors, followers, WebFinger and NodeInfo are built per request (keys and counts
 come from the database); Articles and outboxes are snapshot documents, served
 like every other (ETag, 304, gzip). A post's own URL answers with its Article
 when the client asks for ActivityStreams (what Mastodon's search does with a
-pasted URL); for anything else that URL belongs to the post's HTML page.
+pasted URL): that is the post route's negotiation (``feeds.web.routes.post``).
 """
 
 from __future__ import annotations
@@ -14,43 +14,26 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request
-from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import BadRequest, NotFound, RequestEntityTooLarge
-from werkzeug.http import parse_accept_header
 
 from feeds import limits, urls
 from feeds.fediverse import documents
 from feeds.fediverse.accounts import Account, Directory
 from feeds.fediverse.inbox import Incoming
 from feeds.render.activity import ACTIVITY_JSON
-from feeds.render.plan import ACTIVITY, POST_INDEX
+from feeds.render.plan import ACTIVITY
 from feeds.service.fediverse import Fediverse
 from feeds.snapshot.manifest import Manifest
 from feeds.web import routes
 from feeds.web.conditional import send
+from feeds.web.negotiation import wants_activity
 
 bp = Blueprint("fediverse", __name__)
-_AS_TYPES = frozenset({"application/activity+json", "application/ld+json"})
-_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
 def _fediverse() -> Fediverse:
     service: Fediverse = current_app.extensions["feeds.fediverse"]
     return service
-
-
-def wants_activity(accept: str | None) -> bool:
-    """Whether ``Accept`` asks for ActivityStreams (``application/activity+json``, or ``ld+json`` with its profile) over HTML."""
-    if not accept:
-        return False
-    activity = page = 0.0
-    for value, quality in parse_accept_header(accept, MIMEAccept):
-        media_type = value.split(";", 1)[0].strip().lower()
-        if media_type in _AS_TYPES:
-            activity = max(activity, quality)
-        elif media_type in _HTML_TYPES:
-            page = max(page, quality)
-    return activity > 0 and activity >= page
 
 
 def _json(document: dict[str, Any], media_type: str = ACTIVITY_JSON, cache: int = 60) -> Response:
@@ -140,8 +123,7 @@ def article(name: str) -> Response:
 
 
 def _document(path: str) -> Response:
-    manifest = routes._manifest()
-    if path not in manifest.items and path not in manifest.pending:
+    if not routes._listed(routes._manifest(), path):
         raise NotFound("no such document")
     response = send(routes._item(path), vary="Accept, Accept-Encoding")
     response.headers["Access-Control-Allow-Origin"] = "*"
@@ -185,29 +167,6 @@ def _request_target(site_url: str) -> str:
     return raw if not prefix or raw.startswith(prefix + "/") else prefix + raw
 
 
-def post_object(path: str) -> Response | None:
-    """The Article of the post at site path ``path`` when the client asks for ActivityStreams; None otherwise."""
-    if not wants_activity(request.headers.get("Accept")):
-        return None
-    manifest = routes._manifest()
-    if POST_INDEX not in manifest.items and POST_INDEX not in manifest.pending:
-        return None
-    index = _fediverse().post_index(manifest, routes._item(POST_INDEX))
-    target = index.get(path)
-    return _document(ACTIVITY + target) if target else None
-
-
-def post(path: str) -> Response:
-    """A post's URL asked for as ActivityStreams (issue 19 answers it with the post's HTML page otherwise)."""
-    answer = post_object(_POST_PREFIX + path)
-    if answer is None:
-        raise NotFound("no such page")
-    return answer
-
-
-_POST_PREFIX = "/"
-
-
 def _prefers_html() -> bool:
     return bool(request.accept_mimetypes.accept_html)
 
@@ -217,10 +176,6 @@ def _found(url: str) -> Response:
 
 
 def init_app(app: Flask, service: Fediverse) -> None:
-    """Register the fediverse's routes, and the ActivityStreams answer at post URLs."""
-    global _POST_PREFIX
+    """Register the fediverse's routes (the post route answers the ActivityStreams form of post URLs)."""
     app.extensions["feeds.fediverse"] = service
     app.register_blueprint(bp)
-    # Post URLs: the permalink pattern's fixed start (``/posts/``), so no other path gains a GET route.
-    _POST_PREFIX = service.config.permalink.split("{", 1)[0]
-    app.add_url_rule(_POST_PREFIX + "<path:path>", "fediverse.post", post, methods=["GET"])

@@ -10,7 +10,7 @@ one that answers the scrape reports them from memory at scrape time.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 REQUESTS = Counter(
     "feeds_requests",
-    "HTTP requests answered, by route kind (feed, page, health, metrics, rebuild, unknown), format and status.",
+    "HTTP requests answered, by route kind (feed, page, post, health, metrics, rebuild, unknown), format and status.",
     ["route", "format", "status"],
     registry=REGISTRY,
 )
@@ -49,6 +49,15 @@ WEBSUB_PINGS = Counter(
     "WebSub publish ping attempts, by result (ok, retry, gave_up); counted from websub_ping log events.",
     ["result"],
     registry=REGISTRY,
+)
+SUBSCRIBER_FLUSHES = Counter(
+    "feeds_subscriber_flushes",
+    "Writes of a worker's subscriber counts to the database, by result (ok, failed).",
+    ["result"],
+    registry=REGISTRY,
+)
+SUBSCRIBER_DROPPED = Counter(
+    "feeds_subscriber_polls_dropped", "Polls not counted because a worker's tally was full (MAX_PENDING_POLLS).", registry=REGISTRY
 )
 FEDIVERSE_ACTIVITIES = Counter(
     "feeds_fediverse_activities",
@@ -103,6 +112,9 @@ def on_event(name: str, fields: dict[str, Any]) -> None:
         PUBLISHES.labels(result="state_failed").inc()
     elif name == "websub_ping":
         WEBSUB_PINGS.labels(result=str(fields.get("result", "unknown"))).inc()
+    elif name in ("stats_flush", "stats_flush_failed"):
+        SUBSCRIBER_FLUSHES.labels(result="ok" if name == "stats_flush" else "failed").inc()
+        SUBSCRIBER_DROPPED.inc(float(fields.get("dropped", 0) or 0))
     elif name == "fediverse_inbox":
         FEDIVERSE_ACTIVITIES.labels(type=str(fields.get("type", "other")), result=str(fields.get("result", "ok"))).inc()
     elif name == "fediverse_delivery":
@@ -150,6 +162,8 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 def metrics() -> Response:
     live = CollectorRegistry(auto_describe=False)
     live.register(SnapshotCollector(current_app.extensions["feeds"]))
+    for collector in current_app.extensions.get("feeds.collectors", ()):  # read from shared state when scraped
+        live.register(collector)
     if multiprocess_dir():
         multiprocess.MultiProcessCollector(live)  # type: ignore[no-untyped-call]
         data = generate_latest(live)
@@ -167,14 +181,20 @@ class CountingFlask(Flask):
     WSGI layer an ``init_app`` adds there.
     """
 
+    #: Also shown each answer's environ and status as it starts (subscriber counting); must be quick.
+    observe: Callable[[dict[str, Any], str], None] | None = None
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         counted = False
+        observe = self.observe
 
         def counting(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal counted
             if not counted:
                 counted = True
                 _count(environ, status, headers)
+                if observe is not None:
+                    observe(environ, status)
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
 
         return self.wsgi_app(environ, counting)
@@ -199,9 +219,12 @@ def _learn_key(environ: dict[str, Any]) -> tuple[str, str]:
 
 def _label(response: Response) -> Response:
     # Labels from the Response object: at the WSGI level a 304 has lost its Content-Type.
-    labels = (_route(), _FORMATS.get(response.mimetype or "", "other"))
+    route = _route()
+    if route == "post" and response.status_code in (308, 404):  # the catch-all of post pages: not a document
+        route = "unknown"
+    labels = (route, _FORMATS.get(response.mimetype or "", "other"))
     request.environ["feeds.labels"] = labels
-    if labels[0] in ("feed", "page"):
+    if labels[0] in ("feed", "page", "post"):
         if len(_LEARNED) >= 65536:  # keys include a client's Accept header: stay bounded
             _LEARNED.clear()
         _LEARNED[_learn_key(request.environ)] = labels

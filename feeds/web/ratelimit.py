@@ -10,7 +10,7 @@ replayed answer is limited like any other).
   answers 304 is never refused: it costs nothing, and it is what a client
   should send. Counting full answers rather than requests without validators
   means a made-up ``If-None-Match`` does not dodge the limit.
-- **Rebuild tokens.** After ``rebuild_failure_limit`` wrong tokens (401) from
+- **Rebuild and stats tokens.** After ``rebuild_failure_limit`` wrong tokens (401) from
   one client per window, ``POST /-/rebuild`` answers 429 before the token is
   even compared, so guessing it is throttled.
 
@@ -24,8 +24,6 @@ dropped first.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import logging
 import math
 import threading
@@ -35,18 +33,17 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from feeds import log
+from feeds.clients import ClientAddress
 from feeds.config import Config
 from feeds.limits import MAX_TRACKED
 from feeds.render.formats import FORMATS
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 REBUILD_PATH = "/-/rebuild"
+#: The subscriber pages: their wrong tokens are limited like the rebuild's.
+STATS_PATH = "/-/stats"
 _FEED_SUFFIXES = tuple("/" + name for name in FORMATS)
-#: A Unix-socket peer (no address) is a local process: it is trusted exactly as loopback is.
-_LOCAL = ipaddress.IPv4Address("127.0.0.1")
 
 
 class Windows:
@@ -107,54 +104,6 @@ class Windows:
             self._windows.popitem(last=False)
 
 
-class ClientAddress:
-    """Who sent a request: the peer, or the client that trusted proxies name in ``X-Forwarded-For``."""
-
-    def __init__(self, trusted: Iterable[str]) -> None:
-        self.trusted: tuple[Network, ...] = tuple(ipaddress.ip_network(network, strict=False) for network in trusted)
-        # Parsing addresses costs more than the replay cache's whole answer; the same
-        # clients come back, so remember the last few thousand header pairs.
-        self._cached = functools.lru_cache(maxsize=4096)(self.resolve)
-
-    def __call__(self, environ: dict[str, Any]) -> str:
-        peer, forwarded = environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_FORWARDED_FOR", "")
-        if len(forwarded) > 200:  # a long chain is a client's own claim: worth no cache space
-            return self.resolve(peer, forwarded)
-        return self._cached(peer, forwarded)
-
-    def resolve(self, peer: str, forwarded: str) -> str:
-        """Return the client's key from the peer address and the ``X-Forwarded-For`` value."""
-        client = _address(peer) or _LOCAL
-        if self._is_trusted(client):
-            # Proxies append the address they were reached from; everything left of the
-            # right-most untrusted one was written by the client and may be made up.
-            # https://developer.mozilla.org/en-US/docs/Web/HTTP/Reference/Headers/X-Forwarded-For#selecting_an_ip_address
-            for part in reversed(forwarded.split(",")):
-                address = _address(part)
-                if address is None:
-                    break
-                client = address
-                if not self._is_trusted(address):
-                    break
-        if isinstance(client, ipaddress.IPv6Address):
-            # One IPv6 host usually holds a whole /64 and can change address within it at will.
-            return str(ipaddress.IPv6Network((client, 64), strict=False))
-        return str(client)
-
-    def _is_trusted(self, address: Address) -> bool:
-        return any(address in network for network in self.trusted)
-
-
-def _address(text: str) -> Address | None:
-    try:
-        address = ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
 class RateLimit:
     """Wraps ``app``; limits set to 0 in ``config`` are off."""
 
@@ -169,7 +118,9 @@ class RateLimit:
         path = environ.get("PATH_INFO", "")
         if self.polls is not None and method in ("GET", "HEAD") and path.endswith(_FEED_SUFFIXES):
             return self._poll(self.polls, environ, start_response, path)
-        if self.failures is not None and method == "POST" and path == REBUILD_PATH:
+        if self.failures is not None and (
+            (method == "POST" and path == REBUILD_PATH) or (method in ("GET", "HEAD") and path.startswith(STATS_PATH))
+        ):
             return self._rebuild(self.failures, environ, start_response)
         return self.app(environ, start_response)
 

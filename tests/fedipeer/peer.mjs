@@ -1,7 +1,7 @@
 // An independent ActivityPub server built on Fedify: the other end of tests/test_fediverse_peer.py.
 //
 // It has one account, alice, on http://127.0.0.1:<port>. The test drives it through
-// POST /control/follow?handle=acct:NAME@HOST and /control/unfollow?handle=…; Fedify
+// POST /control/follow?handle=acct:NAME@HOST, /control/unfollow?handle=… and /control/lookup?url=…; Fedify
 // resolves the handle by WebFinger, fetches the actor and sends a signed Follow (or
 // Undo) with its own code. Everything alice's inbox receives — after Fedify verified
 // the HTTP signature with its own code and the sender's key it fetched — is written
@@ -110,6 +110,12 @@ async function control(request, url, base) {
     await ctx.sendActivity({ identifier: who }, known.target, undo);
     following.delete(`${who} ${handle}`);
     return Response.json({ undone: known.follow.id.href });
+  }
+  if (url.pathname === "/control/lookup") {
+    // What a search box does with a pasted URL: Fedify's own content negotiation (and <link rel="alternate">).
+    const found = await ctx.lookupObject(url.searchParams.get("url"));
+    if (found == null) return Response.json({ error: "not found" }, { status: 404 });
+    return Response.json({ id: found.id?.href ?? null, type: found.constructor.name, name: found.name?.toString() ?? null });
   }
   return new Response("unknown control", { status: 404 });
 }

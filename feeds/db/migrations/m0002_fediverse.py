@@ -45,12 +45,13 @@ def upgrade(connection: Connection) -> None:
             fetched_at BIGINT NOT NULL
         )""",
         "CREATE INDEX fediverse_remote_actors_key ON fediverse_remote_actors (key_id)",
-        # Every post's Article as followers were last told it: Create, Update and Delete are sent on a change here.
+        # Every post's Article as followers were last told it: Create, Update and Delete are sent on a change here;
+        # actors: our accounts (paths, percent-encoded, space-separated) whose followers have it.
         """CREATE TABLE fediverse_objects (
             object TEXT PRIMARY KEY,
             etag TEXT,
             fingerprint TEXT,
-            tags TEXT NOT NULL,
+            actors TEXT NOT NULL,
             deleted INTEGER NOT NULL,
             changed_at BIGINT NOT NULL
         )""",
@@ -70,6 +71,7 @@ def upgrade(connection: Connection) -> None:
             due_at BIGINT NOT NULL,
             created_at BIGINT NOT NULL,
             last_error TEXT,
+            failed_at BIGINT,
             UNIQUE (activity, inbox)
         )""",
         "CREATE INDEX fediverse_deliveries_due ON fediverse_deliveries (due_at)",

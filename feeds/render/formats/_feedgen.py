@@ -25,6 +25,9 @@ from ._text import atom_text, rss_text
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
+#: RFC 5005 §4's namespace for ``fh:archive``: https://www.rfc-editor.org/rfc/rfc5005#section-4
+FH_NS = "http://purl.org/syndication/history/1.0"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 GENERATOR_URI = "https://github.com/feeds/feeds"
 
 # Types of the alternate links, so a paging link says what it points to.
@@ -34,7 +37,7 @@ _LINK_TYPES = {"feed.xml": "application/rss+xml", "atom.xml": "application/atom+
 def feed_generator(page: FeedPage, filename: str) -> FeedGenerator:
     """Return a FeedGenerator for ``page``, whose own document is ``filename``."""
     fg = FeedGenerator()
-    fg.id(page.url(filename, 1))
+    fg.id(page.url(filename, None))
     fg.title(page.title)
     fg.subtitle(page.description)  # also the RSS <description>
     # The self link must equal the URL the document is served at, ?page=N included
@@ -53,35 +56,26 @@ def feed_generator(page: FeedPage, filename: str) -> FeedGenerator:
     if page.favicon:
         fg.icon(page.favicon)  # Atom icon: small and square (RFC 4287 §4.2.5)
 
-    links = [(rel, page.url(filename, number)) for rel, number in _paging(page)]
+    # RFC 5005 §4 archived-feed links: https://www.rfc-editor.org/rfc/rfc5005#section-4
+    links = [(rel, page.url(filename, number)) for rel, number in page.archive_links()]
     links += [("hub", hub) for hub in page.hubs]
     namespaces = {}
     if any(e.post.image for e in page.entries):
         namespaces["media"] = MEDIA_NS
-    if filename == "feed.xml" and any(rss_creators(e.post, page.authors) for e in page.entries):
-        namespaces["dc"] = DC_NS  # declared only when a dc:creator is written
-    extension = _feed_extension(links, namespaces, _LINK_TYPES[filename], page.title, page.description)
+    if filename == "feed.xml" and page.entries:
+        namespaces["dc"] = DC_NS  # every RSS item names its authors with dc:creator
+    if page.archive is not None:
+        namespaces["fh"] = FH_NS  # declared only in archives, which say so with fh:archive
+    extension = _feed_extension(links, namespaces, _LINK_TYPES[filename], page.title, page.description, page.archive is not None)
     fg.register_extension("feeds", extension, None)
 
     for entry in page.entries:
-        fg.add_entry(feed_entry(entry, page.authors), order="append")
+        fg.add_entry(feed_entry(entry, page.authors, page.full, page.language), order="append")
     return fg
 
 
-def _paging(page: FeedPage) -> list[tuple[str, int]]:
-    """RFC 5005 §3 paged-feed links: https://www.rfc-editor.org/rfc/rfc5005#section-3."""
-    if page.last_page == 1:
-        return []
-    links = [("first", 1), ("last", page.last_page)]
-    if page.page > 1:
-        links.append(("previous", page.page - 1))
-    if page.page < page.last_page:
-        links.append(("next", page.page + 1))
-    return links
-
-
 def _feed_extension(
-    links: list[tuple[str, str]], namespaces: dict[str, str], media_type: str, title: str, description: str
+    links: list[tuple[str, str]], namespaces: dict[str, str], media_type: str, title: str, description: str, archive: bool
 ) -> type[BaseExtension]:
     class FeedLinks(BaseExtension):  # type: ignore[misc]
         def extend_ns(self) -> dict[str, str]:
@@ -99,6 +93,8 @@ def _feed_extension(
             # attribute, so an un-namespaced <link> is an Atom link; a qualified
             # one would get an ns0: prefix (validator AvoidNamespacePrefix).
             self._append(feed, "link")
+            if archive:
+                etree.SubElement(feed, f"{{{FH_NS}}}archive")
             _atom_text(feed.find("title"), title)
             _atom_text(feed.find("subtitle"), description)
             return feed
@@ -106,6 +102,14 @@ def _feed_extension(
         def extend_rss(self, rss: Any) -> Any:
             channel = rss.find("channel")
             self._append(channel, f"{{{ATOM_NS}}}link")
+            if archive:
+                # Before the first item: channel metadata after an item is MisplacedItem.
+                first_item = channel.find("item")
+                element = etree.Element(f"{{{FH_NS}}}archive")
+                if first_item is not None:
+                    first_item.addprevious(element)
+                else:
+                    channel.append(element)
             # The image title must equal the channel's (validator ImageTitleDoesntMatch).
             for element in (channel.find("title"), channel.find("image/title")):
                 if element is not None:
@@ -134,21 +138,25 @@ def _author(author: Author) -> dict[str, str]:
 
 
 def rss_creators(post: Post, site_authors: tuple[Author, ...]) -> tuple[Author, ...]:
-    """Return the authors an RSS item names with dc:creator instead of <author>.
+    """Return the authors an RSS item names: every one, by name, as dc:creator.
 
-    RSS <author> is one email address (https://www.rssboard.org/rss-profile#element-channel-item-author)
-    and may not repeat; mixing it with dc:creator is DuplicateItemSemantics. So a
-    single author with an email gets <author>; anything else is all dc:creator.
+    RSS <author> is an email address (https://www.rssboard.org/rss-profile#element-channel-item-author);
+    readers show that address instead of the name (lemon24's reader showed ``taro@example.com``), and
+    an item with both <author> and dc:creator is the validator's DuplicateItemSemantics. So names go
+    in dc:creator, one per author (https://www.rssboard.org/rss-profile#namespace-elements-dublin-creator),
+    and no item carries <author>; the addresses stay in Atom's author/email.
     """
-    authors = post.authors or site_authors
-    if len(authors) == 1 and authors[0].email:
-        return ()
-    return authors
+    return post.authors or site_authors
 
 
 @lru_cache(maxsize=4096)
-def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
-    """Return the feedgen entry of ``entry``; built once, shared by every feed that shows it."""
+def feed_entry(entry: Entry, site_authors: tuple[Author, ...], full: bool = True, language: str | None = None) -> FeedEntry:
+    """Return the feedgen entry of ``entry``; built once, shared by every feed that shows it.
+
+    ``full=False`` makes a summary-only item (summary, link, image; no body: RSS ``description``
+    without ``content:encoded``, Atom ``summary`` without ``content``). ``language`` is the feed's:
+    an entry in another one says so with ``xml:lang`` (Atom).
+    """
     post = entry.post
     fe = FeedEntry()
     fe.id(post.id)
@@ -162,7 +170,7 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
     # A post with no body has neither: an empty element is the validator's NotBlank, and an item or
     # entry may go without them (RSS needs a title or a description; an Atom entry without content
     # has its alternate link: https://www.rfc-editor.org/rfc/rfc4287#section-4.1.2).
-    if entry.content_html.strip():
+    if full and entry.content_html.strip():
         fe.content(entry.content_html, type="html")
     # RSS <description> is HTML, so the plain-text summary is HTML-escaped ("AT&T" would
     # otherwise be a broken entity: validator NotHtml); Atom says so with type="html".
@@ -183,6 +191,8 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
             # variable), turning the enclosure into a second "alternate" link
             # (RFC 4287 §4.1.1, validator DuplicateAtomLink): write them here.
             _atom_text(element.find("title"), post.title)
+            if post.language and post.language != language:
+                element.set(XML_LANG, post.language)  # RFC 4287 §2: xml:lang on any element
             for old in element.findall("link"):
                 element.remove(old)
             etree.SubElement(element, "link", {"rel": "alternate", "type": "text/html", "href": post.link})
@@ -194,12 +204,10 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...]) -> FeedEntry:
 
         def extend_rss(self, element: Any) -> Any:
             element.find("title").text = rss_text(post.title)
-            creators = rss_creators(post, site_authors)
-            if creators:
-                for old in element.findall("author"):
-                    element.remove(old)
-                for author in creators:
-                    etree.SubElement(element, f"{{{DC_NS}}}creator").text = author.name
+            for old in element.findall("author"):
+                element.remove(old)
+            for author in rss_creators(post, site_authors):
+                etree.SubElement(element, f"{{{DC_NS}}}creator").text = author.name
             self._media(element)
             return element
 

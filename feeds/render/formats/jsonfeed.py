@@ -30,21 +30,25 @@ def render(page: FeedPage) -> bytes:
     feed["language"] = page.language
     if page.hubs:
         feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in page.hubs]
-    if page.page < page.last_page:
-        feed["next_url"] = page.url("feed.json", page.page + 1)
-    feed["items"] = [_item(entry, page.authors) for entry in page.entries]
+    if page.older is not None:
+        # Walks older: the current feed -> the newest archive -> ... -> archive 1 (RFC 5005 §4's prev-archive).
+        feed["next_url"] = page.url("feed.json", page.older)
+    feed["items"] = [_item(entry, page.authors, page.full, page.language) for entry in page.entries]
     return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
-def _item(entry: Entry, site_authors: tuple[Author, ...]) -> dict[str, Any]:
+def _item(entry: Entry, site_authors: tuple[Author, ...], full: bool, language: str) -> dict[str, Any]:
     post = entry.post
     item: dict[str, Any] = {"id": post.id, "url": post.url}
     if post.link != post.url:
         item["external_url"] = post.link
     item["title"] = post.title
     # One of content_html and content_text must be present (https://www.jsonfeed.org/version/1.1/#items-a-name-items-a):
-    # a post with no body has an empty content_text (there is no HTML to give), and no summary.
-    if entry.content_html.strip():
+    # a post with no body has an empty content_text (there is no HTML to give), and no summary; a summary-only
+    # feed gives the summary as the text.
+    if not full:
+        item["content_text"] = entry.summary
+    elif entry.content_html.strip():
         item["content_html"] = entry.content_html
     else:
         item["content_text"] = ""
@@ -62,6 +66,8 @@ def _item(entry: Entry, site_authors: tuple[Author, ...]) -> dict[str, Any]:
     item["author"] = item["authors"][0]
     if entry.tags:
         item["tags"] = [tag.name for tag in entry.tags]
+    if post.language and post.language != language:
+        item["language"] = post.language
     if post.enclosure is not None:
         e = post.enclosure
         item["attachments"] = [{"url": e.url, "mime_type": e.type, **({"size_in_bytes": e.length} if e.length else {})}]

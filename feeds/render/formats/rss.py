@@ -17,7 +17,7 @@ _CHANNEL_TEXT = ("title", "description")
 _ITEM_TEXT = ("title", "category", "author", "dc:creator")
 
 
-#: feedgen declares the content module on every feed; a feed of posts with no body never uses it.
+#: feedgen declares the content module on every feed; a summary-only feed, or one of posts with no body, never uses it.
 _CONTENT_NS = b' xmlns:content="http://purl.org/rss/1.0/modules/content/"'
 
 

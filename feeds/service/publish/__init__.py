@@ -22,6 +22,7 @@ from typing import Any
 from feeds import log
 from feeds.config import Config
 from feeds.errors import FeedsError
+from feeds.render.plan import cache_max_age
 from feeds.service.publish.bucket import PublishReport, make_client, publish
 from feeds.service.publish.plan import (
     EMPTY,
@@ -47,7 +48,11 @@ def publish_from_config(view: SnapshotView, config: Config, **options: Any) -> P
     purger = None
     if config.publish_purge_command or config.publish_purge_url:
         purger = functools.partial(purge, command=config.publish_purge_command, hook_url=config.publish_purge_url)
-    options.setdefault("cache_control", lambda item: f"public, max-age={config.scan_interval}")
+    options.setdefault(
+        "cache_control", lambda item: f"public, max-age={cache_max_age(item.path, view.items.__contains__, config.scan_interval)}"
+    )
+    # Moved paths become S3 website redirects; a removed one ("gone") has no object: a bucket cannot answer 410.
+    options.setdefault("redirects", {r.source: r.target for r in config.redirects if r.target is not None})
     return publish(view, Target.from_config(config), site_url=config.site_url, purge=purger, **options)
 
 

@@ -7,7 +7,7 @@ import functools
 import gzip
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,6 +28,7 @@ from feeds.service.publish.plan import (
     Target,
     Upload,
     plan,
+    steps,
 )
 from feeds.service.publish.purge import PurgeResult
 
@@ -105,6 +106,7 @@ def publish(
     retry: Retry = DEFAULT_RETRY,
     workers: int = 8,
     purge: Callable[[Sequence[str]], PurgeResult] | None = None,
+    redirects: Mapping[str, str] | None = None,
 ) -> PublishReport:
     """Make the bucket at ``target`` hold ``view``, uploading only what its manifest does not show.
 
@@ -115,12 +117,12 @@ def publish(
     started = time.monotonic()
     bucket = _Bucket(client if client is not None else make_client(target, workers), target, retry)
     remote = bucket.read_manifest()
-    todo = plan(view, remote, site_url=site_url, cache_control=cache_control, gzip_siblings=gzip_siblings, force=force)
+    todo = plan(view, remote, site_url=site_url, cache_control=cache_control, gzip_siblings=gzip_siblings, force=force, redirects=redirects)
     uploaded = uploaded_bytes = manifest_bytes = deleted = 0
     pending: tuple[str, ...] = ()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="feeds-publish") as pool:
-        for wave in todo.waves:
-            tasks = [functools.partial(bucket.put_document, view, upload, gz) for upload in wave for gz in upload.variants]
+        for step in (step for wave in todo.waves for step in steps(wave)):
+            tasks = [functools.partial(bucket.put_document, view, upload, gz) for upload in step for gz in upload.variants]
             sizes = bucket.run(pool, tasks)
             uploaded, uploaded_bytes = uploaded + len(sizes), uploaded_bytes + sum(sizes)
         if todo.write_manifest:
@@ -208,6 +210,21 @@ class _Bucket:
 
     def put_document(self, view: SnapshotView, upload: Upload, gz: bool) -> int:
         name = upload.name + (".gz" if gz else "")
+        if upload.item is None:  # a moved path: an empty object the website endpoint answers with a 301
+            redirect = upload.entry.redirect
+            self.call(
+                name,
+                "upload",
+                lambda: self.client.put_object(
+                    Bucket=self.target.bucket,
+                    Key=self.target.prefix + name,
+                    Body=b"",
+                    ContentType=upload.entry.media_type,
+                    CacheControl=upload.entry.cache_control,
+                    WebsiteRedirectLocation=redirect,
+                ),
+            )
+            return 0
         try:
             data = view.read(upload.item, gzip=gz)
         except (OSError, LookupError) as e:

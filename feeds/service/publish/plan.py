@@ -20,9 +20,11 @@ MANIFEST_FORMAT = 1
 FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json"})
 INDEX_TYPES = frozenset({"text/html", "text/x-opml"})
 #: The upload waves, in order; a wave starts when the one before it is readable.
-WAVES = ("new older pages and linked files", "changed older pages", "page-1 feeds", "HTML pages and OPML")
+WAVES = ("new archives and linked files", "changed archives", "current feeds", "HTML pages, OPML and redirects")
 NEW_OLDER_PAGES, CHANGED_OLDER_PAGES, PAGE_ONE_FEEDS, INDEXES = range(len(WAVES))
-_OLDER_PAGE = re.compile(r"/page/([0-9]+)/[^/]+\Z")
+_OLDER_PAGE = re.compile(r"/archive/([0-9]+)/[^/]+\Z")
+#: The index, the lists and each scope's page; any other HTML page is a post's page, which feeds link to.
+_SCOPE_PAGE = re.compile(r"\A/(?:(?:tags|authors|sections|languages)/(?:[^/]+/)?)?\Z")
 
 
 class PublishError(FeedsError):
@@ -138,6 +140,9 @@ class Entry:
     #: The gzip sibling's ETag (the app's: the plain one ending ``-gz"``) and size; None without a sibling.
     gzip_etag: str | None = None
     gzip_size: int | None = None
+    #: For a moved path (the ``redirects`` setting): where the bucket's website endpoint redirects it (an empty
+    #: object with ``x-amz-website-redirect-location``); None for a document.
+    redirect: str | None = None
 
     def objects(self, name: str) -> tuple[str, ...]:
         return (name, name + ".gz") if self.gzip_etag else (name,)
@@ -175,6 +180,7 @@ class Manifest:
 
 
 EMPTY = Manifest(None, {})
+EPOCH_ISO = datetime(1970, 1, 1, tzinfo=UTC).isoformat()
 
 
 @dataclass(frozen=True)
@@ -182,7 +188,8 @@ class Upload:
     """One document to write: its plain object and, with ``entry.gzip_etag``, its ``.gz`` sibling."""
 
     name: str
-    item: Item
+    #: The document to write; None for a redirect object (``entry.redirect``), which has no body.
+    item: Item | None
     entry: Entry
     wave: int
 
@@ -220,10 +227,13 @@ def plan(
     cache_control: Callable[[Item], str],
     gzip_siblings: bool = True,
     force: bool = False,
+    redirects: Mapping[str, str] | None = None,
 ) -> Plan:
     """Return what to upload, in which wave, and what to delete, to make the bucket hold ``view``.
 
     ``force`` uploads every document, whatever the manifest says (objects changed behind our back).
+    ``redirects`` (moved path → site path or URL) become empty objects that the bucket's website
+    endpoint answers with a 301 (S3 website redirects); a path that is a document stays the document.
     """
     if not view.items:
         raise PublishError(MANIFEST_NAME, f"snapshot {view.version} has no documents; refusing to empty the bucket")
@@ -259,6 +269,21 @@ def plan(
         changed.add(public_url(site_url, item.path))
         if wave == PAGE_ONE_FEEDS and (before is None or before.etag != entry.etag):
             topics.append(public_url(site_url, item.path))
+    for source, target in sorted((redirects or {}).items()):
+        try:
+            name = object_name(source)
+        except ValueError as e:
+            raise PublishError(source, str(e)) from e
+        if name in entries or name == MANIFEST_NAME:
+            continue  # the document is served (the plan reports the redirect)
+        entry = Entry(source, "text/plain; charset=utf-8", '"redirect"', EPOCH_ISO, 0, "public, max-age=86400", redirect=target)
+        entries[name] = entry
+        before = remote.entries.get(name)
+        if before == entry and not force:
+            skipped += 1
+            continue
+        waves[INDEXES].append(Upload(name, None, entry, INDEXES))  # last: it points at documents written before
+        changed.add(public_url(site_url, source))
     keep = {obj for name, entry in entries.items() for obj in entry.objects(name)}
     before_objects = {obj for name, entry in remote.entries.items() for obj in entry.objects(name)} | set(remote.deleting)
     delete = tuple(sorted(before_objects - keep))
@@ -275,16 +300,28 @@ def plan(
     )
 
 
+def steps(wave: tuple[Upload, ...]) -> list[list[Upload]]:
+    """A wave in the order it is written: archives by number, oldest first (each new archive's ``prev-archive``
+    is readable before it is), everything else in the first step."""
+    by_number: dict[int, list[Upload]] = {}
+    for upload in wave:
+        older = _OLDER_PAGE.search(upload.entry.path)
+        by_number.setdefault(int(older.group(1)) if older else 0, []).append(upload)
+    return [by_number[number] for number in sorted(by_number)]
+
+
 def _wave(item: Item, *, new: bool) -> int:
-    # Readers enter through page-1 feeds, HTML pages and OPML, so those go last and what they link
-    # to goes first. Older pages that are new go before changed ones: a changed page may link to a
-    # page that did not exist before (the new last page).
+    # Readers enter through current feeds, HTML pages and OPML, so those go last and what they link
+    # to goes first. Archives that are new go before changed ones: a changed archive may link to one
+    # that did not exist before (next-archive to the archive a new post filled).
     kind = item.media_type.split(";")[0].strip().lower()
     older = _OLDER_PAGE.search(item.path)
-    if older and int(older.group(1)) >= 2:
+    if older:
         return NEW_OLDER_PAGES if new else CHANGED_OLDER_PAGES
     if kind in FEED_TYPES:
         return PAGE_ONE_FEEDS
+    if kind == "text/html" and not _SCOPE_PAGE.match(item.path):
+        return NEW_OLDER_PAGES if new else CHANGED_OLDER_PAGES  # a post page: the items of the current feeds link to it
     if kind in INDEX_TYPES:
         return INDEXES
     return NEW_OLDER_PAGES  # anything else (an image, a stylesheet) is linked from the documents
