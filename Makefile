@@ -35,7 +35,7 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
-# PostgreSQL and Chromium from Debian for the tests that use them (installed when missing, as root).
+# PostgreSQL, Chromium and nginx from Debian for the tests that use them (installed when missing, as root).
 test-deps:
 	scripts/test-deps.sh
 

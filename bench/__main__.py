@@ -31,6 +31,7 @@ COMMANDS = {
     "state": "bench.state_index",
     "flush": "bench.flush",
     "plan": "bench.plan",
+    "stop": "bench.stops",
     "fediverse": "bench.fediverse",
 }
 

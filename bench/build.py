@@ -7,7 +7,7 @@
 What production runs is measured by ``python -m bench prod`` (servers, workers, HTTP). This one
 times the builder those servers run, in a process of its own, with no HTTP in the way:
 every cold and warm start is a new process (``python -m bench build --child``) that makes the
-builder exactly as a worker that takes the lock does (``Runtime``: snapshot folder, render
+builder exactly as a worker that takes the lock does (``compose``: snapshot folder, render
 store, helper pool, saved state) and reports when page 1 of every feed is published
 ("ready": the first publish) and when every older page is ("complete"). "Cold" starts with
 an empty snapshot folder, "warm" on the folder the cold run left. Rescans run in the warm
@@ -41,14 +41,14 @@ def child(folder: Path, snapshot: str, rescans: int) -> None:
     started = time.perf_counter()
     from feeds import log
     from feeds.config import load_config
-    from feeds.service.runtime import Runtime
+    from feeds.service.compose import compose
 
     rebuilds: list[dict[str, Any]] = []
     log.observe(lambda name, fields: rebuilds.append(fields) if name == "rebuild" else None)
     overrides: dict[str, Any] = {"content_dir": str(folder / "content"), "snapshot_dir": snapshot}
     config = load_config(folder / "feeds.toml", env={}, overrides=overrides)
     log.configure(config.log_format)  # on stderr (key=value): run a child by hand to read the builder's events
-    runtime = Runtime(config, schedule=False).start(watch=False)
+    runtime = compose(config, schedule=False, publishing=False).runtime.start(watch=False)
     builder = runtime.builder
     assert builder is not None, "this process holds the builder lock"
     builder.rescan()

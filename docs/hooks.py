@@ -1,4 +1,4 @@
-"""MkDocs hooks for the manual: write the settings reference from ``feeds.config.SETTINGS``, the limits from ``feeds.limits``.
+"""MkDocs hooks for the manual: write the settings reference from ``feeds.settings.SETTINGS``, the limits from ``feeds.limits``.
 
 Both are generated on every build, so there is no hand-kept copy to drift:
 ``configuration.md`` holds the marker below and the build replaces it with a table of
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from feeds import limits
-from feeds.config import ENV_PREFIX, SETTINGS, Setting
+from feeds.config import ENV_PREFIX
+from feeds.settings import SETTINGS, Setting
 
 #: Where the reference goes: the page and the line the build replaces.
 PAGE = "configuration.md"

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from feeds.config import Config, load_config
+from feeds.content.errors import ContentRootError
 from feeds.content.files import EMPTY_MARKER
 from feeds.content.index import ContentIndex
 from feeds.content.site import select
-from feeds.errors import ConfigError, ContentRootError
+from feeds.errors import ConfigError
 from feeds.fsutil import atomic_write
 from feeds.render.plan import plan
 
@@ -76,13 +77,14 @@ def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
 def _built(config: Config) -> Iterator[tuple[Runtime, Manifest]]:
     """Build the snapshot in snapshot_dir, as the service does (or, if a service builds there, ask it to), and yield it."""
     from feeds import log
-    from feeds.service.runtime import Runtime
+    from feeds.service.compose import compose
 
     log.configure(config.log_format)
     try:
-        runtime = Runtime(config, schedule=False).start(watch=False)
+        services = compose(config, schedule=False, publishing=False)
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
+    runtime = services.runtime.start(watch=False)
     try:
         if runtime.builder is not None:
             runtime.builder_run()
@@ -92,7 +94,7 @@ def _built(config: Config) -> Iterator[tuple[Runtime, Manifest]]:
             raise click.ClickException(runtime.builder_status().error or "no complete snapshot was published")
         yield runtime, runtime.current
     finally:
-        runtime.stop()
+        services.stop()
 
 
 @main.command()

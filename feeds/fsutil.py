@@ -117,3 +117,31 @@ def exchange(a: Path, b: Path) -> None:
 def is_temporary(name: str) -> bool:
     """Whether ``name`` is a temporary file of this module (left behind by a crash)."""
     return name.startswith(TEMP_PREFIX)
+
+
+def abandoned(path: Path, cutoff: float) -> bool:
+    """Whether the temporary file ``path`` was left behind: no live process can be writing it, or it is older than ``cutoff``.
+
+    Its name carries its writer's pid (see ``_temporary``): a builder's helper process writes
+    its own, and may be writing one right now; a killed one's is left behind.
+    """
+    parts = path.name.rsplit(".", 2)  # ".tmp-<name>.<pid>.<thread>" (a write), ".tmp-<name>.<pid>" (an exchange)
+    writer = parts[-2] if len(parts) == 3 and parts[-1].isdigit() and parts[-2].isdigit() else parts[-1]
+    if not (writer.isdigit() and _alive(int(writer))):
+        return True
+    try:
+        return path.stat(follow_symlinks=False).st_mtime < cutoff
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    if not 0 < pid < 1 << 22:  # above Linux's pid_max
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True

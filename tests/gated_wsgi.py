@@ -26,9 +26,9 @@ MAX_WAIT = 60.0
 _complete = Builder.complete
 
 
-def _gated_complete(self: Builder, budget: float | None = None) -> bool:
+def _gated_complete(self: Builder) -> bool:
     poll(lambda: not GATE.exists(), MAX_WAIT)  # past MAX_WAIT, go on as if the gate were gone
-    return _complete(self, budget)
+    return _complete(self)
 
 
 Builder.complete = _gated_complete  # type: ignore[method-assign]

@@ -291,7 +291,7 @@ def _many_posts(folder: Path, count: int) -> Path:
 def test_the_pool_gives_the_bytes_of_the_in_process_build(config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Above every min_items threshold, and the pool started at once: files are parsed, posts and documents
     # rendered in the pool's processes.
-    monkeypatch.setattr("feeds.service.builder.START_POOL", {"files": 1, "posts": 1, "docs": 1})
+    monkeypatch.setattr("feeds.service.rendering.START_POOL", {"files": 1, "posts": 1, "docs": 1})
     config = site_config(config_file, _many_posts(tmp_path / "many", 260))
     pool = Pool(workers=2)
     try:

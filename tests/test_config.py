@@ -7,8 +7,9 @@ from types import ModuleType
 
 import pytest
 
-from feeds.config import SETTINGS, SETTINGS_BY_NAME, Config, load_config
+from feeds.config import Config, load_config
 from feeds.errors import ConfigError
+from feeds.settings import SETTINGS, SETTINGS_BY_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 

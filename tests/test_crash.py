@@ -210,7 +210,9 @@ def test_kill_9_of_the_builder_at_each_point_of_a_publish_never_serves_a_half_sn
         _edit(cluster, len(POINTS) + 1)  # nothing armed: the next publish goes through at once
         _until(lambda: _serving_everywhere(cluster, len(POINTS) + 1), timeout=30)
         versions[len(POINTS) + 1] = _current(snapshot)
-        time.sleep(0.3)
+        # The pollers have seen the last edit from every worker, on every path: what they check covers it too.
+        last = len(POINTS) + 1
+        _until(lambda: {(s.worker, s.path) for s in pollers.seen if s.edit == last} >= {(w, p) for w in cluster.workers() for p in SHOWING})
 
     assert not pollers.errors, pollers.errors[:10]
     assert len(pollers.seen) > 200 and pollers.dropped <= 6 * len(POINTS), (len(pollers.seen), pollers.dropped)

@@ -25,6 +25,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -203,8 +204,12 @@ def test_a_deleted_snapshot_dir_is_published_again_by_the_one_builder(cluster: G
     _until(lambda: all(h["status"] == "ok" for h in healths(cluster).values()), timeout=20)
     assert served(cluster) == before
     loads_now = len(cluster.events("load"))
-    time.sleep(0.5)
-    assert len(cluster.events("load")) == loads_now  # the snapshot published again is read once, not at every poll
+    # The snapshot published again is read once, not at every poll. A follower reads status.json at every poll too:
+    # a status it has not seen yet is on its /healthz once it has looked. Twice over, and no manifest was read again.
+    for n in (1, 2):
+        marker = _mark_status(snapshot, n)
+        _until(lambda m=marker: {h["last_scan"] for h in healths(cluster).values() if h["role"] == "follower"} == {m})
+    assert len(cluster.events("load")) == loads_now
 
     # A worker started now must not become a second builder on the recreated folder.
     follower = next(pid for pid in cluster.workers() if pid not in builders)
@@ -216,6 +221,16 @@ def test_a_deleted_snapshot_dir_is_published_again_by_the_one_builder(cluster: G
     edit(cluster, f"{TITLE} (after the folder came back)")
     wait_for_recovery(cluster, before)
     clean(snapshot)
+
+
+def _mark_status(snapshot: Path, n: int) -> str:
+    """Rewrite the builder's status.json with a last scan no scan has (the followers show it once they have read it)."""
+    path = snapshot / "status.json"
+    data = json.loads(path.read_bytes())
+    data["last_scan"] = datetime(2000, 1, n, tzinfo=UTC).isoformat()
+    path.with_name(".status-mark").write_text(json.dumps(data), encoding="utf-8")
+    os.replace(path.with_name(".status-mark"), path)
+    return str(data["last_scan"])
 
 
 def test_a_failing_flush_keeps_the_previous_snapshot_and_the_retry_writes_the_bodies_again(

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -19,6 +18,7 @@ import pytest
 
 from .conftest import ROOT, SAMPLE, SITE_CONFIG
 from .server import Reply, ServerProcess, free_port
+from .waiting import wait_until
 
 WORKERS = 3
 
@@ -100,11 +100,8 @@ def _site(root: Path) -> Path:
     return root
 
 
-def _until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+def _until(condition: Callable[[], object], timeout: float = 15.0, what: str = "the condition") -> None:
+    wait_until(condition, timeout, what)
 
 
 def _next_scan(server: Gunicorn) -> None:

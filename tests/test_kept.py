@@ -18,8 +18,8 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from feeds.web.app import stop
 from .conftest import SAMPLE, SITE_CONFIG
 from .server import ServerProcess
 from .test_gunicorn import Gunicorn
+from .waiting import wait_until
 from .wellformed import titles
 
 POST = "2026-05-02-three-layers-of-idempotency.md"
@@ -54,10 +55,14 @@ def settings(snapshot: Path) -> dict[str, str]:
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    wait_until(condition, timeout, what)
+
+
+def _scanned_since(server: ServerProcess, moment: datetime) -> bool:
+    """Whether the builder has finished a scan that began after ``moment`` (and is idle again)."""
+    state = health(server)
+    last = state["last_scan"]
+    return bool(last) and datetime.fromisoformat(last) > moment and state["builder_activity"] == "idle"
 
 
 def wait_everywhere(condition: Callable[[], bool], what: str) -> None:
@@ -164,9 +169,10 @@ def test_gunicorn_keeps_a_broken_post_across_a_reload_a_new_builder_and_another_
         check_kept(server, before, since)
 
         builder = int(health(server)["builder_pid"])
+        killed = datetime.now(UTC)
         os.kill(builder, signal.SIGKILL)  # a crash: another worker becomes the builder
         wait_for(lambda: health(server)["builder_pid"] not in (None, builder), "the next builder")
-        time.sleep(1.1)  # it has scanned since
+        wait_for(lambda: _scanned_since(server, killed), "the next builder's first scan")
         check_kept(server, before, since)
         assert len(server.events("rebuild")) == rebuilds  # the new builders adopted what was published
     finally:

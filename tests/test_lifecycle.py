@@ -8,13 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from feeds.service.host import HostLock
 from feeds.web.app import create_app, stop
 
 from .server import ServerProcess, free_port
+from .waiting import wait_until
 
 
 def test_feeds_serve_stops_on_sigterm_with_its_scheduler(content: Path, config_file: Path) -> None:
@@ -78,10 +78,7 @@ def test_the_builders_helper_processes_leave_with_a_killed_builder(tmp_path: Pat
     assert helpers and process.pid not in helpers
     process.kill()
     process.wait(10)
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in helpers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not [pid for pid in helpers if _alive(pid)]
+    wait_until(lambda: not [pid for pid in helpers if _alive(pid)], 10.0, "the helper processes to leave")
 
 
 WORKER_WITH_HELPERS = """
@@ -131,9 +128,11 @@ def test_a_builder_makes_its_removed_folder_again_with_its_lock_already_in_it(tm
     shutil.rmtree(folder)
     assert builder.lost()
     stop, taken = threading.Event(), threading.Event()
+    tries: list[int] = [0]
 
     def poll() -> None:
         while not stop.is_set():
+            tries[0] += 1
             if follower.try_acquire():
                 taken.set()
                 return
@@ -142,9 +141,13 @@ def test_a_builder_makes_its_removed_folder_again_with_its_lock_already_in_it(tm
     polling.start()
     try:
         assert builder.recreate(0o700)
-        time.sleep(0.2)
+        after = tries[0]
+        wait_until(lambda: tries[0] > after + 1000, 10.0, "a thousand tries of the follower at the new lock")
+        assert not taken.is_set() and not builder.lost()
+        builder.release()  # the thing the follower was trying for could happen: it takes the lock once it is free
+        wait_until(taken.is_set, 10.0, "the follower to take the free lock")
     finally:
         stop.set()
         polling.join()
-    assert not taken.is_set() and not builder.lost()
+        follower.release()
     assert folder.is_dir() and (folder.stat().st_mode & 0o777) == 0o700

@@ -7,7 +7,6 @@ import http.client
 import json
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +21,7 @@ from feeds.web.rebuild import authorized
 from .conftest import SITE_CONFIG
 from .corpus import SAMPLE
 from .server import ServerProcess
+from .waiting import wait_until
 from .wellformed import titles
 
 TOKEN = "s3cret-token-\u00e9"  # not only ASCII: the comparison works on bytes
@@ -39,10 +39,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
     with ServerProcess(root / "content", root / "feeds.toml", env=env) as server:
         # The server answers from its first publish on, while the start-up scan still saves and prunes: a rebuild
         # asked then is queued (202). The tests start from an idle builder: ask until one is done.
-        deadline = time.monotonic() + 30
-        while call(server, "POST", "/-/rebuild", bearer(TOKEN))[0] != 200:
-            assert time.monotonic() < deadline, "the start-up scan never ended"
-            time.sleep(0.05)
+        wait_until(lambda: call(server, "POST", "/-/rebuild", bearer(TOKEN))[0] == 200, 30.0, "the start-up scan to end")
         yield server, root / "content"
 
 

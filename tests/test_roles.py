@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,7 @@ def test_a_follower_that_has_not_looked_yet_serves_what_was_just_published(worke
     runtime._stop.set()  # hold its watcher still: it looks every POLL, a request may come in between
     assert runtime._watcher is not None
     runtime._watcher.join()
-    runtime.current, runtime._name = None, None
+    runtime.served.forget()
     runtime._read_status()
     assert runtime.builder_status().last_scan is not None and runtime.builder_status().error is None
     answer = follower.test_client().get("/feed.xml")
@@ -195,6 +196,36 @@ def test_a_restart_serves_the_published_snapshot_at_once_and_adopts_it(worker: C
     assert again.test_client().get("/atom.xml").status_code == 200
     assert _runtime(again).builder_run() is False
     assert events.count("adopt") == 1 and events.count("rebuild") == 1
+
+
+def test_a_builder_that_has_just_taken_over_or_builds_for_long_is_not_reported_stuck(worker: Callable[..., Flask]) -> None:
+    first = worker(scan_interval=1)
+    stop(first)
+    stale = datetime.now(UTC) - timedelta(hours=1)  # the last scan, by the builder before a long restart
+    again = worker(wait=False, scan_interval=1)  # its builder has not scanned yet (no schedule here)
+    follower = worker(wait=False, scan_interval=1)
+    builder = _runtime(again).builder
+    assert builder is not None and builder.last_scan is None
+    builder.last_scan = stale
+    for app in (again, follower):
+        wait_until(lambda app=app: app.test_client().get("/healthz").get_json()["builder_activity"] == "starting", 5.0, "the status")
+        health = app.test_client().get("/healthz").get_json()
+        assert health["status"] == "ok" and health["builder_since"], health
+    # A long build: the builder renders since an hour, and made progress a moment ago.
+    builder.activity.name, builder.activity.since = "rendering", stale
+    builder.activity.step()  # progress, now
+    _runtime(again).role.write_status()  # type: ignore[attr-defined]
+    for app in (again, follower):
+        wait_until(lambda app=app: app.test_client().get("/healthz").get_json()["builder_activity"] == "rendering", 5.0, "the status")
+        health = app.test_client().get("/healthz").get_json()
+        assert health["status"] == "ok", health["error"]
+    # The same build with no progress for three scan intervals is reported: it is stuck.
+    builder.activity.progress = stale
+    _runtime(again).role.write_status()  # type: ignore[attr-defined]
+    for app in (again, follower):
+        wait_until(lambda app=app: app.test_client().get("/healthz").get_json()["status"] == "degraded", 5.0, "the alarm")
+        error = app.test_client().get("/healthz").get_json()["error"]
+        assert "the builder has made no progress for 3 scan intervals (rendering since" in error
 
 
 def test_new_settings_rebuild_instead_of_adopting(worker: Callable[..., Flask], events: Events) -> None:
@@ -318,6 +349,8 @@ def test_followers_get_pending_pages_from_the_builder_and_a_killed_builder_is_re
     builder = _agreed_builder(server)
     health = server.health()
     assert health["complete"] is False and health["pending"] > 0
+    # The builder logs its rebuild once the page 1s are published and the content index saved (durably: a moment).
+    wait_until(lambda: server.events("rebuild") == 1, 20.0, "the first build logged")
 
     page = "/archive/3/feed.xml"
     replies = server.spread(page, 24)
@@ -386,20 +419,66 @@ def test_a_removed_snapshot_folder_is_published_again(worker: Callable[..., Flas
         assert (reply.status_code, reply.data) == (200, served["/tags/go/feed.xml"])
 
 
-def test_a_snapshot_published_again_is_loaded_once(worker: Callable[..., Flask], events: Events, content: Path, tmp_path: Path) -> None:
+def test_no_worker_takes_the_lock_of_a_live_builder_whose_folder_was_made_again_by_something_else(
+    worker: Callable[..., Flask], tmp_path: Path
+) -> None:
+    """Something that writes into the snapshot folder can make it again before the builder does: its lock is free then."""
+    leader = worker()
+    follower = worker()
+    runtime = _runtime(follower)
+    runtime._stop.set()  # this test moves the follower by hand: its watcher stops
+    assert runtime._watcher is not None
+    runtime._watcher.join()
+    runtime._stop.clear()
+    snap = tmp_path / "snap"
+    snap.rename(tmp_path / "removed")
+    snap.mkdir()  # made again, empty: no lock held in it
+    assert not runtime.try_lead(), "the builder still answers on its socket: the lock is not for the taking"
+    wait_until(lambda: not _runtime(leader)._lock.lost(), 5.0, "the builder to hold the lock of the folder made again")
+    wait_until(lambda: (snap / "current").exists(), 10.0, "the snapshot published again")
+    assert isinstance(_runtime(leader).role, Leader) and runtime.role.name == "follower"
+    stop(leader)  # the thing refused above can happen: with no builder left, the follower takes the lock
+    assert runtime.try_lead()
+
+
+def test_a_snapshot_published_again_is_loaded_once(
+    worker: Callable[..., Flask], events: Events, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = str(tmp_path / "renders")  # outside the snapshot folder: the renderings survive its removal
     leader = worker(cache_dir=cache)
     follower = worker(cache_dir=cache)
     _edit(content)
     assert _runtime(leader).builder_run()
     assert _runtime(follower).follow_until(str(_version(leader)), 5.0)
+    served = _version(leader)
     shutil.rmtree(tmp_path / "snap")
     assert _runtime(leader).builder_run()
-    time.sleep(0.3)  # the watchers see the new `current`
-    loads = events.count("load")
-    time.sleep(0.5)  # ten polls of each worker
-    assert events.count("load") - loads <= 2, "at most the one load each worker makes of a new manifest"
+    current = _runtime(leader).store.current_name()
+    # Numbered from 1 again (page 1s, then the post pages), the same version as served.
+    assert current is not None and current in (f"00000001-{served}.json", f"00000002-{served}.json"), current
+    polls = {app: _count_calls(monkeypatch, _runtime(app).served, "follow") for app in (leader, follower)}
+    reads = {app: _count_calls(monkeypatch, _runtime(app).store, "load") for app in (leader, follower)}
+    wait_until(lambda: all(_runtime(app).served.name == current for app in polls), 5.0, "every worker to look at the new manifest")
+    loads, read = events.count("load"), sum(len(calls) for calls in reads.values())
+    # Ten more looks of each watcher at `current`: each would read that manifest again if its name were not remembered.
+    seen = {app: len(calls) for app, calls in polls.items()}
+    wait_until(lambda: all(len(polls[app]) >= seen[app] + 10 for app in polls), 10.0, "ten more polls of each worker")
+    assert sum(len(calls) for calls in reads.values()) == read, "the manifest published again is read once, not at every poll"
+    assert events.count("load") == loads
     assert follower.test_client().get("/feed.xml").status_code == 200
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> list[float]:
+    """Wrap ``owner.name`` (an instance's method) to record when it is called; return the record."""
+    calls: list[float] = []
+    original = getattr(owner, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(time.monotonic())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
 
 
 def test_a_worker_recycled_after_the_snapshot_folder_was_removed_joins_as_a_follower(content: Path, config_file: Path) -> None:
@@ -414,7 +493,8 @@ def test_a_worker_recycled_after_the_snapshot_folder_was_removed_joins_as_a_foll
 
         wait_until(both_answered, 10.0, "both workers answer")
         (follower,) = seen - {builder}
-        shutil.rmtree(health["snapshot_dir"])
+        # Removed whole, as an operator's rm -rf would (the builder may be writing into it meanwhile: try again until it is gone).
+        wait_until(lambda: _removed(health["snapshot_dir"]), 10.0, "the snapshot folder removed")
         os.kill(follower, signal.SIGTERM)  # gunicorn recycles a worker (max_requests, a deploy, a crash)
 
         def recycled() -> bool:
@@ -428,6 +508,15 @@ def test_a_worker_recycled_after_the_snapshot_folder_was_removed_joins_as_a_foll
         wait_until(recycled, 15.0, "the new worker answers")
         # It learns the builder from status.json, which the builder writes again once it has republished.
         assert _agreed_builder(server) == builder
+
+
+def _removed(folder: str) -> bool:
+    """Remove ``folder`` whole; False when the builder wrote into it meanwhile (then it is tried again)."""
+    try:
+        shutil.rmtree(folder)
+    except OSError:
+        return False
+    return True
 
 
 def _spread(server: ServerProcess, count: int) -> list[Reply]:

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import feedparser
 
 from .server import ServerProcess
+from .waiting import wait_until
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+    wait_until(condition, timeout, "the rescan to show the change")
 
 
 def _titles(server: ServerProcess, path: str) -> list[str]:
@@ -65,7 +60,9 @@ def test_a_broken_file_is_reported_and_the_other_posts_still_publish(content: Pa
         assert any(p.startswith("2026-06-02-broken.md:2: invalid YAML") for p in health["problems"])
         assert len(_titles(server, "/feed.xml")) == 18
         # Logged by the builder right after the publish that left the file out (this request may be answered first).
-        deadline = time.monotonic() + 10
-        while "2026-06-02-broken.md:2: invalid YAML" not in server.log.read_text():
-            assert time.monotonic() < deadline, server.log.read_text()[-2000:]
-            time.sleep(0.05)
+        wait_until(
+            lambda: "2026-06-02-broken.md:2: invalid YAML" in server.log.read_text(),
+            10.0,
+            "the problem logged",
+            detail=server.log.read_text,
+        )

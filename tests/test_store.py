@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from feeds.snapshot.errors import SnapshotError
 from feeds.snapshot.manifest import FORMAT, ManifestError, dumps, loads
-from feeds.snapshot.store import KEEP_MANIFESTS, SnapshotError, Store
+from feeds.snapshot.store import Store
 
 from .builds import build, builder, served, site_config
 
@@ -49,43 +50,47 @@ def test_a_torn_or_foreign_manifest_is_refused_naming_the_file(config_file: Path
     assert store.load_current() is None, "a torn current manifest is no snapshot"
 
 
-def test_prune_keeps_what_a_kept_manifest_names_and_removes_the_rest(
+def test_prune_keeps_what_a_served_manifest_names_and_removes_the_rest(
     config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made = build(site_config(config_file, content), tmp_path / "snap")
-    monkeypatch.setattr(made, "prune", lambda: None)  # the builder prunes after each publish; here the test does
+    monkeypatch.setattr(made, "prune", lambda: True)  # the builder prunes after each publish; here the test does
     store = made.store
     oldest = made.manifest
     assert oldest is not None
     post = content / EDITED
-    for n in range(KEEP_MANIFESTS + 1):
+    for n in range(4):
         post.write_text(post.read_text(encoding="utf-8").replace("Idempotency", f"Idempotency {n}", 1), encoding="utf-8")
         assert made.rescan()
     names = sorted(p.name for p in store.manifests.glob("*.json"))
-    # The build published twice (its post pages came second), then one manifest per edit.
-    assert len(names) == KEEP_MANIFESTS + 3 and names[1] == oldest.name()
-    names = names[1:]  # the first is named by no kept manifest: pruned like the others
+    # The build's first publish (before its post pages) was pruned by the second; then one manifest per edit.
+    assert len(names) == 5 and names[-1] == store.current_name() and names[0] == oldest.name()
+    held = store.hold(names[2])  # a follower still serves it
+    assert held is not None
     orphan = store.put(b"named by no manifest").etag
     shard = store.object_path(orphan).parent
     stale = [shard / ".tmp-x.99999999.1", store.manifests / ".tmp-m.json.99999999.7", store.folder / ".tmp-current.99999999.3"]
     ours = shard / f".tmp-y.{os.getpid()}.1"  # this process may still be writing it
     for path in [*stale, ours]:
         path.write_bytes(b"partial")
-    gone_with_old = (
-        {i.etag for i in store.load(names[1]).items.values()}
-        - {i.etag for name in names[-KEEP_MANIFESTS:] for i in store.load(name).items.values()}
-        - {i.etag for i in oldest.items.values()}
-    )
-    assert gone_with_old, "the second manifest names bodies no later one does"
+    named = {name: {i.etag for i in store.load(name).items.values()} for name in names}
+    gone = named[names[1]] | named[names[3]]
+    kept = named[names[2]] | named[names[-1]] | {i.etag for i in oldest.items.values()}
+    assert gone - kept, "the manifests no worker holds name bodies no kept one does"
 
-    assert store.prune([oldest]) > 0  # a follower still reads the oldest one
-    assert sorted(p.name for p in store.manifests.glob("*.json")) == [names[0], *names[-KEEP_MANIFESTS:]]
+    pruned = store.prune([oldest])  # the builder's own, say: a publish of it is under way
+    assert pruned.held == 1 and pruned.files > 0
+    assert sorted(p.name for p in store.manifests.glob("*.json")) == [names[0], names[2], names[-1]]
     assert not any(p.exists() for p in stale) and ours.exists()
     assert not store.object_path(orphan).exists() and not store.object_path(orphan, gzip=True).exists()
-    for etag in gone_with_old:
-        assert not store.object_path(etag).exists()
-    for name in [names[0], *names[-KEEP_MANIFESTS:]]:
+    assert not [etag for etag in gone - kept if store.object_path(etag).exists() or store.object_path(etag, gzip=True).exists()]
+    for name in (names[0], names[2], names[-1]):
         manifest = store.load(name)
         assert served(store, manifest).keys() == manifest.items.keys()
         assert all(store.object_path(i.etag, gzip=True).exists() for i in manifest.items.values())
+
+    held.release()  # the follower swapped: what only that manifest named goes at the next prune
+    assert store.prune([]).held == 0
+    assert sorted(p.name for p in store.manifests.glob("*.json")) == [names[-1]]
+    assert not [etag for etag in named[names[2]] - named[names[-1]] if store.object_path(etag).exists()]
     assert Store(store.folder).load_current() == made.manifest

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from feeds.config import Config
+from feeds.content.errors import ContentError
 from feeds.content.frontmatter import field_lines
-from feeds.errors import ContentError
 from feeds.limits import MAX_PROBLEMS_PER_FILE, MAX_QUOTED_VALUE, MAX_TAG_LENGTH, MAX_TAGS_PER_POST, cut, quoted
 from feeds.models import Author, Enclosure, Problem
 from feeds.urls import join as join_url

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from feeds.config import Config
-from feeds.errors import ContentError, ContentRootError
+from feeds.content.errors import ContentError, ContentRootError
 from feeds.models import Problem
 
 # Characters XML 1.0 forbids: C0 controls except tab/LF/CR, lone surrogates, U+FFFE/U+FFFF

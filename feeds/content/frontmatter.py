@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from frontmatter.default_handlers import YAMLHandler
 
-from feeds.errors import ContentError
+from feeds.content.errors import ContentError
 from feeds.limits import MAX_QUOTED_VALUE, MAX_YAML_DEPTH, MAX_YAML_EXPANSION, cut
 
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

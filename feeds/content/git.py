@@ -64,18 +64,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
 
 from feeds import log
+from feeds.content.errors import ErrorKind, GitSourceError
 from feeds.content.githistory import Commit, History, apply, parse_log
 from feeds.content.gitproc import REMOTE, REPO_CONFIG, GitRunner, split_credentials
-from feeds.errors import FeedsError
 from feeds.fsutil import atomic_write
 from feeds.gitremote import GitRemote, is_git_url, parse_git_url, redact
 
 __all__ = ["Checkout", "GitRemote", "GitSource", "GitSourceError", "is_git_url", "parse_git_url", "redact"]
 
-ErrorKind = Literal["unreachable", "timeout", "bad_ref", "missing_folder", "busy", "git"]
 
 #: Where the fetched branch head is kept in the private clone, and the commit the work tree holds.
 FETCHED = "refs/feeds/fetched"
@@ -84,19 +82,6 @@ SERVED = "refs/feeds/served"
 MIN_GIT_VERSION = (2, 31)
 #: Version of the dates cache file; a different one is ignored and rebuilt.
 _DATES_FORMAT = 1
-
-
-class GitSourceError(FeedsError):
-    """Syncing the git content failed; the last checkout (and snapshot) stays as it was."""
-
-    def __init__(self, remote: str, ref: str, message: str, kind: ErrorKind = "git") -> None:
-        super().__init__(redact(f"git {remote} ({ref}): {message}"))
-        #: The remote with any credentials hidden.
-        self.remote = redact(remote)
-        self.ref = ref
-        self.message = redact(message)
-        #: What went wrong: unreachable, timeout, bad_ref, missing_folder, busy or git (a local failure).
-        self.kind: ErrorKind = kind
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from pathlib import Path
 from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packed at a cold start
 
 from feeds.config import Config
+from feeds.content.errors import ContentRootError
 from feeds.content.files import Listing, SourceFile, Stamp, discover
 from feeds.content.post import Loaded, load
-from feeds.errors import ContentRootError
 from feeds.models import Post, Problem
 
 #: Loads files into Loaded records, in order (the builder passes a process pool's map).

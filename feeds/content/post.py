@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packed at a cold start
 
 from feeds.config import Config
+from feeds.content.errors import ContentError
 from feeds.content.fields import (
     QUOTE_SAFE,
     Fields,
@@ -30,7 +31,6 @@ from feeds.content.fields import (
 from feeds.content.files import SourceFile, clean, read_source
 from feeds.content.frontmatter import parse, split
 from feeds.content.tags import slugify
-from feeds.errors import ContentError
 from feeds.limits import MAX_PROBLEM_MESSAGE, cut, quoted
 from feeds.models import Post, Problem
 from feeds.parsers import as_language

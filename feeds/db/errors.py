@@ -19,6 +19,10 @@ class DatabaseError(FeedsError):
         self.database = database
         self.message = message
 
+    def __reduce__(self) -> tuple[type[DatabaseError], tuple[str, str]]:
+        # Rebuilt from its arguments, not from str(self), like every error of the package (docs/errors.md).
+        return (type(self), (self.database, self.message))
+
 
 class MigrationError(DatabaseError):
     """A numbered migration failed (nothing of it was applied) or the migrations themselves are inconsistent."""

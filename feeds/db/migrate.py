@@ -22,14 +22,15 @@ import pkgutil
 import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Protocol
 
 from sqlalchemy import Connection, text
 
 from feeds import log
 from feeds.db import migrations as package
-from feeds.db.engine import Database
 from feeds.db.errors import DatabaseError, MigrationError
 
 #: The advisory lock key of the migrations ("feedsmig" as a 64-bit number); any other use of the lock picks another.
@@ -64,7 +65,19 @@ def discover(modules: ModuleType = package) -> tuple[Migration, ...]:
     return tuple(found)
 
 
-def migrate(database: Database, migrations: tuple[Migration, ...] | None = None) -> list[int]:
+class Migratable(Protocol):
+    """What migrating needs of a database (``feeds.db.engine.Database``, which calls :func:`migrate`: typed here, not imported)."""
+
+    @property
+    def dialect(self) -> str: ...
+
+    @property
+    def display(self) -> str: ...
+
+    def write(self) -> AbstractContextManager[Connection]: ...
+
+
+def migrate(database: Migratable, migrations: tuple[Migration, ...] | None = None) -> list[int]:
     """Apply the migrations ``database`` lacks, under the lock; return the versions this call applied."""
     migrations = discover() if migrations is None else migrations
     started = time.perf_counter()

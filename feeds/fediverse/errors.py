@@ -21,6 +21,10 @@ class RefusedError(FediverseError):
         self.url = url[:200]
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[RefusedError], tuple[str, str]]:
+        # Rebuilt from its arguments, not from str(self), like every error of the package (docs/errors.md).
+        return (type(self), (self.url, self.reason))
+
 
 class FetchError(FediverseError):
     """A remote document could not be fetched or is not what we need; names the URL and the cause."""
@@ -31,6 +35,9 @@ class FetchError(FediverseError):
         self.reason = reason
         #: The HTTP status, when the server answered.
         self.status = status
+
+    def __reduce__(self) -> tuple[type[FetchError], tuple[str, str, int | None]]:
+        return (type(self), (self.url, self.reason, self.status))
 
 
 class ActivityError(FediverseError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from feeds.errors import StorageError
@@ -53,14 +54,16 @@ class RenderStore:
         """Store one rendering; StorageError (naming the file and the cause) when it cannot be written."""
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Never the folders above it: a snapshot folder removed under the builder must not come back half made.
+            self.folder.mkdir(exist_ok=True)
+            path.parent.mkdir(exist_ok=True)
             atomic_write(path, (rendered.first_paragraph + _SEPARATOR + rendered.html).encode("utf-8"), durable=False)
         except OSError as e:
             # Not a mere cache miss: the document jobs (other processes) read the rendering from this file.
-            raise StorageError(path, f"cannot write a rendered post: {e.strerror or e}") from e
+            raise StorageError.from_os(path, "cannot write a rendered post", e) from e
 
-    def prune(self, keep: set[str]) -> int:
-        """Remove renderings no post uses any more; return how many."""
+    def prune(self, keep: set[str], removable: Callable[[Path], bool] = lambda path: True) -> int:
+        """Remove the files whose key is not in ``keep`` (those ``removable`` allows: not one being written); return how many."""
         removed = 0
         try:
             shards = list(os.scandir(self.folder))
@@ -72,7 +75,7 @@ class RenderStore:
             except OSError:
                 continue
             for entry in entries:
-                if shard.name + entry.name not in keep:
+                if shard.name + entry.name not in keep and removable(Path(entry.path)):
                     try:
                         os.unlink(entry.path)
                         removed += 1

@@ -3,12 +3,11 @@
 There is one way to build: :meth:`Builder.rescan` plans every document of the
 site, reuses every document whose digest an earlier snapshot already has (so a
 restart over unchanged content renders nothing: it adopts what is published),
-renders the rest of what is needed first (page 1 of every feed, the HTML pages,
-OPML) and publishes that as one snapshot. :meth:`Builder.complete` then
-renders the older pages in the background, a chunk at a time, and publishes
-the complete snapshot; a request for an older page meanwhile is rendered at
-once by :meth:`Builder.render_now`. ``feeds serve``, ``feeds build``, gunicorn
-and granian all build through here.
+renders the rest of what is needed first (the current feeds, the HTML pages,
+OPML) and publishes that as one snapshot. :meth:`Builder.complete` then renders
+the rest (archives, post pages) in the background, a chunk at a time, and
+publishes the complete snapshot; a request for one of them meanwhile is rendered
+at once by :meth:`Builder.render_now`. Every server builds through here.
 """
 
 from __future__ import annotations
@@ -16,48 +15,39 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feeds import log, urls
+from feeds import log
 from feeds.config import Config
-from feeds.content.files import SourceFile
+from feeds.content.errors import ContentRootError
 from feeds.content.index import ContentIndex, Scan
-from feeds.content.post import Loaded
 from feeds.content.site import select
-from feeds.errors import ContentRootError, FeedsError, StorageError
+from feeds.errors import FeedsError, StorageError
 from feeds.models import Post
-from feeds.render.formats import FORMATS
 from feeds.render.plan import Doc, Plan, plan
-from feeds.render.store import RenderStore, render_key
-from feeds.service import jobs, state
+from feeds.render.store import RenderStore
+from feeds.service import report, state
+from feeds.service.activity import Activity
+from feeds.service.errors import Cancelled, RewrittenHistory
 from feeds.service.heap import settle_heap
 from feeds.service.pool import Pool
+from feeds.service.pruner import Pruner
+from feeds.service.rendering import Renderer
+from feeds.service.report import Failures
 from feeds.service.sources import Source, Sync
-from feeds.snapshot.diff import changed_paths, diff, same
+from feeds.snapshot.diff import diff, same
+from feeds.snapshot.errors import SnapshotError
 from feeds.snapshot.manifest import Item, KeptPost, Manifest, dumps, last_modified
-from feeds.snapshot.store import SnapshotError, Store, Stored
+from feeds.snapshot.store import Store, Stored
 
 #: Older pages rendered per step of :meth:`Builder.complete`; a rescan can run between two steps.
 CHUNK = 96
-#: How much work makes it worth starting the helper processes (about half a second of CPU for their
-#: imports): files to parse (~0.1–0.25 ms each), posts to render (~0.35 ms), documents to render (~2 ms).
-START_POOL = {"files": 3000, "posts": 1500, "docs": 300}
 #: Called after each publish with the previous and the new manifest (WebSub pings, object storage).
 Listener = Callable[[Manifest | None, Manifest], None]
-
-
-class RewrittenHistory(FeedsError):
-    """The content branch was force-pushed: its new commit does not descend from the published one."""
-
-    def __init__(self, published: str, fetched: str) -> None:
-        super().__init__(
-            f"the content branch was force-pushed: {fetched[:12]} does not descend from the published {published[:12]}; "
-            "keeping the last snapshot (POST /-/rebuild?force=1 publishes the new history)"
-        )
 
 
 @dataclass
@@ -76,27 +66,38 @@ class Builder:
     #: The published manifest and the plan behind it.
     manifest: Manifest | None = None
     plan: Plan | None = None
-    #: Wall-clock time of the last scan, and why the last scan, rebuild or publish failed.
+    #: Wall-clock time of the last scan.
     last_scan: datetime | None = None
-    error: str | None = None
+    #: What the builder is doing (scanning, rendering, …) and whether it must stop.
+    activity: Activity = field(default_factory=Activity)
     index: ContentIndex = field(init=False)
+    renderer: Renderer = field(init=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
     #: Older pages rendered since the last publish (by (path, digest)): the next manifest names them.
     _late: dict[tuple[str, str], Item] = field(default_factory=dict, init=False, repr=False)
     _late_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    #: Render-store keys known to exist.
-    _rendered: set[str] = field(default_factory=set, init=False, repr=False)
-    _failure: str | None = field(default=None, init=False, repr=False)
+    _failures: Failures = field(default_factory=Failures, init=False, repr=False)
     _scans: int = field(default=0, init=False, repr=False)
+    #: The posts of the site a plan was made from (the renderings it needs).
+    _shown: tuple[Plan | None, tuple[Post, ...]] = field(default=(None, ()), init=False, repr=False)
+    _pruner: Pruner = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.index = ContentIndex(self.config, load_many=self._load_many)
+        self.renderer = Renderer(self.config, self.renders, self.store, self.pool, lambda post: self.index.body(post))
+        self.index = ContentIndex(self.config, load_many=self.renderer.load_many)
+        self.pool.on_step = self.activity.step
+        self._pruner = Pruner(self.prune)
         if self.manifest is None:
             self.manifest = self.store.load_current()
         state.restore(self.state_dir, self.config, self.index)
         # Bodies no manifest names were written by a publish that never finished (a crash, a lost
         # builder): unflushed then, they may be empty after a power loss. Never trust them: write them again.
-        self.prune()
+        self._prune_soon()
+
+    @property
+    def error(self) -> str | None:
+        """Why the last scan, rebuild or publish failed (None: it did not)."""
+        return self._failures.error
 
     # -- scanning and publishing --------------------------------------------------------
 
@@ -104,13 +105,20 @@ class Builder:
         """Scan now; publish page 1s and HTML pages if anything changed. Returns whether a new snapshot was published.
 
         Never raises for bad content, a vanished folder or a full disk: the published snapshot stays as it is.
+        A stop (:meth:`cancel`) ends it between two documents, with nothing of it published.
         """
         with self._lock:
             started = time.perf_counter()
             try:
+                self.activity.doing("scanning")
+                self.activity.step()  # stopped already: not one more scan
                 return self._rescan(force, started)
+            except Cancelled:
+                log.event("build_cancelled", serving=self.manifest.version if self.manifest else "none")
+                return False
             finally:
                 self._scans += 1
+                self.activity.doing("idle")
 
     def _rescan(self, force: bool, started: float) -> bool:
         now = self.clock()
@@ -120,13 +128,15 @@ class Builder:
                 raise RewrittenHistory(source.rewritten_from, source.commit or "")
             scan = self.index.scan(source.root, source.content_time, source.history)
             scanned = time.perf_counter()
+        except Cancelled:
+            raise
         except ContentRootError as e:
-            return self._failed("scan_failed", f"{e}", now, path=e.path, reason=e.message)
+            return self._failed("scan_failed", f"{e}", now, e.message, path=e.path, reason=e.message)
         except FeedsError as e:  # a git remote that cannot be fetched, …
-            return self._failed("scan_failed", f"{e}", now, reason=str(e))
+            return self._failed("scan_failed", f"{e}", now, str(e), reason=str(e))
         except Exception as e:  # a bug in scanning must not take the served feeds down either
             logging.getLogger("feeds").exception("scan failed")
-            return self._failed("scan_failed", f"scan failed: {e!r}", now, reason=repr(e))
+            return self._failed("scan_failed", f"scan failed: {e!r}", now, repr(e), reason=repr(e))
         current = self.manifest
         due = current is not None and current.next_change is not None and current.next_change <= now
         first = self._scans == 0
@@ -134,12 +144,16 @@ class Builder:
             self.last_scan = now
             return False
         try:
+            self.activity.doing("rendering")
             manifest, plan_, rendered = self._build(scan, source, now)
+            self.activity.step()  # (a stop after the last document: nothing published)
+        except Cancelled:
+            raise
         except StorageError as e:  # a body or rendering could not be written (a full, read-only or failing disk)
-            return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
+            return self._unwritten(e, now)
         except Exception as e:
             logging.getLogger("feeds").exception("rebuild failed")
-            return self._failed("rebuild_failed", f"rebuild failed: {e!r}", now, reason=repr(e))
+            return self._failed("rebuild_failed", f"rebuild failed: {e!r}", now, repr(e), reason=repr(e))
         self.last_scan = now
         if current is not None and same(current, manifest):
             self.plan = plan_
@@ -148,31 +162,17 @@ class Builder:
             log.event("adopt", version=current.version, posts=current.post_count, pending=len(current.pending))
             settle_heap()
             return False
+        self.activity.doing("publishing")
         try:
             self._publish(manifest, plan_)
         except SnapshotError as e:
-            return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
+            return self._unwritten(e, now)
         self._recovered(now)
-        self._log_problems(current, manifest)  # what the published snapshot leaves out, said at once
+        report.new_problems(current, manifest)  # what the published snapshot leaves out, said at once
         state.save(self.state_dir, self.config, self.index)
         if manifest.complete:  # else complete() prunes after the older pages
-            self.prune()  # leftovers of failed or killed publishes, and what only older snapshots named
-        changed = changed_paths(current, manifest)
-        log.event(
-            "rebuild",
-            version=manifest.version,
-            files_changed=len(scan.changed),
-            files_removed=len(scan.removed),
-            changed=_names(scan.changed + scan.removed),
-            bodies_changed=len(changed),
-            feeds_changed=sum(1 for path in changed if _is_feed(path)),
-            rendered=rendered,
-            pending=len(manifest.pending),
-            posts=manifest.post_count,
-            problems=len(manifest.problems) + manifest.problems_omitted,
-            scan_seconds=f"{scanned - started:.3f}",
-            seconds=f"{time.perf_counter() - started:.3f}",
-        )
+            self._clean()  # leftovers of failed or killed publishes, and what only older snapshots named
+        report.rebuilt(current, manifest, scan, rendered, scanned - started, time.perf_counter() - started)
         self._notify(current, manifest)
         settle_heap()
         return True
@@ -181,11 +181,12 @@ class Builder:
         """Plan the site, reuse what is published, render what is needed first; return the new manifest."""
         site = select(scan.posts, now, self.config.author.name)
         plan_ = plan(site, self.config, self.plan)
+        self._shown = (plan_, site.posts)
         previous = self.manifest
         planned = diff(plan_, previous, self._late)
         items, pending, todo = planned.reused, planned.pending, planned.render
         content_time = scan.content_time
-        for doc, stored in self._render_docs(todo):
+        for doc, stored in self.renderer.docs(todo):
             old = previous.items.get(doc.path) if previous else None
             items[doc.path] = self._item(doc, stored, (old.etag, old.last_modified) if old else (None, 0), content_time, now)
         ordered = {doc.path: items[doc.path] for doc in plan_.docs if doc.path in items}
@@ -231,48 +232,61 @@ class Builder:
         """Forget what this builder wrote to disk (the snapshot folder was removed): the next scan renders and publishes it all again."""
         with self._lock:
             self.manifest = None
-            self.error = reason
-            self._rendered.clear()  # renderings went with the folder (render/): believing them there fails every build
+            self._failures.error = reason
+            self.renderer.forget()  # renderings went with the folder (render/): believing them there fails every build
             self.index.forget_saved()  # the saved index went with the folder (state/)
             with self._late_lock:
                 self._late.clear()
 
-    def complete(self, budget: float | None = None) -> bool:
+    def complete(self) -> bool:
         """Render the older pages of the published snapshot and publish it complete; return whether it is complete.
 
         Works a chunk at a time, releasing the lock in between so a rescan (an edit)
-        never waits for a whole cold build; with ``budget`` (seconds) it stops early.
+        never waits for a whole cold build; a stop (:meth:`cancel`) ends it between two documents.
         """
-        deadline = time.monotonic() + budget if budget is not None else None
-        while True:
-            with self._lock:
-                manifest, plan_ = self.manifest, self.plan
-                if manifest is None or plan_ is None or manifest.complete:
-                    return manifest is not None and manifest.complete
-                todo = []
-                for path, waiting in manifest.pending.items():
-                    if (path, waiting.digest) in self._late:
-                        continue
-                    doc = plan_.find(path)
-                    if doc is None or doc.digest != waiting.digest:
-                        return False  # planned from other content: the next rescan plans again
-                    todo.append(doc)
-                    if len(todo) == CHUNK:
-                        break
-                if not todo:
-                    return self._publish_complete(manifest)
-                now = self.clock()
-                try:
-                    rendered = self._render_docs(todo)
-                except StorageError as e:
-                    return self._failed("publish_failed", f"publish failed: {e}", now, path=e.path, reason=e.message)
-                for doc, stored in rendered:
-                    waiting = manifest.pending[doc.path]
-                    item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, now)
-                    with self._late_lock:
-                        self._late[(doc.path, doc.digest)] = item
-            if deadline is not None and time.monotonic() > deadline:
-                return False
+        try:
+            while True:
+                self.activity.step()
+                with self._lock:
+                    done = self._complete_chunk()
+                if done is not None:
+                    return done
+        except Cancelled:
+            log.event("build_cancelled", serving=self.manifest.version if self.manifest else "none")
+            return False
+        finally:
+            if self.activity.name in ("completing", "publishing"):
+                self.activity.doing("idle")
+
+    def _complete_chunk(self) -> bool | None:
+        """Render the next CHUNK of older pages, or publish the complete snapshot; None: more to do."""
+        manifest, plan_ = self.manifest, self.plan
+        if manifest is None or plan_ is None or manifest.complete:
+            return manifest is not None and manifest.complete
+        todo = []
+        for path, waiting in manifest.pending.items():
+            if (path, waiting.digest) in self._late:
+                continue
+            doc = plan_.find(path)
+            if doc is None or doc.digest != waiting.digest:
+                return False  # planned from other content: the next rescan plans again
+            todo.append(doc)
+            if len(todo) == CHUNK:
+                break
+        if not todo:
+            return self._publish_complete(manifest)
+        self.activity.doing("completing")
+        now = self.clock()
+        try:
+            rendered = self.renderer.docs(todo)
+        except StorageError as e:
+            return self._unwritten(e, now)
+        for doc, stored in rendered:
+            waiting = manifest.pending[doc.path]
+            item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, now)
+            with self._late_lock:
+                self._late[(doc.path, doc.digest)] = item
+        return None
 
     def _publish_complete(self, manifest: Manifest) -> bool:
         items = dict(manifest.items)
@@ -281,13 +295,15 @@ class Builder:
         assert self.plan is not None
         ordered = {doc.path: items[doc.path] for doc in self.plan.docs}
         complete = replace(manifest, items=ordered, pending={}, seq=manifest.seq + 1)
+        self.activity.step()
+        self.activity.doing("publishing")
         try:
             self._publish(complete)
         except SnapshotError as e:
-            self._failed("publish_failed", f"publish failed: {e}", self.clock(), path=e.path, reason=e.message)
-            return False
+            return self._unwritten(e, self.clock())
+        self._recovered(self.clock())
         self._notify(manifest, complete)
-        self.prune()
+        self._clean()
         settle_heap()
         return True
 
@@ -311,7 +327,7 @@ class Builder:
             item = self._late.get((path, doc.digest))
         if item is not None:
             return item
-        ((_, stored),) = self._render_docs([doc], parallel=False)
+        ((_, stored),) = self.renderer.docs([doc], parallel=False)
         item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, self.clock())
         with self._late_lock:
             self._late.setdefault((path, doc.digest), item)
@@ -322,80 +338,39 @@ class Builder:
         doc = self.plan.find(item.path) if self.plan is not None else None
         if doc is None or doc.digest != item.digest or self.store.object_path(item.etag, gzip=True).exists():
             return item
-        self._render_docs([doc], parallel=False)
+        self.renderer.docs([doc], parallel=False)
         return item
 
-    # -- rendering ----------------------------------------------------------------------
+    # -- stopping ------------------------------------------------------------------------
 
-    def _render_docs(self, docs: Sequence[Doc], parallel: bool = True) -> list[tuple[Doc, Stored]]:
-        """Render posts the documents show that are not rendered yet, then the documents; bodies go to the store."""
-        if not docs:
-            return []
-        posts = {render_key(p): p for doc in docs for p in doc.posts}
-        self._render_posts(posts, parallel)
-        try:
-            results = self._render_docs_once(docs, parallel)
-        except jobs.NotRendered:  # renderings went missing (or were damaged) since: check them all, render again, once
-            self._rendered.difference_update(key for key in posts if not self.renders.has(key))
-            self._render_posts(posts, parallel)
-            results = self._render_docs_once(docs, parallel)
-        by_path = dict(results)
-        return [(doc, by_path[doc.path]) for doc in docs]
+    def cancel(self) -> None:
+        """Stop building for good: the build in progress ends between two documents; the helper processes end now."""
+        self.activity.cancel()
+        self._pruner.stop()
+        self.pool.cancel()
 
-    def _render_docs_once(self, docs: Sequence[Doc], parallel: bool) -> list[tuple[str, Stored]]:
-        if parallel:
-            folders = (self.renders.folder, self.store.folder)
-            return self.pool.map(jobs.render_docs, list(docs), self.config, *folders, min_items=24, start_from=START_POOL["docs"])
-        return jobs.render_docs(docs, self.config, self.renders.folder, self.store.folder)
-
-    def _render_posts(self, posts: dict[str, Post], parallel: bool) -> None:
-        work = []
-        for key, post in posts.items():
-            if key in self._rendered:
-                continue
-            if self.renders.has(key):  # rendered by an earlier builder
-                self._rendered.add(key)
-                continue
-            body = self.index.body(post)
-            if body is None:
-                raise FeedsError(f"{post.source}: the body of this version is no longer known; rescanning")
-            work.append((key, body, post.url))
-        if work:
-            if parallel:
-                folder, hosts = self.renders.folder, self.config.iframe_hosts
-                done = self.pool.map(jobs.render_posts, work, folder, hosts, min_items=48, start_from=START_POOL["posts"])
-            else:
-                done = jobs.render_posts(work, self.renders.folder, self.config.iframe_hosts)
-            self._rendered.update(done)
-
-    def _load_many(self, files: Sequence[SourceFile], config: Config) -> list[Loaded]:
-        return self.pool.map(jobs.load_files, list(files), config, min_items=256, start_from=START_POOL["files"])
+    def wait_idle(self, deadline: float) -> bool:
+        """Wait until no build runs (or ``deadline``, a ``time.monotonic()`` value, passes); return whether none does."""
+        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return False
+        self._lock.release()
+        return True
 
     # -- failures, logs, listeners ------------------------------------------------------
 
-    def _failed(self, event: str, error: str, now: datetime, **fields: Any) -> bool:
+    def _failed(self, event: str, error: str, now: datetime, cause: str, **fields: Any) -> bool:
         """Keep serving what is published; log the cause once (not at every retry)."""
-        self.error = error
         self.last_scan = now
-        if error != self._failure:
-            self._failure = error
-            log.event(event, logging.ERROR, serving=self.manifest.version if self.manifest else "none", **fields)
-        else:
-            log.tally(event, **fields)  # counted in /metrics, not logged again
+        self._failures.failed(event, error, f"{event}: {cause}", serving=self.manifest.version if self.manifest else "none", **fields)
         return False
 
-    def _recovered(self, now: datetime, settled: bool = True) -> None:
-        self.error = None
-        if settled:  # with older pages still to write (complete()), their failure is not logged again at each scan
-            self._failure = None
-        self.last_scan = now
+    def _unwritten(self, e: StorageError, now: datetime) -> bool:
+        return self._failed("publish_failed", f"publish failed: {e}", now, e.cause or e.message, path=e.path, reason=e.message)
 
-    def _log_problems(self, old: Manifest | None, new: Manifest) -> None:
-        # Each problem is logged once, when it appears (or at start-up), not at every rebuild.
-        known = set(old.problems) if old else set()
-        for problem in new.problems:
-            if problem not in known:
-                log.event("content_problem", logging.WARNING, problem=str(problem))
+    def _recovered(self, now: datetime, settled: bool = True) -> None:
+        # With older pages still to write (complete()), their failure is not logged again at each scan.
+        self._failures.recovered(settled)
+        self.last_scan = now
 
     def _notify(self, old: Manifest | None, new: Manifest) -> None:
         for listener in self.listeners:
@@ -404,25 +379,22 @@ class Builder:
             except Exception:
                 logging.getLogger("feeds").exception("publish listener failed")
 
-    def prune(self) -> None:
-        """Remove what no snapshot needs any more (old manifests, bodies, renderings)."""
+    def prune(self) -> bool:
+        """Remove what no snapshot needs any more (manifests no worker serves, the bodies only they named); return whether all went."""
         with self._lock:
             live = [m for m in (self.manifest,) if m is not None]
             with self._late_lock:
                 extra = [item.etag for item in self._late.values()]
-            self.store.prune(live, extra)
+            return not self.store.prune(live, extra).held
 
-    def late_items(self) -> Iterable[Item]:
-        with self._late_lock:
-            return list(self._late.values())
+    def _clean(self) -> None:
+        """After a complete snapshot is published: prune the snapshot folder, and the renderings no post of it needs."""
+        self._prune_soon()
+        shown_plan, posts = self._shown
+        if shown_plan is self.plan and posts:
+            self.renderer.prune(posts)
 
-
-def _is_feed(path: str) -> bool:
-    parts = urls.split_feed_path(path)
-    return parts is not None and parts[1] in FORMATS
-
-
-def _names(files: tuple[str, ...], limit: int = 10) -> str:
-    """Name the changed files in a log field, at most ``limit`` of them."""
-    more = f",…(+{len(files) - limit})" if len(files) > limit else ""
-    return ",".join(files[:limit]) + more
+    def _prune_soon(self) -> None:
+        """Prune now, and again a moment later if a worker still serves an older manifest (``Pruner``)."""
+        if not self.prune():
+            self._pruner.schedule()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from feeds.service.runtime import Runtime
+from feeds.service.wire import BuilderStatus
 
 #: The builder is considered stuck when it has not scanned for this many scan intervals (plus a margin).
 STALE_INTERVALS = 3
@@ -45,8 +46,8 @@ def health(runtime: Runtime, now: datetime | None = None) -> Health:
     if (problem := _folder_problem(runtime.folder)) is not None:
         reasons.append(problem)
     last = status.last_scan
-    if manifest is not None and (last is None or (now - last).total_seconds() > STALE_INTERVALS * runtime.config.scan_interval + 10):
-        reasons.append(f"the builder has not scanned for {STALE_INTERVALS} scan intervals")
+    if manifest is not None and (stale := _stale(status, now, STALE_INTERVALS * runtime.config.scan_interval + 10)) is not None:
+        reasons.append(stale)
     bucket = status.extra.get("publish")
     if isinstance(bucket, dict) and bucket.get("failures"):
         reasons.append(f"publishing to the bucket failed {bucket['failures']} times: {bucket.get('error')}")
@@ -70,13 +71,33 @@ def health(runtime: Runtime, now: datetime | None = None) -> Health:
         "commit": manifest.commit if manifest else None,
         "pid": runtime.pid,
         "role": runtime.role.name,
-        "builder_pid": status.builder_pid,
+        "builder_pid": status.pid,
+        "builder_activity": status.activity,
+        "builder_since": status.since.isoformat() if status.since else None,
+        "builder_progress": status.progress.isoformat() if status.progress else None,
         "snapshot_dir": str(runtime.folder),
         "served_since": runtime.served_since.isoformat() if runtime.served_since else None,
     }
     if bucket is not None:
         fields["publish"] = bucket
     return Health(fields["status"], fields["error"], manifest is not None, fields)
+
+
+def _stale(status: BuilderStatus, now: datetime, limit: float) -> str | None:
+    """Why the builder looks stuck, or None while it makes progress (a long build) or scanned lately.
+
+    A builder in the middle of a build says so at every step (``progress``); one that just took
+    over (a restart) has not scanned yet but started a moment ago (``since``): neither is stuck.
+    """
+    doing = f"{status.activity} since {status.since.isoformat()}" if status.since else status.activity
+    if status.busy:
+        if status.progress is None or (now - status.progress).total_seconds() > limit:
+            return f"the builder has made no progress for {STALE_INTERVALS} scan intervals ({doing})"
+        return None
+    seen = max((moment for moment in (status.last_scan, status.since) if moment is not None), default=None)
+    if seen is None or (now - seen).total_seconds() > limit:
+        return f"the builder has not scanned for {STALE_INTERVALS} scan intervals ({doing})"
+    return None
 
 
 def _folder_problem(folder: Path) -> str | None:

@@ -120,7 +120,8 @@ def address(folder: Path) -> str:
     return "\0feeds-" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:32]
 
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
+#: Answers one request (None: not a request it knows).
+Handler = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 class BuilderServer:
@@ -156,6 +157,23 @@ class BuilderServer:
 
 def ask(folder: Path, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
     """Ask the host's builder; None when there is none or it did not answer within ``timeout`` seconds."""
+    answer = _exchange(folder, request, timeout)
+    return answer if isinstance(answer, dict) else None
+
+
+def answering(folder: Path, timeout: float) -> bool:
+    """Whether a builder answers on the socket of ``folder`` (any answer: one of another release too).
+
+    A builder whose folder was removed keeps its socket (it is named after the folder's path,
+    not a file in it) while it makes the folder again: its lock file is gone, but it is alive.
+    """
+    return _exchange(folder, {}, timeout) is not _NO_ANSWER
+
+
+_NO_ANSWER = object()
+
+
+def _exchange(folder: Path, request: dict[str, Any], timeout: float) -> Any:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
@@ -165,9 +183,8 @@ def ask(folder: Path, request: dict[str, Any], timeout: float) -> dict[str, Any]
             while not data.endswith(b"\n"):
                 chunk = sock.recv(_LIMIT)
                 if not chunk:
-                    return None
+                    return _NO_ANSWER
                 data += chunk
-        answer = json.loads(data)
+        return json.loads(data)
     except (OSError, ValueError):
-        return None
-    return answer if isinstance(answer, dict) else None
+        return _NO_ANSWER

@@ -14,13 +14,13 @@ from pathlib import Path
 from feeds.config import Config
 from feeds.content.files import SourceFile
 from feeds.content.post import Loaded, load
-from feeds.errors import FeedsError
 from feeds.models import Post
 from feeds.render import markup
 from feeds.render.docs import render
 from feeds.render.markup import Rendered
 from feeds.render.plan import Doc
 from feeds.render.store import RenderStore, render_key
+from feeds.service.errors import NotRendered
 from feeds.snapshot.store import Store, Stored
 
 
@@ -35,17 +35,6 @@ def render_posts(work: Sequence[tuple[str, str, str]], render_dir: Path, iframe_
     for key, body, url in work:
         renders.put(key, markup.render(body, url, iframe_hosts=iframe_hosts))
     return [key for key, _, _ in work]
-
-
-class NotRendered(FeedsError):
-    """A post's rendering is not in the render store (removed or damaged since it was written)."""
-
-    def __init__(self, source: str, key: str) -> None:
-        super().__init__(f"{source}: not rendered (render store entry {key} missing)")
-        self.keys = {key}
-
-    def __reduce__(self) -> tuple[object, ...]:  # crosses back from a helper process
-        return (NotRendered, (str(self).split(":", 1)[0], next(iter(self.keys))))
 
 
 def render_docs(docs: Sequence[Doc], config: Config, render_dir: Path, store_dir: Path) -> list[tuple[str, Stored]]:

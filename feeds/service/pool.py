@@ -8,6 +8,7 @@ held state. A job below ``min_items`` runs in the calling thread.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -17,6 +18,10 @@ from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from multiprocessing import forkserver, util
 from typing import Any, TypeVar
 
+from feeds.service.errors import Cancelled
+
+#: Items a job runs in this process between two checks for a stop (a few milliseconds of work).
+STEP = 32
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -50,9 +55,12 @@ class Pool:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers if workers is not None else (os.cpu_count() or 1)
+        #: Called between two parts of a job (the builder counts it as progress); it may raise to stop the job.
+        self.on_step: Callable[[], None] | None = None
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._finalizer: util.Finalize | None = None
+        self._cancelled = threading.Event()
 
     @property
     def parallel(self) -> bool:
@@ -60,6 +68,8 @@ class Pool:
 
     def _get(self) -> ProcessPoolExecutor:
         with self._lock:
+            if self._cancelled.is_set():  # never start helpers that nothing would stop
+                raise Cancelled()
             if self._executor is None:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["feeds.service.jobs"])
@@ -90,20 +100,58 @@ class Pool:
         """Run ``job(part, *args)`` over ``items`` split into parts, concatenating the results in order.
 
         Parallel from ``min_items`` when the processes run already; starting them (about half a
-        second of CPU for the fork server's imports) only from ``start_from`` items.
+        second of CPU for the fork server's imports) only from ``start_from`` items. Between two
+        parts (a few documents here, a helper's share there) a cancelled pool raises Cancelled.
         """
+        self._step()
         if not items:
             return []
         if not self.parallel or len(items) < max(min_items, start_from if self._executor is None else 0):
-            return job(items, *args)
+            return self._here(job, items, args)
         size = chunk or max(8, -(-len(items) // (self.workers * 4)))
         parts = [items[i : i + size] for i in range(0, len(items), size)]
         try:
             futures: list[Future[list[R]]] = [self._get().submit(job, part, *args) for part in parts]
-            return [result for future in futures for result in future.result()]
-        except (OSError, BrokenExecutor):  # no processes here, or one died: do it in this one
+            results: list[R] = []
+            for future in futures:
+                results += future.result()
+                self._step()
+            return results
+        except (OSError, BrokenExecutor, RuntimeError) as e:  # no processes here, or one died: do it in this one
+            self._step()  # (unless they were ended on purpose)
+            if isinstance(e, RuntimeError) and not isinstance(e, BrokenExecutor):
+                raise
             self.close()
-            return job(items, *args)
+            return self._here(job, items, args)
+
+    def _here(self, job: Callable[..., list[R]], items: Sequence[T], args: tuple[Any, ...]) -> list[R]:
+        """Run the job in this process, STEP items at a time."""
+        results: list[R] = []
+        for start in range(0, len(items), STEP):
+            self._step()
+            results += job(items[start : start + STEP], *args)
+        return results
+
+    def _step(self) -> None:
+        if self._cancelled.is_set():
+            raise Cancelled()
+        if self.on_step is not None:
+            self.on_step()
+
+    def cancel(self) -> None:
+        """Stop for good, at once: a job in progress raises Cancelled at its next step, the helper processes are ended now.
+
+        What they were writing is written atomically (a temporary file, then a rename), so an ended
+        helper leaves at most a temporary file, which the next prune removes.
+        """
+        self._cancelled.set()
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            for process in list((getattr(executor, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError):
+                    process.kill()
+            executor.shutdown(wait=True, cancel_futures=True)
 
     def close(self, wait: bool = False) -> None:
         """Stop the processes (they are started again when needed); with ``wait``, until they have exited."""

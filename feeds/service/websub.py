@@ -111,14 +111,14 @@ class Publisher:
                 self._cond.wait(remaining)
             return True
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread; pings still waiting are dropped (and logged)."""
+    def stop(self, deadline: float | None = None) -> None:
+        """Stop the thread, waiting for a ping in flight until ``deadline`` (monotonic); pings still waiting are dropped (logged)."""
         with self._cond:
             self._stopping = True
             dropped = len(self._heap)
             self._cond.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, (deadline if deadline is not None else time.monotonic() + 5.0) - time.monotonic()))
         if dropped:
             log.event("websub_dropped", logging.WARNING, pings=dropped)
 

@@ -16,17 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from feeds.errors import FeedsError
 from feeds.limits import MAX_PROBLEM_MESSAGE, MAX_PROBLEMS_LISTED, MAX_TITLE_SHOWN, cut
 from feeds.models import Problem, Tag
+from feeds.snapshot.errors import ManifestError
 
 #: Bumped when the shape changes; a reader refuses other formats (and the builder rebuilds).
 FORMAT = 3
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class ManifestError(FeedsError):
-    """A manifest cannot be read (torn, from another format, or not a manifest)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 Layout of ``snapshot_dir``::
 
     current -> manifests/00000042-<version>.json   the published snapshot (a symlink, swapped in one rename)
-    manifests/                                      this host's recent manifests
+    manifests/                                      the current manifest, and older ones a worker still serves
     objects/ab/cdef…  objects/ab/cdef….gz           bodies named by their ETag (content-addressed)
     state/                                          the builder's memory across restarts (content index)
     render/                                         rendered post HTML (a cache keyed by source)
@@ -12,40 +12,38 @@ Objects are written before the manifest that names them, and the manifest
 before ``current`` points at it; each step is atomic, so a crash at any point
 leaves the previous snapshot whole. A publish writes only objects whose bytes
 are new (an edit to one post writes the few documents it changed) and one
-manifest. Leftovers of a failed or killed publish (temporary files, objects no
-manifest names) are removed by the next successful publish.
+manifest. Each worker holds the manifest it serves (a shared ``flock`` on its
+file); the builder's prune, a moment after each publish, removes every older
+manifest no worker holds and the objects only those named, so an edit never
+leaves the folder holding two snapshots. Leftovers of a failed or killed
+publish (temporary files, objects no manifest names) go with it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from isal import igzip
 
-from feeds.errors import StorageError
-from feeds.fsutil import atomic_symlink, atomic_write, is_temporary, sync_filesystem
-from feeds.snapshot.manifest import Manifest, ManifestError, loads
+from feeds.fsutil import abandoned, atomic_symlink, atomic_write, is_temporary, sync_filesystem
+from feeds.snapshot.errors import ManifestError, SnapshotError
+from feeds.snapshot.manifest import Manifest, loads
 
 CURRENT = "current"
 MANIFESTS = "manifests"
 OBJECTS = "objects"
 #: The crash tests' hook (see Store._pause).
 PAUSE_VARIABLE = "FEEDS_PAUSE_AT"
-#: Manifests kept besides the current one (a follower may still be reading an older one).
-KEEP_MANIFESTS = 3
-#: This process's own temporary files are removed only once they are this old (seconds): it may be writing them.
+#: Temporary files of a live process are removed only once they are this old (seconds): it may be writing them.
 TEMP_AGE = 300.0
 #: igzip level 3: about 15× faster than zlib level 6 on our feeds for ~6% more bytes (a cold 10k-post build gzips ~1 GB).
 GZIP_LEVEL = 3
-
-
-class SnapshotError(StorageError):
-    """The snapshot folder cannot be written or read; names the path and the cause."""
 
 
 def etag_of(data: bytes) -> str:
@@ -83,7 +81,7 @@ class Store:
             try:
                 folder.mkdir(mode=0o755, exist_ok=True)
             except OSError as e:
-                raise SnapshotError(folder, f"cannot create: {e.strerror}") from e
+                raise SnapshotError.from_os(folder, "cannot create", e) from e
 
     # -- bodies ------------------------------------------------------------------------
 
@@ -105,7 +103,7 @@ class Store:
             self._pause("between_bodies")
             atomic_write(packed, gz, durable=False)  # last: its presence means both are whole
         except OSError as e:
-            raise SnapshotError(plain, f"cannot write a body: {e.strerror or e}") from e
+            raise SnapshotError.from_os(plain, "cannot write a body", e) from e
         return Stored(etag, len(data), len(gz), True)
 
     def read(self, etag: str, gzip: bool = False) -> bytes:
@@ -113,7 +111,7 @@ class Store:
         try:
             return path.read_bytes()
         except OSError as e:
-            raise SnapshotError(path, f"cannot read a body: {e.strerror or e}") from e
+            raise SnapshotError.from_os(path, "cannot read a body", e) from e
 
     # -- manifests ---------------------------------------------------------------------
 
@@ -127,7 +125,7 @@ class Store:
             # A failed flush (EIO, or ENOSPC on a thin disk) is reported once, and the bodies' bytes may never
             # reach the disk: drop the new ones so that the next publish writes them again instead of trusting them.
             self._discard(manifest)
-            raise SnapshotError(getattr(e, "filename", None) or self.folder, f"cannot publish: {e.strerror or e}") from e
+            raise SnapshotError.from_os(getattr(e, "filename", None) or self.folder, "cannot publish", e) from e
         try:
             self._pause("before_manifest")
             atomic_write(path, data)
@@ -135,7 +133,7 @@ class Store:
             atomic_symlink(f"{MANIFESTS}/{path.name}", self.folder / CURRENT)
             self._pause("after_swap")
         except OSError as e:
-            raise SnapshotError(getattr(e, "filename", None) or path, f"cannot publish: {e.strerror or e}") from e
+            raise SnapshotError.from_os(getattr(e, "filename", None) or path, "cannot publish", e) from e
 
     def _discard(self, manifest: Manifest) -> None:
         """Remove the bodies ``manifest`` names that no manifest on disk names (those this publish wrote)."""
@@ -167,7 +165,7 @@ class Store:
         try:
             raw = path.read_bytes()
         except OSError as e:
-            raise SnapshotError(path, f"cannot read: {e.strerror or e}") from e
+            raise SnapshotError.from_os(path, "cannot read", e) from e
         try:
             return loads(raw, str(path))
         except ManifestError as e:
@@ -198,39 +196,71 @@ class Store:
         marker.write_text(str(os.getpid()), encoding="ascii")
         time.sleep(120)
 
-    # -- clean-up ----------------------------------------------------------------------
+    # -- holding and clean-up ---------------------------------------------------------
 
-    def prune(self, live: Iterable[Manifest], extra: Iterable[str] = ()) -> int:
-        """Remove old manifests, objects no kept manifest names, and temporary files; return the files removed.
+    def hold(self, name: str) -> Held | None:
+        """Hold the manifest ``name`` while serving it: the builder prunes no manifest a worker holds, nor what it names.
 
-        ``live`` are manifests that must stay readable besides the last
-        KEEP_MANIFESTS (the builder's own), ``extra`` the ETags of bodies it holds
-        for the next manifest (rendered on demand). Only the builder calls this.
-        Never raises: a failed clean-up only costs disk space.
+        A shared lock on the manifest's file, released by :meth:`Held.release` or when the process
+        ends (however it ends). None: the manifest is gone, or being pruned (it is not ``current``).
+        """
+        try:
+            fd = os.open(self.manifests / name, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        return Held(name, fd)
+
+    def prune(self, live: Iterable[Manifest], extra: Iterable[str] = (), keep: Callable[[str], bool] = lambda name: False) -> Pruned:
+        """Remove every manifest no worker holds, the objects only they named, and temporary files left behind.
+
+        Kept: ``current``, the ``live`` manifests (the builder's own), any manifest ``keep(name)``
+        says to keep (one replaced a moment ago: a request may be opening its bodies) and any a
+        worker holds (:meth:`hold`); ``extra`` are ETags of bodies the builder holds for its next
+        manifest. Only the builder calls this. Never raises: a failed clean-up only costs disk space.
         """
         live = list(live)
-        removed = 0
+        pruned = Pruned()
         try:
-            names = sorted((p.name for p in self.manifests.iterdir() if p.name.endswith(".json")), reverse=True)
+            names = sorted(p.name for p in self.manifests.iterdir() if p.name.endswith(".json"))
         except OSError:
-            return 0
-        keep = set(names[:KEEP_MANIFESTS]) | {m.name() for m in live}
-        if (current := self.current_name()) is not None:
-            keep.add(current)
-        referenced = {etag.strip('"') for etag in extra}
-        for manifest in live:
-            referenced.update(item.etag.strip('"') for item in manifest.items.values())
-        for name in keep - {m.name() for m in live}:
-            try:
-                referenced.update(item.etag.strip('"') for item in self.load(name).items.values())
-            except SnapshotError:
-                continue
-        for name in names:
-            if name not in keep:
-                removed += _unlink(self.manifests / name)
+            return pruned
+        current = self.current_name()
+        keep_names = {m.name() for m in live} | ({current} if current else set())
+        claimed: list[int] = []
+        try:
+            for name in names:
+                if name in keep_names or keep(name):
+                    keep_names.add(name)
+                elif (fd := _claim(self.manifests / name)) is None:
+                    keep_names.add(name)
+                    pruned.held += 1  # a worker still serves it: the next prune removes it
+                else:
+                    claimed.append(fd)  # held until the end, so no worker starts serving it meanwhile
+                    pruned.files += _unlink(self.manifests / name)
+            referenced = {etag.strip('"') for etag in extra}
+            for manifest in live:
+                referenced.update(item.etag.strip('"') for item in manifest.items.values())
+            for name in keep_names - {m.name() for m in live}:
+                try:
+                    referenced.update(item.etag.strip('"') for item in self.load(name).items.values())
+                except SnapshotError:
+                    continue  # unreadable: it cannot be served
+            pruned.files += self._prune_objects(referenced)
+        finally:
+            for fd in claimed:
+                os.close(fd)
+        return pruned
+
+    def _prune_objects(self, referenced: set[str]) -> int:
+        removed = 0
         cutoff = time.time() - TEMP_AGE
         for folder in (self.objects, self.manifests, self.folder):
-            removed += _remove_temporaries(folder, cutoff)
+            removed += remove_temporaries(folder, cutoff)
         try:
             shards = list(self.objects.iterdir())
         except OSError:
@@ -243,21 +273,48 @@ class Store:
             for entry in entries:
                 name = shard.name + entry.name.removesuffix(".gz")
                 if is_temporary(entry.name):
-                    if _abandoned(entry, cutoff):
+                    if abandoned(Path(entry.path), cutoff):
                         removed += _unlink(Path(entry.path))
                 elif name not in referenced:
                     removed += _unlink(Path(entry.path))
         return removed
 
 
-def _abandoned(entry: os.DirEntry[str], cutoff: float) -> bool:
-    """A temporary file of another process (a killed publish), or an old one of this process."""
-    if not entry.name.endswith(f".{os.getpid()}") and f".{os.getpid()}." not in entry.name:
-        return True
+@dataclass
+class Pruned:
+    """What a prune did."""
+
+    #: Files removed (manifests, bodies, temporary files).
+    files: int = 0
+    #: Older manifests kept because a worker still serves them.
+    held: int = 0
+
+
+class Held:
+    """A worker's hold on the manifest it serves (see :meth:`Store.hold`)."""
+
+    def __init__(self, name: str, fd: int) -> None:
+        self.name = name
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _claim(path: Path) -> int | None:
+    """An exclusive lock on the manifest at ``path`` if no worker holds it (None: one does)."""
     try:
-        return entry.stat(follow_symlinks=False).st_mtime < cutoff
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return False
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _unlink(path: Path) -> int:
@@ -268,13 +325,14 @@ def _unlink(path: Path) -> int:
     return 1
 
 
-def _remove_temporaries(folder: Path, cutoff: float) -> int:
+def remove_temporaries(folder: Path, cutoff: float) -> int:
+    """Remove the temporary files in ``folder`` (not below it) that were left behind; return how many."""
     removed = 0
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return 0
     for entry in entries:
-        if is_temporary(entry.name) and _abandoned(entry, cutoff):
+        if is_temporary(entry.name) and abandoned(Path(entry.path), cutoff):
             removed += _unlink(Path(entry.path))
     return removed

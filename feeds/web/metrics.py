@@ -148,9 +148,13 @@ class SnapshotCollector(Collector):
             info = GaugeMetricFamily("feeds_snapshot_info", "The served snapshot's version (equal for equal content).", labels=["version"])
             info.add_metric([snapshot.version], 1)
             yield info
-        last_scan = self.runtime.builder_status().last_scan
-        if last_scan is not None:
-            yield _gauge("feeds_last_scan_timestamp_seconds", "When the builder last scanned the content.", last_scan.timestamp())
+        status = self.runtime.builder_status()
+        if status.last_scan is not None:
+            yield _gauge("feeds_last_scan_timestamp_seconds", "When the builder last scanned the content.", status.last_scan.timestamp())
+        alive = [moment for moment in (status.last_scan, status.progress, status.since) if moment is not None]
+        if alive:
+            help_ = "When the builder last scanned or made progress in a build (a long build advances it, a stuck one does not)."
+            yield _gauge("feeds_builder_progress_timestamp_seconds", help_, max(alive).timestamp())
         yield _gauge("feeds_degraded", "1 when /healthz says degraded (see its error and problems).", 1 if record.degraded else 0)
 
 

@@ -78,8 +78,11 @@ def _pushed(runtime: Runtime, provider: str, keys: list[str]) -> Response:
 
 
 def _rebuilt(runtime: Runtime, force: bool) -> Response:
-    data = runtime.rebuild(force)  # in the host's builder, wherever it runs; coalesced there
-    return _answer(data, 202 if data.get("status") == "queued" else 200 if data.get("status") == "done" else 503)
+    answer = runtime.rebuild(force)  # in the host's builder, wherever it runs; coalesced there
+    data: dict[str, object] = {"status": answer.status, "changed": answer.changed, "version": answer.version}
+    if answer.error is not None:
+        data["error"] = answer.error
+    return _answer(data, 202 if answer.status == "queued" else 200 if answer.status == "done" else 503)
 
 
 def _answer(data: dict[str, object], status: int) -> Response:

@@ -14,6 +14,7 @@ from feeds.limits import FIRST_WAIT
 from feeds.options import final_target
 from feeds.render.formats import FORMATS
 from feeds.render.plan import ACTIVITY, VIEWS, cache_max_age, view_path
+from feeds.service.errors import Unavailable
 from feeds.service.health import health
 from feeds.service.runtime import Runtime
 from feeds.snapshot.manifest import Item, Manifest
@@ -53,9 +54,9 @@ def _published_or_failed(manifest: Manifest | None) -> bool:
     return manifest is not None or _failed()
 
 
-def _unavailable(message: str) -> ServiceUnavailable:
+def _unavailable(message: str, retry_after: int = 2) -> ServiceUnavailable:
     error = ServiceUnavailable(message)
-    error.retry_after = 2
+    error.retry_after = retry_after
     return error
 
 
@@ -269,10 +270,16 @@ class PostPath(PathConverter):
     regex = r"(?![-_]/|_)[^/].*?"
 
 
+def _body_unavailable(error: Unavailable) -> Response:
+    # A body gone with a removed snapshot folder, not back yet: never a 500, a moment's 503.
+    return _plain_error(_unavailable("this document is being published again; try again in a moment", error.retry_after))
+
+
 def init_app(app: Flask) -> None:
     """Register the routes and plain-text error pages."""
     app.url_map.converters["post_path"] = PostPath
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, _plain_error)
+    app.register_error_handler(Unavailable, _body_unavailable)
     app.after_request(_nosniff)
     app.after_request(_public_location)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -23,13 +24,13 @@ from feeds import log
 from feeds.config import Config
 from feeds.errors import FeedsError
 from feeds.render.plan import cache_max_age
+from feeds.service.errors import PublishError
 from feeds.service.publish.bucket import PublishReport, make_client, publish
 from feeds.service.publish.plan import (
     EMPTY,
     MANIFEST_NAME,
     Item,
     Manifest,
-    PublishError,
     Retry,
     SnapshotView,
     Target,
@@ -39,7 +40,7 @@ from feeds.service.publish.plan import (
 )
 from feeds.service.publish.purge import PurgeResult, purge
 from feeds.snapshot.manifest import Manifest as SnapshotManifest
-from feeds.snapshot.store import Store
+from feeds.snapshot.store import Held, Store
 from feeds.snapshot.view import StoreView
 
 
@@ -205,15 +206,47 @@ class Mirror:
 
     def __init__(self, config: Config, store: Store, on_published: Callable[[PublishReport], None] | None = None) -> None:
         self.config, self.store = config, store
-        self.publisher = Publisher(lambda view: publish_from_config(view, config), on_published=on_published)
+        self.publisher = Publisher(self._upload, on_published=on_published)
+        #: The manifest of each snapshot waiting or being uploaded, held so the builder's prune keeps its bodies.
+        self._holds: dict[int, Held] = {}
+        self._uploading: int | None = None
+        self._lock = threading.Lock()
 
     def on_publish(self, old: SnapshotManifest | None, new: SnapshotManifest) -> None:
         """Builder listener: copy each complete snapshot to the bucket (older ones still waiting are skipped)."""
-        if new.complete:
-            self.publisher.submit(StoreView(new, self.store))
+        if not new.complete:
+            return
+        view = StoreView(new, self.store)
+        held = self.store.hold(new.name())  # now, before the builder prunes after this publish
+        with self._lock:
+            if held is not None:
+                self._holds[id(view)] = held
+            # A snapshot still waiting is replaced by this one and never uploaded: let its bodies go.
+            replaced = [key for key in self._holds if key not in (id(view), self._uploading)]
+            released = [self._holds.pop(key) for key in replaced]
+        for old_hold in released:
+            old_hold.release()
+        self.publisher.submit(view)
+
+    def _upload(self, view: SnapshotView) -> PublishReport:
+        with self._lock:
+            self._uploading = id(view)
+        try:
+            return publish_from_config(view, self.config)
+        finally:
+            with self._lock:
+                self._uploading = None
+                held = self._holds.pop(id(view), None)
+            if held is not None:
+                held.release()
 
     def status(self) -> dict[str, Any]:
         return self.publisher.status().to_json()
 
-    def stop(self) -> None:
-        self.publisher.stop()
+    def start(self) -> Mirror:
+        """Nothing to start: the publishing thread starts with the first complete snapshot."""
+        return self
+
+    def stop(self, deadline: float | None = None) -> None:
+        """Stop after the upload in progress, waiting for it until ``deadline`` (a ``time.monotonic()`` value)."""
+        self.publisher.stop(10.0 if deadline is None else max(0.0, deadline - time.monotonic()))

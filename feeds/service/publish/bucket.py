@@ -16,13 +16,13 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from feeds.service.errors import PublishError
 from feeds.service.publish.plan import (
     DEFAULT_RETRY,
     EMPTY,
     MANIFEST_NAME,
     Item,
     Manifest,
-    PublishError,
     Retry,
     SnapshotView,
     Target,

@@ -11,7 +11,8 @@ from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from feeds.config import Config
-from feeds.errors import ConfigError, FeedsError
+from feeds.errors import ConfigError
+from feeds.service.errors import PublishError
 
 #: Name of the manifest under the prefix; a leading dot keeps it out of the URL space.
 MANIFEST_NAME = ".feeds-manifest.json"
@@ -25,14 +26,6 @@ NEW_OLDER_PAGES, CHANGED_OLDER_PAGES, PAGE_ONE_FEEDS, INDEXES = range(len(WAVES)
 _OLDER_PAGE = re.compile(r"/archive/([0-9]+)/[^/]+\Z")
 #: The index, the lists and each scope's page; any other HTML page is a post's page, which feeds link to.
 _SCOPE_PAGE = re.compile(r"\A/(?:(?:tags|authors|sections|languages)/(?:[^/]+/)?)?\Z")
-
-
-class PublishError(FeedsError):
-    """A publish stopped; names the object (or document) at fault. The bucket's manifest still holds."""
-
-    def __init__(self, key: str, message: str, bucket: str | None = None) -> None:
-        super().__init__(f"{f's3://{bucket}/' if bucket else ''}{key}: {message}")
-        self.key, self.message, self.bucket = key, message, bucket
 
 
 class Item(Protocol):
