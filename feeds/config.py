@@ -76,6 +76,11 @@ class Config:
     stats_token: str | None
     stats_retention: int
     stats_flush_interval: int
+    fediverse: bool
+    fediverse_name: str
+    #: Normalised networks ("127.0.0.0/8") and lower-case host names.
+    fediverse_allowed_private: tuple[str, ...]
+    fediverse_blocked_domains: tuple[str, ...]
 
     @property
     def post_pages(self) -> bool:
@@ -130,6 +135,8 @@ class Config:
         values["iframe_hosts"] = ",".join(self.iframe_hosts)
         values["trusted_proxies"] = ",".join(self.trusted_proxies)
         values["snapshot_dir"] = str(self.snapshot_dir or "auto")
+        values["fediverse_allowed_private"] = ",".join(self.fediverse_allowed_private)
+        values["fediverse_blocked_domains"] = ",".join(self.fediverse_blocked_domains)
         values["redirects"] = len(self.redirects)
         for name in ("tag_feeds", "author_feeds"):
             options = getattr(self, name)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from feeds.errors import ConfigError
 from feeds.limits import MAX_ITEMS_PER_FEED, MAX_REDIRECTS
+from feeds.models import Problem
 from feeds.podcast import Show, as_podcast
+from feeds.urls import site_path
 
 #: What a feed's items carry: the whole body, or the summary, link and image only.
 CONTENT_CHOICES = ("full", "summary")
@@ -201,3 +203,20 @@ def final_target(redirects: Mapping[str, str | None], source: str) -> str | None
     while target is not None and target in redirects:
         target = redirects[target]
     return target
+
+
+def check_redirects(redirects: Sequence[Redirect], documents: Mapping[str, object], where: str) -> Iterator[Problem]:
+    """Report redirects that shadow a document, and redirects to a site path that is neither a document nor redirected.
+
+    Loops and malformed entries stop start-up (:func:`as_redirects`); whether a target exists can only
+    be known from the documents, so it is checked against every plan (each build) and reported as a problem of ``where``.
+    """
+    sources = {r.source for r in redirects}
+    for redirect in redirects:
+        if redirect.source in documents:
+            yield Problem(where, 1, f"redirects: {redirect.source} is a document of the site; the document is served", "warning")
+        target = redirect.target
+        if target is not None and target.startswith("/"):
+            path = site_path("", target) or target
+            if path not in documents and path not in sources:
+                yield Problem(where, 1, f"redirects: {redirect.source} -> {target}: no such document", "warning")

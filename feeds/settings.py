@@ -15,6 +15,7 @@ from feeds.gitremote import check_branch
 from feeds.limits import MAX_ITEMS_PER_FEED
 from feeds.options import as_feed_content, as_redirects, as_sections, as_tags, scope_options
 from feeds.parsers import (
+    as_account_name,
     as_author,
     as_bool,
     as_choice,
@@ -32,6 +33,7 @@ from feeds.parsers import (
     as_optional_url,
     as_permalink,
     as_positive_int,
+    as_private_allow_list,
     as_string,
     as_timezone,
     as_url,
@@ -254,6 +256,26 @@ SETTINGS: tuple[Setting, ...] = (
         "stats_retention", 400, "Days of daily subscriber history kept; older days are summarised by month.", as_positive_int(90, 36500)
     ),
     Setting("stats_flush_interval", 30, "Seconds between each worker's writes of its counts to the database.", as_positive_int(1, 3600)),
+    Setting(
+        "fediverse",
+        False,
+        "Make the site and every tag fediverse accounts that Mastodon users follow (needs the database). See [Fediverse](fediverse.md).",
+        as_bool,
+    ),
+    Setting("fediverse_name", "blog", "User name of the site's fediverse account (`@<name>@<site host>`).", as_account_name),
+    Setting(
+        "fediverse_allowed_private",
+        [],
+        "Private, loopback or link-local addresses, networks or host names that fediverse fetches and deliveries may reach "
+        "(every other one is refused, against SSRF).",
+        as_private_allow_list,
+    ),
+    Setting(
+        "fediverse_blocked_domains",
+        [],
+        "Domains (and their subdomains) whose servers may not follow, deliver to or be delivered to by the fediverse accounts.",
+        as_host_list,
+    ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}

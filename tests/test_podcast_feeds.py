@@ -28,7 +28,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from feeds.podcast import show_guid
 
-from . import feedcheck
+from . import fedihelpers, feedcheck
 from .conftest import DATA, SAMPLE, SITE_CONFIG, TAG_SHOW_CONFIG
 from .server import ServerProcess
 
@@ -167,11 +167,11 @@ def test_gpodders_podcastparser_reads_the_show_and_every_episode(site: ServerPro
 
 
 def _partytime(rss: bytes, tmp_path: Path) -> dict[str, Any]:
-    node, script = shutil.which("node"), APPS / "read-feed.js"
+    node, script = fedihelpers.node(), APPS / "read-feed.js"
     if node is None or not (APPS / "node_modules" / "podcast-partytime").is_dir():
         if os.environ.get("CI"):
             pytest.fail("podcast-partytime is not installed (make test installs it with npm under tests/podcast-apps)")
-        pytest.skip("podcast-partytime is not installed: run make test (needs node and npm)")
+        pytest.skip("podcast-partytime is not installed: run make test (the test extra's Node and npm)")
     feed = tmp_path / "feed.xml"
     feed.write_bytes(rss)
     result = subprocess.run([node, str(script), str(feed)], capture_output=True, text=True, timeout=60, cwd=APPS)

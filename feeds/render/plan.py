@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 
@@ -24,6 +24,9 @@ from feeds.config import Config
 from feeds.content.site import Site
 from feeds.fingerprint import code_digest, settings_digest
 from feeds.models import FeedPage, Post, Problem, Tag
+from feeds.options import check_redirects
+from feeds.render.activity import ACTIVITY_JSON
+from feeds.render.activity import pages as outbox_pages
 from feeds.render.formats import FORMATS
 from feeds.render.scopes import KINDS, Scope, Scopes, scopes
 
@@ -32,6 +35,10 @@ OPML = "text/x-opml; charset=utf-8"
 #: Browser views of feeds live under this prefix; the web layer never serves it directly.
 VIEWS = "/_views"
 VIEW_FILE = "view.html"
+#: The fediverse's documents (Articles, outboxes) live under this prefix + a public path: an Article at
+#: ``/_activity/ap/objects/<id>`` (its id) and at ``/_activity<post path>`` (negotiated at the post's URL), an
+#: outbox at ``/_activity/ap/site/outbox``. Like the views, only the app serves them, so none is exported.
+ACTIVITY = "/_activity"
 #: OPML subscription lists by path, each naming one format's URL of every scope.
 OPML_FILES = {"/feeds.opml": "feed.xml", "/feeds-atom.opml": "atom.xml", "/feeds-json.opml": "feed.json"}
 #: Cache lifetime (seconds) of an archive that has a successor: its posts stay in it for good (RFC 5005 §4),
@@ -74,7 +81,8 @@ class Doc:
     """One document to render: its path, its inputs and the digest of those inputs."""
 
     path: str
-    #: ``feed`` (a format of a feed document), ``view`` (its browser view), ``home``, ``list``, ``scope``, ``opml`` or ``post``.
+    #: ``feed`` (a format of a feed document), ``view`` (its browser view), ``home``, ``list``, ``scope``, ``opml``, ``post``;
+    #: ``article``, ``outbox`` and ``outbox-page`` with ``fediverse`` on.
     kind: str
     media_type: str
     digest: str
@@ -88,10 +96,13 @@ class Doc:
     post_tags: tuple[tuple[Tag, ...], ...] = ()
     #: The feed format's file name (``feed.xml``) for feeds; the OPML's feed file name for OPML; the kind of a list.
     filename: str | None = None
-    #: The scopes a list, the index or OPML names; a scope page's own scope; a post page's sections and authors.
+    #: The scopes a list, the index or OPML names; a scope page's or an outbox's own scope; a post page's sections and
+    #: authors; the site's scope for an Article addressed to the site's followers.
     listed: tuple[Listed, ...] = ()
-    #: Posts in the scope (scope pages).
+    #: Posts in the scope (scope pages, outboxes).
     count: int = 0
+    #: An outbox page's number (1 = the oldest).
+    number: int = 0
 
 
 @dataclass(frozen=True)
@@ -183,7 +194,7 @@ def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
     docs = tuple(by_path.values())
     version = hashlib.sha256("".join(f"{d.path}\0{d.digest}\n" for d in docs).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     counts = {s.prefix: (len(s.posts), s.size) for s in found.all}
-    return Plan(docs, version, by_path, context.pages, counts, problems + tuple(check_redirects(config, by_path)))
+    return Plan(docs, version, by_path, context.pages, counts, problems + tuple(check_redirects(config.redirects, by_path, SETTINGS_FILE)))
 
 
 def _unique(docs: list[Doc]) -> tuple[dict[str, Doc], tuple[Problem, ...]]:
@@ -245,9 +256,7 @@ def _scope_feeds(context: Context, scope: Scope) -> Iterable[Doc]:
             favicon=urls.absolute_or_as_is(config.site_url, config.favicon) if config.favicon else None,
             podcast=scope.podcast,
         )
-        scope_key = scope_key or repr(
-            (scope.kind, scope.slug, scope.title, scope.description, scope.language, scope.options, scope.podcast)
-        )
+        scope_key = scope_key or scope.key
         inputs = context.digests.of(scope_key, str(number), str(links), page.updated.isoformat(), *key[4:])  # type: ignore[arg-type]
         chunk_tags = context.tags(chunk)
         first = number is None
@@ -336,6 +345,49 @@ def _site_path(site_url: str, url: str) -> str | None:
     return urls.site_path(site_url, url)
 
 
+def fediverse(context: Context) -> Iterable[Doc]:
+    """With ``fediverse`` on: the site's and each tag's outbox, paged like their archives, and each feed post's Article.
+
+    An Article is at its id's path and at its post's path (negotiated at the post's URL); the newest are needed first.
+    """
+    if not context.config.fediverse:
+        return
+    accounts = [(s, listed) for s, listed in zip(context.scopes.all, context.listed, strict=True) if s.kind in ("site", "tag")]
+    for scope, listed in accounts:
+        yield from _outbox(context, scope, listed)
+    site = context.listed[:1] if accounts and accounts[0][0].kind == "site" else ()
+    in_site = {p.id for p in accounts[0][0].posts} if site else set()
+    for number, post in enumerate(p for p in context.site.posts if p.feed):
+        key = ("article", post.id, context.entry_keys[post.id], post.id in in_site, number < context.config.items_per_feed, post.url)
+        known = context.reusable.get(key)
+        if known is None:
+            paths = [urls.object_path(post.id), _site_path(context.config.site_url, post.url) if context.config.post_pages else None]
+            audience = site if post.id in in_site else ()
+            doc = Doc("", "article", ACTIVITY_JSON, context.digests.of(*map(str, key[:4])), bool(key[4]), post.updated, posts=(post,))
+            known = tuple(
+                replace(doc, path=ACTIVITY + p, post_tags=(context.scopes.tags_of[post.id],), listed=audience) for p in paths if p
+            )
+        context.pages[key] = known
+        yield from known
+
+
+def _outbox(context: Context, scope: Scope, listed: Listed) -> Iterable[Doc]:
+    actor, count, size = urls.actor_path(scope.slug or None), len(scope.posts), scope.size
+    last = outbox_pages(count, size)
+    digest = context.digests.of("outbox", actor, str(count), str(last))
+    yield Doc(ACTIVITY + urls.outbox_path(actor), "outbox", ACTIVITY_JSON, digest, True, scope.newest, listed=(listed,), count=count)
+    for number in range(last, 0, -1):  # page k: the oldest-first posts [(k-1)N, kN), newest first
+        chunk = scope.posts[max(0, count - number * size) : count - (number - 1) * size]
+        key = ("outbox-page", actor, number, number < last, *context.entries(chunk))
+        known = context.reusable.get(key)
+        if known is None:
+            path, newest = ACTIVITY + urls.outbox_path(actor, number), max(p.updated for p in chunk)
+            doc = Doc(path, "outbox-page", ACTIVITY_JSON, context.digests.of(*map(str, key)), number == last, newest, posts=chunk)
+            known = (replace(doc, post_tags=context.tags(chunk), listed=(listed,), count=count, number=number),)
+        context.pages[key] = known
+        yield from known
+
+
 #: The document families, in the order their documents are planned (and, within first and later, published).
 FAMILIES: dict[str, Family] = {
     "feeds": scope_feeds,
@@ -343,21 +395,5 @@ FAMILIES: dict[str, Family] = {
     "lists": lists,
     "opml": opml,
     "post pages": post_pages,
+    "fediverse": fediverse,
 }
-
-
-def check_redirects(config: Config, documents: Mapping[str, object]) -> Iterable[Problem]:
-    """Report redirects that shadow a document, and redirects to a site path that is neither a document nor redirected.
-
-    Loops and malformed entries stop start-up (``feeds.options``); whether a target exists can only
-    be known from the documents, so it is checked against every plan (each build) and reported.
-    """
-    sources = {r.source for r in config.redirects}
-    for redirect in config.redirects:
-        if redirect.source in documents:
-            yield Problem(SETTINGS_FILE, 1, f"redirects: {redirect.source} is a document of the site; the document is served", "warning")
-        target = redirect.target
-        if target is not None and target.startswith("/"):
-            path = urls.site_path("", target) or target
-            if path not in documents and path not in sources:
-                yield Problem(SETTINGS_FILE, 1, f"redirects: {redirect.source} -> {target}: no such document", "warning")

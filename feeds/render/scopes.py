@@ -48,6 +48,11 @@ class Scope:
     podcast: Show | None = None
 
     @property
+    def key(self) -> str:
+        """What the bytes of its feed documents depend on besides their posts: its metadata, options and show."""
+        return repr((self.kind, self.slug, self.title, self.description, self.language, self.options, self.podcast))
+
+    @property
     def size(self) -> int:
         """Posts per feed document (``items_per_feed``)."""
         assert self.options.items_per_feed is not None

@@ -29,7 +29,7 @@ from typing import Any
 from feeds.fsutil import atomic_write, exchange, fsync_dir, sync_filesystem
 from feeds.options import Redirect, final_target
 from feeds.render.formats import FORMATS
-from feeds.render.plan import ARCHIVE_MAX_AGE, VIEWS, cache_max_age
+from feeds.render.plan import ACTIVITY, ARCHIVE_MAX_AGE, VIEWS, cache_max_age
 from feeds.snapshot.manifest import Item, Manifest
 from feeds.snapshot.media import export_media
 from feeds.snapshot.store import Store
@@ -44,8 +44,8 @@ _UNSAFE = re.compile(r'["\\$;{}\s]')
 
 
 def exported(manifest: Manifest) -> list[Item]:
-    """The items a static export holds (every document but the browser views)."""
-    return [item for path, item in manifest.items.items() if not path.startswith(VIEWS + "/")]
+    """The items a static export holds (every document but the browser views and the fediverse's, which only the app serves)."""
+    return [item for path, item in manifest.items.items() if not path.startswith((VIEWS + "/", ACTIVITY + "/"))]
 
 
 def describe(manifest: Manifest) -> dict[str, Any]:
