@@ -33,6 +33,7 @@ COMMANDS = {
     "plan": "bench.plan",
     "stop": "bench.stops",
     "scale": "bench.scale",
+    "fediverse": "bench.fediverse",
 }
 
 

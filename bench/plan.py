@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site", type=Path, help="a content folder to use instead of a generated one")
     parser.add_argument("--reps", type=int, default=5, help="runs of each measure; the least is reported (default: 5)")
     parser.add_argument("--sections", type=int, default=0, help="spread the posts over this many sections (default: none)")
+    parser.add_argument("--fediverse", action="store_true", help="plan with fediverse = true (Articles and outboxes too)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> None:
                 folder = site_dir / f"section-{number % args.sections}"
                 folder.mkdir(parents=True, exist_ok=True)
                 shutil.copy(post, folder / post.name)
-        config = load_config(None, env={}, overrides={"content_dir": str(site_dir), "snapshot_dir": str(Path(tmp) / "snap")})
+        fediverse = {"fediverse": True} if args.fediverse else {}  # an older feeds without the setting: leave it out
+        config = load_config(None, env={}, overrides={"content_dir": str(site_dir), "snapshot_dir": str(Path(tmp) / "snap"), **fediverse})
         scan = ContentIndex(config).scan()
         with_author = "site_author" in inspect.signature(select).parameters
 
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> None:
         edited_site = selected(edited)
         edit_ms, _ = best(lambda: plan(edited_site, config, planned), args.reps)
     print(f"code: {Path(feeds.__file__).parent.parent}")
-    print(f"posts: {len(site.posts)}, sections: {args.sections}, documents: {len(planned.docs)}")
+    print(f"posts: {len(site.posts)}, sections: {args.sections}, fediverse: {args.fediverse}, documents: {len(planned.docs)}")
     print(
         f"select: {select_ms:.0f} ms, plan from scratch: {cold_ms:.0f} ms, plan after one edit: {edit_ms:.0f} ms (CPU, best of {args.reps})"
     )

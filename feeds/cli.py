@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,14 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from feeds.config import Config, load_config
+from feeds.config import DEFAULT_FILE, Config, find_config_file, load_config
+from feeds.content import podcast_check
 from feeds.content.errors import ContentRootError
 from feeds.content.files import EMPTY_MARKER
 from feeds.content.index import ContentIndex
+from feeds.content.media import Media, MediaIndex, fill_lengths
 from feeds.content.site import select
 from feeds.errors import ConfigError
 from feeds.fsutil import atomic_write
 from feeds.render.plan import plan
+from feeds.render.scopes import scopes
 
 if TYPE_CHECKING:
     from feeds.service.runtime import Runtime
@@ -151,9 +155,14 @@ def check(content_dir: str | None, config_file: str | None) -> None:
         scan = ContentIndex(config).scan()
     except ContentRootError as e:
         raise click.ClickException(str(e)) from e
-    site = select(scan.posts, datetime.now(UTC), config.author.name)
+    media = MediaIndex().scan(config.content_dir)[0] if isinstance(config.content_dir, Path) else Media()
+    site = select(fill_lengths(scan.posts, media, config.site_url), datetime.now(UTC), config.author.name)
     planned = plan(site, config)  # redirects to no document, post pages on another document's path
-    problems = sorted(scan.problems + site.problems + planned.problems, key=lambda p: (p.path, p.line, p.message))
+    where = str(find_config_file(config_file, os.environ) or DEFAULT_FILE)
+    episodes = {(s.kind, s.slug): s.posts for s in scopes(site, config).all}
+    shows = podcast_check.site_problems(config, episodes, media, where)
+    found = scan.problems + media.problems + site.problems + planned.problems + tuple(shows)
+    problems = sorted(found, key=lambda p: (p.path, p.line, p.message))
     for problem in problems:
         click.echo(str(problem))
     for kept in _published_kept(config):

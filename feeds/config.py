@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from feeds.errors import ConfigError
 from feeds.gitremote import GitRemote
 from feeds.models import Author
-from feeds.options import FeedOptions, Redirect, Section
+from feeds.options import FeedOptions, Redirect, Section, TagSettings
+from feeds.podcast import Show, settings_key
 from feeds.settings import SETTINGS, SETTINGS_BY_NAME
 
 ENV_PREFIX = "FEEDS_"
@@ -40,6 +41,9 @@ class Config:
     tag_feeds: FeedOptions
     author_feeds: FeedOptions
     sections: tuple[Section, ...]
+    tags: tuple[TagSettings, ...]
+    #: The site-wide show, when the site's feeds are a podcast.
+    podcast: Show | None
     redirects: tuple[Redirect, ...]
     scan_interval: int
     watch: bool
@@ -73,6 +77,11 @@ class Config:
     stats_token: str | None
     stats_retention: int
     stats_flush_interval: int
+    fediverse: bool
+    fediverse_name: str
+    #: Normalised networks ("127.0.0.0/8") and lower-case host names.
+    fediverse_allowed_private: tuple[str, ...]
+    fediverse_blocked_domains: tuple[str, ...]
 
     @property
     def post_pages(self) -> bool:
@@ -88,15 +97,30 @@ class Config:
         """The ``[sections.<slug>]`` settings of a section, if any."""
         return next((section for section in self.sections if section.slug == slug), None)
 
+    def tag(self, slug: str) -> TagSettings | None:
+        """The ``[tags.<slug>]`` settings of a tag, if any."""
+        return next((tag for tag in self.tags if tag.slug == slug), None)
+
     def options(self, kind: str, slug: str = "") -> FeedOptions:
-        """The feed options of a scope (every one set): the site's, overridden for tags, authors, a section."""
+        """The feed options of a scope (every one set): the site's, overridden for tags (then one tag), authors, a section."""
         base = self.feed_options
         if kind == "tag":
-            return self.tag_feeds.over(base)
+            return (self.tag(slug) or TagSettings(slug)).options.over(self.tag_feeds.over(base))
         if kind == "author":
             return self.author_feeds.over(base)
         section = self.section(slug) if kind == "section" else None
         return section.options.over(base) if section is not None else base
+
+    def show(self, kind: str, slug: str = "") -> Show | None:
+        """The podcast show a scope's feeds are: ``[podcast]`` for the site, ``[sections|tags.<slug>.podcast]``; else None."""
+        found = self if kind == "site" else self.section(slug) if kind == "section" else self.tag(slug) if kind == "tag" else None
+        return found.podcast if found is not None else None
+
+    def shows(self) -> list[tuple[str, str, Show]]:
+        """Every show configured as (scope kind, slug, show): the site's, each section's, each tag's."""
+        found = [("site", "", self.podcast)] if self.podcast is not None else []
+        found += [("section", s.slug, s.podcast) for s in self.sections if s.podcast is not None]
+        return found + [("tag", t.slug, t.podcast) for t in self.tags if t.podcast is not None]
 
     def summary(self) -> dict[str, Any]:
         """Return the settings as plain values for a start-up log line, secrets hidden."""
@@ -112,11 +136,15 @@ class Config:
         values["iframe_hosts"] = ",".join(self.iframe_hosts)
         values["trusted_proxies"] = ",".join(self.trusted_proxies)
         values["snapshot_dir"] = str(self.snapshot_dir or "auto")
+        values["fediverse_allowed_private"] = ",".join(self.fediverse_allowed_private)
+        values["fediverse_blocked_domains"] = ",".join(self.fediverse_blocked_domains)
         values["redirects"] = len(self.redirects)
         for name in ("tag_feeds", "author_feeds"):
             options = getattr(self, name)
             values[name] = f"{options.items_per_feed or '-'},{options.feed_content or '-'}"
         values["sections"] = ",".join(section.slug for section in self.sections)
+        values["tags"] = ",".join(tag.slug for tag in self.tags)
+        values["podcast"] = ",".join(settings_key(kind, slug) for kind, slug, _ in self.shows()) or "off"
         return values
 
 

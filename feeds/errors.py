@@ -2,8 +2,9 @@
 
 Each stage keeps its own errors in one module, all derived from :class:`FeedsError`:
 ``feeds.content.errors`` (files, posts, the git source), ``feeds.snapshot.errors``
-(manifests and the snapshot folder), ``feeds.service.errors`` (the builder, its
-helper processes, the bucket). ``docs/errors.md`` lists them all. An error raised
+(manifests and the snapshot folder), ``feeds.db.errors`` (the database),
+``feeds.fediverse.errors`` (signatures, remote servers, incoming activities),
+``feeds.service.errors`` (the builder, its helper processes, the bucket). ``docs/errors.md`` lists them all. An error raised
 in a builder's helper process is pickled back to the builder: each one rebuilds
 from its constructor's arguments (``__reduce__``), never from its message.
 """

@@ -24,6 +24,7 @@ RUNTIME_ONLY = frozenset(
     | {"redirects"}  # answered by the service, the export's map and the bucket; checked against the plan, in no body
     | {"publish_url", "publish_endpoint", "publish_region", "publish_purge_command", "publish_purge_url", "publish_on_rebuild"}
     | {"database_url", "stats", "stats_token", "stats_retention", "stats_flush_interval"}
+    | {"fediverse_name", "fediverse_allowed_private", "fediverse_blocked_domains"}
 )
 
 

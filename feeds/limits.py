@@ -75,6 +75,63 @@ MAX_TRACKED = 10_000
 REPLAY_ENTRIES = 4096
 
 
+# -- Fediverse: what remote servers may send us ----------------------------------------------
+
+#: Bytes of one activity POSTed to an inbox; a longer body is refused with 413 before it is parsed.
+#: Mastodon's own limit on what it fetches is 1 MiB; a Follow is about 300 bytes, a long reply 10 KB.
+MAX_INBOX_BODY = 256 * 1024
+#: Bytes of a remote actor document (or any JSON) we fetch; a longer answer is not read.
+MAX_FETCHED_BODY = 1 << 20
+#: Nesting depth of a JSON document we accept (inbox bodies and fetched actors): ActivityStreams needs about 5.
+MAX_JSON_DEPTH = 32
+#: Seconds a signed request's Date may lie in the past: Fedify's default window (Mastodon allows 12 hours).
+#: A delivery is signed when it is sent, so retries are signed again and never go stale.
+SIGNATURE_MAX_AGE = 3600
+#: Seconds a signed request's Date may lie in the future (clock skew between servers).
+SIGNATURE_MAX_FUTURE = 300
+#: Characters of a Signature header (a keyId, four header names and a 4096-bit signature take about 900).
+MAX_SIGNATURE_HEADER = 4096
+#: Characters of a URL we accept from a remote document (a keyId, an actor, an inbox).
+MAX_REMOTE_URL = 2048
+#: Characters of a remote public key in PEM form (an RSA-8192 key is about 1,500).
+MAX_PUBLIC_KEY_PEM = 8192
+#: Seconds a fetched remote key is trusted before it is fetched again.
+KEY_CACHE_SECONDS = 24 * 3600
+#: Seconds after a fetch before a signature failing with that key fetches it again: keys rotate, but a forger
+#: must not make us fetch at will.
+KEY_REFETCH_SECONDS = 60
+#: Requests one remote host may make to our inboxes per minute, per worker; more get 429.
+INBOX_RATE_PER_MINUTE = 600
+#: Requests one remote host may make in a burst before INBOX_RATE_PER_MINUTE applies.
+INBOX_BURST = 120
+#: Remote hosts whose rate each worker tracks; past it the least recently seen is forgotten.
+INBOX_RATE_HOSTS = 10_000
+
+# -- Fediverse: what we send --------------------------------------------------------------------
+
+#: Seconds to connect to a remote server, on every request we make.
+CONNECT_TIMEOUT = 5.0
+#: Seconds to wait for a remote server's answer (and to read it), on every request we make.
+REQUEST_TIMEOUT = 15.0
+#: Redirects followed when fetching a remote document (each hop is checked against SSRF again).
+MAX_FETCH_REDIRECTS = 3
+#: How long a delivery is retried (exponential backoff) before it is dropped with a log line: two days.
+DELIVERY_RETRY_SECONDS = 2 * 24 * 3600
+#: Seconds before the first retry of a delivery; doubled at each attempt.
+DELIVERY_FIRST_RETRY = 30.0
+#: The longest wait between two attempts of a delivery, in seconds.
+DELIVERY_MAX_RETRY = 6 * 3600.0
+#: Requests in flight to one remote host at once (a shared inbox takes a whole server's followers).
+DELIVERY_PER_HOST = 2
+#: Threads that deliver in the one delivering process.
+DELIVERY_THREADS = 32
+#: Deliveries read from the queue at once.
+DELIVERY_BATCH = 256
+#: Seconds the delivering process holds its database lease; it renews it every third of that.
+#: A crashed deliverer is replaced after at most this long.
+DELIVERY_LEASE_SECONDS = 30.0
+
+
 def cut(text: str, limit: int) -> str:
     """Return ``text``, or its first ``limit`` characters and "…" when it is longer."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -104,3 +161,21 @@ MAX_FEED_ID = 64
 #: Feed ids of one aggregator counted per feed and format (the most recently reported): a client
 #: that forges one User-Agent per made-up feed id adds at most this many reports.
 MAX_FEED_IDS = 16
+
+
+# -- Podcasts and the media folder (issue 20) ------------------------------------------------
+
+#: Files served from the media folder; past it the rest are left out and reported (each is hashed once and is a manifest row).
+MAX_MEDIA_FILES = 10_000
+#: Largest media file served, in bytes (8 GiB: a long episode in video); a bigger one is left out and reported.
+MAX_MEDIA_FILE_SIZE = 8 << 30
+#: Folder depth inside the media folder; deeper folders are not walked (and reported).
+MAX_MEDIA_DEPTH = 8
+#: Byte ranges one request may ask for; a Range header with more is ignored (a 200 with the whole file, as RFC 9110 §14.2 allows).
+MAX_RANGES = 16
+#: Transcripts one episode may list.
+MAX_TRANSCRIPTS = 8
+#: Funding links one show may list.
+MAX_FUNDING = 8
+#: Bytes of an image read to find its width and height (a JPEG's frame header may follow large metadata).
+MAX_IMAGE_HEADER = 256 << 10

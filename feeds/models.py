@@ -10,6 +10,7 @@ from typing import Literal
 
 from feeds import urls
 from feeds.limits import MAX_PROBLEM_MESSAGE, cut
+from feeds.podcast import Episode, Show
 
 Severity = Literal["error", "warning"]
 
@@ -91,6 +92,8 @@ class Post:
     language: str | None = None
     #: Slug of the section, the post's first-level folder (``notes/x.md`` → ``notes``); ``None`` at the top.
     section: str | None = None
+    #: Podcast fields (duration, season, transcripts…), for a post whose enclosure is an episode.
+    episode: Episode | None = None
 
     @cached_property
     def digest(self) -> str:
@@ -153,6 +156,8 @@ class FeedPage:
     #: Absolute URLs of a square icon and a small favicon, if configured.
     icon: str | None = None
     favicon: str | None = None
+    #: The scope's show, when its RSS feed is a podcast.
+    podcast: Show | None = None
 
     @property
     def home_url(self) -> str:

@@ -1,4 +1,4 @@
-"""Settings that are tables: per-scope feed options, sections and redirects (parsed, validated, typed).
+"""Settings that are tables: per-scope feed options, sections, tags and redirects (parsed, validated, typed).
 
 Each parser takes the raw TOML value (or a JSON string from a ``FEEDS_<KEY>``
 environment variable) and raises ConfigError naming the full key at fault
@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from feeds.errors import ConfigError
 from feeds.limits import MAX_ITEMS_PER_FEED, MAX_REDIRECTS
+from feeds.models import Problem
+from feeds.podcast import Show, as_podcast
+from feeds.urls import site_path
 
 #: What a feed's items carry: the whole body, or the summary, link and image only.
 CONTENT_CHOICES = ("full", "summary")
@@ -54,8 +57,18 @@ class Section:
     options: FeedOptions = FeedOptions()
     #: ``False``: the section's posts stay out of the site-wide feeds (they keep their own).
     site_feeds: bool = True
-    #: The raw ``[sections.<slug>.podcast]`` table, kept for the podcasts settings (issue 20).
-    podcast: Mapping[str, Any] | None = None
+    #: ``[sections.<slug>.podcast]``: the section is its own podcast show.
+    podcast: Show | None = None
+
+
+@dataclass(frozen=True)
+class TagSettings:
+    """One tag as configured under ``[tags.<slug>]``: its feed options over ``[tag_feeds]``, and its show."""
+
+    slug: str
+    options: FeedOptions = FeedOptions()
+    #: ``[tags.<slug>.podcast]``: the tag is its own podcast show.
+    podcast: Show | None = None
 
 
 @dataclass(frozen=True)
@@ -128,11 +141,24 @@ def as_sections(value: Any) -> tuple[Section, ...]:
                 raise ConfigError(f"{key}.{name}", "expected non-empty text")
         if not isinstance(site_feeds, bool):
             raise ConfigError(f"{key}.site_feeds", f"expected true or false, got {site_feeds!r}")
-        podcast = table.get("podcast")
-        if podcast is not None:
-            podcast = _table(f"{key}.podcast", podcast)
-        sections.append(Section(slug, title, description, options, site_feeds, podcast))
+        sections.append(Section(slug, title, description, options, site_feeds, _show(key, table.get("podcast"))))
     return tuple(sections)
+
+
+def as_tags(value: Any) -> tuple[TagSettings, ...]:
+    """Parse ``[tags.<slug>]`` tables (one tag's ``items_per_feed``, ``feed_content`` and ``podcast``), sorted by slug."""
+    tags = []
+    for slug, raw in sorted(_table("tags", value).items()):
+        key = f"tags.{slug}"
+        if not _SLUG.fullmatch(slug):
+            raise ConfigError(key, "a tag is named by its slug, as in its URL /tags/<slug>/ (letters, digits, '-', '_', '.', '~')")
+        table = _table(key, raw)
+        tags.append(TagSettings(slug, _options(key, table, frozenset({"podcast"})), _show(key, table.get("podcast"))))
+    return tuple(tags)
+
+
+def _show(key: str, value: Any) -> Show | None:
+    return None if value is None else as_podcast(_table(f"{key}.podcast", value), f"{key}.podcast")
 
 
 def as_redirects(value: Any) -> tuple[Redirect, ...]:
@@ -177,3 +203,20 @@ def final_target(redirects: Mapping[str, str | None], source: str) -> str | None
     while target is not None and target in redirects:
         target = redirects[target]
     return target
+
+
+def check_redirects(redirects: Sequence[Redirect], documents: Mapping[str, object], where: str) -> Iterator[Problem]:
+    """Report redirects that shadow a document, and redirects to a site path that is neither a document nor redirected.
+
+    Loops and malformed entries stop start-up (:func:`as_redirects`); whether a target exists can only
+    be known from the documents, so it is checked against every plan (each build) and reported as a problem of ``where``.
+    """
+    sources = {r.source for r in redirects}
+    for redirect in redirects:
+        if redirect.source in documents:
+            yield Problem(where, 1, f"redirects: {redirect.source} is a document of the site; the document is served", "warning")
+        target = redirect.target
+        if target is not None and target.startswith("/"):
+            path = site_path("", target) or target
+            if path not in documents and path not in sources:
+                yield Problem(where, 1, f"redirects: {redirect.source} -> {target}: no such document", "warning")

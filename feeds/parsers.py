@@ -277,3 +277,32 @@ def as_optional_database_url(value: Any) -> str | None:
     elif not parts.path.strip("/") and "dbname=" not in parts.query:
         raise ValueError("a postgresql:// URL must name its database (postgresql://USER@HOST/DATABASE)")
     return text
+
+
+#: A fediverse user name Mastodon accepts (its Account::USERNAME_RE), lower case.
+ACCOUNT_NAME = re.compile(r"^[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*$")
+
+
+def as_account_name(value: Any) -> str:
+    text = as_string(value).strip().lower()
+    if len(text) > 64 or not ACCOUNT_NAME.match(text):
+        raise ValueError(f"not a fediverse user name: {text[:64]!r} (letters, digits, _ and inner . or -)")
+    return text
+
+
+def as_private_allow_list(value: Any) -> tuple[str, ...]:
+    """Parse addresses, CIDRs or host names (a list, or a comma/space separated string) that private fetches may reach."""
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[\s,]+", value) if part]
+    if not isinstance(value, list):
+        raise ValueError("expected a list of addresses, networks (CIDR) or host names")
+    allowed = []
+    for item in value:
+        text = as_string(item).strip().lower()
+        try:
+            allowed.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            if not _HOST.match(text):
+                raise ValueError(f"not an address, network or host name: {text[:64]!r}") from None
+            allowed.append(text)
+    return tuple(allowed)

@@ -13,8 +13,9 @@ from typing import Any
 
 from feeds.gitremote import check_branch
 from feeds.limits import MAX_ITEMS_PER_FEED
-from feeds.options import as_feed_content, as_redirects, as_sections, scope_options
+from feeds.options import as_feed_content, as_redirects, as_sections, as_tags, scope_options
 from feeds.parsers import (
+    as_account_name,
     as_author,
     as_bool,
     as_choice,
@@ -32,11 +33,13 @@ from feeds.parsers import (
     as_optional_url,
     as_permalink,
     as_positive_int,
+    as_private_allow_list,
     as_string,
     as_timezone,
     as_url,
     as_url_list,
 )
+from feeds.podcast import as_podcast
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,23 @@ SETTINGS: tuple[Setting, ...] = (
         "sections",
         {},
         "Tables `[sections.<slug>]` for the first-level folders: `title`, `description`, `items_per_feed`, `feed_content`, "
-        "`site_feeds` (`false`: kept out of the site-wide feeds).",
+        "`site_feeds` (`false`: kept out of the site-wide feeds), `podcast` (the section is its own show).",
         as_sections,
+    ),
+    Setting(
+        "tags",
+        {},
+        "Tables `[tags.<slug>]` for one tag's feeds: `items_per_feed` and `feed_content` (over `[tag_feeds]`), "
+        "`podcast` (the tag is its own show).",
+        as_tags,
+    ),
+    Setting(
+        "podcast",
+        None,
+        "The site's feeds as a podcast show: a `[podcast]` table (`category`, `explicit`, `owner`, `author`, `image`, `type`, "
+        "`locked`, `funding`, `guid`, `complete`, `new_feed_url`); a section or a tag is its own show with the same table as "
+        "`[sections.<slug>.podcast]` or `[tags.<slug>.podcast]`. See [Podcasts](podcasts.md).",
+        as_podcast,
     ),
     Setting(
         "redirects",
@@ -245,6 +263,26 @@ SETTINGS: tuple[Setting, ...] = (
         "stats_retention", 400, "Days of daily subscriber history kept; older days are summarised by month.", as_positive_int(90, 36500)
     ),
     Setting("stats_flush_interval", 30, "Seconds between each worker's writes of its counts to the database.", as_positive_int(1, 3600)),
+    Setting(
+        "fediverse",
+        False,
+        "Make the site and every tag fediverse accounts that Mastodon users follow (needs the database). See [Fediverse](fediverse.md).",
+        as_bool,
+    ),
+    Setting("fediverse_name", "blog", "User name of the site's fediverse account (`@<name>@<site host>`).", as_account_name),
+    Setting(
+        "fediverse_allowed_private",
+        [],
+        "Private, loopback or link-local addresses, networks or host names that fediverse fetches and deliveries may reach "
+        "(every other one is refused, against SSRF).",
+        as_private_allow_list,
+    ),
+    Setting(
+        "fediverse_blocked_domains",
+        [],
+        "Domains (and their subdomains) whose servers may not follow, deliver to or be delivered to by the fediverse accounts.",
+        as_host_list,
+    ),
 )
 
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -11,6 +11,7 @@ rewrite rule.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
@@ -98,3 +99,30 @@ def join(url: str, base_url: str) -> str:
     if not url or urlsplit(url).scheme:
         return url
     return urljoin(base_url, url)
+
+
+# -- fediverse ------------------------------------------------------------------------------
+# Every fediverse path is under /ap/ (besides /.well-known/webfinger and /.well-known/nodeinfo):
+# behind a bucket and a CDN, these are the paths that must reach an app host.
+
+#: The prefix of every fediverse document and endpoint.
+AP = "/ap"
+#: The shared inbox of every account (one delivery per remote server, Mastodon's sharedInbox).
+SHARED_INBOX = "/ap/inbox"
+#: The NodeInfo 2.1 document (linked from /.well-known/nodeinfo).
+NODEINFO = "/ap/nodeinfo/2.1"
+
+
+def actor_path(tag_slug: str | None) -> str:
+    """The path of the site's actor (``None``) or of a tag's: stable ids, independent of the account names."""
+    return f"{AP}/site" if tag_slug is None else f"{AP}/tags/{tag_slug}"
+
+
+def object_path(post_id: str) -> str:
+    """The path of a post's ActivityStreams object: named by the post's permanent id, so a renamed post keeps it."""
+    return f"{AP}/objects/{hashlib.sha256(post_id.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}"
+
+
+def outbox_path(actor: str, page: int | None = None) -> str:
+    """The path of an actor's outbox (``page=None``: the collection) or of one of its pages (1 = newest)."""
+    return f"{actor}/outbox" if page is None else f"{actor}/outbox/page/{page}"

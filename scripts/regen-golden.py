@@ -6,12 +6,14 @@ Usage (needs the test extras, e.g. after `make test`):
     .venv/bin/python scripts/regen-golden.py --check   # change nothing; exit 1 with a diff if a file differs
 
 The documents: the sample site's (content/, the tests' SITE_CONFIG, 10 posts per feed)
-overall feed, one tag's feed and the overall feed's archive 1 (found through prev-archive),
-the overall feed of tests/data/golden/titles/ (posts and site settings full of "&" and "<")
-and of tests/data/golden/empty/ (posts with no body),
-each as RSS, Atom and JSON Feed; and from tests/data/scopes/ (sections, authors, languages,
+overall feed, one tag's feed, the overall feed's archive 1 (found through prev-archive)
+and the podcast section's show, the overall feed of tests/data/golden/titles/ (posts and
+site settings full of "&" and "<") and of tests/data/golden/empty/ (posts with no body),
+each as RSS, Atom and JSON Feed; from tests/data/scopes/ (sections, authors, languages,
 summary-only feeds, feed: false) one feed of each kind of scope, an archive, a post page,
-the index and the OPML list. `tests/test_golden.py` compares the served bytes with the files.
+the index and the OPML list; and the sample's tag "tones" as its own show of 2 episodes a
+feed (TAG_SHOW_CONFIG): its current feed and archive 1. `tests/test_golden.py` compares the served
+bytes with the files.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from feeds.render.formats import FORMATS  # noqa: E402
 from feeds.web.app import create_app  # noqa: E402
-from tests.conftest import SITE_CONFIG  # noqa: E402
+from tests.conftest import SITE_CONFIG, TAG_SHOW_CONFIG  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
 TITLES = GOLDEN / "titles"
@@ -64,6 +66,8 @@ SCOPE_PAGES = {
     "author-bo-chen.html": "/authors/bo-chen/",
     "feeds.opml": "/feeds.opml",
 }
+#: The podcast section of the sample (content/podcast/, [sections.podcast.podcast] in SITE_CONFIG).
+SHOW = "podcast"
 REGENERATE = ".venv/bin/python scripts/regen-golden.py"
 
 
@@ -115,6 +119,7 @@ def documents() -> dict[str, bytes]:
             found[f"site/overall/{filename}"] = first
             found[f"site/overall-archive-1/{filename}"] = get(site, next_url(filename, first))
             found[f"site/tag-{TAG}/{filename}"] = get(site, f"/tags/{TAG}/{filename}")
+            found[f"site/section-{SHOW}/{filename}"] = get(site, f"/sections/{SHOW}/{filename}")
     with client(TITLES / "content", (TITLES / "feeds.toml").read_text(encoding="utf-8")) as titles:
         for filename in FORMATS:
             found[f"titles/{filename}"] = get(titles, f"/{filename}")
@@ -127,6 +132,11 @@ def documents() -> dict[str, bytes]:
                 found[f"scopes/{folder}/{filename}"] = get(scopes, prefix + filename)
         for name, path in SCOPE_PAGES.items():
             found[f"scopes/{name}"] = get(scopes, path)
+    with client(ROOT / "content", SITE_CONFIG + TAG_SHOW_CONFIG, items_per_feed=ITEMS_PER_FEED) as shows:
+        for filename in FORMATS:
+            current = get(shows, f"/tags/tones/{filename}")
+            found[f"shows/tag-tones/{filename}"] = current
+            found[f"shows/tag-tones-archive-1/{filename}"] = get(shows, next_url(filename, current))
     return found
 
 

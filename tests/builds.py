@@ -22,6 +22,7 @@ import pytest
 from feeds import log
 from feeds.config import Config, load_config
 from feeds.content.index import ContentIndex, Scan
+from feeds.content.media import Media, MediaIndex, fill_lengths
 from feeds.content.site import Site, select
 from feeds.models import Post
 from feeds.render import docs, markup
@@ -88,10 +89,11 @@ class Reference:
 
 
 def reference(config: Config, now: datetime | None = None) -> Reference:
-    """Scan, select, plan, then render every post and every document, with nothing reused."""
+    """Scan (the posts, the media folder for enclosure lengths), select, plan, render every post and document, nothing reused."""
     index = ContentIndex(config)
     scan = index.scan()
-    site = select(scan.posts, now or datetime.now(UTC), config.author.name)
+    media = MediaIndex().scan(config.content_dir)[0] if isinstance(config.content_dir, Path) else Media()
+    site = select(fill_lengths(scan.posts, media, config.site_url), now or datetime.now(UTC), config.author.name)
     planned = plan(site, config)
 
     def lookup(post: Post) -> Rendered:

@@ -33,6 +33,32 @@ scan_interval = 60
 [author]
 name = "Test Author"
 email = "author@example.com"
+
+[sections.podcast]
+title = "Tones and Overtones"
+description = "A tiny sample show: a few seconds of tones an episode, with transcripts and chapters."
+site_feeds = false
+items_per_feed = 100
+
+[sections.podcast.podcast]
+category = "Science > Physics"
+explicit = false
+author = "Sample Studio"
+owner = { name = "Sample Studio", email = "studio@example.com" }
+image = "/media/cover.png"
+locked = true
+funding = { url = "https://example.com/support", text = "Support the show" }
+"""
+#: Added to SITE_CONFIG: the sample's tag "tones" as its own show, 2 episodes a feed so that its 3 episodes make an archive.
+TAG_SHOW_CONFIG = """
+[tags.tones]
+items_per_feed = 2
+
+[tags.tones.podcast]
+category = "Music > Music Commentary"
+explicit = false
+owner = { name = "Sample Studio", email = "studio@example.com" }
+image = "/media/cover.png"
 """
 
 

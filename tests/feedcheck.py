@@ -19,14 +19,16 @@ import feedparser
 from lxml import etree
 from lxml import html as lxml_html
 
+from . import itunescheck
+
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 MEDIA = "http://search.yahoo.com/mrss/"
 DC = "http://purl.org/dc/elements/1.1/"
 #: RFC 5005 feed history (fh:archive); the validator knows it (its namespace list, src/feedvalidator/__init__.py).
 FH = "http://purl.org/syndication/history/1.0"
-#: Namespaces the validator knows (UnknownNamespace otherwise).
-KNOWN_NAMESPACES = {ATOM, CONTENT, MEDIA, DC, FH, "http://www.w3.org/XML/1998/namespace"}
+#: Namespaces the validator knows (UnknownNamespace otherwise); Podcasting 2.0's draws only UnsupportedNamespace, an Info.
+KNOWN_NAMESPACES = {ATOM, CONTENT, MEDIA, DC, FH, "http://www.w3.org/XML/1998/namespace", itunescheck.ITUNES, itunescheck.PODCAST}
 #: RFC 5005 links: §3 paging and §4 archives (FeedHistoryRelInEntry in an entry, at most one of each in a feed).
 RSS_PAGING = ("first", "last", "previous", "next", "current", "prev-archive", "next-archive")
 
@@ -229,7 +231,7 @@ def rss(url: str, body: bytes, *, home: str, hubs: tuple[str, ...], full: bool =
     guids: set[str] = set()
     for item in channel.findall("item"):
         problems += _rss_item(url, item, guids, lines, full)
-    return problems
+    return problems + itunescheck.check(url, channel)
 
 
 def _rss_item(url: str, item: etree._Element, guids: set[str], lines: list[str], full: bool = True) -> list[str]:

@@ -21,7 +21,7 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -206,14 +206,27 @@ class ExportView:
         data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         self.version: str = data["version"]
         items: dict[str, Document] = {}
+        media: dict[str, Document] = {}
         #: The file under the export folder of each path.
         self.files: dict[str, str] = {}
         for name, entry in data["files"].items():
             path = entry["path"]
             modified = datetime.fromisoformat(entry["last_modified"])
-            items[path] = Document(path, entry["media_type"], entry["etag"], modified, entry["size"], entry["gzip_size"])
+            if "gzip_size" in entry:
+                items[path] = Document(path, entry["media_type"], entry["etag"], modified, entry["size"], entry["gzip_size"])
+            else:  # a media folder's file: no gzip copy, streamed
+                media[path] = Document(path, entry["media_type"], entry["etag"], modified, entry["size"], 0)
             self.files[path] = name
         self.items: Mapping[str, Document] = items
+        self.media: Mapping[str, Document] = media
+        #: How many times each media file was opened (publishing streams them, never reads them whole).
+        self.opened: dict[str, int] = {}
 
     def read(self, item: Item, gzip: bool = False) -> bytes:
+        if item.path in self.media:
+            raise AssertionError(f"{item.path}: a media file read whole")
         return (self.folder / (self.files[item.path] + (".gz" if gzip else ""))).read_bytes()
+
+    def open_media(self, item: Item) -> BinaryIO:
+        self.opened[item.path] = self.opened.get(item.path, 0) + 1
+        return (self.folder / self.files[item.path]).open("rb")

@@ -107,10 +107,11 @@ def test_a_new_post_changes_no_archive_until_a_chunk_fills(make_app: Callable[..
         app.extensions["feeds"].builder.rescan()
     after = published(app)
     archives = {path for path in before if "/archive/" in path}
-    # 20 posts now: archive 5 exists, and archive 4 gained its next-archive link (in the site's feeds and the site
-    # author's, which hold the same posts; JSON Feed links only to older documents); no other archive changed.
+    # 20 posts in the site's feeds now: archive 5 exists, and archive 4 gained its next-archive link (JSON Feed links
+    # only to older documents); no other archive changed. The site author's feeds hold the podcast section's 3 posts
+    # too: 23 posts there, still 5 full archives, none of them changed.
     changed = {path for path in archives if before[path] != after[path]}
-    fourth = ("/archive/4/", "/_views/archive/4/", "/authors/test-author/archive/4/", "/_views/authors/test-author/archive/4/")
+    fourth = ("/archive/4/", "/_views/archive/4/")
     assert changed == {p for p in archives if p.startswith(fourth) and not p.endswith(".json")}
     assert "/archive/5/feed.xml" in after and "/archive/5/feed.xml" not in before
     assert feedcheck.links(after["/archive/4/atom.xml"])["next-archive"] == f"{SITE}/archive/5/atom.xml"

@@ -33,7 +33,9 @@ def test_build_writes_the_bytes_the_service_serves(tmp_path: Path, content: Path
         assert gzip.decompress((out / (file_name(path) + ".gz")).read_bytes()) == served
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["version"] == runtime.current.version
-    assert set(manifest["files"]) == {file_name(path) for path in documents}
+    media = {file_name(path) for path in runtime.current.media}
+    assert media and all((out / name).read_bytes() == client.get("/" + name).data for name in media)
+    assert set(manifest["files"]) == {file_name(path) for path in documents} | media
     assert not (out / "_views").exists()  # browser views need the app's negotiation
     assert (out / "tags" / "pub-sub" / "atom.xml").is_file()
 
@@ -41,7 +43,7 @@ def test_build_writes_the_bytes_the_service_serves(tmp_path: Path, content: Path
 def test_check_passes_on_the_sample_content(tmp_path: Path, content: Path, config_file: Path) -> None:
     result = _feeds("check", "--content", str(content), "--config", str(config_file), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "18 published" in result.stderr
+    assert "21 published" in result.stderr
 
 
 def test_check_reports_path_line_message_and_exits_1(tmp_path: Path, content: Path, config_file: Path) -> None:

@@ -27,12 +27,15 @@ def _write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_sample_content_has_18_published_posts_a_draft_and_a_future_post() -> None:
+def test_sample_content_has_21_published_posts_a_draft_and_a_future_post() -> None:
     scan = ContentIndex(_config(SAMPLE)).scan()
     assert not [p for p in scan.problems if p.severity == "error"]
-    assert len(scan.posts) == 20
+    assert len(scan.posts) == 23
     site = select(scan.posts, NOW)
-    assert len(site.posts) == 18
+    assert len(site.posts) == 21  # 18 blog posts and the podcast section's 3 episodes
+    assert sorted(p.source for p in site.posts if p.section is not None) == sorted(
+        f"podcast/{path.name}" for path in (SAMPLE / "podcast").glob("*.md")
+    )
     assert site.next_change == datetime(2027, 6, 1, 9, tzinfo=UTC)
     page_one = [p for p in site.posts if p.published >= datetime(2026, 5, 1, tzinfo=UTC)]
     assert [p.published.day for p in page_one] == list(range(10, 0, -1))

@@ -78,8 +78,8 @@ def test_opml_is_opml_2_with_one_outline_per_scope_in_each_format(client: FlaskC
         assert [child.tag for child in root] == ["head", "body"]
         assert root.findtext("head/title") and root.findtext("head/dateModified") and root.findtext("head/ownerName")
         outlines = root.findall("body/outline")
-        # The site, its one author (the site author: the sample's posts name none) and every tag.
-        assert len(outlines) == tags + 2 and not root.findall("body/outline/outline")
+        # The site, its section (podcast), its one author (the site author: the sample's posts name none) and every tag.
+        assert len(outlines) == tags + 3 and not root.findall("body/outline/outline")
         assert len({o.get("xmlUrl") for o in outlines}) == len(outlines)
         for outline in outlines:
             # OPML 2.0 subscription lists: type="rss" (for every format), text, xmlUrl; version only for RSS.

@@ -56,3 +56,15 @@ def test_every_limit_is_in_the_manual_with_its_comment() -> None:
     names = {name for name in vars(limits) if name.isupper()}
     assert set(rows) == names and all(rows.values()), names ^ set(rows)
     assert hooks.LIMITS_MARKER in (ROOT / "docs" / hooks.LIMITS_PAGE).read_text(encoding="utf-8")
+
+
+def test_no_limit_is_named_twice() -> None:
+    """A second assignment to a name in feeds/limits.py silently changes the first one's meaning (two branches picked one name)."""
+    import ast
+    from collections import Counter
+
+    tree = ast.parse((ROOT / "feeds" / "limits.py").read_text(encoding="utf-8"))
+    targets = [t for n in tree.body if isinstance(n, ast.Assign) for t in n.targets]
+    targets += [n.target for n in tree.body if isinstance(n, ast.AnnAssign)]
+    names = Counter(target.id for target in targets if isinstance(target, ast.Name))
+    assert [name for name, count in names.items() if count > 1] == []

@@ -14,7 +14,14 @@ from feeds.errors import FeedsError
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The one module of each stage that defines errors.
-HOMES = ("feeds.errors", "feeds.content.errors", "feeds.snapshot.errors", "feeds.db.errors", "feeds.service.errors")
+HOMES = (
+    "feeds.errors",
+    "feeds.content.errors",
+    "feeds.snapshot.errors",
+    "feeds.db.errors",
+    "feeds.fediverse.errors",
+    "feeds.service.errors",
+)
 
 
 def every_error() -> set[type[BaseException]]:
@@ -58,6 +65,11 @@ EXAMPLES = {
     "Unavailable": ("/tags/go/feed.xml", 1),
     "DatabaseError": ("postgresql://feeds@db/feeds", "connection refused"),
     "MigrationError": ("sqlite:///feeds.db", "0002_followers.sql: table followers already exists"),
+    "FediverseError": ("the fediverse failed",),
+    "SignatureError": ("the Date is 4000 s old (at most 3600 s)",),
+    "RefusedError": ("http://10.0.0.1/inbox", "a private address"),
+    "FetchError": ("https://mastodon.example/users/ann", "HTTP 500", 500),
+    "ActivityError": ("the activity has no actor",),
 }
 
 

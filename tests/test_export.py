@@ -47,8 +47,22 @@ def test_every_exported_file_is_what_the_server_answers_at_its_url(tmp_path: Pat
         files: dict[str, dict[str, Any]] = manifest["files"]
         assert any("/archive/" in entry["path"] for entry in files.values()), "archives are exported too"
         assert any(entry["path"].startswith("/posts/") for entry in files.values()), "and post pages"
-        assert _tree(out) == {"manifest.json", "redirects.map", "pages.map", "cache.map"} | set(files) | {name + ".gz" for name in files}
-        for name, entry in files.items():
+        documents = {name: entry for name, entry in files.items() if "gzip_size" in entry}
+        media = {name: entry for name, entry in files.items() if name not in documents}
+        assert set(media) == {f"media/{path.name}" for path in (content / "media").iterdir()}, "the media folder, without .gz"
+        assert _tree(out) == {"manifest.json", "redirects.map", "pages.map", "cache.map"} | set(files) | {
+            name + ".gz" for name in documents
+        }
+        for name, entry in media.items():
+            plain = server.request(entry["path"])
+            assert plain.status == 200 and plain.body == (out / name).read_bytes() == (content / name).read_bytes(), name
+            assert (plain.headers["etag"], plain.headers["content-type"], len(plain.body)) == (
+                entry["etag"],
+                entry["media_type"],
+                entry["size"],
+            )
+            assert (out / name).stat().st_mtime == parsedate_to_datetime(plain.headers["last-modified"]).timestamp(), name
+        for name, entry in documents.items():
             assert file_name(entry["path"]) == name
             plain = server.request(entry["path"])
             assert plain.status == 200, name
@@ -63,7 +77,7 @@ def test_every_exported_file_is_what_the_server_answers_at_its_url(tmp_path: Pat
             assert zipped.body == (out / (name + ".gz")).read_bytes(), name
             assert len(zipped.body) == entry["gzip_size"] and gzip.decompress(zipped.body) == plain.body, name
         health = json.loads(server.request("/healthz").body)
-        assert manifest["version"] == health["version"] and manifest["post_count"] == health["posts"] == 18
+        assert manifest["version"] == health["version"] and manifest["post_count"] == health["posts"] == 21
         browser = server.request("/tags/go/feed.xml", headers={"Accept": "text/html,application/xml;q=0.9"})
         assert browser.headers["content-type"].startswith("text/html")
         assert browser.body not in {(out / name).read_bytes() for name in files}, "views are not exported"
@@ -86,7 +100,9 @@ def test_the_export_manifest_describes_every_file_with_its_validators(app: Flask
     count = export.export(current, runtime.store, tmp_path / "out")
     described = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
     items = export.exported(current)
-    assert count == 2 * len(items) + 4  # and the manifest, redirects.map, pages.map, cache.map
+    media = list(current.media.values())
+    assert media, "the sample's media folder"
+    assert count == 2 * len(items) + len(media) + 4  # media without .gz; and the manifest, redirects.map, pages.map, cache.map
     assert {k: described[k] for k in ("version", "post_count", "built_at")} == {
         "version": current.version,
         "post_count": current.post_count,
@@ -102,6 +118,15 @@ def test_the_export_manifest_describes_every_file_with_its_validators(app: Flask
             "gzip_size": item.gzip_size,
         }
         for item in items
+    } | {
+        file_name(item.path): {
+            "path": item.path,
+            "media_type": item.media_type,
+            "etag": item.etag,
+            "last_modified": item.modified.isoformat(),
+            "size": item.size,
+        }
+        for item in media
     }
     assert {item.path for item in items} == {path for path in current.items if not path.startswith("/_views/")}
 

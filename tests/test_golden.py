@@ -37,14 +37,16 @@ def served() -> dict[str, bytes]:
     return documents
 
 
-def test_golden_documents_cover_every_kind_of_scope_and_the_titles_site_in_every_format(served: dict[str, bytes]) -> None:
+def test_golden_documents_cover_every_kind_of_scope_the_titles_site_and_the_shows_in_every_format(served: dict[str, bytes]) -> None:
     feeds = {path.rsplit("/", 1)[0] for path in served if path.endswith(("feed.xml", "atom.xml", "feed.json"))}
-    assert feeds == {"site/overall", "site/overall-archive-1", f"site/tag-{REGEN.TAG}", "titles", "empty"} | {
+    shows = {f"site/section-{REGEN.SHOW}", "shows/tag-tones", "shows/tag-tones-archive-1"}
+    assert feeds == {"site/overall", "site/overall-archive-1", f"site/tag-{REGEN.TAG}", "titles", "empty"} | shows | {
         f"scopes/{folder}" for folder in REGEN.SCOPE_FEEDS
     }
     assert len(served) == 3 * len(feeds) + len(REGEN.SCOPE_PAGES)
     # The archive was found through prev-archive and is not the current feed again.
     assert served["site/overall-archive-1/feed.xml"] != served["site/overall/feed.xml"]
+    assert served["shows/tag-tones-archive-1/feed.xml"] != served["shows/tag-tones/feed.xml"]
 
 
 def test_served_bytes_equal_the_golden_files(served: dict[str, bytes]) -> None:

@@ -74,10 +74,22 @@ _KINDS = ["add", "add_newest", "edit", "delete", "retag", "redate", "unfeed", "l
 _edits = st.sampled_from(_KINDS)
 
 
+#: The fediverse's outboxes and Articles, and podcast shows for the site and a tag (their feeds carry the show).
+FEDIVERSE_AND_SHOWS = {
+    "fediverse": True,
+    "podcast": {"category": "Technology", "owner": {"name": "Ann", "email": "ann@example.com"}},
+    "tags": {"go": {"podcast": {"category": "News"}}},
+}
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(_edits, st.integers(0, 10_000), st.integers(0, 400)), min_size=1, max_size=25), st.booleans())
-def test_incremental_plans_equal_plans_from_scratch(steps: list[tuple[str, int, int]], sections: bool) -> None:
-    config = _config(**({"sections": {"notes": {"title": "Notes", "items_per_feed": 2, "site_feeds": False}}} if sections else {}))
+@given(st.lists(st.tuples(_edits, st.integers(0, 10_000), st.integers(0, 400)), min_size=1, max_size=25), st.booleans(), st.booleans())
+def test_incremental_plans_equal_plans_from_scratch(steps: list[tuple[str, int, int]], sections: bool, fediverse: bool) -> None:
+    config = _config(
+        **({"sections": {"notes": {"title": "Notes", "items_per_feed": 2, "site_feeds": False}}} if sections else {}),
+        **(FEDIVERSE_AND_SHOWS if fediverse else {}),
+    )
+    assert not fediverse or (config.fediverse and config.show("tag", "go") is not None)
     planner = Planner(config)
     posts = {p.source: p for p in (_post(n, n * 3, (TAGS[n % 3], TAGS[3 + n % 2])) for n in range(1, 30))}
     previous = _check(planner, posts, {}, None).plan

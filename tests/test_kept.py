@@ -144,7 +144,7 @@ def test_feeds_serve_keeps_a_broken_post_across_a_restart_until_it_is_deleted(tm
         # Deleting the post is deliberate: it goes at the next scan, last good version and all.
         (content / POST).unlink()
         wait_for(lambda: health(server)["status"] == "ok", "the deleted post to go")
-        assert health(server)["kept"] == [] and health(server)["posts"] == 17
+        assert health(server)["kept"] == [] and health(server)["posts"] == 20
         assert not [t for t in feed_titles(server) if t.startswith(TITLE)]
 
 
@@ -209,11 +209,11 @@ def test_an_empty_or_vanished_folder_keeps_the_snapshot_until_feeds_empty_says_o
         (tmp_path / "away").rename(content)
         wait_for(lambda: health(server)["status"] == "ok", "the folder to come back")
 
-        for post in content.glob("*.md"):  # emptied: what an unmounted volume leaves, an empty mount point
+        for post in content.rglob("*.md"):  # emptied of posts (the media folder left): no post in the folder
             post.unlink()
         wait_for(lambda: health(server)["error"] is not None, "the scan of an empty folder to fail")
         assert "feeds empty" in health(server)["error"]
-        assert served(server) == before and health(server)["posts"] == 18
+        assert served(server) == before and health(server)["posts"] == 21
 
         result = feeds_command("empty", "--content", str(content), "--config", str(config), snapshot=snapshot, cwd=tmp_path)
         assert result.returncode == 0, result.stderr

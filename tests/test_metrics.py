@@ -70,7 +70,7 @@ def test_snapshot_gauges_describe_the_served_snapshot(make_app: Callable[..., Fl
     app = make_app()
     client = app.test_client()
     snapshot = app.extensions["feeds"].current
-    assert _sample(client, "feeds_posts_published") == 18
+    assert _sample(client, "feeds_posts_published") == 21
     assert _sample(client, "feeds_tags") == len(snapshot.tags)
     assert _sample(client, "feeds_content_problems", severity="error") == 1
     assert _sample(client, "feeds_snapshot_info", version=snapshot.version) == 1

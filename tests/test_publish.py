@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from feeds.config import load_config
 from feeds.errors import ConfigError
@@ -33,6 +36,7 @@ from feeds.service.publish import (
     Retry,
     SnapshotView,
     Target,
+    bucket,
     object_name,
     plan,
     public_url,
@@ -636,5 +640,103 @@ def test_the_builder_mirrors_each_complete_snapshot_and_pings_hubs_after_the_upl
         assert changed  # the feed pages (and views) that show the post
         for item in changed:
             assert get(client, target, object_name(item.path))["Body"].read() == documents.read(item), item.path
+    finally:
+        stop(app)
+
+
+# -- the media folder --------------------------------------------------------------------------
+
+EPISODE_POST = "---\ntitle: An episode\ndate: 2026-03-03\nenclosure: {url: /media/episode.mp3, type: audio/mpeg}\n---\nListen.\n"
+
+
+def _with_media(sites: Sites, folder: Path, episode_mib: int) -> Path:
+    """The base blog plus a media folder: an episode of ``episode_mib`` MiB (each MiB its own byte value) and captions."""
+    content = folder / "content"
+    shutil.copytree(sites.base_content, content)
+    (content / "media").mkdir()
+    with (content / "media" / "episode.mp3").open("wb") as f:
+        for n in range(episode_mib):
+            f.write(bytes([n]) * (1 << 20))
+    (content / "media" / "captions.vtt").write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nA tone.\n", encoding="utf-8")
+    (content / "2026-03-03-episode.md").write_text(EPISODE_POST, encoding="utf-8")
+    return content
+
+
+def test_media_files_are_streamed_in_parts_and_sent_again_only_when_their_bytes_change(
+    sites: Sites, client: Any, target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = _with_media(sites, tmp_path, 24)
+    view = _build(content, sites.config, tmp_path / "out")
+    episode = view.media["/media/episode.mp3"]
+    assert set(view.media) == {"/media/episode.mp3", "/media/captions.vtt"} and episode.size == 24 << 20
+    monkeypatch.setattr(bucket, "MULTIPART_THRESHOLD", 5 << 20)  # S3's smallest part: the episode goes in 5 parts
+    monkeypatch.setattr(bucket, "MULTIPART_CHUNK", 5 << 20)
+    parts: list[int] = []
+    client.meta.events.register("before-parameter-build.s3.UploadPart", lambda params, **_: parts.append(params["PartNumber"]))
+    tracemalloc.start()
+    try:
+        report = run(view, target, client)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sorted(parts) == [1, 2, 3, 4, 5]
+    assert view.opened == {"/media/episode.mp3": 1, "/media/captions.vtt": 1}  # opened and streamed; ExportView.read refuses media
+    assert peak < 16 << 20, f"{peak / (1 << 20):.1f} MiB in memory for a 24 MiB file (7.7 MiB measured: one part and change)"
+    assert report.uploaded == 2 * len(view.items) + 2  # the documents with their gzip copies, the two files alone
+    stored = get(client, target, "media/episode.mp3")
+    assert stored["ContentType"] == "audio/mpeg" and stored["Metadata"]["etag"] == episode.etag
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stored["Body"].read(1 << 20), b""):
+        digest.update(chunk)
+    assert digest.hexdigest() == hashlib.sha256((content / "media" / "episode.mp3").read_bytes()).hexdigest()
+    with pytest.raises(ClientError):
+        client.head_object(Bucket=target.bucket, Key=target.prefix + "media/episode.mp3.gz")  # media have no gzip copy
+    # The bucket answers byte ranges itself (what podcast apps ask for): one span, across a part boundary.
+    start = (5 << 20) - 1
+    ranged = client.get_object(Bucket=target.bucket, Key=target.prefix + "media/episode.mp3", Range=f"bytes={start}-{start + 1}")
+    assert ranged["ResponseMetadata"]["HTTPStatusCode"] == 206 and ranged["ContentRange"] == f"bytes {start}-{start + 1}/{24 << 20}"
+    assert ranged["Body"].read() == b"\x04\x05"
+    feed = get(client, target, "feed.xml")["Body"].read()
+    assert f'length="{24 << 20}"'.encode() in feed  # the enclosure's length, read from the file
+
+    assert run(view, target, client).uploaded == 0 and view.opened["/media/episode.mp3"] == 1  # nothing changed, nothing sent
+
+    (content / "media" / "captions.vtt").write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nA steady tone.\n", encoding="utf-8")
+    edited = _build(content, sites.config, tmp_path / "out-edited")
+    sent = puts(client)
+    report = run(edited, target, client)
+    assert (
+        sent == [target.prefix + "media/captions.vtt", target.prefix + MANIFEST_NAME]
+        and report.uploaded == 1
+        and "/media/episode.mp3" not in edited.opened
+    )
+    assert get(client, target, "media/captions.vtt")["Body"].read().endswith(b"A steady tone.\n")
+
+    (content / "media" / "captions.vtt").unlink()
+    report = run(_build(content, sites.config, tmp_path / "out-removed"), target, client)
+    assert report.deleted == 1 and report.uploaded == 0
+    with pytest.raises(ClientError):
+        client.head_object(Bucket=target.bucket, Key=target.prefix + "media/captions.vtt")
+
+
+def test_a_media_file_changed_since_the_snapshot_stops_the_publish_naming_it(
+    sites: Sites, client: Any, target: Target, tmp_path: Path
+) -> None:
+    content = _with_media(sites, tmp_path, 1)
+    settings = {"content_dir": str(content), "snapshot_dir": str(tmp_path / "snapshot")}
+    app = create_app(settings, config_file=sites.config, env={})
+    try:
+        runtime = app.extensions["feeds"]
+        view = StoreView(runtime.current, runtime.store)  # what `feeds publish` and the builder's mirror copy
+        assert set(view.media) == {"/media/episode.mp3", "/media/captions.vtt"}
+        (content / "media" / "captions.vtt").write_text("WEBVTT\n\nRewritten after the build.\n", encoding="utf-8")
+        with pytest.raises(PublishError) as caught:
+            run(view, target, client)
+        assert "media/captions.vtt" in str(caught.value) and "changed since the snapshot was built" in str(caught.value)
+        with pytest.raises(ClientError):
+            remote_manifest(client, target)  # no manifest written: the bucket never describes bytes it does not hold
+        runtime.builder_run()  # the next scan hashes the new version, and the publish sends it
+        report = run(StoreView(runtime.current, runtime.store), target, client)
+        assert report.uploaded > 0 and get(client, target, "media/captions.vtt")["Body"].read().endswith(b"Rewritten after the build.\n")
     finally:
         stop(app)

@@ -23,6 +23,7 @@ from typing import Any
 
 from feeds.config import Config
 from feeds.content.errors import ContentError, ContentRootError
+from feeds.content.media import FOLDER as MEDIA_FOLDER
 from feeds.models import Problem
 
 # Characters XML 1.0 forbids: C0 controls except tab/LF/CR, lone surrogates, U+FFFE/U+FFFF
@@ -83,7 +84,10 @@ class Listing:
 
 
 def discover(root: Path, history: Mapping[str, tuple[datetime, datetime]] | None = None) -> Listing:
-    """List the post files under ``root``: ``*.md``, skipping ``.``/``_`` names.
+    """List the post files under ``root``: ``*.md``, skipping ``.``/``_`` names and the media folder.
+
+    ``root/media/`` holds what the site serves as it is (``feeds.content.media``): a ``.md``
+    file there is a file to serve (show notes, a transcript), never a post.
 
     Symlinks are followed only when they resolve inside ``root``; a folder
     reached twice (a symlink to a parent) is scanned once. ``history`` gives
@@ -127,7 +131,7 @@ def discover(root: Path, history: Mapping[str, tuple[datetime, datetime]] | None
             return
         for entry in entries:
             name = entry.name
-            if name.startswith((".", "_")):
+            if name.startswith((".", "_")) or (name == MEDIA_FOLDER and not rel_prefix):
                 continue
             rel = rel_prefix + name
             is_md = name.endswith(".md")

@@ -17,6 +17,8 @@ from urllib.parse import quote, urlsplit
 from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packed at a cold start
 
 from feeds.config import Config
+from feeds.content.episode import FIELDS as EPISODE_FIELDS
+from feeds.content.episode import parse_episode
 from feeds.content.errors import ContentError
 from feeds.content.fields import (
     QUOTE_SAFE,
@@ -38,6 +40,7 @@ from feeds.parsers import as_language
 FIELDS = frozenset(
     {"title", "date", "updated", "slug", "id", "summary", "tags", "authors", "image", "draft", "link", "enclosure", "reading_time"}
     | {"feed", "language"}
+    | EPISODE_FIELDS
 )
 WORDS_PER_MINUTE = 230
 
@@ -194,6 +197,7 @@ def _post_from(file: SourceFile, config: Config, fields: Fields, body: str, raw:
         raw = body.encode("utf-8", "surrogatepass")
     if reading_time is None:
         reading_time = max(1, math.ceil(_word_count(body, raw) / WORDS_PER_MINUTE))
+    enclosure = parse_enclosure(fields, url)
 
     return Post(
         source=file.rel,
@@ -209,12 +213,13 @@ def _post_from(file: SourceFile, config: Config, fields: Fields, body: str, raw:
         tags=parse_tags(fields),
         authors=parse_authors(fields, url),
         image=image,
-        enclosure=parse_enclosure(fields, url),
+        enclosure=enclosure,
         draft=draft,
         reading_time=reading_time,
         feed=in_feeds,
         language=language,
         section=section_of(file.rel),
+        episode=parse_episode(fields, url, enclosure),
     )
 
 

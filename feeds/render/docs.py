@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from feeds.config import Config
 from feeds.models import Entry, Post, Tag
-from feeds.render import pages
+from feeds.render import activity, pages
 from feeds.render.formats import FORMATS
 from feeds.render.markup import Rendered
 from feeds.render.plan import Doc
@@ -47,6 +47,14 @@ def _opml(doc: Doc, config: Config, entries: tuple[Entry, ...]) -> bytes:
     return pages.opml(config, doc.listed, doc.filename, doc.newest)
 
 
+def _outbox(doc: Doc, config: Config, entries: tuple[Entry, ...]) -> bytes:
+    scope = doc.listed[0]
+    last = activity.pages(doc.count, config.options(scope.kind, scope.slug).items_per_feed or 1)
+    if doc.kind == "outbox":
+        return activity.outbox_collection(config, scope.slug or None, doc.count, last)
+    return activity.outbox_page(config, scope.slug or None, doc.number, last, entries)
+
+
 #: How each kind of document is rendered, from its plan and the entries of the posts it shows.
 RENDERERS: dict[str, Callable[[Doc, Config, tuple[Entry, ...]], bytes]] = {
     "feed": _feed,
@@ -56,4 +64,7 @@ RENDERERS: dict[str, Callable[[Doc, Config, tuple[Entry, ...]], bytes]] = {
     "scope": lambda doc, config, entries: pages.scope_page(config, doc.listed[0], entries),
     "opml": _opml,
     "post": lambda doc, config, entries: pages.post_page(config, entries[0], doc.listed),
+    "article": lambda doc, config, entries: activity.article_document(config, entries[0], in_site=bool(doc.listed)),
+    "outbox": _outbox,
+    "outbox-page": _outbox,
 }

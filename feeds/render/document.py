@@ -13,19 +13,24 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from feeds import urls
 from feeds.config import Config
 from feeds.content.site import Site
 from feeds.fingerprint import code_digest, settings_digest
 from feeds.models import FeedPage, Post, Problem, Tag
-from feeds.render.scopes import Scopes
+from feeds.render.scopes import Scope, Scopes
 
 HTML = "text/html; charset=utf-8"
 OPML = "text/x-opml; charset=utf-8"
 #: Browser views of feeds live under this prefix; the web layer never serves it directly.
 VIEWS = "/_views"
 VIEW_FILE = "view.html"
+#: The fediverse's documents (Articles, outboxes) live under this prefix + a public path: an Article at
+#: ``/_activity/ap/objects/<id>`` (its id) and at ``/_activity<post path>`` (negotiated at the post's URL), an
+#: outbox at ``/_activity/ap/site/outbox``. Like the views, only the app serves them, so none is exported.
+ACTIVITY = "/_activity"
 #: OPML subscription lists by path, each naming one format's URL of every scope.
 OPML_FILES = {"/feeds.opml": "feed.xml", "/feeds-atom.opml": "atom.xml", "/feeds-json.opml": "feed.json"}
 #: Cache lifetime (seconds) of an archive that has a successor: its posts stay in it for good (RFC 5005 §4),
@@ -68,7 +73,8 @@ class Doc:
     """One document to render: its path, its inputs and the digest of those inputs."""
 
     path: str
-    #: ``feed`` (a format of a feed document), ``view`` (its browser view), ``home``, ``list``, ``scope``, ``opml`` or ``post``.
+    #: ``feed`` (a format of a feed document), ``view`` (its browser view), ``home``, ``list``, ``scope``, ``opml``, ``post``;
+    #: ``article``, ``outbox`` and ``outbox-page`` with ``fediverse`` on.
     kind: str
     media_type: str
     digest: str
@@ -82,10 +88,13 @@ class Doc:
     post_tags: tuple[tuple[Tag, ...], ...] = ()
     #: The feed format's file name (``feed.xml``) for feeds; the OPML's feed file name for OPML; the kind of a list.
     filename: str | None = None
-    #: The scopes a list, the index or OPML names; a scope page's own scope; a post page's sections and authors.
+    #: The scopes a list, the index or OPML names; a scope page's or an outbox's own scope; a post page's sections and
+    #: authors; the site's scope for an Article addressed to the site's followers.
     listed: tuple[Listed, ...] = ()
-    #: Posts in the scope (scope pages).
+    #: Posts in the scope (scope pages, outboxes).
     count: int = 0
+    #: An outbox page's number (1 = the oldest).
+    number: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,8 @@ class Context:
     #: Every scope as listed (in :data:`KINDS` order), and a key of their counts.
     listed: tuple[Listed, ...] = ()
     listed_key: str = ""
+    #: The sections whose posts stay out of the site's scope (``site_feeds = false``).
+    left_out: frozenset[str] = frozenset()
 
     def entries(self, posts: Iterable[Post]) -> tuple[str, ...]:
         return tuple(self.entry_keys[p.id] for p in posts)
@@ -176,13 +187,18 @@ class Change:
     #: Scopes whose posts changed, by prefix: the oldest-first positions ``(lo, hi)`` that hold other posts now
     #: (every later one too when the count changed), or None: all of it (a new scope).
     scopes: Mapping[str, tuple[int, int] | None]
-    #: Each changed or gone scope's number of archives in the previous plan, by prefix.
-    archives_before: Mapping[str, int]
     #: Scopes with no post any more, by prefix.
     gone: frozenset[str]
     #: Posts changed or added (as published now) and posts no longer published (as they were).
     posts: tuple[Post, ...]
     removed: tuple[Post, ...]
+    #: Each changed or gone scope as the previous plan had it, by prefix (absent: a new scope).
+    before: Mapping[str, Scope] = field(default_factory=dict)
+
+    def archives_before(self, prefix: str) -> int:
+        """A changed or gone scope's number of archives in the previous plan (0: a new scope)."""
+        old = self.before.get(prefix)
+        return old.archives if old is not None else 0
 
 
 #: Plans a family's documents whole from the context, in the order they are served first.
@@ -214,7 +230,14 @@ def context(
         reusable,
         listed=listed,
         listed_key=repr([(s.kind, s.slug, s.name, s.title, s.count) for s in listed]),
+        left_out=frozenset(s.slug for s in config.sections if not s.site_feeds),
     )
+
+
+@lru_cache(maxsize=1 << 17)
+def site_path(site_url: str, url: str) -> str | None:
+    """The path of ``url`` on this site (None: not on it); cached, as every plan asks it of every post."""
+    return urls.site_path(site_url, url)
 
 
 def entry_key(post: Post, tags: tuple[Tag, ...]) -> str:

@@ -30,9 +30,10 @@ from feeds.config import Config
 from feeds.content.site import Site, newest_first, select
 from feeds.content.tags import TagIndex, index_counted
 from feeds.models import Post, Tag
-from feeds.render.document import Change, Doc, Family, Plan, context, doc_hash, entry_key
-from feeds.render.plan import FAMILIES, check_redirects, every, plan
-from feeds.render.scopes import EPOCH, KINDS, Scope, Scopes, scope_of
+from feeds.options import check_redirects
+from feeds.render.document import SETTINGS_FILE, Change, Doc, Family, Plan, context, doc_hash, entry_key
+from feeds.render.plan import FAMILIES, every, plan
+from feeds.render.scopes import EPOCH, Scope, Scopes, in_order, scope_of
 
 #: A change of more posts than this (or than this share of the site) is planned from scratch.
 MOST_CHANGED = 2000
@@ -294,7 +295,7 @@ class _State:
                 into.setdefault(prefix, []).append((newest_first(post), post))
                 kinds[prefix] = (kind, slug)
         spans: dict[str, tuple[int, int] | None] = {}
-        before: dict[str, int] = {}
+        before: dict[str, Scope] = {}
         gone: set[str] = set()
         names = {t.slug: t.name for t in site.tags.tags}
         author_names = {t.slug: t.name for t in site.authors.tags}
@@ -313,7 +314,7 @@ class _State:
             total = len(keys)
             positions += [total - 1 - bisect.bisect_left(keys, key) for key, _ in into.get(prefix, ())]
             if old is not None:
-                before[prefix] = old.archives
+                before[prefix] = old
             if not keys:
                 if kind in ("author", "section", "language"):
                     raise Fallback(f"the {kind} scope {slug} goes")
@@ -331,11 +332,11 @@ class _State:
             newest = _newest(old, posts, [p for _, p in into.get(prefix, ())], out.get(prefix, ()))
             self.scopes[prefix] = scope_of(self.config, kind, slug, name or slug, posts, newest)
             spans[prefix] = None if old is None else (min(positions), total - 1 if total != count else max(positions))
-        return Change(spans, before, frozenset(gone), tuple(added), tuple(removed))
+        return Change(spans, frozenset(gone), tuple(added), tuple(removed), before)
 
     def _replan(self, site: Site, change: Change) -> Planned:
         """Plan the documents the change touched, and the families that plan whole; the plan with them."""
-        ordered = _ordered(self.scopes, site)
+        ordered = in_order(self.scopes.values(), site)
         found = Scopes(ordered, self.tags_of, self.authors_of)
         made = context(site, self.config, found, self.entry_keys, {})
         previous = self.plan
@@ -372,7 +373,7 @@ class _State:
         for prefix in change.scopes:
             scope = self.scopes[prefix]
             counts[prefix] = (len(scope.posts), scope.size)
-        problems = tuple(check_redirects(self.config, by_path))
+        problems = tuple(check_redirects(self.config.redirects, by_path, SETTINGS_FILE))
         self.plan = Plan(by_path, total % (1 << 64), previous.pages, counts, problems, found, whole)
         return Planned(site, self.plan, changed, removed)
 
@@ -397,17 +398,3 @@ def _newest(old: Scope | None, posts: list[Post], added: list[Post], removed_key
     if old is None or any(-key[1] >= old.newest.timestamp() for key in removed_keys):
         return max((p.updated for p in posts), default=EPOCH)
     return max([old.newest, *(p.updated for p in added)])
-
-
-def _ordered(scopes: Mapping[str, Scope], site: Site) -> tuple[Scope, ...]:
-    """Every scope in the order planning from scratch makes them (:data:`KINDS`, then as :func:`~feeds.render.scopes.scopes` does)."""
-    by_kind: dict[str, list[Scope]] = {kind: [] for kind in KINDS}
-    for scope in scopes.values():
-        by_kind[scope.kind].append(scope)
-    authors = {t.slug: n for n, t in enumerate(site.authors.tags)}
-    tags = {t.slug: n for n, t in enumerate(site.tags.tags)}
-    by_kind["section"].sort(key=lambda s: s.slug)
-    by_kind["author"].sort(key=lambda s: authors[s.slug])
-    by_kind["tag"].sort(key=lambda s: tags[s.slug])
-    by_kind["language"].sort(key=lambda s: s.slug)
-    return tuple(scope for kind in KINDS for scope in by_kind[kind])

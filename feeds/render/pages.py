@@ -129,6 +129,8 @@ def post_page(config: Config, entry: Entry, listed: Sequence[Listed]) -> bytes:
         authors=authors,
         section=section,
         lang=post.language or config.language,
+        # The post's Article, for Mastodon's search and other fediverse software that finds it from the page.
+        activity=urls.absolute(config.site_url, urls.object_path(post.id)) if config.fediverse and post.feed else None,
     )
 
 

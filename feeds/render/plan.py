@@ -14,13 +14,15 @@ comparing digests.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 
 from feeds import urls
 from feeds.config import Config
 from feeds.content.site import Site
 from feeds.models import FeedPage, Post, Problem
+from feeds.options import check_redirects
+from feeds.render.articles import fediverse, some_fediverse
 from feeds.render.document import (
+    ACTIVITY,
     ARCHIVE_MAX_AGE,
     HTML,
     OPML,
@@ -39,6 +41,7 @@ from feeds.render.document import (
     cache_max_age,
     context,
     entry_key,
+    site_path,
     version_of,
     view_path,
 )
@@ -47,6 +50,7 @@ from feeds.render.scopes import KINDS, Scope, scopes
 
 # Named here for the modules that plan or serve documents (their vocabulary is in feeds.render.document).
 __all__ = [
+    "ACTIVITY",
     "ARCHIVE_MAX_AGE",
     "FAMILIES",
     "HTML",
@@ -91,7 +95,7 @@ def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
             (first if doc.first else later).append(doc)
     by_path, problems = _unique(first + later)
     counts = {s.prefix: (len(s.posts), s.size) for s in found.all}
-    redirects = tuple(check_redirects(config, by_path))
+    redirects = tuple(check_redirects(config.redirects, by_path, SETTINGS_FILE))
     return Plan(by_path, version_of(by_path.values()), made.pages, counts, problems + redirects, found, whole, len(problems))
 
 
@@ -158,9 +162,9 @@ def feed_chunk(context: Context, scope: Scope, number: int | None) -> tuple[Doc,
         hubs=config.websub_hubs,
         icon=urls.absolute_or_as_is(config.site_url, config.icon) if config.icon else None,
         favicon=urls.absolute_or_as_is(config.site_url, config.favicon) if config.favicon else None,
+        podcast=scope.podcast,
     )
-    scope_key = repr((scope.kind, scope.slug, scope.title, scope.description, scope.language, scope.options))
-    inputs = context.digests.of(scope_key, str(number), str(links), page.updated.isoformat(), *key[4:])  # type: ignore[arg-type]
+    inputs = context.digests.of(scope.key, str(number), str(links), page.updated.isoformat(), *key[4:])  # type: ignore[arg-type]
     chunk_tags = context.tags(chunk)
     first = number is None
     made = [
@@ -196,7 +200,7 @@ def some_scope_feeds(context: Context, change: Change) -> tuple[list[Doc], set[s
     by_prefix = context.scopes.by_prefix
     for prefix, span in change.scopes.items():
         scope = by_prefix[prefix]
-        archives, before = scope.archives, change.archives_before.get(prefix, 0)
+        archives, before = scope.archives, change.archives_before(prefix)
         numbers: set[int] = set(range(1, archives + 1))
         if span is not None:
             lo, hi = span
@@ -209,7 +213,7 @@ def some_scope_feeds(context: Context, change: Change) -> tuple[list[Doc], set[s
         for number in range(archives + 1, before + 1):
             gone.update(_chunk_paths(prefix, number))
     for prefix in change.gone:
-        for number in [None, *range(1, change.archives_before.get(prefix, 0) + 1)]:
+        for number in [None, *range(1, change.archives_before(prefix) + 1)]:
             gone.update(_chunk_paths(prefix, number))
     return docs, gone
 
@@ -271,7 +275,7 @@ def post_pages(context: Context) -> Iterable[Doc]:
 
 def post_page(context: Context, post: Post, by_prefix: Mapping[str, Listed]) -> tuple[Doc, ...]:
     """The page of one post (none when its URL is not a path of this site)."""
-    path = _site_path(context.config.site_url, post.url)
+    path = site_path(context.config.site_url, post.url)
     if path is None:
         return ()
     authors_of, tags_of, entry_keys = context.scopes.authors_of, context.scopes.tags_of, context.entry_keys
@@ -295,13 +299,8 @@ def some_post_pages(context: Context, change: Change) -> tuple[list[Doc], set[st
         return [], set()
     by_prefix = {s.prefix: s for s in context.listed}
     docs = [doc for post in change.posts for doc in post_page(context, post, by_prefix)]
-    gone = {path for post in change.removed if (path := _site_path(context.config.site_url, post.url)) is not None}
+    gone = {path for post in change.removed if (path := site_path(context.config.site_url, post.url)) is not None}
     return docs, gone
-
-
-@lru_cache(maxsize=1 << 17)
-def _site_path(site_url: str, url: str) -> str | None:
-    return urls.site_path(site_url, url)
 
 
 #: The document families, in the order their documents are planned (and, within first and later, published).
@@ -313,21 +312,5 @@ FAMILIES: dict[str, Family | Every] = {
     "lists": lists,
     "opml": opml,
     "post pages": Family(post_pages, some_post_pages),
+    "fediverse": Family(fediverse, some_fediverse),
 }
-
-
-def check_redirects(config: Config, documents: Mapping[str, object]) -> Iterable[Problem]:
-    """Report redirects that shadow a document, and redirects to a site path that is neither a document nor redirected.
-
-    Loops and malformed entries stop start-up (``feeds.options``); whether a target exists can only
-    be known from the documents, so it is checked against every plan (each build) and reported.
-    """
-    sources = {r.source for r in config.redirects}
-    for redirect in config.redirects:
-        if redirect.source in documents:
-            yield Problem(SETTINGS_FILE, 1, f"redirects: {redirect.source} is a document of the site; the document is served", "warning")
-        target = redirect.target
-        if target is not None and target.startswith("/"):
-            path = urls.site_path("", target) or target
-            if path not in documents and path not in sources:
-                yield Problem(SETTINGS_FILE, 1, f"redirects: {redirect.source} -> {target}: no such document", "warning")

@@ -7,7 +7,7 @@ posts. A post with ``feed: false`` is in no scope; a section with
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -17,6 +17,7 @@ from feeds.config import Config
 from feeds.content.site import Site
 from feeds.models import Post, Tag
 from feeds.options import FeedOptions
+from feeds.podcast import Show
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The kinds of scope, in the order the index, the lists and OPML show them.
@@ -44,6 +45,13 @@ class Scope:
     language: str
     #: Newest change among its posts.
     newest: datetime
+    #: The podcast show its feeds are (``[podcast]``, ``[sections.<slug>.podcast]``, ``[tags.<slug>.podcast]``), if any.
+    podcast: Show | None = None
+
+    @property
+    def key(self) -> str:
+        """What the bytes of its feed documents depend on besides their posts: its metadata, options and show."""
+        return repr((self.kind, self.slug, self.title, self.description, self.language, self.options, self.podcast))
 
     @property
     def size(self) -> int:
@@ -113,6 +121,20 @@ def scopes(site: Site, config: Config) -> Scopes:
     return Scopes(tuple(made), tags_of, authors_of)
 
 
+def in_order(made: Iterable[Scope], site: Site) -> tuple[Scope, ...]:
+    """Scopes in the order :func:`scopes` makes them (:data:`KINDS`; sections and languages by slug, tags and authors as indexed)."""
+    by_kind: dict[str, list[Scope]] = {kind: [] for kind in KINDS}
+    for scope in made:
+        by_kind[scope.kind].append(scope)
+    authors = {t.slug: n for n, t in enumerate(site.authors.tags)}
+    tags = {t.slug: n for n, t in enumerate(site.tags.tags)}
+    by_kind["section"].sort(key=lambda s: s.slug)
+    by_kind["author"].sort(key=lambda s: authors[s.slug])
+    by_kind["tag"].sort(key=lambda s: tags[s.slug])
+    by_kind["language"].sort(key=lambda s: s.slug)
+    return tuple(scope for kind in KINDS for scope in by_kind[kind])
+
+
 def section_scope(config: Config, slug: str, posts: Sequence[Post], newest: datetime | None = None) -> Scope:
     """The scope of the section ``slug`` (its title and description from the settings)."""
     section = config.section(slug)
@@ -150,4 +172,5 @@ def _scope(
         options=config.options(kind, slug),
         language=name if kind == "language" else config.language,
         newest=newest if newest is not None else max((p.updated for p in posts), default=EPOCH),
+        podcast=config.show(kind, slug),
     )

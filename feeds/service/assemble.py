@@ -18,6 +18,7 @@ from feeds.service.rendering import Renderer
 from feeds.service.sources import Source
 from feeds.snapshot.diff import changes_of, diff, diff_some
 from feeds.snapshot.manifest import Item, KeptPost, Manifest, last_modified
+from feeds.snapshot.media import MediaFolder
 from feeds.snapshot.store import Stored
 
 
@@ -29,6 +30,7 @@ def assemble(
     previous: Manifest | None,
     late: Mapping[tuple[str, str], Item],
     renderer: Renderer,
+    media: MediaFolder,
 ) -> tuple[Manifest, int]:
     """The manifest of ``planned`` (the documents needed first rendered now); and how many documents were rendered."""
     site, plan_ = planned.site, planned.plan
@@ -51,12 +53,13 @@ def assemble(
         pending=pending,
         post_count=len(site.posts),
         tags=site.tags.tags,
-        problems=scan.problems + site.problems + plan_.problems,
+        problems=scan.problems + media.now.problems + site.problems + plan_.problems,
         kept=tuple(KeptPost(k.post.source, k.post.title, k.reason, k.since) for k in scan.kept),
         next_change=site.next_change,
         content_time=content_time,
         commit=source.commit,
         scopes=plan_.counts,
+        **media.fields(previous, content_time, source.content_time is None, now),
         changes=changes_of(previous, items, pending, made.touched) if previous is not None and made.touched is not None else None,
     )
     return manifest, len(todo)

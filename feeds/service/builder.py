@@ -44,6 +44,7 @@ from feeds.service.watch import EVERYTHING, Paths, Touched
 from feeds.snapshot.diff import same
 from feeds.snapshot.errors import SnapshotError
 from feeds.snapshot.manifest import MAX_DEPTH, Changes, Item, Manifest, dumps, dumps_delta
+from feeds.snapshot.media import MediaFolder
 from feeds.snapshot.store import Store
 
 #: Older pages rendered per step of :meth:`Builder.complete`; a rescan can run between two steps.
@@ -74,6 +75,8 @@ class Builder:
     activity: Activity = field(default_factory=Activity)
     index: ContentIndex = field(init=False)
     renderer: Renderer = field(init=False)
+    #: The media folder beside the posts (each file hashed once per version).
+    media: MediaFolder = field(init=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
     #: Older pages rendered since the last publish (by (path, digest)): the next manifest names them.
     _late: dict[tuple[str, str], Item] = field(default_factory=dict, init=False, repr=False)
@@ -99,6 +102,7 @@ class Builder:
         if self.manifest is None:
             self.manifest = self.store.load_current()
         state.restore(self.state_dir, self.config, self.index)
+        self.media = MediaFolder(self.state_dir / "media.json")
         # Bodies no manifest names were written by a publish that never finished (a crash, a lost
         # builder): unflushed then, they may be empty after a power loss. Never trust them: write them again.
         self._prune_soon()
@@ -142,6 +146,8 @@ class Builder:
             except BaseException:
                 self.touched.add(EVERYTHING)  # what the events named is not lost with this scan
                 raise
+            if media_changed := self.media.scan(source.root):  # (a few files: listed at every scan)
+                self.planner.forget()  # an enclosure's length may change in any post: planned from scratch
             scanned = time.perf_counter()
         except Cancelled:
             raise
@@ -155,7 +161,7 @@ class Builder:
         current = self.manifest
         due = current is not None and current.next_change is not None and current.next_change <= now
         first = self._scans == 0
-        if current is not None and not (force or first or scan.changed or scan.removed or due or self.error):
+        if current is not None and not (force or first or scan.changed or scan.removed or media_changed or due or self.error):
             self.last_scan = now
             return False
         try:
@@ -183,7 +189,7 @@ class Builder:
         except SnapshotError as e:
             return self._unwritten(e, now)
         self._recovered(now)
-        self._notify(current, manifest)  # first: this worker serves it at once, the hubs hear of it
+        report.notify(self.listeners, current, manifest)  # first: this worker serves it at once, the hubs hear of it
         report.new_problems(current, manifest)  # what the published snapshot leaves out, said at once
         state.save(self.state_dir, self.config, self.index)
         if manifest.complete:  # else complete() prunes after the older pages
@@ -194,13 +200,15 @@ class Builder:
 
     def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
         """Plan the site (what changed, when the planner can), reuse what is published, render what is needed first."""
+        media, site_url = self.media, self.config.site_url
+        delta = {path: (media.post(old, site_url), media.post(new, site_url)) for path, (old, new) in scan.delta.items()}
         try:
-            planned = self.planner.plan(scan.posts, scan.delta, now, self.plan)
+            planned = self.planner.plan(media.posts(scan.posts, site_url), delta, now, self.plan)
         except BaseException:
             self.planner.forget()  # (its state may be half brought up to date)
             raise
         self._shown = (planned.plan, planned.site.posts)
-        manifest, rendered = assemble(planned, scan, source, now, self.manifest, self._late, self.renderer)
+        manifest, rendered = assemble(planned, scan, source, now, self.manifest, self._late, self.renderer, media)
         return manifest, planned.plan, rendered
 
     def _publish(self, manifest: Manifest, plan_: Plan | None = None) -> Manifest:
@@ -298,7 +306,7 @@ class Builder:
         except SnapshotError as e:
             return self._unwritten(e, self.clock())
         self._recovered(self.clock())
-        self._notify(manifest, complete)
+        report.notify(self.listeners, manifest, complete)
         self._clean()
         settle_heap()
         return True
@@ -366,13 +374,6 @@ class Builder:
         # With older pages still to write (complete()), their failure is not logged again at each scan.
         self._failures.recovered(settled)
         self.last_scan = now
-
-    def _notify(self, old: Manifest | None, new: Manifest) -> None:
-        for listener in self.listeners:
-            try:
-                listener(old, new)
-            except Exception:
-                logging.getLogger("feeds").exception("publish listener failed")
 
     def prune(self) -> bool:
         """Remove what no snapshot needs any more (manifests no worker serves, the bodies only they named); return whether all went."""

@@ -36,6 +36,7 @@ from feeds.config import Config
 from feeds.render.store import RenderStore
 from feeds.service.builder import Builder, Listener
 from feeds.service.database import DatabaseService
+from feeds.service.fediverse import Fediverse
 from feeds.service.folders import prepare_dir
 from feeds.service.pool import Pool
 from feeds.service.publish import Mirror
@@ -43,7 +44,7 @@ from feeds.service.roles import StatusFields
 from feeds.service.runtime import Runtime
 from feeds.service.signals import on_stop_signal
 from feeds.service.sources import Sync, content_source
-from feeds.service.subscribers import SubscriberCounter
+from feeds.service.subscribers import SubscriberCounter, follower_counts
 from feeds.service.websub import Publisher
 from feeds.snapshot.manifest import Manifest
 from feeds.snapshot.store import Store
@@ -73,20 +74,23 @@ class Services:
     websub: Publisher | None = None
     #: Copies every complete snapshot to the bucket (None without ``publish_url`` and ``publish_on_rebuild``).
     mirror: Mirror | None = None
-    #: The database (``database_url``; None with ``stats`` off), opened in the background.
+    #: The database (``database_url``; None with ``stats`` and ``fediverse`` off), opened in the background.
     database: DatabaseService | None = None
     #: Counts this worker's polls and writes them to the database (None with ``stats`` off).
     subscribers: SubscriberCounter | None = None
+    #: The fediverse: the inbox's handles, and the cluster's one deliverer while this worker holds its lease
+    #: (None with ``fediverse`` off).
+    fediverse: Fediverse | None = None
     _stopping: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def parts(self) -> Sequence[Service]:
         """The parts that run, in the order they start; they stop in the reverse.
 
         So the counter writes the last polls first (a build in progress may then take the rest of the
-        deadline), the runtime stops publishing before the mirror and the pings stop, and the database
-        closes last.
+        deadline), the runtime stops publishing before the mirror and the pings stop, the deliverer hands
+        its lease on once nothing is published any more, and the database closes last.
         """
-        parts = (self.database, self.websub, self.mirror, self.runtime, self.subscribers)
+        parts = (self.database, self.fediverse, self.websub, self.mirror, self.runtime, self.subscribers)
         return [part for part in parts if part is not None]
 
     def start(self, *, wait: bool = False, stop_on_signal: bool = False) -> Services:
@@ -134,8 +138,8 @@ def compose(config: Config, *, schedule: bool = True, publishing: bool = True, s
     """Build every service of a worker from ``config`` (nothing starts yet: :meth:`Services.start`).
 
     ``schedule``: scan every ``scan_interval`` as the builder (False: only when asked); ``publishing``:
-    with the WebSub pings, the bucket mirror and the subscriber counter (False for the commands that
-    build once and publish themselves); ``source``: where posts are read from (by default the content
+    with the WebSub pings, the bucket mirror, the subscriber counter and the fediverse (False for the
+    commands that build once and publish themselves); ``source``: where posts are read from (by default the content
     folder or git remote).
     """
     folder = prepare_dir(config)
@@ -163,6 +167,7 @@ def compose(config: Config, *, schedule: bool = True, publishing: bool = True, s
         return Builder(config, store, renders, Pool(), folder / "state", sync, manifest=served, listeners=list(listeners))
 
     runtime = Runtime(config, store, make_builder, schedule=schedule, status_fields=status_fields)
-    database = DatabaseService(config, folder) if publishing and config.stats else None
-    subscribers = SubscriberCounter(config, database) if database is not None else None
-    return Services(config, runtime, websub, mirror, database, subscribers)
+    database = DatabaseService(config, folder) if publishing and (config.stats or config.fediverse) else None
+    subscribers = SubscriberCounter(config, database, follower_counts(config)) if database is not None and config.stats else None
+    fediverse = Fediverse(config, runtime, database) if database is not None and config.fediverse else None
+    return Services(config, runtime, websub, mirror, database, subscribers, fediverse)

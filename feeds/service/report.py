@@ -12,12 +12,13 @@ a different temporary file at every attempt.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from feeds import log, urls
 from feeds.content.index import Scan
 from feeds.render.formats import FORMATS
-from feeds.snapshot.diff import changed_paths
+from feeds.snapshot.diff import changed_paths, same
 from feeds.snapshot.manifest import Manifest
 
 
@@ -49,10 +50,14 @@ class Failures:
 
 
 def rebuilt(old: Manifest | None, new: Manifest, scan: Scan, rendered: int, scan_seconds: float, seconds: float) -> None:
-    """Log a publish after a scan: what changed, in files and in bodies."""
+    """Log a publish after a scan: what changed, in files and in bodies.
+
+    ``adopt`` when nothing a client sees changed, only where this host's media files are (a snapshot folder
+    copied to another host): published so that the workers read the files here, nothing rendered.
+    """
     changed = changed_paths(old, new)
     log.event(
-        "rebuild",
+        "adopt" if old is not None and same(old, new, media_files=False) else "rebuild",
         version=new.version,
         files_changed=len(scan.changed),
         files_removed=len(scan.removed),
@@ -85,3 +90,12 @@ def _names(files: tuple[str, ...], limit: int = 10) -> str:
     """Name the changed files in a log field, at most ``limit`` of them."""
     more = f",…(+{len(files) - limit})" if len(files) > limit else ""
     return ",".join(files[:limit]) + more
+
+
+def notify(listeners: Iterable[Callable[[Manifest | None, Manifest], None]], old: Manifest | None, new: Manifest) -> None:
+    """Tell each listener of a publish (WebSub pings, the bucket mirror); one that fails is logged, the others still hear."""
+    for listener in listeners:
+        try:
+            listener(old, new)
+        except Exception:
+            logging.getLogger("feeds").exception("publish listener failed")

@@ -26,12 +26,24 @@ import msgspec
 from feeds.content.index import Known
 from feeds.content.post import Loaded
 from feeds.models import Author, Enclosure, Post, Problem
+from feeds.podcast import Episode, Transcript
 
 #: The first line of every shard file; another version (or a pickle) is not read.
-HEADER = b"feeds content index 2\n"
+HEADER = b"feeds content index 3\n"
 
 #: A date as (wall-clock time without zone, fold, IANA zone name or offset east of UTC in seconds).
 _Time = tuple[str, int, str | int]
+
+
+class _Episode(msgspec.Struct, array_like=True, frozen=True):
+    duration: int | None
+    season: int | None
+    number: int | None
+    episode_type: str | None
+    explicit: bool | None
+    #: (url, type, language, rel) each.
+    transcripts: tuple[tuple[str, str, str | None, str | None], ...]
+    chapters: str | None
 
 
 class _Post(msgspec.Struct, array_like=True, frozen=True):
@@ -54,6 +66,7 @@ class _Post(msgspec.Struct, array_like=True, frozen=True):
     feed: bool
     language: str | None
     section: str | None
+    episode: _Episode | None
 
 
 class _Entry(msgspec.Struct, array_like=True, frozen=True):
@@ -155,6 +168,7 @@ def _post(post: Post) -> _Post:
         post.feed,
         post.language,
         post.section,
+        _episode(post.episode) if post.episode is not None else None,
     )
 
 
@@ -180,7 +194,26 @@ def _post_of(wire: _Post) -> Post:
         wire.feed,
         wire.language,
         wire.section,
+        _episode_of(wire.episode) if wire.episode is not None else None,
     )
+
+
+def _episode(episode: Episode) -> _Episode:
+    return _Episode(
+        episode.duration,
+        episode.season,
+        episode.number,
+        episode.episode_type,
+        episode.explicit,
+        tuple((t.url, t.type, t.language, t.rel) for t in episode.transcripts),
+        episode.chapters,
+    )
+
+
+def _episode_of(wire: _Episode) -> Episode:
+    # Positional, in Episode's field order, like _post_of.
+    transcripts = tuple(Transcript(*transcript) for transcript in wire.transcripts)
+    return Episode(wire.duration, wire.season, wire.number, wire.episode_type, wire.explicit, transcripts, wire.chapters)
 
 
 def _time(moment: datetime) -> _Time:

@@ -44,10 +44,17 @@ _LEASE = "stats.roll_up"
 
 
 def follower_counts(config: Config) -> FollowerCounts:
-    """Where fediverse follower counts come from: none until the fediverse keeps followers (issue 17 wires its query here)."""
+    """Where fediverse follower counts come from: the followers of the site's and each tag's account, by scope prefix.
+
+    With ``fediverse = false`` none are counted: nobody is delivered to (follows kept from before stay unused).
+    """
     from feeds.stats.store import no_followers
 
-    return no_followers
+    if not config.fediverse:
+        return no_followers
+    from feeds.fediverse.store import follower_counts as by_scope
+
+    return by_scope
 
 
 class SubscriberCounter:

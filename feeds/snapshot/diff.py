@@ -123,8 +123,17 @@ def pending_of(doc: Doc, old: Item | None, waiting: Pending | None) -> Pending:
     return Pending(doc.path, doc.media_type, doc.digest, old.etag if old else None, old.last_modified if old else 0)
 
 
-def same(old: Manifest, new: Manifest) -> bool:
-    """Whether publishing ``new`` would change nothing a client or /healthz sees."""
+def same(old: Manifest, new: Manifest, *, media_files: bool = True) -> bool:
+    """Whether publishing ``new`` would change nothing a client or /healthz sees.
+
+    ``media_files=False`` leaves out where this host's media files are (the folder, each file's inode and
+    modification time): equal otherwise, ``new`` only points the workers at the same bytes somewhere else.
+    """
+    served = {path: (m.media_type, m.etag, m.last_modified, m.size) for path, m in old.media.items()}
+    if served != {path: (m.media_type, m.etag, m.last_modified, m.size) for path, m in new.media.items()}:
+        return False
+    if media_files and (old.media != new.media or old.media_root != new.media_root):
+        return False
     changes = new.changes  # (when known, the documents are compared in time of the change)
     return (
         old.version == new.version

@@ -4,11 +4,13 @@
 ``/tags/go/`` → ``tags/go/index.html``: the URL layout itself, so nginx, a
 static host or an object store serves it with no rewrite rules. Each file's
 modification time is its Last-Modified. The browser views of feeds are not
-exported (only the app can negotiate them). Two nginx ``map`` files beside the
-documents carry what the app answers with redirects (``deploy/nginx-static.conf``
-includes them): ``redirects.map``, the ``redirects`` setting (301, or ``gone``
-for 410), ``pages.map``, where each old ``/page/N/`` URL's posts are now (302), and
-``cache.map``, the archives a cache may keep a day.
+exported (only the app can negotiate them); the media folder's files are, under
+``media/`` (a static host serves the episodes the feeds link to, byte ranges and all).
+Three nginx ``map`` files beside the documents carry what the app answers with
+redirects and cache lifetimes (``deploy/nginx-static.conf`` includes them):
+``redirects.map``, the ``redirects`` setting (301, or ``gone`` for 410), ``pages.map``,
+where each old ``/page/N/`` URL's posts are now (302), and ``cache.map``, the
+archives a cache may keep a day.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from typing import Any
 from feeds.fsutil import atomic_write, exchange, fsync_dir, sync_filesystem
 from feeds.options import Redirect, final_target
 from feeds.render.formats import FORMATS
-from feeds.render.plan import ARCHIVE_MAX_AGE, VIEWS, cache_max_age
+from feeds.render.plan import ACTIVITY, ARCHIVE_MAX_AGE, VIEWS, cache_max_age
 from feeds.snapshot.manifest import Item, Manifest
+from feeds.snapshot.media import export_media
 from feeds.snapshot.store import Store
 from feeds.urls import feed_path, file_name, quote_path
 
@@ -41,13 +44,13 @@ _UNSAFE = re.compile(r'["\\$;{}\s]')
 
 
 def exported(manifest: Manifest) -> list[Item]:
-    """The items a static export holds (every document but the browser views)."""
-    return [item for path, item in manifest.items.items() if not path.startswith(VIEWS + "/")]
+    """The items a static export holds (every document but the browser views and the fediverse's, which only the app serves)."""
+    return [item for path, item in manifest.items.items() if not path.startswith((VIEWS + "/", ACTIVITY + "/"))]
 
 
 def describe(manifest: Manifest) -> dict[str, Any]:
     """The export's ``manifest.json``: every file with the URL path, media type and validators it is served with."""
-    files = {
+    files: dict[str, dict[str, Any]] = {
         file_name(item.path): {
             "path": item.path,
             "media_type": item.media_type,
@@ -58,6 +61,14 @@ def describe(manifest: Manifest) -> dict[str, Any]:
         }
         for item in exported(manifest)
     }
+    for media in manifest.media.values():  # no .gz sibling: media are sent as they are
+        files[file_name(media.path)] = {
+            "path": media.path,
+            "media_type": media.media_type,
+            "etag": media.etag,
+            "last_modified": media.modified.isoformat(),
+            "size": media.size,
+        }
     return {
         "version": manifest.version,
         "built_at": manifest.built_at.isoformat(),  # the one wall-clock field; in no body
@@ -146,6 +157,7 @@ def _export(manifest: Manifest, store: Store, out: Path, redirects: tuple[Redire
                 shutil.copyfile(store.object_path(item.etag, gzip), path)
                 os.utime(path, (item.last_modified, item.last_modified))
                 count += 1
+        count += export_media(manifest, staging)
         atomic_write(staging / MANIFEST, (json.dumps(describe(manifest), indent=1, ensure_ascii=False) + "\n").encode(), durable=False)
         newest = max((item.last_modified for item in manifest.items.values()), default=0)
         maps = ((REDIRECTS_MAP, redirects_map(manifest, redirects)), (PAGES_MAP, pages_map(manifest)), (CACHE_MAP, cache_map(manifest)))

@@ -11,7 +11,7 @@ worker needs to answer a request is here; the bytes stay on disk.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +64,27 @@ class Pending:
     #: The ETag and Last-Modified this path had before, so its new Last-Modified never goes backwards.
     previous_etag: str | None = None
     previous_modified: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaItem:
+    """A file of the media folder as the snapshot serves it: from the folder, not the object store."""
+
+    #: URL path, Unicode: ``/media/episode-1.mp3``.
+    path: str
+    media_type: str
+    #: Strong validator: the quoted first 32 hex digits of the SHA-256 of the bytes.
+    etag: str
+    #: Last-Modified, whole seconds since the epoch (chosen like a document's, see :func:`last_modified`).
+    last_modified: int
+    size: int
+    #: The file's modification time and inode when it was hashed: a worker serves these validators only while they hold.
+    mtime_ns: int
+    inode: int
+
+    @property
+    def modified(self) -> datetime:
+        return datetime.fromtimestamp(self.last_modified, UTC)
 
 
 @dataclass(frozen=True)
@@ -122,6 +143,9 @@ class Manifest:
     commit: str | None = None
     #: Each scope's post count and items per feed, by prefix: where an old ``/page/N/`` URL's posts are now.
     scopes: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: The media folder's files by URL path, and the folder (on this host) they are read from.
+    media: Mapping[str, MediaItem] = field(default_factory=dict)
+    media_root: str | None = None
     #: Not part of what it says: the file names of the manifests it was written as a change against, the nearest first
     #: (they are kept while it is), and what it changed against the one before (None: unknown, written whole).
     parents: tuple[str, ...] = field(default=(), compare=False)
@@ -190,7 +214,7 @@ def last_modified(previous: tuple[str | None, int], etag: str, content_time: dat
 
 
 def _header(manifest: Manifest, types: dict[str, int]) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "format": FORMAT,
         "version": manifest.version,
         "seq": manifest.seq,
@@ -206,11 +230,20 @@ def _header(manifest: Manifest, types: dict[str, int]) -> dict[str, Any]:
         "omitted": [manifest.errors_omitted, manifest.warnings_omitted, manifest.kept_omitted],
         "media_types": list(types),
     }
+    # Optional in format 3: absent for a site without a media folder (its manifest is byte for byte what it was), and
+    # ignored by a reader that predates them, so a worker of the previous release keeps serving documents during a deploy.
+    # The media folder is a few files: a delta carries its rows whole too.
+    if manifest.media_root is not None:
+        data["media_root"] = manifest.media_root
+        data["media"] = [
+            [m.path, types[m.media_type], m.etag, m.last_modified, m.size, m.mtime_ns, m.inode] for m in manifest.media.values()
+        ]
+    return data
 
 
-def _types(items: list[Item], pending: list[Pending]) -> dict[str, int]:
+def _types(items: list[Item], pending: list[Pending], media: Iterable[MediaItem]) -> dict[str, int]:
     types: dict[str, int] = {}
-    for media_type in [i.media_type for i in items] + [p.media_type for p in pending]:
+    for media_type in [i.media_type for i in items] + [p.media_type for p in pending] + [m.media_type for m in media]:
         types.setdefault(media_type, len(types))
     return types
 
@@ -229,7 +262,7 @@ def _encode(data: dict[str, Any]) -> bytes:
 def dumps(manifest: Manifest) -> bytes:
     """Serialize ``manifest`` whole (compact: one array per document, media types in a table)."""
     items, pending = list(manifest.items.values()), list(manifest.pending.values())
-    types = _types(items, pending)
+    types = _types(items, pending, manifest.media.values())
     data = _header(manifest, types)
     data["items"], data["pending"] = _rows(items, pending, types)
     return _encode(data)
@@ -242,7 +275,7 @@ def dumps_delta(manifest: Manifest) -> bytes:
         raise ValueError("a delta needs the changes against a parent")
     items = [manifest.items[path] for path in sorted(changes.items)]
     pending = [manifest.pending[path] for path in sorted(changes.pending)]
-    types = _types(items, pending)
+    types = _types(items, pending, manifest.media.values())
     data = _header(manifest, types)
     data["parent"] = manifest.parents[0]
     data["items"], data["pending"] = _rows(items, pending, types)
@@ -292,6 +325,8 @@ def loads(raw: bytes, where: str = "manifest", parent: Callable[[str], Manifest]
             content_time=datetime.fromisoformat(data["content_time"]),
             commit=data["commit"],
             scopes={prefix: (count, size) for prefix, count, size in data["scopes"]},
+            media={row[0]: MediaItem(row[0], types[row[1]], *row[2:7]) for row in data.get("media", ())},
+            media_root=data.get("media_root"),
             parents=parents,
             changes=changes,
         )

@@ -12,7 +12,7 @@ from flask import Flask, Response
 from feeds import log
 from feeds.config import load_config
 from feeds.service.compose import Services, compose
-from feeds.web import metrics, rebuild, routes, stats
+from feeds.web import fediverse, media, metrics, rebuild, routes, stats
 from feeds.web.fastpath import ReplayCache
 from feeds.web.ratelimit import RateLimit
 
@@ -42,15 +42,20 @@ def create_app(
     app.extensions["feeds.publisher"] = built.websub
     if built.mirror is not None:
         app.extensions["feeds.mirror"] = built.mirror
-    # The database opens in the background; counting tallies in memory meanwhile (docs/subscribers.md).
+    # The database opens in the background; counting tallies in memory meanwhile (docs/subscribers.md), and the
+    # fediverse answers what needs no database (its inbox waits for it, its deliverer starts once it is open).
     app.extensions["feeds.database"] = built.database
     app.extensions["feeds.subscribers"] = built.subscribers
+    app.extensions["feeds.fediverse"] = built.fediverse
     metrics.init_app(app)
     routes.init_app(app)
+    media.init_app(app)
     rebuild.init_app(app)
     stats.init_app(app)
     if built.subscribers is not None:
         app.observe = stats.observer(built.subscribers.tally)
+    if built.fediverse is not None:
+        fediverse.init_app(app, built.fediverse)
     if config.worker_header:
         app.after_request(_worker_header)
     # Repeated feed requests are answered from memory, skipping Flask (bounded by bytes); in front of that,
@@ -68,7 +73,10 @@ def services(app: Flask) -> Services:
 
 
 def stop(app: Flask) -> None:
-    """Stop the app's background work: counting, the schedule, the watcher, WebSub, the mirror, the database. Safe to call twice."""
+    """Stop the app's background work: counting, the schedule, the watcher, WebSub, the mirror, the fediverse, the database.
+
+    Safe to call twice.
+    """
     services(app).stop()
 
 

@@ -23,9 +23,19 @@ from feeds.limits import REPLAY_ENTRIES
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 # Request headers that can change the answer besides method, path and query:
-# the two that feed answers vary on (Accept: browser view; Accept-Encoding: gzip)
-# and the two conditionals. An answer varying on anything else is never kept.
-_KEYED = ("HTTP_ACCEPT", "HTTP_ACCEPT_ENCODING", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE")
+# the two that feed answers vary on (Accept: browser view; Accept-Encoding: gzip),
+# the conditionals, and a byte range (media: a 200 kept for a plain GET must not answer
+# a Range request). An answer varying on anything else is never kept.
+_KEYED = (
+    "HTTP_ACCEPT",
+    "HTTP_ACCEPT_ENCODING",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_RANGE",
+    "HTTP_IF_RANGE",
+)
 _VARY_OK = frozenset({"", "accept", "accept-encoding"})
 
 

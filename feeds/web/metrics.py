@@ -59,6 +59,18 @@ SUBSCRIBER_FLUSHES = Counter(
 SUBSCRIBER_DROPPED = Counter(
     "feeds_subscriber_polls_dropped", "Polls not counted because a worker's tally was full (MAX_PENDING_POLLS).", registry=REGISTRY
 )
+FEDIVERSE_ACTIVITIES = Counter(
+    "feeds_fediverse_activities",
+    "Activities POSTed to the fediverse inboxes, by type (Follow, Undo, Like, Announce, Reply, …) and result (ok, ignored, refused).",
+    ["type", "result"],
+    registry=REGISTRY,
+)
+FEDIVERSE_DELIVERIES = Counter(
+    "feeds_fediverse_deliveries",
+    "Deliveries to remote inboxes, by result (ok; retry: will be tried again; dropped: given up).",
+    ["result"],
+    registry=REGISTRY,
+)
 
 _ROUTES = {"feeds.feed": "feed", "feeds.page": "page", "feeds.healthz": "health", "metrics.metrics": "metrics"}
 _FORMATS = {
@@ -69,6 +81,8 @@ _FORMATS = {
     "text/html": "html",
     "text/x-opml": "opml",
     "text/plain": "text",
+    "application/activity+json": "activity",
+    "application/jrd+json": "jrd",
 }
 
 bp = Blueprint("metrics", __name__)
@@ -101,6 +115,12 @@ def on_event(name: str, fields: dict[str, Any]) -> None:
     elif name in ("stats_flush", "stats_flush_failed"):
         SUBSCRIBER_FLUSHES.labels(result="ok" if name == "stats_flush" else "failed").inc()
         SUBSCRIBER_DROPPED.inc(float(fields.get("dropped", 0) or 0))
+    elif name == "fediverse_inbox":
+        FEDIVERSE_ACTIVITIES.labels(type=str(fields.get("type", "other")), result=str(fields.get("result", "ok"))).inc()
+    elif name == "fediverse_delivery":
+        FEDIVERSE_DELIVERIES.labels(result="ok").inc(float(fields.get("count", 1)))
+    elif name in ("fediverse_delivery_retry", "fediverse_delivery_dropped"):
+        FEDIVERSE_DELIVERIES.labels(result="retry" if name.endswith("retry") else "dropped").inc()
 
 
 class SnapshotCollector(Collector):

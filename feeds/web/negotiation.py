@@ -1,4 +1,4 @@
-"""Pure helpers over request headers: who gets the browser view, and the feed's Link header."""
+"""Pure helpers over request headers: who gets the browser view or an ActivityStreams object, and the feed's Link header."""
 
 from __future__ import annotations
 
@@ -37,6 +37,28 @@ def prefers_html(accept: str | None) -> bool:
         elif media_type in _FEED_TYPES:
             feed = max(feed, quality)
     return html > feed
+
+
+#: What asks for ActivityStreams: its own type, or JSON-LD (ActivityPub §3.2 names ``application/ld+json;
+#: profile="https://www.w3.org/ns/activitystreams"``; the profile is not checked, as Mastodon does not).
+_ACTIVITY_TYPES = frozenset({"application/activity+json", "application/ld+json"})
+
+
+def wants_activity(accept: str | None) -> bool:
+    """Return whether ``Accept`` asks for ActivityStreams at least as much as for HTML (wildcards count for neither).
+
+    https://www.w3.org/TR/activitypub/#retrieving-objects
+    """
+    if not accept:
+        return False
+    activity = page = 0.0
+    for value, quality in parse_accept_header(accept, MIMEAccept):
+        media_type = value.split(";", 1)[0].strip().lower()
+        if media_type in _ACTIVITY_TYPES:
+            activity = max(activity, quality)
+        elif media_type in _HTML_TYPES:
+            page = max(page, quality)
+    return activity > 0 and activity >= page
 
 
 def link_header(self_url: str, hubs: tuple[str, ...]) -> str:

@@ -13,13 +13,13 @@ from feeds import urls
 from feeds.limits import FIRST_WAIT
 from feeds.options import final_target
 from feeds.render.formats import FORMATS
-from feeds.render.plan import VIEWS, cache_max_age, view_path
+from feeds.render.plan import ACTIVITY, VIEWS, cache_max_age, view_path
 from feeds.service.errors import Unavailable
 from feeds.service.health import health
 from feeds.service.runtime import Runtime
 from feeds.snapshot.manifest import Item, Manifest
 from feeds.web.conditional import send
-from feeds.web.negotiation import link_header, prefers_html
+from feeds.web.negotiation import link_header, prefers_html, wants_activity
 
 bp = Blueprint("feeds", __name__)
 _PAGE = re.compile(r"[0-9]{1,9}")
@@ -135,25 +135,35 @@ def page(path: str | None = None, kind: str = "", slug: str | None = None) -> Re
 def post(rest: str) -> Response:
     """A post's page at its own URL (``/posts/<slug>/``), and any other document of the snapshot at its path.
 
-    Other representations of a post (an ActivityStreams object for the fediverse) slot in here by
-    negotiating on ``Accept`` before the HTML page is chosen, the way feeds choose their browser view.
+    With ``fediverse`` on, the same URL answers a client that asks for ActivityStreams (Mastodon's search,
+    given a pasted post URL) with the post's Article, stored under ``/_activity`` + the post's path: one
+    route for every ``permalink`` pattern, negotiated on ``Accept`` the way feeds choose their browser view.
     """
     path = request.path
     if "//" in path:  # what Werkzeug's merge_slashes answers for every other rule
         return _moved(re.sub("/+", "/", path), 308)
     manifest = _manifest()
+    negotiated = _runtime().config.fediverse
+    if negotiated and wants_activity(request.headers.get("Accept")) and _listed(manifest, ACTIVITY + path):
+        response = send(_item(ACTIVITY + path), vary="Accept, Accept-Encoding")
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
     if not _has(manifest, path):
         if not path.endswith("/") and _has(manifest, path + "/"):  # /tags/go -> /tags/go/, as Werkzeug answers without a catch-all
             return _moved(path + "/", 308)
         raise NotFound("no such page")
-    return send(_item(path))
+    return send(_item(path), vary="Accept, Accept-Encoding" if negotiated else "Accept-Encoding")
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
     record = health(_runtime())
-    database = current_app.extensions.get("feeds.database")
-    response = jsonify({**record.fields, "database": database.status()} if database is not None else record.fields)
+    fields = dict(record.fields)
+    for name in ("database", "fediverse"):
+        service = current_app.extensions.get(f"feeds.{name}")
+        if service is not None:
+            fields[name] = service.status()
+    response = jsonify(fields)
     response.headers["Cache-Control"] = "no-store"
     if not record.serving:
         response.status_code = 503
@@ -161,7 +171,12 @@ def healthz() -> Response:
 
 
 def _has(manifest: Manifest, path: str) -> bool:
-    return (path in manifest.items or path in manifest.pending) and not path.startswith(VIEWS)
+    return _listed(manifest, path) and not path.startswith((VIEWS, ACTIVITY))
+
+
+def _listed(manifest: Manifest, path: str) -> bool:
+    """Whether the snapshot has ``path``, rendered or pending (hidden paths included: the caller chose it)."""
+    return path in manifest.items or path in manifest.pending
 
 
 def _item(path: str) -> Item:

@@ -20,6 +20,7 @@ from lxml import etree
 from feeds import __version__
 from feeds.models import Author, Entry, FeedPage, Post
 
+from . import podcast
 from ._text import atom_text, rss_text
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -68,9 +69,12 @@ def feed_generator(page: FeedPage, filename: str) -> FeedGenerator:
         namespaces["fh"] = FH_NS  # declared only in archives, which say so with fh:archive
     extension = _feed_extension(links, namespaces, _LINK_TYPES[filename], page.title, page.description, page.archive is not None)
     fg.register_extension("feeds", extension, None)
+    if filename == "feed.xml" and page.podcast is not None:
+        fg.register_extension("podcast", podcast.extension(page, page.podcast), None)
 
+    show = filename == "feed.xml" and page.podcast is not None
     for entry in page.entries:
-        fg.add_entry(feed_entry(entry, page.authors, page.full, page.language), order="append")
+        fg.add_entry(feed_entry(entry, page.authors, page.full, page.language, show), order="append")
     return fg
 
 
@@ -150,12 +154,15 @@ def rss_creators(post: Post, site_authors: tuple[Author, ...]) -> tuple[Author, 
 
 
 @lru_cache(maxsize=4096)
-def feed_entry(entry: Entry, site_authors: tuple[Author, ...], full: bool = True, language: str | None = None) -> FeedEntry:
+def feed_entry(
+    entry: Entry, site_authors: tuple[Author, ...], full: bool = True, language: str | None = None, show: bool = False
+) -> FeedEntry:
     """Return the feedgen entry of ``entry``; built once, shared by every feed that shows it.
 
     ``full=False`` makes a summary-only item (summary, link, image; no body: RSS ``description``
     without ``content:encoded``, Atom ``summary`` without ``content``). ``language`` is the feed's:
-    an entry in another one says so with ``xml:lang`` (Atom).
+    an entry in another one says so with ``xml:lang`` (Atom). ``show``: the RSS item of a podcast
+    show, with its ``itunes:``/``podcast:`` tags.
     """
     post = entry.post
     fe = FeedEntry()
@@ -209,11 +216,16 @@ def feed_entry(entry: Entry, site_authors: tuple[Author, ...], full: bool = True
             for author in rss_creators(post, site_authors):
                 etree.SubElement(element, f"{{{DC_NS}}}creator").text = author.name
             self._media(element)
+            if show:
+                element.extend(podcast.item_elements(entry))
             return element
 
         def _media(self, element: Any) -> None:
             if post.image:
-                etree.SubElement(element, f"{{{MEDIA_NS}}}content", {"url": post.image, "medium": "image"})
+                # Podcast apps take every media:content for the episode's media (gPodder lists the image as a
+                # second file to download): a show's items give their image as itunes:image and media:thumbnail.
+                if not show:
+                    etree.SubElement(element, f"{{{MEDIA_NS}}}content", {"url": post.image, "medium": "image"})
                 etree.SubElement(element, f"{{{MEDIA_NS}}}thumbnail", {"url": post.image})
 
     fe.register_extension("feeds", Extras)

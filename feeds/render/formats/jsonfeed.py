@@ -70,7 +70,10 @@ def _item(entry: Entry, site_authors: tuple[Author, ...], full: bool, language: 
         item["language"] = post.language
     if post.enclosure is not None:
         e = post.enclosure
-        item["attachments"] = [{"url": e.url, "mime_type": e.type, **({"size_in_bytes": e.length} if e.length else {})}]
+        attachment: dict[str, Any] = {"url": e.url, "mime_type": e.type, **({"size_in_bytes": e.length} if e.length else {})}
+        if post.episode is not None and post.episode.duration is not None:
+            attachment["duration_in_seconds"] = post.episode.duration  # https://www.jsonfeed.org/version/1.1/#attachments
+        item["attachments"] = [attachment]
     return item
 
 

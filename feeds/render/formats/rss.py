@@ -6,6 +6,7 @@ from typing import cast
 
 from feeds.models import FeedPage
 
+from . import podcast
 from ._feedgen import feed_generator
 from ._text import hex_references
 
@@ -13,7 +14,7 @@ MEDIA_TYPE = "application/rss+xml; charset=utf-8"
 
 # The plain-text elements (the validator's "nonhtml" ones) before the first item and within items;
 # an item's <description> and content:encoded are HTML and keep lxml's spelling.
-_CHANNEL_TEXT = ("title", "description")
+_CHANNEL_TEXT = ("title", "description", *podcast.TEXT_ELEMENTS)
 _ITEM_TEXT = ("title", "category", "author", "dc:creator")
 
 

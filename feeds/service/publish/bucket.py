@@ -1,4 +1,8 @@
-"""The S3 side of a publish: read the bucket's manifest, upload the waves, write the manifest, delete the rest."""
+"""The S3 side of a publish: read the bucket's manifest, upload the waves, write the manifest, delete the rest.
+
+Documents are read whole (a feed is kilobytes); media files are streamed from their file, part by
+part above MULTIPART_THRESHOLD, so an hour of video never sits in memory.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,10 @@ from feeds.service.publish.plan import (
 from feeds.service.publish.purge import PurgeResult
 
 T = TypeVar("T")
+#: Media files above this size are sent as a multipart upload (S3's parts are 5 MiB at least, but the last).
+MULTIPART_THRESHOLD = 16 << 20
+#: The size of each part: what one upload holds in memory at a time (the file is read part by part).
+MULTIPART_CHUNK = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -209,6 +217,8 @@ class _Bucket:
             raise self.error(name, f"{e}; delete it to publish everything again") from e
 
     def put_document(self, view: SnapshotView, upload: Upload, gz: bool) -> int:
+        if upload.streamed:
+            return self.put_file(view, upload)
         name = upload.name + (".gz" if gz else "")
         if upload.item is None:  # a moved path: an empty object the website endpoint answers with a 301
             redirect = upload.entry.redirect
@@ -249,6 +259,34 @@ class _Bucket:
             ),
         )
         return len(data)
+
+    def put_file(self, view: SnapshotView, upload: Upload) -> int:
+        """Stream a media file to its object, part by part (boto3's managed upload), opened again on each try."""
+        from boto3.exceptions import S3UploadFailedError
+        from boto3.s3.transfer import TransferConfig
+
+        assert upload.item is not None
+        item, entry = upload.item, upload.entry
+        # In this worker's thread: the publish's pool is the concurrency, so at most one part per worker is in memory.
+        transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK, use_threads=False)
+        extra = {
+            "ContentType": entry.media_type,
+            "CacheControl": entry.cache_control,
+            "Metadata": {
+                "etag": entry.etag,
+                "last-modified": email.utils.format_datetime(datetime.fromisoformat(entry.last_modified), usegmt=True),
+            },
+        }
+
+        def send() -> None:
+            with view.open_media(item) as f:
+                try:
+                    self.client.upload_fileobj(f, self.target.bucket, self.target.prefix + upload.name, ExtraArgs=extra, Config=transfer)
+                except S3UploadFailedError as e:  # it wraps the call's own error: keep that, so a 503 is retried
+                    raise (e.__context__ if isinstance(e.__context__, Exception) else e) from None
+
+        self.call(upload.name, "upload", send)
+        return entry.size
 
     def put_manifest(self, manifest: Manifest) -> int:
         # Stored gzipped: about 300 bytes a document as JSON, a seventh of that compressed.

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import BinaryIO, Protocol
 from urllib.parse import quote, urlsplit
 
 from feeds.config import Config
@@ -46,13 +47,20 @@ class Item(Protocol):
 
 
 class SnapshotView(Protocol):
-    """A snapshot as publishing needs it; ``read`` is called from several threads."""
+    """A snapshot as publishing needs it; ``read`` and ``open_media`` are called from several threads.
+
+    ``items`` are the documents (read whole, each with a gzip sibling); ``media`` the media folder's
+    files (an episode is tens of megabytes: opened and streamed, never read whole, no gzip sibling).
+    """
 
     @property
     def version(self) -> str: ...
     @property
     def items(self) -> Mapping[str, Item]: ...
+    @property
+    def media(self) -> Mapping[str, Item]: ...
     def read(self, item: Item, gzip: bool = False) -> bytes: ...
+    def open_media(self, item: Item) -> AbstractContextManager[BinaryIO]: ...
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,8 @@ class Upload:
     item: Item | None
     entry: Entry
     wave: int
+    #: A media file: streamed from its file (``SnapshotView.open_media``), never read whole.
+    streamed: bool = False
 
     @property
     def variants(self) -> tuple[bool, ...]:
@@ -235,7 +245,8 @@ def plan(
     changed: set[str] = set()
     topics: list[str] = []
     skipped = 0
-    for item in sorted(view.items.values(), key=lambda item: item.path):
+    files = [(item, False) for item in view.items.values()] + [(item, True) for item in view.media.values()]
+    for item, streamed in sorted(files, key=lambda pair: pair[0].path):
         try:
             name = object_name(item.path)
         except ValueError as e:
@@ -249,8 +260,8 @@ def plan(
             last_modified=item.last_modified.astimezone(UTC).isoformat(),
             size=item.size,
             cache_control=cache_control(item),
-            gzip_etag=item.etag[:-1] + '-gz"' if gzip_siblings else None,
-            gzip_size=item.gzip_size if gzip_siblings else None,
+            gzip_etag=item.etag[:-1] + '-gz"' if gzip_siblings and not streamed else None,
+            gzip_size=item.gzip_size if gzip_siblings and not streamed else None,
         )
         entries[name] = entry
         before = remote.entries.get(name)
@@ -258,7 +269,7 @@ def plan(
             skipped += len(entry.objects(name))
             continue
         wave = _wave(item, new=before is None)
-        waves[wave].append(Upload(name, item, entry, wave))
+        waves[wave].append(Upload(name, item, entry, wave, streamed))
         changed.add(public_url(site_url, item.path))
         if wave == PAGE_ONE_FEEDS and (before is None or before.etag != entry.etag):
             topics.append(public_url(site_url, item.path))
@@ -317,4 +328,4 @@ def _wave(item: Item, *, new: bool) -> int:
         return NEW_OLDER_PAGES if new else CHANGED_OLDER_PAGES  # a post page: the items of the current feeds link to it
     if kind in INDEX_TYPES:
         return INDEXES
-    return NEW_OLDER_PAGES  # anything else (an image, a stylesheet) is linked from the documents
+    return NEW_OLDER_PAGES  # anything else (a media file, an image) is linked from the documents

@@ -1,0 +1,1 @@
+"""The fediverse accounts: protocol logic without threads (signatures, documents, inbox rules, repositories)."""
