@@ -155,7 +155,7 @@ def test_failing_rebuild_never_replaces_the_snapshot(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setattr(builder_module, "plan", broken)
+    monkeypatch.setattr(state.builder.renderer, "docs", broken)
     (content / POST).write_text("---\ntitle: Changed\ndate: 2026-05-02\n---\nNew body.\n", encoding="utf-8")
     assert state.builder.rescan() is False
     assert state.current is served
