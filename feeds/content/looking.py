@@ -36,6 +36,8 @@ def look_up(root: Path, rels: Iterable[str]) -> Looked | None:
     """
     try:
         real_root = root.resolve(strict=True)
+        # Still a folder this process may read (made unreadable, it is listed whole, which says why it cannot be).
+        os.close(os.open(real_root, os.O_RDONLY | os.O_DIRECTORY))
     except (OSError, RuntimeError):
         return None
     files: list[SourceFile] = []
