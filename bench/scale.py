@@ -61,6 +61,12 @@ def _builder_pss(server: Server) -> float | None:
     return sum(m["pss"] for m in memory(pid).values())
 
 
+def _documents(server: Server, seen: int) -> int | None:
+    """Documents the first publish after the ``seen`` earlier ones rendered at once and left for later (rendered next)."""
+    events = probe.events(server.log, {"rebuild"}, 0)[seen:]
+    return int(str(events[0]["rendered"])) + int(str(events[0]["pending"])) if events else None
+
+
 def _every_page1(client: Client) -> list[str]:
     scopes = probe.discover(client, time.monotonic() + 60)
     return [path for scope in scopes for path in scope.feeds.values()]
@@ -103,21 +109,25 @@ def trial(s: Site, folder: Path, idle: float) -> dict[str, Any]:
         edit = Edit(s.edited, s.backup)
         page = s.edited_url.removeprefix(SITE_URL)
         try:
+            seen = len(probe.events(server.log, {"rebuild"}, 0))
             out["edit"] = _change(client, page, workers, lambda: edit.apply("scale"), timeout)
+            out["edit_documents"] = _documents(server, seen)
         finally:
             edit.undo()
         time.sleep(1.0)  # the undo published (not measured)
         before = etag_of(client, "/feed.xml", time.monotonic() + 30)
         added = s.posts / ADDED
         text = f"---\ntitle: Added By The Scale Bench\ndate: {DAY}\ntags: [Go]\n---\nA new post.\n"
+        seen = len(probe.events(server.log, {"rebuild"}, 0))
         out["add"] = _change(client, "/feed.xml", workers, lambda: added.write_text(text, encoding="utf-8"), timeout)
+        out["add_documents"] = _documents(server, seen)
         out["delete"] = _change(client, "/feed.xml", workers, lambda: added.unlink(), timeout, back=before)
         time.sleep(2.0)  # the builder's work after the last publish (saving its index, pruning) is done
         cpu = cpu_seconds(server.pid)
         time.sleep(idle)
         out["idle_cpu_share"] = (cpu_seconds(server.pid) - cpu) / idle
         out["rebuilds"] = [
-            {k: e.get(k) for k in ("files_changed", "bodies_changed", "rendered", "scan_seconds", "seconds")}
+            {k: e.get(k) for k in ("files_changed", "bodies_changed", "rendered", "pending", "scan_seconds", "seconds")}
             for e in probe.events(server.log, {"rebuild"}, 0)
         ]
     finally:
@@ -156,7 +166,9 @@ def report(rows: list[dict[str, Any]]) -> str:
             f"|   the builder's worker | {t['builder_pss'] or 0:.0f} MB | ≤ 100 MB at 10k, ≤ 400 MB at 100k |",
             f"|   the other workers | {t['pss_complete']['total'] - (t['builder_pss'] or 0):.0f} MB | ≤ 300 MB for all 4 at 10k |",
             f"| edit: file written → every worker | {_ms(t['edit'])} | ≤ 100 ms at 10k, ≤ 200 ms at 100k |",
+            f"| edit: documents rendered (at once + left for later) | {t.get('edit_documents')} | |",
             f"| add (newest post) → every worker | {_ms(t['add'])} | |",
+            f"| add: documents rendered (at once + left for later) | {t.get('add_documents')} | ≤ ~200 |",
             f"| delete → every worker | {_ms(t['delete'])} | |",
             f"| idle, all processes | {100 * t['idle_cpu_share']:.2f}% of one core | ≤ 2% |",
             f"| restart: first 200 / every page-1 feed | {warm.get('first_200') or 0:.2f} s / {warm.get('all_page1') or 0:.2f} s | |",
