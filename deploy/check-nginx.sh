@@ -17,7 +17,7 @@
 #           status, Content-Type and (resolved) Location.
 # The site is the sample content plus a post with a non-ASCII tag, at 5 items per feed so that
 # feeds have older pages. Prints a summary with counts; exits 1 on any difference.
-# Run by tests/test_nginx_configs.py in `make test` (which installs nginx); by hand:
+# Run by tests/test_check_scripts.py in `make test` (which installs nginx); by hand:
 #   deploy/check-nginx.sh            # installs nginx with apt-get when missing (as root)
 set -euo pipefail
 
