@@ -148,7 +148,7 @@ def nginx(folder: Path, export: Path, workers: int) -> Process:
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     port = free_port()
     conf = (ROOT / "deploy" / "nginx-static.conf").read_text(encoding="utf-8")
-    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};").replace("root /var/lib/feeds/export;", f"root {export};")
+    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};").replace("/var/lib/feeds/export", str(export))
     conf = "\n".join(line for line in conf.splitlines() if not line.lstrip().startswith(("limit_req ", "limit_conn ")))
     (folder / "logs").mkdir(parents=True)
     (folder / "tmp").mkdir()

@@ -17,7 +17,7 @@
 #           status, Content-Type and (resolved) Location.
 # The site is the sample content plus a post with a non-ASCII tag, at 5 items per feed so that
 # feeds have older pages. Prints a summary with counts; exits 1 on any difference.
-# Not part of `make test` (it needs nginx):
+# Run by tests/test_check_scripts.py in `make test` (which installs nginx); by hand:
 #   deploy/check-nginx.sh            # installs nginx with apt-get when missing (as root)
 set -euo pipefail
 
@@ -88,7 +88,7 @@ start_nginx() {  # conf name port: deploy/<conf> on 127.0.0.1:<port>, in $WORK/<
     chmod 777 "$dir/tmp"
     sed -e "s#listen 80;#listen 127.0.0.1:$3;#" \
         -e "s#root /var/lib/feeds/export;#root $WORK/export;#" \
-        -e "s#include  /var/lib/feeds/export/#include  $WORK/export/#" \
+        -e "s#include \( *\)/var/lib/feeds/export/#include \1$WORK/export/#" \
         -e "s#server 127.0.0.1:8000;#server 127.0.0.1:$APP_PORT;#" \
         -e "s#max-age=60#max-age=$SCAN_INTERVAL#" \
         -e "s#default  60;#default  $SCAN_INTERVAL;#" \
@@ -185,6 +185,8 @@ def page_query(name):
 
 
 old_links = [q for q in map(page_query, feeds) if q]
+# The old /page/N/ URLs (302 to the archive holding their newest post), from the export's map.
+old_links += [line.split('"')[1] for line in (export / "pages.map").read_text().splitlines() if line.startswith('"')]
 site_feeds = [urls[n] for n in feeds if "/page/" not in urls[n]]
 ODD = ["/feed.xml?page=1", "/feed.xml?page=01", "/page/1/atom.xml", "/tags/go/page/1/feed.json?page=3",
        "/feed.xml?page=abc", "/feed.xml?page=0", "/feed.xml?page=", "/feed.xml?page", "/feed.xml?page=-1",
@@ -242,6 +244,7 @@ proxy.report(f" over {len(files)} files and {len(old_links) + len(ODD)} other UR
 # --- static: nginx-static.conf over the export, the app's bytes and caching headers ----------------
 static = Check("static")
 SAME = ("content-type", "last-modified", "cache-control", "content-encoding")
+MEDIA = ("content-security-policy", "accept-ranges", "content-length")
 own_etags = 0
 
 
@@ -259,13 +262,23 @@ def compare(label, a, n, fields=SAME):
 
 for name in sorted(files):
     url = urls[name]
-    for headers, suffix in (({}, ""), (GZIP, ".gz")):
+    medium = "gzip_size" not in files[name]  # the media folder's files: sent as they are, never gzipped
+    for headers, suffix in (({}, ""),) if medium else (({}, ""), (GZIP, ".gz")):
         a, n = get(app_port, url, headers), get(static_port, url, headers)
-        compare(f"{url} {headers or ''}", a, n)
+        compare(f"{url} {headers or ''}", a, n, SAME + MEDIA if medium else SAME)
         if n[2] != (export / (name + suffix)).read_bytes():
             static.differ(f"{url} {headers or ''}: nginx did not send {name + suffix}")
-        if header(n, "vary") != "Accept-Encoding" or header(n, "x-content-type-options") != "nosniff":
+        if header(n, "vary") != (None if medium else "Accept-Encoding") or header(n, "x-content-type-options") != "nosniff":
             static.differ(f"{url}: Vary {header(n, 'vary')!r}, X-Content-Type-Options {header(n, 'x-content-type-options')!r}")
+        if medium:  # byte ranges as the app answers them: one range, a suffix, one past the end, two
+            size = len(n[2])
+            for wanted in (f"bytes=1-{max(size // 2, 1)}", "bytes=-5", f"bytes={size}-", "bytes=0-1,4-5"):
+                a, n = get(app_port, url, {"Range": wanted}), get(static_port, url, {"Range": wanted})
+                compare(f"{url} Range {wanted}", a, n, ("content-range",) if a[0] != 206 or "," not in wanted else ())
+                if a[0] != 206 or "," not in wanted:  # multipart bodies differ in their boundary only
+                    static.requests += 1
+                    if a[0] == 206 and a[2] != n[2]:
+                        static.differ(f"{url} Range {wanted}: bodies differ")
         if header(n, "etag") != header(a, "etag"):
             own_etags += 1
         # 304: to the app's Last-Modified as to the app, and to nginx's own ETag.
@@ -273,7 +286,9 @@ for name in sorted(files):
             asked = {**headers, "If-Modified-Since": since}
             compare(f"{url} If-Modified-Since {since}", get(app_port, url, asked), get(static_port, url, asked), ())
         static.requests += 1
-        if get(static_port, url, {**headers, "If-None-Match": header(n, "etag")})[0] != 304:
+        if header(n, "etag") is None:
+            static.differ(f"{url} {headers or ''}: nginx {n[0]} without an ETag")
+        elif get(static_port, url, {**headers, "If-None-Match": header(n, "etag")})[0] != 304:
             static.differ(f"{url}: nginx ignored its own ETag in If-None-Match")
     if name.rsplit("/", 1)[-1] in FEEDS:  # no browser view: a browser gets the feed as it is
         static.requests += 1

@@ -50,7 +50,7 @@ def test_every_exported_file_is_what_the_server_answers_at_its_url(tmp_path: Pat
         documents = {name: entry for name, entry in files.items() if "gzip_size" in entry}
         media = {name: entry for name, entry in files.items() if name not in documents}
         assert set(media) == {f"media/{path.name}" for path in (content / "media").iterdir()}, "the media folder, without .gz"
-        assert _tree(out) == {"manifest.json", "redirects.map", "pages.map", "cache.map"} | set(files) | {
+        assert _tree(out) == {"manifest.json", "redirects.map", "pages.map", "cache.map", "media.types"} | set(files) | {
             name + ".gz" for name in documents
         }
         for name, entry in media.items():
@@ -102,7 +102,7 @@ def test_the_export_manifest_describes_every_file_with_its_validators(app: Flask
     items = export.exported(current)
     media = list(current.media.values())
     assert media, "the sample's media folder"
-    assert count == 2 * len(items) + len(media) + 4  # media without .gz; and the manifest, redirects.map, pages.map, cache.map
+    assert count == 2 * len(items) + len(media) + 5  # media without .gz; the manifest, redirects.map, pages.map, cache.map, media.types
     assert {k: described[k] for k in ("version", "post_count", "built_at")} == {
         "version": current.version,
         "post_count": current.post_count,

@@ -18,14 +18,20 @@ from pathlib import Path
 
 from .builds import wait_until, write_post
 from .conftest import SAMPLE, SITE_CONFIG
-from .production import Production
+from .production import Production, granian_flags
 
 POSTS = 600
 SITE_URL = "http://feeds.test"
 TAGS = ("Go", "Python", "Rust", "Kubernetes", "Observability", "Security", "Databases", "Testing")
-#: What must never appear in the log of a stop: granian killing a worker, Python's warning of semaphores
-#: left behind by killed helpers, a traceback.
-NEVER = ("refused to gracefully stop", "leaked semaphore", "Traceback")
+#: What must never appear in the log of a stop: Python's warning of semaphores left behind by killed helpers,
+#: a traceback. A worker that refuses to stop is caught by the time instead: granian waits out its kill timeout
+#: (deploy/feeds.service's --workers-kill-timeout) before it kills, and the stop must take under 5 s. Its "Killing worker-N after it
+#: refused to gracefully stop" can also follow a worker that had already stopped: granian's join returns when
+#: the exiting worker's files are closed, and it gives the kernel 1 ms to make the worker a zombie before it
+#: calls it alive (granian/server/common.py, _stop_workers) — under load that is too short.
+NEVER = ("leaked semaphore", "Traceback")
+_FLAGS = granian_flags(2, 8000)
+KILL_TIMEOUT = float(_FLAGS[_FLAGS.index("--workers-kill-timeout") + 1])
 
 
 def _site(root: Path) -> tuple[Path, Path]:
@@ -73,7 +79,7 @@ def test_sigterm_in_the_middle_of_a_build_cancels_it_stops_at_once_and_the_next_
     finally:
         server.stop()
     log = server.log.read_text(errors="replace")
-    assert seconds < 5.0, f"stopped in {seconds:.1f} s"
+    assert seconds < 5.0 < KILL_TIMEOUT, f"stopped in {seconds:.1f} s"
     assert not [line for line in log.splitlines() if any(bad in line for bad in NEVER)]
     assert len(server.events("build_cancelled")) == 1, "the build was cancelled, not waited for"
     assert len(server.events("builder")) == 1, "no other worker took the lock while the service stopped"

@@ -10,7 +10,8 @@ Three nginx ``map`` files beside the documents carry what the app answers with
 redirects and cache lifetimes (``deploy/nginx-static.conf`` includes them):
 ``redirects.map``, the ``redirects`` setting (301, or ``gone`` for 410), ``pages.map``,
 where each old ``/page/N/`` URL's posts are now (302), and ``cache.map``, the
-archives a cache may keep a day.
+archives a cache may keep a day; ``media.types`` gives the media folder's files
+the app's media types.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from feeds.options import Redirect, final_target
 from feeds.render.formats import FORMATS
 from feeds.render.plan import ACTIVITY, ARCHIVE_MAX_AGE, VIEWS, cache_max_age
 from feeds.snapshot.manifest import Item, Manifest
-from feeds.snapshot.media import export_media
+from feeds.snapshot.media import export_media, nginx_types
 from feeds.snapshot.store import Store
 from feeds.urls import feed_path, file_name, quote_path
 
@@ -39,6 +40,7 @@ MANIFEST = "manifest.json"
 REDIRECTS_MAP = "redirects.map"
 PAGES_MAP = "pages.map"
 CACHE_MAP = "cache.map"
+MEDIA_TYPES = "media.types"
 #: Characters nginx would read as syntax or a variable in a quoted map entry: such a path is left out of the map.
 _UNSAFE = re.compile(r'["\\$;{}\s]')
 
@@ -160,11 +162,16 @@ def _export(manifest: Manifest, store: Store, out: Path, redirects: tuple[Redire
         count += export_media(manifest, staging)
         atomic_write(staging / MANIFEST, (json.dumps(describe(manifest), indent=1, ensure_ascii=False) + "\n").encode(), durable=False)
         newest = max((item.last_modified for item in manifest.items.values()), default=0)
-        maps = ((REDIRECTS_MAP, redirects_map(manifest, redirects)), (PAGES_MAP, pages_map(manifest)), (CACHE_MAP, cache_map(manifest)))
+        maps = (
+            (REDIRECTS_MAP, redirects_map(manifest, redirects)),
+            (PAGES_MAP, pages_map(manifest)),
+            (CACHE_MAP, cache_map(manifest)),
+            (MEDIA_TYPES, nginx_types()),
+        )
         for name, text in maps:
             atomic_write(staging / name, text.encode(), durable=False)
             os.utime(staging / name, (newest, newest))  # the same file, time included, from the same content everywhere
-        count += 4
+        count += len(maps) + 1
         os.chmod(staging, 0o755)  # mkdtemp makes it private; a web server must read it
         sync_filesystem(staging)
         if out.exists():

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from feeds.content.media import Media, MediaIndex, fill_lengths
+from feeds.content.media import TYPES, Media, MediaIndex, fill_lengths
 from feeds.errors import StorageError
 from feeds.models import Post
 from feeds.snapshot.manifest import Manifest, MediaItem, last_modified
@@ -112,3 +112,13 @@ def export_media(manifest: Manifest, folder: Path) -> int:
             shutil.copyfileobj(source, copy, 1 << 20)
         os.utime(target, (item.last_modified, item.last_modified))
     return len(manifest.media)
+
+
+def nginx_types() -> str:
+    """The media folder's types as an nginx ``types`` block, for ``location /media/`` in deploy/nginx-static.conf.
+
+    nginx picks a type by the ending after the last dot, lower-cased, as :func:`media_type` does;
+    the one longer ending (``.chapters.json``) has its own location in the configuration.
+    """
+    lines = [f'    "{media_type}" {ending[1:]};' for ending, media_type in sorted(TYPES.items()) if ending.count(".") == 1]
+    return "# Written by feeds build from feeds/content/media.py's TYPES: the media folder's types.\ntypes {\n" + "\n".join(lines) + "\n}\n"
