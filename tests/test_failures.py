@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from feeds.service import builder as builder_module
 from feeds.service.builder import Builder
 from feeds.web.app import create_app, stop
 
