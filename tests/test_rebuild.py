@@ -237,3 +237,21 @@ def test_coalescer_still_runs_the_queued_run_after_a_failure() -> None:
     release.set()
     thread.join(10)
     assert len(runs) == 2 and [str(e) for e in errors] == ["first run fails"]
+
+
+def test_a_request_that_waits_returns_when_the_run_it_queued_has_ended() -> None:
+    job, started, release, runs = _blocking_job()
+
+    coalescer = Coalescer(job)
+    first = threading.Thread(target=coalescer.request)
+    first.start()
+    assert started.wait(10)
+    answers: list[bool] = []
+    waiting = threading.Thread(target=lambda: answers.append(coalescer.request(wait=10)))
+    waiting.start()
+    wait_until(lambda: coalescer._again, 10, "the waiting request to mark one more run")
+    assert coalescer.request(wait=0.05) is False, "the run under way still blocks: this shorter wait ends first"
+    release.set()
+    waiting.join(10)
+    first.join(10)
+    assert answers == [True] and len(runs) == 2, "answered after the run it queued (the second), not before"

@@ -38,6 +38,9 @@ from feeds.snapshot.manifest import Item
 PENDING_WAIT = 0.9
 #: How long a POST /-/rebuild answered by a follower waits for the builder's scan.
 REBUILD_WAIT = 20.0
+#: How long a rebuild asked while a scan runs (one a file-system event started, say) waits for the run it queues, which
+#: sees its change, before it is answered 202 (queued); under REBUILD_WAIT, which a follower waits for the answer.
+QUEUED_WAIT = 10.0
 #: How long a stop waits at most for the build in progress to end (it ends at its next document).
 STOP_WAIT = 4.0
 #: With file-system events, one scheduled scan in this many lists the whole content folder (the safety net under the
@@ -193,7 +196,7 @@ class Leader:
         """Rescan now, in this thread, or queue one more rescan behind the one under way; say truthfully how it went."""
         before = self.builder.manifest
         self.builder.touched.add(EVERYTHING)  # asked for a scan: the folder is listed, whatever events said or not yet
-        ran = not self._stopped and self._rebuilds.request(force)
+        ran = not self._stopped and self._rebuilds.request(force, wait=QUEUED_WAIT)
         current = self.builder.manifest
         changed, version = current is not before, current.version if current else None
         if self._stopped or self.builder.activity.cancelled:
