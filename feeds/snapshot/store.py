@@ -272,7 +272,7 @@ class Store:
             others = sorted(keep_names - {m.name() for m in live})
             for manifest in live:
                 chain.update(manifest.parents)
-            for name in claimed:
+            for name in sorted(claimed, reverse=True):  # a manifest before those it was written against: none is left without them
                 if name not in keep_names and name not in chain:
                     pruned.files += _unlink(self.manifests / name)
             if others:
