@@ -172,6 +172,8 @@ class Context:
     listed_key: str = ""
     #: The sections whose posts stay out of the site's scope (``site_feeds = false``).
     left_out: frozenset[str] = frozenset()
+    #: Newest change among the published posts (the lists' and OPML's Last-Modified).
+    newest: datetime | None = None
 
     def entries(self, posts: Iterable[Post]) -> tuple[str, ...]:
         return tuple(self.entry_keys[p.id] for p in posts)
@@ -217,9 +219,14 @@ class Family:
 
 
 def context(
-    site: Site, config: Config, found: Scopes, entry_keys: Mapping[str, str], reusable: Mapping[tuple[object, ...], tuple[Doc, ...]]
+    site: Site,
+    config: Config,
+    found: Scopes,
+    entry_keys: Mapping[str, str],
+    reusable: Mapping[tuple[object, ...], tuple[Doc, ...]],
+    newest: datetime | None = None,
 ) -> Context:
-    """The context the families plan from."""
+    """The context the families plan from (``newest``: the posts' newest change, when the caller keeps it)."""
     listed = tuple(Listed(s.kind, s.slug, s.name, s.prefix, s.title, len(s.posts)) for s in found.all)
     return Context(
         site,
@@ -231,6 +238,7 @@ def context(
         listed=listed,
         listed_key=repr([(s.kind, s.slug, s.name, s.title, s.count) for s in listed]),
         left_out=frozenset(s.slug for s in config.sections if not s.site_feeds),
+        newest=newest if newest is not None else max((p.updated for p in site.posts), default=None),
     )
 
 

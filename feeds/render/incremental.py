@@ -31,6 +31,7 @@ from feeds.content.site import Site, newest_first, select
 from feeds.content.tags import TagIndex, index_counted
 from feeds.models import Post, Tag
 from feeds.options import check_redirects
+from feeds.render.counts import Counts
 from feeds.render.document import SETTINGS_FILE, Change, Doc, Family, Plan, context, doc_hash, entry_key
 from feeds.render.plan import FAMILIES, every, plan
 from feeds.render.scopes import EPOCH, Scope, Scopes, in_order, scope_of
@@ -92,30 +93,6 @@ def _live(post: Post | None, now: datetime) -> bool:
     return post is not None and not post.draft and post.published <= now
 
 
-@dataclass
-class _Counts:
-    """How often each spelling of a tag (or author name) is used by feed posts, and its first file."""
-
-    uses: dict[str, int]
-    first: dict[str, str]
-
-    def add(self, source: str, names: Iterable[str]) -> None:
-        for name in names:
-            self.uses[name] = self.uses.get(name, 0) + 1
-            if name not in self.first or source < self.first[name]:
-                self.first[name] = source
-
-    def remove(self, source: str, names: Iterable[str]) -> None:
-        for name in names:
-            left = self.uses[name] - 1
-            if left:
-                if self.first[name] == source:
-                    raise Fallback("the first file of a spelling went")
-                self.uses[name] = left
-            else:
-                del self.uses[name], self.first[name]
-
-
 class _State:
     """What the last plan was made of, kept in order for the next change."""
 
@@ -127,8 +104,8 @@ class _State:
         self.posts: list[Post] = []
         self.members: dict[str, tuple[list[_Key], list[Post]]] = {}
         self.scopes: dict[str, Scope] = {}
-        self.tags = _Counts({}, {})
-        self.authors = _Counts({}, {})
+        self.tags = Counts({}, {})
+        self.authors = Counts({}, {})
         self.ids: dict[str, str] = {}
         self.urls: dict[str, str] = {}
         #: Drafts aside, the posts not published yet, by file (when the next one falls due).
@@ -137,8 +114,10 @@ class _State:
         self.authors_of: dict[str, tuple[Tag, ...]] = {}
         self.entry_keys: dict[str, str] = {}
         #: Feed posts per language (lower case); published posts in no feed (their pages show tags of feed posts).
-        self.languages = _Counts({}, {})
+        self.languages = Counts({}, {})
         self.unfed = 0
+        #: The published posts' newest change.
+        self.newest: datetime | None = None
         self.left_out = frozenset(s.slug for s in config.sections if not s.site_feeds)
 
     @classmethod
@@ -165,6 +144,7 @@ class _State:
                 state.languages.add(post.source, [state.language(post)])
             else:
                 state.unfed += 1
+        state.newest = max((p.updated for p in site.posts), default=None)
         state.future = {p.source: p.published for p in posts if not p.draft and p.published > now}
         return state
 
@@ -233,6 +213,11 @@ class _State:
         tags = _reindexed(self.site.tags, index_counted(self.tags.uses, self.tags.first, "tag", "/tags/"), self.unfed)
         authors = _reindexed(self.site.authors, index_counted(self.authors.uses, self.authors.first, "author", "/authors/"), self.unfed)
         future = min(self.future.values(), default=None)
+        top = max((p.updated for p in added), default=None)
+        if top is not None and (self.newest is None or top >= self.newest):
+            self.newest = top  # (no post that went can have held a later change)
+        elif self.newest is not None and any(p.updated >= self.newest for p in removed):
+            self.newest = max((p.updated for p in self.posts), default=None)  # the newest change went: a pass
         site = Site(tuple(self.posts), tags, tags.problems + authors.problems, future, authors, config.author.name)
         # Each changed post's display tags, author scopes and entry key.
         for post in removed:
@@ -338,7 +323,7 @@ class _State:
         """Plan the documents the change touched, and the families that plan whole; the plan with them."""
         ordered = in_order(self.scopes.values(), site)
         found = Scopes(ordered, self.tags_of, self.authors_of)
-        made = context(site, self.config, found, self.entry_keys, {})
+        made = context(site, self.config, found, self.entry_keys, {}, self.newest)
         previous = self.plan
         by_path = dict(previous.by_path)
         total = previous.total

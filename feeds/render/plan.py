@@ -248,7 +248,7 @@ def some_scope_pages(context: Context, change: Change) -> tuple[list[Doc], set[s
 
 def lists(context: Context) -> Iterable[Doc]:
     """The HTML list of every scope of each kind (``/tags/`` always; ``/authors/``, … when there are some)."""
-    newest = max((p.updated for p in context.site.posts), default=None)
+    newest = context.newest
     for kind in KINDS[1:]:
         listed = tuple(s for s in context.listed if s.kind == kind)
         if listed or kind == "tag":
@@ -258,7 +258,7 @@ def lists(context: Context) -> Iterable[Doc]:
 
 def opml(context: Context) -> Iterable[Doc]:
     """The OPML subscription lists: one outline per scope, one list per format."""
-    newest = max((p.updated for p in context.site.posts), default=None)
+    newest = context.newest
     for path, filename in OPML_FILES.items():
         digest = context.digests.of("opml", filename, context.listed_key, str(newest))
         yield Doc(path, "opml", OPML, digest, True, newest, filename=filename, listed=context.listed)
