@@ -62,8 +62,13 @@ def _builder_pss(server: Server) -> float | None:
 
 
 def _documents(server: Server, seen: int) -> int | None:
-    """Documents the first publish after the ``seen`` earlier ones rendered at once and left for later (rendered next)."""
-    events = probe.events(server.log, {"rebuild"}, 0)[seen:]
+    """Documents the first publish after the ``seen`` earlier ones rendered at once and left for later (rendered next).
+
+    Its log line comes after the work that follows a publish (saving the index, pruning): waited for, up to 10 s.
+    """
+    deadline = time.monotonic() + 10.0
+    while not (events := probe.events(server.log, {"rebuild"}, 0)[seen:]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     return int(str(events[0]["rendered"])) + int(str(events[0]["pending"])) if events else None
 
 
