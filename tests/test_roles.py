@@ -430,9 +430,11 @@ def test_no_worker_takes_the_lock_of_a_live_builder_whose_folder_was_made_again_
     assert runtime._watcher is not None
     runtime._watcher.join()
     runtime._stop.clear()
-    snap = tmp_path / "snap"
+    snap, fresh = tmp_path / "snap", tmp_path / "fresh"
+    fresh.mkdir()
     snap.rename(tmp_path / "removed")
-    snap.mkdir()  # made again, empty: no lock held in it
+    # Made again, empty (no lock held in it), microseconds later: before the builder, which inotify wakes at once, can.
+    fresh.rename(snap)
     assert not runtime.try_lead(), "the builder still answers on its socket: the lock is not for the taking"
     wait_until(lambda: not _runtime(leader)._lock.lost(), 5.0, "the builder to hold the lock of the folder made again")
     wait_until(lambda: (snap / "current").exists(), 10.0, "the snapshot published again")
