@@ -32,6 +32,7 @@ COMMANDS = {
     "flush": "bench.flush",
     "plan": "bench.plan",
     "stop": "bench.stops",
+    "scale": "bench.scale",
     "fediverse": "bench.fediverse",
 }
 

@@ -182,7 +182,7 @@ def discover(client: Client, deadline: float) -> list[Scope]:
 
 
 def next_link(answer: Answer) -> str | None:
-    """The RFC 5005 ``next`` link of a feed page (RSS and Atom ``atom:link``, JSON Feed ``next_url``), or None."""
+    """The link to a feed's older posts (RFC 5005 ``prev-archive``, or ``next`` of paged feeds; JSON Feed ``next_url``), or None."""
     body = answer.text()
     kind = answer.headers.get("content-type", "")
     if "json" in kind:
@@ -193,7 +193,7 @@ def next_link(answer: Answer) -> str | None:
     if container is None:
         return None
     for link in container.findall(f"{ATOM}link"):
-        if link.get("rel") == "next":
+        if link.get("rel") in ("prev-archive", "next"):
             return link.get("href")
     return None
 

@@ -46,6 +46,7 @@ class Config:
     podcast: Show | None
     redirects: tuple[Redirect, ...]
     scan_interval: int
+    watch: bool
     max_file_size: int
     websub_hubs: tuple[str, ...]
     rebuild_token: str | None

@@ -24,6 +24,10 @@ MAX_YAML_EXPANSION = 100_000
 #: Nesting depth of front matter (lists and mappings within each other).
 MAX_YAML_DEPTH = 32
 
+#: Folders of the content tree the builder watches for changes (one inotify watch each); past it, the
+#: periodic scan alone finds changes. Linux allows 8,192 to 1,048,576 watches per user, shared with every program.
+MAX_WATCHED_FOLDERS = 10_000
+
 # -- Settings -------------------------------------------------------------------------------
 
 #: Posts one feed document (a current feed, an archive) may hold: ``items_per_feed`` site-wide, for tag

@@ -122,6 +122,13 @@ SETTINGS: tuple[Setting, ...] = (
         as_positive_int(1, 86400),
     ),
     Setting(
+        "watch",
+        True,
+        "Publish a change of the content folder as soon as the file is written (Linux inotify events); the scan every "
+        "`scan_interval` stays as a safety net. `false`: only the scans find changes (a folder on a network file system).",
+        as_bool,
+    ),
+    Setting(
         "max_file_size", 1024 * 1024, "Largest post file read, in bytes; larger ones are skipped and reported.", as_positive_int(1, 1 << 30)
     ),
     Setting("websub_hubs", [], "WebSub hub URLs to announce and ping when feeds change.", as_url_list),

@@ -35,7 +35,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
     shutil.copytree(SAMPLE, root / "content")
     (root / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
     # Many wrong tokens are sent on purpose here; the per-client throttle of wrong tokens has its own tests (test_abuse).
-    env = {"FEEDS_REBUILD_TOKEN": TOKEN, "FEEDS_SCAN_INTERVAL": "3600", "FEEDS_REBUILD_FAILURE_LIMIT": "0"}
+    # No file-system events either: only the requests of these tests scan (tests/test_watch.py has the events).
+    env = {"FEEDS_REBUILD_TOKEN": TOKEN, "FEEDS_SCAN_INTERVAL": "3600", "FEEDS_REBUILD_FAILURE_LIMIT": "0", "FEEDS_WATCH": "false"}
     with ServerProcess(root / "content", root / "feeds.toml", env=env) as server:
         # The server answers from its first publish on, while the start-up scan still saves and prunes: a rebuild
         # asked then is queued (202). The tests start from an idle builder: ask until one is done.
@@ -236,3 +237,21 @@ def test_coalescer_still_runs_the_queued_run_after_a_failure() -> None:
     release.set()
     thread.join(10)
     assert len(runs) == 2 and [str(e) for e in errors] == ["first run fails"]
+
+
+def test_a_request_that_waits_returns_when_the_run_it_queued_has_ended() -> None:
+    job, started, release, runs = _blocking_job()
+
+    coalescer = Coalescer(job)
+    first = threading.Thread(target=coalescer.request)
+    first.start()
+    assert started.wait(10)
+    answers: list[bool] = []
+    waiting = threading.Thread(target=lambda: answers.append(coalescer.request(wait=10)))
+    waiting.start()
+    wait_until(lambda: coalescer._again, 10, "the waiting request to mark one more run")
+    assert coalescer.request(wait=0.05) is False, "the run under way still blocks: this shorter wait ends first"
+    release.set()
+    waiting.join(10)
+    first.join(10)
+    assert answers == [True] and len(runs) == 2, "answered after the run it queued (the second), not before"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from feeds.service import builder as builder_module
 from feeds.snapshot.errors import SnapshotError
 from feeds.snapshot.manifest import FORMAT, ManifestError, dumps, loads
 from feeds.snapshot.store import Store
@@ -53,6 +54,7 @@ def test_a_torn_or_foreign_manifest_is_refused_naming_the_file(config_file: Path
 def test_prune_keeps_what_a_served_manifest_names_and_removes_the_rest(
     config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(builder_module, "MAX_DEPTH", 0)  # every manifest written whole (test_deltas_… has the changes)
     made = build(site_config(config_file, content), tmp_path / "snap")
     monkeypatch.setattr(made, "prune", lambda: True)  # the builder prunes after each publish; here the test does
     store = made.store
@@ -81,16 +83,50 @@ def test_prune_keeps_what_a_served_manifest_names_and_removes_the_rest(
     pruned = store.prune([oldest])  # the builder's own, say: a publish of it is under way
     assert pruned.held == 1 and pruned.files > 0
     assert sorted(p.name for p in store.manifests.glob("*.json")) == [names[0], names[2], names[-1]]
-    assert not any(p.exists() for p in stale) and ours.exists()
-    assert not store.object_path(orphan).exists() and not store.object_path(orphan, gzip=True).exists()
-    assert not [etag for etag in gone - kept if store.object_path(etag).exists() or store.object_path(etag, gzip=True).exists()]
+    # While a worker serves an older manifest no body goes (the builder prunes again when it is let go).
+    assert store.object_path(orphan).exists()
     for name in (names[0], names[2], names[-1]):
         manifest = store.load(name)
         assert served(store, manifest).keys() == manifest.items.keys()
         assert all(store.object_path(i.etag, gzip=True).exists() for i in manifest.items.values())
 
-    held.release()  # the follower swapped: what only that manifest named goes at the next prune
-    assert store.prune([]).held == 0
+    held.release()  # the follower swapped: the bodies only older manifests named go at the next prune
+    assert store.prune([made.manifest]).held == 0
     assert sorted(p.name for p in store.manifests.glob("*.json")) == [names[-1]]
+    assert not store.object_path(orphan).exists() and not store.object_path(orphan, gzip=True).exists()
+    assert not any(p.exists() for p in stale) and ours.exists()
+    assert not [etag for etag in gone - kept if store.object_path(etag).exists() or store.object_path(etag, gzip=True).exists()]
     assert not [etag for etag in named[names[2]] - named[names[-1]] if store.object_path(etag).exists()]
     assert Store(store.folder).load_current() == made.manifest
+
+
+def test_a_change_is_written_as_a_delta_that_a_follower_reads_alone_and_a_chain_is_bounded(
+    config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(builder_module, "MAX_DEPTH", 3)
+    made = build(site_config(config_file, content), tmp_path / "snap")
+    store = made.store
+    post = content / EDITED
+    served_now = made.manifest
+    assert served_now is not None
+    whole = 0
+    for n in range(5):
+        post.write_text(post.read_text(encoding="utf-8").replace("Idempotency", f"Idempotency {n}", 1), encoding="utf-8")
+        assert made.rescan()
+        manifest = made.manifest
+        assert manifest is not None
+        name = store.current_name()
+        assert name == manifest.name()
+        raw = (store.manifests / name).read_bytes()
+        if manifest.parents:  # the change only: the edited post's documents, not the site
+            assert json.loads(raw)["parent"] == manifest.parents[0] and len(json.loads(raw)["items"]) < len(manifest.items) / 4
+            assert len(manifest.parents) <= 3
+            with pytest.raises(ManifestError, match="read without it"):
+                loads(raw, "delta")
+        # A follower that serves the manifest before reads the change; a worker that starts reads the chain: the same.
+        assert store.load(name, served_now) == manifest == Store(store.folder).load(name)
+        served_now = manifest
+        whole += not manifest.parents
+        assert made.prune()
+        assert sorted(p.name for p in store.manifests.glob("*.json")) == sorted([name, *manifest.parents])
+    assert whole == 1, "after three changes the next manifest is written whole"

@@ -51,7 +51,9 @@ def deliver(server: WsgiServer, body: bytes, headers: dict[str, str]) -> tuple[i
 def server(tmp_path: Path) -> Iterator[WsgiServer]:
     shutil.copytree(SAMPLE, tmp_path / "content")
     (tmp_path / "feeds.toml").write_text(SITE_CONFIG, encoding="utf-8")
+    # No file-system events: only a push may publish an edit here (a replay must not; tests/test_watch.py has the events).
     env = {"FEEDS_WEBHOOK_SECRET": SECRET, "FEEDS_REBUILD_TOKEN": TOKEN, "FEEDS_SCAN_INTERVAL": "3600", "FEEDS_WORKER_HEADER": "true"}
+    env["FEEDS_WATCH"] = "false"
     process = WsgiServer("granian", tmp_path / "content", tmp_path / "feeds.toml", workers=2, env=env | {"FEEDS_POLL_LIMIT": "0"})
     # A rebuild asked while the start-up scan still saves and prunes is queued (202): start from an idle builder.
     wait_until(lambda: deliver(process, b"", {"Authorization": f"Bearer {TOKEN}"})[0] == 200, 30, "the end of the start-up scan")

@@ -32,7 +32,7 @@ from feeds.models import Problem
 # in a title does not take the whole post down.
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # In a file name, line breaks and tabs are as unwelcome as the rest (they would split report lines).
-_BAD_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+BAD_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 #: What must change for a file to be read again: size, modification time (ns), inode, git dates.
@@ -136,7 +136,7 @@ def discover(root: Path, history: Mapping[str, tuple[datetime, datetime]] | None
             rel = rel_prefix + name
             is_md = name.endswith(".md")
             # (An ASCII name is bad only if it is not printable: the regex only for the others.)
-            if not (name.isascii() and name.isprintable()) and _BAD_NAME.search(name) and (is_md or entry.is_dir()):
+            if not (name.isascii() and name.isprintable()) and BAD_NAME.search(name) and (is_md or entry.is_dir()):
                 # Undecodable bytes (kept as surrogates) or control characters in a name would
                 # corrupt every report and log line that names the file: refuse it, escaped.
                 shown = rel_prefix + _escaped(name)
@@ -192,7 +192,7 @@ def discover(root: Path, history: Mapping[str, tuple[datetime, datetime]] | None
 def _escaped(name: str) -> str:
     """Show a file name with its undecodable bytes and control characters as escapes."""
     raw = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return _BAD_NAME.sub(lambda m: f"\\x{ord(m.group()):02x}", raw)
+    return BAD_NAME.sub(lambda m: f"\\x{ord(m.group()):02x}", raw)
 
 
 def read_text(file: SourceFile, config: Config, problems: list[Problem]) -> str:

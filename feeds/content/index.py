@@ -10,7 +10,7 @@ last good version, and that version survives restarts: the caller saves
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packe
 from feeds.config import Config
 from feeds.content.errors import ContentRootError
 from feeds.content.files import Listing, SourceFile, Stamp, discover
+from feeds.content.looking import look_up
 from feeds.content.post import Loaded, load
 from feeds.models import Post, Problem
 
@@ -61,6 +62,8 @@ class Scan:
     content_time: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     #: Posts served from their last good version.
     kept: tuple[Kept, ...] = ()
+    #: What changed, by relative path: (the post published before, the post published now), None for none.
+    delta: Mapping[str, tuple[Post | None, Post | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,53 +96,82 @@ class ContentIndex:
     #: Files whose entry changed since :meth:`saved` was last told (None: every entry, e.g. nothing saved yet).
     _unsaved: set[str] | None = field(default=None, repr=False)
     _last: tuple[list[Problem], int, Scan] | None = field(default=None, repr=False)
+    #: The post each file publishes now (its own or its last good version), and the files with problems or kept posts.
+    _published: dict[str, Post] = field(default_factory=dict, repr=False)
+    _troubled: set[str] = field(default_factory=set, repr=False)
 
     def scan(
         self,
         root: Path | None = None,
         content_time: datetime | None = None,
         history: Mapping[str, tuple[datetime, datetime]] | None = None,
+        paths: Collection[str] | None = None,
     ) -> Scan:
         """Scan ``root`` (the content folder by default); raise ContentRootError if it cannot be read.
 
         For a git checkout, ``content_time`` (the commit time) replaces the files' modification
         times as the content clock (a checkout's files have the checkout's times, different on every
         host), and ``history`` gives each file's first and last commit, its default dates.
+        ``paths`` (relative, from file-system events) limits the scan to those files: nothing
+        else is listed, and a path that is anything but a post file or gone lists the folder whole.
         """
         if root is None:
             if not isinstance(self.config.content_dir, Path):
                 raise ValueError("a git content_dir is scanned from its checkout: pass root")
             root = self.config.content_dir
-        listing = discover(root, history)
-        if not listing.files and not listing.empty_ok and any(k.last_good for k in self._known.values()):
-            # An unmounted volume often leaves an empty mount point behind: never turn that
-            # into empty feeds unless the folder says so (the marker file, `feeds empty`).
-            raise ContentRootError(
-                root,
-                f"content folder has no posts now but had {len(self._known)}; keeping the last snapshot "
-                "(to publish an empty site on purpose, run `feeds empty`)",
-            )
-        changed, removed = self._update(listing)
-        newest = content_time or datetime.fromtimestamp(listing.newest_ns / 1e9, UTC).replace(microsecond=0)
-        folder_problems = list(listing.problems)
-        if not changed and not removed and self._last is not None and self._last[:2] == (folder_problems, listing.newest_ns):
+        looked = None
+        if paths is not None and self._last is not None and history is None and content_time is None:
+            looked = look_up(root, paths)
+        if looked is not None and (looked.files or len(looked.gone) < len(self._known)):
+            changed, removed = self._update_some(looked.files, looked.gone)
+            assert self._last is not None  # (looked only when there was a last scan)
+            folder_problems, newest_ns = self._last[0], max(self._last[1], looked.newest_ns)
+        else:
+            listing = discover(root, history)
+            if not listing.files and not listing.empty_ok and any(k.last_good for k in self._known.values()):
+                # An unmounted volume often leaves an empty mount point behind: never turn that
+                # into empty feeds unless the folder says so (the marker file, `feeds empty`).
+                raise ContentRootError(
+                    root,
+                    f"content folder has no posts now but had {len(self._known)}; keeping the last snapshot "
+                    "(to publish an empty site on purpose, run `feeds empty`)",
+                )
+            changed, removed = self._update(listing)
+            folder_problems, newest_ns = list(listing.problems), listing.newest_ns
+        newest = content_time or datetime.fromtimestamp(newest_ns / 1e9, UTC).replace(microsecond=0)
+        if not changed and not removed and self._last is not None and self._last[:2] == (folder_problems, newest_ns):
             return self._last[2]  # nothing read again: the very same posts and problems, nothing changed
+        touched = (*changed, *removed)
+        before = {rel: self._published.get(rel) for rel in touched}
+        for rel in touched:
+            self._derive(rel)
+        delta = {rel: (was, now) for rel, was in before.items() if was != (now := self._published.get(rel))}
         problems = list(folder_problems)
-        posts: list[Post] = []
         kept: list[Kept] = []
-        for rel in sorted(self._known):
+        for rel in sorted(self._troubled):
             known = self._known[rel]
             problems.extend(known.loaded.problems)
-            if known.loaded.post is not None:
-                posts.append(known.loaded.post)
-            elif known.last_good is not None:
-                posts.append(known.last_good)
+            if known.loaded.post is None and known.last_good is not None:
                 problems.append(Problem(rel, 1, KEPT_MESSAGE))
                 reason = next((p.message for p in known.loaded.problems if p.severity == "error"), "cannot be read")
                 kept.append(Kept(known.last_good, reason, known.broken_since or self.clock()))
-        result = Scan(tuple(posts), tuple(problems), tuple(changed), tuple(removed), newest, tuple(kept))
-        self._last = (folder_problems, listing.newest_ns, replace(result, changed=(), removed=()))
+        posts = tuple(self._published.values()) if looked is not None else tuple(self._published[rel] for rel in sorted(self._published))
+        result = Scan(posts, tuple(problems), tuple(changed), tuple(removed), newest, tuple(kept), delta)
+        self._last = (folder_problems, newest_ns, replace(result, changed=(), removed=(), delta={}))
         return result
+
+    def _derive(self, rel: str) -> None:
+        """Bring the published post and the troubled files of ``rel`` in step with its entry."""
+        known = self._known.get(rel)
+        post = None if known is None else known.loaded.post or known.last_good
+        if post is None:
+            self._published.pop(rel, None)
+        else:
+            self._published[rel] = post
+        if known is not None and (known.loaded.problems or (known.loaded.post is None and known.last_good is not None)):
+            self._troubled.add(rel)
+        else:
+            self._troubled.discard(rel)
 
     def _update(self, listing: Listing) -> tuple[list[str], list[str]]:
         """Read new and changed files; mark listed-but-unreadable ones broken; forget deleted ones."""
@@ -162,6 +194,21 @@ class ContentIndex:
         removed = sorted(gone - troubled)
         for rel in removed:
             del self._known[rel]
+        if self._unsaved is not None:
+            self._unsaved.update(changed, removed)
+        return changed, removed
+
+    def _update_some(self, files: Sequence[SourceFile], gone: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Read the given files if their stamp changed; forget the gone ones (the events' part of :meth:`_update`)."""
+        known_files = self._known
+        stale = [f for f in files if (known := known_files.get(f.rel)) is None or known.stamp != f.stamp]
+        changed = []
+        for file, loaded in zip(stale, self.load_many(stale, self.config) if stale else [], strict=True):
+            self._remember(file.rel, file.stamp, loaded)
+            changed.append(file.rel)
+        removed = sorted(rel for rel in gone if rel in known_files)
+        for rel in removed:
+            del known_files[rel]
         if self._unsaved is not None:
             self._unsaved.update(changed, removed)
         return changed, removed
@@ -204,6 +251,9 @@ class ContentIndex:
             known = {rel: k for rel, entry in known.items() if (k := self._again(rel, entry)) is not None}
         self._known = known
         self._last = None
+        self._published, self._troubled = {}, set()
+        for rel in known:
+            self._derive(rel)
         self._unsaved = None if fresh else set()
 
     def _again(self, rel: str, known: Known) -> Known | None:

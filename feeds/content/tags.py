@@ -6,7 +6,7 @@ import functools
 import hashlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from feeds.models import Post, Problem, Tag
@@ -81,6 +81,11 @@ def index_names(named: Iterable[tuple[str, tuple[str, ...]]], kind: str, prefix:
                 uses[name] = count + 1
                 if source < first_of[name]:
                     first_of[name] = source
+    return index_counted(uses, first_of, kind, prefix)
+
+
+def index_counted(uses: Mapping[str, int], first_of: Mapping[str, str], kind: str, prefix: str) -> TagIndex:
+    """:func:`index_names` from each spelling's number of uses and first file (a planner that keeps them counts changes only)."""
     spellings: dict[str, dict[str, int]] = defaultdict(dict)
     sources: dict[str, str] = {}
     for name, count in uses.items():

@@ -13,156 +13,65 @@ comparing digests.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from functools import lru_cache
+from collections.abc import Iterable, Mapping
 
 from feeds import urls
 from feeds.config import Config
 from feeds.content.site import Site
-from feeds.fingerprint import code_digest, settings_digest
-from feeds.models import FeedPage, Post, Problem, Tag
+from feeds.models import FeedPage, Post, Problem
 from feeds.options import check_redirects
-from feeds.render.activity import ACTIVITY_JSON
-from feeds.render.activity import pages as outbox_pages
+from feeds.render.articles import fediverse, some_fediverse
+from feeds.render.document import (
+    ACTIVITY,
+    ARCHIVE_MAX_AGE,
+    HTML,
+    OPML,
+    OPML_FILES,
+    SETTINGS_FILE,
+    VIEW_FILE,
+    VIEWS,
+    Change,
+    Context,
+    Doc,
+    Every,
+    Family,
+    Listed,
+    Plan,
+    Some,
+    cache_max_age,
+    context,
+    entry_key,
+    site_path,
+    version_of,
+    view_path,
+)
 from feeds.render.formats import FORMATS
-from feeds.render.scopes import KINDS, Scope, Scopes, scopes
+from feeds.render.scopes import KINDS, Scope, scopes
 
-HTML = "text/html; charset=utf-8"
-OPML = "text/x-opml; charset=utf-8"
-#: Browser views of feeds live under this prefix; the web layer never serves it directly.
-VIEWS = "/_views"
-VIEW_FILE = "view.html"
-#: The fediverse's documents (Articles, outboxes) live under this prefix + a public path: an Article at
-#: ``/_activity/ap/objects/<id>`` (its id) and at ``/_activity<post path>`` (negotiated at the post's URL), an
-#: outbox at ``/_activity/ap/site/outbox``. Like the views, only the app serves them, so none is exported.
-ACTIVITY = "/_activity"
-#: OPML subscription lists by path, each naming one format's URL of every scope.
-OPML_FILES = {"/feeds.opml": "feed.xml", "/feeds-atom.opml": "atom.xml", "/feeds-json.opml": "feed.json"}
-#: Cache lifetime (seconds) of an archive that has a successor: its posts stay in it for good (RFC 5005 §4),
-#: only an edit of one of them changes its bytes, and a cache may show that edit this much later.
-ARCHIVE_MAX_AGE = 86400
-#: Where settings problems are reported (``feeds.toml:1: redirects: …``).
-SETTINGS_FILE = "feeds.toml"
-
-
-def cache_max_age(path: str, exists: Callable[[str], bool], scan_interval: int) -> int:
-    """How long caches may keep ``path``: long for an archive whose successor exists (it is full for good), else ``scan_interval``."""
-    parts = urls.split_feed_path(path)
-    if parts is None:
-        return scan_interval
-    prefix, filename, number = parts
-    if number is None:
-        return scan_interval
-    return ARCHIVE_MAX_AGE if exists(urls.feed_path(prefix, filename, number + 1)) else scan_interval
-
-
-def view_path(prefix: str, archive: int | None = None) -> str:
-    """The path under which the browser view of a scope's current feed (or one archive) is stored."""
-    return VIEWS + urls.feed_path(prefix, VIEW_FILE, archive)
-
-
-@dataclass(frozen=True)
-class Listed:
-    """One scope as the index, the lists and OPML name it."""
-
-    kind: str
-    slug: str
-    name: str
-    prefix: str
-    title: str
-    count: int
-
-
-@dataclass(frozen=True)
-class Doc:
-    """One document to render: its path, its inputs and the digest of those inputs."""
-
-    path: str
-    #: ``feed`` (a format of a feed document), ``view`` (its browser view), ``home``, ``list``, ``scope``, ``opml``, ``post``;
-    #: ``article``, ``outbox`` and ``outbox-page`` with ``fediverse`` on.
-    kind: str
-    media_type: str
-    digest: str
-    #: Needed first: every current feed and view, the HTML pages and OPML (published before archives and post pages).
-    first: bool
-    #: Newest change among the posts the document shows (for Last-Modified).
-    newest: datetime | None
-    #: The feed document (without entries) for feeds, views and scope pages; its posts and their display tags.
-    page: FeedPage | None = None
-    posts: tuple[Post, ...] = ()
-    post_tags: tuple[tuple[Tag, ...], ...] = ()
-    #: The feed format's file name (``feed.xml``) for feeds; the OPML's feed file name for OPML; the kind of a list.
-    filename: str | None = None
-    #: The scopes a list, the index or OPML names; a scope page's or an outbox's own scope; a post page's sections and
-    #: authors; the site's scope for an Article addressed to the site's followers.
-    listed: tuple[Listed, ...] = ()
-    #: Posts in the scope (scope pages, outboxes).
-    count: int = 0
-    #: An outbox page's number (1 = the oldest).
-    number: int = 0
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Every document of a site, first-needed ones first, and the site's version."""
-
-    docs: tuple[Doc, ...]
-    #: Hash of every document's digest: equal content, settings and code give an equal version everywhere.
-    version: str
-    by_path: Mapping[str, Doc] = field(default_factory=dict)
-    #: The documents of each feed document and post page by what they are made of, for the next plan to reuse.
-    pages: Mapping[tuple[object, ...], tuple[Doc, ...]] = field(default_factory=dict, repr=False)
-    #: Each scope's post count and items per feed, by prefix (old ``/page/N/`` URLs are mapped with them).
-    counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
-    #: Problems of the settings against the documents (a redirect to nothing, a post page on another document's path).
-    problems: tuple[Problem, ...] = ()
-
-    def find(self, path: str) -> Doc | None:
-        return self.by_path.get(path)
-
-
-class _Digests:
-    """Digests of document inputs under this code and these settings."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-
-    def of(self, *parts: str) -> str:
-        digest = hashlib.sha256(self.base.encode())
-        for part in parts:
-            digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
-        return digest.hexdigest()[:32]
-
-
-@dataclass
-class Context:
-    """What every family plans from: the site, the settings, its scopes, and what the previous plan lends."""
-
-    site: Site
-    config: Config
-    scopes: Scopes
-    #: Per post id: its record's digest and its display tags, what an entry's bytes depend on.
-    entry_keys: Mapping[str, str]
-    digests: _Digests
-    reusable: Mapping[tuple[object, ...], tuple[Doc, ...]]
-    #: Filled by the feed family: the documents of each feed document by key.
-    pages: dict[tuple[object, ...], tuple[Doc, ...]] = field(default_factory=dict)
-    #: Every scope as listed (in :data:`KINDS` order), and a key of their counts.
-    listed: tuple[Listed, ...] = ()
-    listed_key: str = ""
-
-    def entries(self, posts: Iterable[Post]) -> tuple[str, ...]:
-        return tuple(self.entry_keys[p.id] for p in posts)
-
-    def tags(self, posts: Iterable[Post]) -> tuple[tuple[Tag, ...], ...]:
-        return tuple(self.scopes.tags_of[p.id] for p in posts)
-
-
-#: A family of documents: planned from the context, in the order they are served first.
-Family = Callable[[Context], Iterable[Doc]]
+# Named here for the modules that plan or serve documents (their vocabulary is in feeds.render.document).
+__all__ = [
+    "ACTIVITY",
+    "ARCHIVE_MAX_AGE",
+    "FAMILIES",
+    "HTML",
+    "OPML",
+    "OPML_FILES",
+    "VIEWS",
+    "VIEW_FILE",
+    "Change",
+    "Context",
+    "Doc",
+    "Every",
+    "Family",
+    "Listed",
+    "Plan",
+    "Some",
+    "cache_max_age",
+    "check_redirects",
+    "every",
+    "plan",
+    "view_path",
+]
 
 
 def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
@@ -173,28 +82,25 @@ def plan(site: Site, config: Config, previous: Plan | None = None) -> Plan:
     """
     found = scopes(site, config)
     tags_of = found.tags_of
-    entry_keys = {post.id: post.digest + "".join(f"\x1e{t.slug}\x1f{t.name}" for t in tags_of[post.id]) for post in site.posts}
-    listed = tuple(Listed(s.kind, s.slug, s.name, s.prefix, s.title, len(s.posts)) for s in found.all)
-    context = Context(
-        site,
-        config,
-        found,
-        entry_keys,
-        _Digests(f"{code_digest()}:{settings_digest(config)}"),
-        previous.pages if previous is not None else {},
-        listed=listed,
-        listed_key=repr([(s.kind, s.slug, s.name, s.title, s.count) for s in listed]),
-    )
+    entry_keys = {post.id: entry_key(post, tags_of[post.id]) for post in site.posts}
+    made = context(site, config, found, entry_keys, previous.pages if previous is not None else {})
     first: list[Doc] = []
     later: list[Doc] = []
-    for family in FAMILIES.values():
-        for doc in family(context):
+    whole: dict[str, frozenset[str]] = {}
+    for name, family in FAMILIES.items():
+        docs = list(every(family)(made))
+        if not isinstance(family, Family) or family.some is None:
+            whole[name] = frozenset(doc.path for doc in docs)
+        for doc in docs:
             (first if doc.first else later).append(doc)
     by_path, problems = _unique(first + later)
-    docs = tuple(by_path.values())
-    version = hashlib.sha256("".join(f"{d.path}\0{d.digest}\n" for d in docs).encode("utf-8", "surrogatepass")).hexdigest()[:16]
     counts = {s.prefix: (len(s.posts), s.size) for s in found.all}
-    return Plan(docs, version, by_path, context.pages, counts, problems + tuple(check_redirects(config.redirects, by_path, SETTINGS_FILE)))
+    redirects = tuple(check_redirects(config.redirects, by_path, SETTINGS_FILE))
+    return Plan(by_path, version_of(by_path.values()), made.pages, counts, problems + redirects, found, whole, len(problems))
+
+
+def every(family: Family | Every) -> Every:
+    return family.every if isinstance(family, Family) else family
 
 
 def _unique(docs: list[Doc]) -> tuple[dict[str, Doc], tuple[Problem, ...]]:
@@ -218,88 +124,131 @@ def scope_feeds(context: Context) -> Iterable[Doc]:
 
 
 def _scope_feeds(context: Context, scope: Scope) -> Iterable[Doc]:
+    # The current feed (the newest posts), then archive k = oldest-first posts [(k-1)N, kN), newest first inside.
+    yield from feed_chunk(context, scope, None)
+    for number in range(scope.archives, 0, -1):
+        yield from feed_chunk(context, scope, number)
+
+
+def feed_chunk(context: Context, scope: Scope, number: int | None) -> tuple[Doc, ...]:
+    """The documents of one feed document of ``scope`` (None: the current feed; else that archive), in every format."""
     config, posts, size = context.config, scope.posts, scope.size
     count, archives = len(posts), scope.archives
-    scope_key = ""
+    start, end = (0, min(size, count)) if number is None else (count - number * size, count - (number - 1) * size)
+    chunk = posts[start:end]
+    # An archive's bytes depend on its posts and on whether its successor exists (next-archive), never on
+    # later posts; the current feed's on the number of archives (prev-archive) and the scope's newest change.
+    links = archives if number is None else number < archives
     entry_keys = context.entry_keys
-    keys = [entry_keys[p.id] for p in posts]  # once per scope; each document's key is a slice of it
-    # The current feed (the newest posts), then archive k = oldest-first posts [(k-1)N, kN), newest first inside.
-    chunks: list[tuple[int | None, int, int]] = [(None, 0, min(size, count))]
-    chunks += [(k, count - k * size, count - (k - 1) * size) for k in range(archives, 0, -1)]
-    for number, start, end in chunks:
-        # An archive's bytes depend on its posts and on whether its successor exists (next-archive), never on
-        # later posts; the current feed's on the number of archives (prev-archive) and the scope's newest change.
-        links = archives if number is None else number < archives
-        key = (scope.prefix, number, links, scope.newest if number is None else None, *keys[start:end])
-        known = context.reusable.get(key)
-        if known is not None:
-            context.pages[key] = known
-            yield from known
-            continue
-        chunk = posts[start:end]
-        newest = max((p.updated for p in chunk), default=None)
-        page = FeedPage(
-            title=scope.title,
-            description=scope.description,
-            site_url=config.site_url,
-            prefix=scope.prefix,
-            entries=(),
-            updated=scope.newest if number is None else (newest or scope.newest),
-            archive=number,
-            archives=archives,
-            authors=(config.author,),
-            language=scope.language,
-            kind=scope.kind,
-            full=scope.options.feed_content == "full",
-            hubs=config.websub_hubs,
-            icon=urls.absolute_or_as_is(config.site_url, config.icon) if config.icon else None,
-            favicon=urls.absolute_or_as_is(config.site_url, config.favicon) if config.favicon else None,
-            podcast=scope.podcast,
+    key = (scope.prefix, number, links, scope.newest if number is None else None, *[entry_keys[p.id] for p in chunk])
+    known = context.reusable.get(key)
+    if known is not None:
+        context.pages[key] = known
+        return known
+    newest = max((p.updated for p in chunk), default=None)
+    page = FeedPage(
+        title=scope.title,
+        description=scope.description,
+        site_url=config.site_url,
+        prefix=scope.prefix,
+        entries=(),
+        updated=scope.newest if number is None else (newest or scope.newest),
+        archive=number,
+        archives=archives,
+        authors=(config.author,),
+        language=scope.language,
+        kind=scope.kind,
+        full=scope.options.feed_content == "full",
+        hubs=config.websub_hubs,
+        icon=urls.absolute_or_as_is(config.site_url, config.icon) if config.icon else None,
+        favicon=urls.absolute_or_as_is(config.site_url, config.favicon) if config.favicon else None,
+        podcast=scope.podcast,
+    )
+    inputs = context.digests.of(scope.key, str(number), str(links), page.updated.isoformat(), *key[4:])  # type: ignore[arg-type]
+    chunk_tags = context.tags(chunk)
+    first = number is None
+    made = [
+        Doc(
+            urls.feed_path(scope.prefix, fmt.filename, number),
+            "feed",
+            fmt.media_type,
+            context.digests.of("feed", fmt.filename, inputs),
+            first,
+            newest,
+            page,
+            chunk,
+            chunk_tags,
+            fmt.filename,
         )
-        scope_key = scope_key or scope.key
-        inputs = context.digests.of(scope_key, str(number), str(links), page.updated.isoformat(), *key[4:])  # type: ignore[arg-type]
-        chunk_tags = context.tags(chunk)
-        first = number is None
-        made = [
-            Doc(
-                urls.feed_path(scope.prefix, fmt.filename, number),
-                "feed",
-                fmt.media_type,
-                context.digests.of("feed", fmt.filename, inputs),
-                first,
-                newest,
-                page,
-                chunk,
-                chunk_tags,
-                fmt.filename,
-            )
-            for fmt in FORMATS.values()
-        ]
-        made.append(
-            Doc(view_path(scope.prefix, number), "view", HTML, context.digests.of("view", inputs), first, newest, page, chunk, chunk_tags)
-        )
-        context.pages[key] = tuple(made)
-        yield from made
+        for fmt in FORMATS.values()
+    ]
+    made.append(
+        Doc(view_path(scope.prefix, number), "view", HTML, context.digests.of("view", inputs), first, newest, page, chunk, chunk_tags)
+    )
+    context.pages[key] = tuple(made)
+    return context.pages[key]
+
+
+def _chunk_paths(prefix: str, number: int | None) -> list[str]:
+    return [urls.feed_path(prefix, fmt.filename, number) for fmt in FORMATS.values()] + [view_path(prefix, number)]
+
+
+def some_scope_feeds(context: Context, change: Change) -> tuple[list[Doc], set[str]]:
+    """The feed documents a change touched: each changed scope's current feed and the archives holding changed positions."""
+    docs: list[Doc] = []
+    gone: set[str] = set()
+    by_prefix = context.scopes.by_prefix
+    for prefix, span in change.scopes.items():
+        scope = by_prefix[prefix]
+        archives, before = scope.archives, change.archives_before(prefix)
+        numbers: set[int] = set(range(1, archives + 1))
+        if span is not None:
+            lo, hi = span
+            numbers = set(range(lo // scope.size + 1, min(hi // scope.size + 1, archives) + 1))
+            if before != archives and min(before, archives) >= 1:
+                numbers.add(min(before, archives))  # the archive that gained or lost its successor (next-archive)
+        docs += feed_chunk(context, scope, None)
+        for number in sorted(numbers, reverse=True):
+            docs += feed_chunk(context, scope, number)
+        for number in range(archives + 1, before + 1):
+            gone.update(_chunk_paths(prefix, number))
+    for prefix in change.gone:
+        for number in [None, *range(1, change.archives_before(prefix) + 1)]:
+            gone.update(_chunk_paths(prefix, number))
+    return docs, gone
 
 
 def scope_pages(context: Context) -> Iterable[Doc]:
     """The index (``/``) and each other scope's HTML page: its feeds and its newest posts."""
     for scope, listed in zip(context.scopes.all, context.listed, strict=True):
-        shown = scope.posts[: scope.size]
-        entries = context.entries(shown)
-        newest = scope.newest if scope.posts else None
-        if scope.kind == "site":
-            digest = context.digests.of("home", context.listed_key, *entries)
-            yield Doc("/", "home", HTML, digest, True, newest, posts=shown, post_tags=context.tags(shown), listed=context.listed)
-            continue
-        digest = context.digests.of("scope", repr(listed), *entries)
-        tags = context.tags(shown)
-        yield Doc(scope.prefix, "scope", HTML, digest, True, newest, posts=shown, post_tags=tags, listed=(listed,), count=len(scope.posts))
+        yield scope_page(context, scope, listed)
+
+
+def scope_page(context: Context, scope: Scope, listed: Listed) -> Doc:
+    """The HTML page of one scope (the index for the site)."""
+    shown = scope.posts[: scope.size]
+    entries = context.entries(shown)
+    newest = scope.newest if scope.posts else None
+    if scope.kind == "site":
+        digest = context.digests.of("home", context.listed_key, *entries)
+        return Doc("/", "home", HTML, digest, True, newest, posts=shown, post_tags=context.tags(shown), listed=context.listed)
+    digest = context.digests.of("scope", repr(listed), *entries)
+    tags = context.tags(shown)
+    return Doc(scope.prefix, "scope", HTML, digest, True, newest, posts=shown, post_tags=tags, listed=(listed,), count=len(scope.posts))
+
+
+def some_scope_pages(context: Context, change: Change) -> tuple[list[Doc], set[str]]:
+    """The index (its list of scopes may have changed) and the pages of the scopes a change touched."""
+    listed_of = {listed.prefix: listed for listed in context.listed}
+    by_prefix = context.scopes.by_prefix
+    prefixes = {"/", *change.scopes}
+    docs = [scope_page(context, by_prefix[prefix], listed_of[prefix]) for prefix in prefixes if prefix in by_prefix]
+    return docs, set(change.gone)
 
 
 def lists(context: Context) -> Iterable[Doc]:
     """The HTML list of every scope of each kind (``/tags/`` always; ``/authors/``, … when there are some)."""
-    newest = max((p.updated for p in context.site.posts), default=None)
+    newest = context.newest
     for kind in KINDS[1:]:
         listed = tuple(s for s in context.listed if s.kind == kind)
         if listed or kind == "tag":
@@ -309,7 +258,7 @@ def lists(context: Context) -> Iterable[Doc]:
 
 def opml(context: Context) -> Iterable[Doc]:
     """The OPML subscription lists: one outline per scope, one list per format."""
-    newest = max((p.updated for p in context.site.posts), default=None)
+    newest = context.newest
     for path, filename in OPML_FILES.items():
         digest = context.digests.of("opml", filename, context.listed_key, str(newest))
         yield Doc(path, "opml", OPML, digest, True, newest, filename=filename, listed=context.listed)
@@ -317,83 +266,51 @@ def opml(context: Context) -> Iterable[Doc]:
 
 def post_pages(context: Context) -> Iterable[Doc]:
     """Each published post's HTML page at its URL, when ``permalink`` is a path of this site."""
-    config = context.config
-    if not config.post_pages:
+    if not context.config.post_pages:
         return
     by_prefix = {s.prefix: s for s in context.listed}
-    authors_of, tags_of, entry_keys = context.scopes.authors_of, context.scopes.tags_of, context.entry_keys
     for post in context.site.posts:
-        path = _site_path(config.site_url, post.url)
-        if path is None:
-            continue
-        # The page links to its authors' and section's pages (their names and paths are part of its bytes, not
-        # their post counts); every author a post names in a feed is a scope, a section is one if it has feed posts.
-        section = urls.scope_prefix("section", post.section) if post.section is not None else None
-        key = ("post", path, entry_keys[post.id], authors_of[post.id], section in by_prefix)
-        known = context.reusable.get(key)
-        if known is None:
-            links = [urls.scope_prefix("author", a.slug) for a in authors_of[post.id]] + ([section] if section else [])
-            listed = tuple(by_prefix[prefix] for prefix in links if prefix in by_prefix)
-            digest = context.digests.of("post", entry_keys[post.id], repr([(s.prefix, s.name) for s in listed]))
-            known = (Doc(path, "post", HTML, digest, False, post.updated, posts=(post,), post_tags=(tags_of[post.id],), listed=listed),)
-        context.pages[key] = known
-        yield from known
+        yield from post_page(context, post, by_prefix)
 
 
-@lru_cache(maxsize=1 << 17)
-def _site_path(site_url: str, url: str) -> str | None:
-    return urls.site_path(site_url, url)
+def post_page(context: Context, post: Post, by_prefix: Mapping[str, Listed]) -> tuple[Doc, ...]:
+    """The page of one post (none when its URL is not a path of this site)."""
+    path = site_path(context.config.site_url, post.url)
+    if path is None:
+        return ()
+    authors_of, tags_of, entry_keys = context.scopes.authors_of, context.scopes.tags_of, context.entry_keys
+    # The page links to its authors' and section's pages (their names and paths are part of its bytes, not
+    # their post counts); every author a post names in a feed is a scope, a section is one if it has feed posts.
+    section = urls.scope_prefix("section", post.section) if post.section is not None else None
+    key = ("post", path, entry_keys[post.id], authors_of[post.id], section in by_prefix)
+    known = context.reusable.get(key)
+    if known is None:
+        links = [urls.scope_prefix("author", a.slug) for a in authors_of[post.id]] + ([section] if section else [])
+        listed = tuple(by_prefix[prefix] for prefix in links if prefix in by_prefix)
+        digest = context.digests.of("post", entry_keys[post.id], repr([(s.prefix, s.name) for s in listed]))
+        known = (Doc(path, "post", HTML, digest, False, post.updated, posts=(post,), post_tags=(tags_of[post.id],), listed=listed),)
+    context.pages[key] = known
+    return known
 
 
-def fediverse(context: Context) -> Iterable[Doc]:
-    """With ``fediverse`` on: the site's and each tag's outbox, paged like their archives, and each feed post's Article.
-
-    An Article is at its id's path and at its post's path (negotiated at the post's URL); the newest are needed first.
-    """
-    if not context.config.fediverse:
-        return
-    accounts = [(s, listed) for s, listed in zip(context.scopes.all, context.listed, strict=True) if s.kind in ("site", "tag")]
-    for scope, listed in accounts:
-        yield from _outbox(context, scope, listed)
-    site = context.listed[:1] if accounts and accounts[0][0].kind == "site" else ()
-    in_site = {p.id for p in accounts[0][0].posts} if site else set()
-    for number, post in enumerate(p for p in context.site.posts if p.feed):
-        key = ("article", post.id, context.entry_keys[post.id], post.id in in_site, number < context.config.items_per_feed, post.url)
-        known = context.reusable.get(key)
-        if known is None:
-            paths = [urls.object_path(post.id), _site_path(context.config.site_url, post.url) if context.config.post_pages else None]
-            audience = site if post.id in in_site else ()
-            doc = Doc("", "article", ACTIVITY_JSON, context.digests.of(*map(str, key[:4])), bool(key[4]), post.updated, posts=(post,))
-            known = tuple(
-                replace(doc, path=ACTIVITY + p, post_tags=(context.scopes.tags_of[post.id],), listed=audience) for p in paths if p
-            )
-        context.pages[key] = known
-        yield from known
-
-
-def _outbox(context: Context, scope: Scope, listed: Listed) -> Iterable[Doc]:
-    actor, count, size = urls.actor_path(scope.slug or None), len(scope.posts), scope.size
-    last = outbox_pages(count, size)
-    digest = context.digests.of("outbox", actor, str(count), str(last))
-    yield Doc(ACTIVITY + urls.outbox_path(actor), "outbox", ACTIVITY_JSON, digest, True, scope.newest, listed=(listed,), count=count)
-    for number in range(last, 0, -1):  # page k: the oldest-first posts [(k-1)N, kN), newest first
-        chunk = scope.posts[max(0, count - number * size) : count - (number - 1) * size]
-        key = ("outbox-page", actor, number, number < last, *context.entries(chunk))
-        known = context.reusable.get(key)
-        if known is None:
-            path, newest = ACTIVITY + urls.outbox_path(actor, number), max(p.updated for p in chunk)
-            doc = Doc(path, "outbox-page", ACTIVITY_JSON, context.digests.of(*map(str, key)), number == last, newest, posts=chunk)
-            known = (replace(doc, post_tags=context.tags(chunk), listed=(listed,), count=count, number=number),)
-        context.pages[key] = known
-        yield from known
+def some_post_pages(context: Context, change: Change) -> tuple[list[Doc], set[str]]:
+    """The pages of the posts a change touched (the planner re-plans everything when a post's author or section pages come or go)."""
+    if not context.config.post_pages:
+        return [], set()
+    by_prefix = {s.prefix: s for s in context.listed}
+    docs = [doc for post in change.posts for doc in post_page(context, post, by_prefix)]
+    gone = {path for post in change.removed if (path := site_path(context.config.site_url, post.url)) is not None}
+    return docs, gone
 
 
 #: The document families, in the order their documents are planned (and, within first and later, published).
-FAMILIES: dict[str, Family] = {
-    "feeds": scope_feeds,
-    "scope pages": scope_pages,
+#: A family may also be a plain function (planned whole at every change); one that can plan only what a change
+#: touched is a :class:`Family` with ``some``, whose documents must then equal those planned whole (tests/test_incremental.py).
+FAMILIES: dict[str, Family | Every] = {
+    "feeds": Family(scope_feeds, some_scope_feeds),
+    "scope pages": Family(scope_pages, some_scope_pages),
     "lists": lists,
     "opml": opml,
-    "post pages": post_pages,
-    "fediverse": fediverse,
+    "post pages": Family(post_pages, some_post_pages),
+    "fediverse": Family(fediverse, some_fediverse),
 }

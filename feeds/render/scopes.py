@@ -7,9 +7,10 @@ posts. A post with ``feed: false`` is in no scope; a section with
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from feeds import urls
 from feeds.config import Config
@@ -77,6 +78,10 @@ class Scopes:
     def of_kind(self, kind: str) -> list[Scope]:
         return [scope for scope in self.all if scope.kind == kind]
 
+    @cached_property
+    def by_prefix(self) -> dict[str, Scope]:
+        return {scope.prefix: scope for scope in self.all}
+
 
 def scopes(site: Site, config: Config) -> Scopes:
     """Every scope of ``site`` under ``config``; tag, author, section and language scopes have at least one post."""
@@ -106,18 +111,7 @@ def scopes(site: Site, config: Config) -> Scopes:
             by_language.setdefault((post.language or config.language).lower(), []).append(post)
 
     made = [_scope(config, "site", "", config.title, in_site)]
-    for slug, posts in sorted(by_section.items()):
-        section = config.section(slug)
-        made.append(
-            _scope(
-                config,
-                "section",
-                slug,
-                section.title if section and section.title else slug,
-                posts,
-                section.description if section else None,
-            )
-        )
+    made += [section_scope(config, slug, posts) for slug, posts in sorted(by_section.items())]
     names = {tag.slug: tag.name for tag in site.authors.tags}
     made += [_scope(config, "author", slug, names[slug], posts) for slug, posts in by_author.items() if posts]
     made += [_scope(config, "tag", tag.slug, tag.name, by_tag[tag.slug]) for tag in site.tags.tags if by_tag[tag.slug]]
@@ -125,6 +119,32 @@ def scopes(site: Site, config: Config) -> Scopes:
         spelled = {(post.language or config.language).lower(): post.language or config.language for post in site.posts}
         made += [_scope(config, "language", tag, spelled[tag], posts) for tag, posts in sorted(by_language.items())]
     return Scopes(tuple(made), tags_of, authors_of)
+
+
+def in_order(made: Iterable[Scope], site: Site) -> tuple[Scope, ...]:
+    """Scopes in the order :func:`scopes` makes them (:data:`KINDS`; sections and languages by slug, tags and authors as indexed)."""
+    by_kind: dict[str, list[Scope]] = {kind: [] for kind in KINDS}
+    for scope in made:
+        by_kind[scope.kind].append(scope)
+    authors = {t.slug: n for n, t in enumerate(site.authors.tags)}
+    tags = {t.slug: n for n, t in enumerate(site.tags.tags)}
+    by_kind["section"].sort(key=lambda s: s.slug)
+    by_kind["author"].sort(key=lambda s: authors[s.slug])
+    by_kind["tag"].sort(key=lambda s: tags[s.slug])
+    by_kind["language"].sort(key=lambda s: s.slug)
+    return tuple(scope for kind in KINDS for scope in by_kind[kind])
+
+
+def section_scope(config: Config, slug: str, posts: Sequence[Post], newest: datetime | None = None) -> Scope:
+    """The scope of the section ``slug`` (its title and description from the settings)."""
+    section = config.section(slug)
+    title = section.title if section and section.title else slug
+    return _scope(config, "section", slug, title, posts, section.description if section else None, newest)
+
+
+def scope_of(config: Config, kind: str, slug: str, name: str, posts: Sequence[Post], newest: datetime | None = None) -> Scope:
+    """One scope of any kind (``newest``: its newest change, when the caller knows it)."""
+    return section_scope(config, slug, posts, newest) if kind == "section" else _scope(config, kind, slug, name, posts, None, newest)
 
 
 _DESCRIPTIONS = {
@@ -135,7 +155,9 @@ _DESCRIPTIONS = {
 }
 
 
-def _scope(config: Config, kind: str, slug: str, name: str, posts: Sequence[Post], description: str | None = None) -> Scope:
+def _scope(
+    config: Config, kind: str, slug: str, name: str, posts: Sequence[Post], description: str | None = None, newest: datetime | None = None
+) -> Scope:
     title = config.title if kind == "site" else f"{config.title}: {name}"
     if description is None:
         description = config.description if kind == "site" else _DESCRIPTIONS[kind].format(name=name, site=config.title)
@@ -149,6 +171,6 @@ def _scope(config: Config, kind: str, slug: str, name: str, posts: Sequence[Post
         posts=tuple(posts),
         options=config.options(kind, slug),
         language=name if kind == "language" else config.language,
-        newest=max((p.updated for p in posts), default=EPOCH),
+        newest=newest if newest is not None else max((p.updated for p in posts), default=EPOCH),
         podcast=config.show(kind, slug),
     )

@@ -25,25 +25,27 @@ from feeds import log
 from feeds.config import Config
 from feeds.content.errors import ContentRootError
 from feeds.content.index import ContentIndex, Scan
-from feeds.content.site import select
 from feeds.errors import FeedsError, StorageError
 from feeds.models import Post
-from feeds.render.plan import Doc, Plan, plan
+from feeds.render.incremental import Planner
+from feeds.render.plan import Plan
 from feeds.render.store import RenderStore
 from feeds.service import report, state
 from feeds.service.activity import Activity
+from feeds.service.assemble import assemble, item_of
 from feeds.service.errors import Cancelled, RewrittenHistory
 from feeds.service.heap import settle_heap
 from feeds.service.pool import Pool
-from feeds.service.pruner import Pruner
+from feeds.service.pruner import Dropped, Pruner
 from feeds.service.rendering import Renderer
 from feeds.service.report import Failures
 from feeds.service.sources import Source, Sync
-from feeds.snapshot.diff import diff, same
+from feeds.service.watch import EVERYTHING, Paths, Touched
+from feeds.snapshot.diff import same
 from feeds.snapshot.errors import SnapshotError
-from feeds.snapshot.manifest import Item, KeptPost, Manifest, dumps, last_modified
+from feeds.snapshot.manifest import MAX_DEPTH, Changes, Item, Manifest, dumps, dumps_delta
 from feeds.snapshot.media import MediaFolder
-from feeds.snapshot.store import Store, Stored
+from feeds.snapshot.store import Store
 
 #: Older pages rendered per step of :meth:`Builder.complete`; a rescan can run between two steps.
 CHUNK = 96
@@ -80,14 +82,21 @@ class Builder:
     _late: dict[tuple[str, str], Item] = field(default_factory=dict, init=False, repr=False)
     _late_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _failures: Failures = field(default_factory=Failures, init=False, repr=False)
+    _scan_waiting: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
     _scans: int = field(default=0, init=False, repr=False)
     #: The posts of the site a plan was made from (the renderings it needs).
     _shown: tuple[Plan | None, tuple[Post, ...]] = field(default=(None, ()), init=False, repr=False)
     _pruner: Pruner = field(init=False, repr=False)
+    _dropped: Dropped = field(default_factory=Dropped, init=False, repr=False)
+    #: Plans each change from the previous plan; the files events named since the last scan, and whether events report
+    #: every change of the content folder (then scans look only where they point) (``feeds.service.watch``).
+    planner: Planner = field(init=False, repr=False)
+    touched: Touched = field(default_factory=Touched, init=False, repr=False)
+    watching: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.config, self.renders, self.store, self.pool, lambda post: self.index.body(post))
-        self.index = ContentIndex(self.config, load_many=self.renderer.load_many)
+        self.index, self.planner = ContentIndex(self.config, load_many=self.renderer.load_many), Planner(self.config)
         self.pool.on_step = self.activity.step
         self._pruner = Pruner(self.prune)
         if self.manifest is None:
@@ -98,20 +107,18 @@ class Builder:
         # builder): unflushed then, they may be empty after a power loss. Never trust them: write them again.
         self._prune_soon()
 
-    @property
-    def error(self) -> str | None:
-        """Why the last scan, rebuild or publish failed (None: it did not)."""
-        return self._failures.error
+    error = property(lambda self: self._failures.error, doc="Why the last scan, rebuild or publish failed (None: it did not).")
 
     # -- scanning and publishing --------------------------------------------------------
 
     def rescan(self, force: bool = False) -> bool:
         """Scan now; publish page 1s and HTML pages if anything changed. Returns whether a new snapshot was published.
 
-        Never raises for bad content, a vanished folder or a full disk: the published snapshot stays as it is.
-        A stop (:meth:`cancel`) ends it between two documents, with nothing of it published.
-        """
+        Never raises for bad content, a vanished folder or a full disk: the published snapshot stays as it is. A stop
+        (:meth:`cancel`) ends it between two documents, with nothing of it published."""
+        self._scan_waiting.set()  # the older pages' loop lets this scan in at its next chunk
         with self._lock:
+            self._scan_waiting.clear()
             started = time.perf_counter()
             try:
                 self.activity.doing("scanning")
@@ -126,12 +133,21 @@ class Builder:
 
     def _rescan(self, force: bool, started: float) -> bool:
         now = self.clock()
+        if self._scans == 0 and self.manifest is None:  # a cold start: the helpers start with the scan, if it is big
+            self.renderer.warm_up(self.config.content_dir)
         try:
             source = self.source(self.manifest.commit if self.manifest else None)
             if source.rewritten_from is not None and not force:
                 raise RewrittenHistory(source.rewritten_from, source.commit or "")
-            scan = self.index.scan(source.root, source.content_time, source.history)
-            media_changed = self.media.scan(source.root)
+            paths: Paths = self.touched.take()  # what events named; all of it when not watching, forced or first
+            paths = None if force or not self.watching or self._scans == 0 else paths
+            try:
+                scan = self.index.scan(source.root, source.content_time, source.history, paths)
+            except BaseException:
+                self.touched.add(EVERYTHING)  # what the events named is not lost with this scan
+                raise
+            if media_changed := self.media.scan(source.root):  # (a few files: listed at every scan)
+                self.planner.forget()  # an enclosure's length may change in any post: planned from scratch
             scanned = time.perf_counter()
         except Cancelled:
             raise
@@ -169,70 +185,52 @@ class Builder:
             return False
         self.activity.doing("publishing")
         try:
-            self._publish(manifest, plan_)
+            manifest = self._publish(manifest, plan_)
         except SnapshotError as e:
             return self._unwritten(e, now)
         self._recovered(now)
+        report.notify(self.listeners, current, manifest)  # first: this worker serves it at once, the hubs hear of it
         report.new_problems(current, manifest)  # what the published snapshot leaves out, said at once
         state.save(self.state_dir, self.config, self.index)
         if manifest.complete:  # else complete() prunes after the older pages
             self._clean()  # leftovers of failed or killed publishes, and what only older snapshots named
         report.rebuilt(current, manifest, scan, rendered, scanned - started, time.perf_counter() - started)
-        report.notify(self.listeners, current, manifest)
         settle_heap()
         return True
 
     def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
-        """Plan the site, reuse what is published, render what is needed first; return the new manifest."""
-        site = select(self.media.posts(scan.posts, self.config.site_url), now, self.config.author.name)
-        plan_ = plan(site, self.config, self.plan)
-        self._shown = (plan_, site.posts)
-        previous = self.manifest
-        planned = diff(plan_, previous, self._late)
-        items, pending, todo = planned.reused, planned.pending, planned.render
-        content_time = scan.content_time
-        for doc, stored in self.renderer.docs(todo):
-            old = previous.items.get(doc.path) if previous else None
-            items[doc.path] = self._item(doc, stored, (old.etag, old.last_modified) if old else (None, 0), content_time, now)
-        ordered = {doc.path: items[doc.path] for doc in plan_.docs if doc.path in items}
-        manifest = Manifest(
-            version=plan_.version,
-            seq=(previous.seq + 1) if previous else 1,
-            built_at=now,
-            items=ordered,
-            pending=pending,
-            post_count=len(site.posts),
-            tags=site.tags.tags,
-            problems=scan.problems + self.media.now.problems + site.problems + plan_.problems,
-            kept=tuple(KeptPost(k.post.source, k.post.title, k.reason, k.since) for k in scan.kept),
-            next_change=site.next_change,
-            content_time=content_time,
-            commit=source.commit,
-            scopes=plan_.counts,
-            **self.media.fields(previous, content_time, source.content_time is None, now),
-        )
-        return manifest, plan_, len(todo)
+        """Plan the site (what changed, when the planner can), reuse what is published, render what is needed first."""
+        media, site_url = self.media, self.config.site_url
+        delta = {path: (media.post(old, site_url), media.post(new, site_url)) for path, (old, new) in scan.delta.items()}
+        try:
+            planned = self.planner.plan(media.posts(scan.posts, site_url), delta, now, self.plan)
+        except BaseException:
+            self.planner.forget()  # (its state may be half brought up to date)
+            raise
+        self._shown = (planned.plan, planned.site.posts)
+        manifest, rendered = assemble(planned, scan, source, now, self.manifest, self._late, self.renderer, media)
+        return manifest, planned.plan, rendered
 
-    def _item(self, doc: Doc, stored: Stored, previous: tuple[str | None, int], content_time: datetime, now: datetime) -> Item:
-        modified = last_modified(previous, stored.etag, content_time, doc.newest, now)
-        return Item(doc.path, doc.media_type, stored.etag, modified, stored.size, stored.gzip_size, doc.digest)
-
-    def _publish(self, manifest: Manifest, plan_: Plan | None = None) -> None:
+    def _publish(self, manifest: Manifest, plan_: Plan | None = None) -> Manifest:
         # The builder answers for the new snapshot before any worker can see it (a follower asking for one
         # of its pending pages must never get the previous snapshot's bytes).
-        before = self.manifest, self.plan
+        before, prior = (self.manifest, self.plan), self.manifest
+        chain = (prior.name(), *prior.parents) if prior is not None and manifest.changes is not None else ()
+        manifest = replace(manifest, parents=chain if len(chain) <= MAX_DEPTH else ())  # written as its change: followers read that
         self.manifest, self.plan = manifest, plan_ or self.plan
         try:
-            self.store.publish(manifest, dumps(manifest))
+            self.store.publish(manifest, dumps_delta(manifest) if manifest.parents else dumps(manifest))
         except SnapshotError:
             self.manifest, self.plan = before
             with self._late_lock:
                 self._late.clear()  # a failed flush discards new bodies (Store.publish): render them again
             raise
-        with self._late_lock:
-            named = {(path, item.digest) for path, item in manifest.items.items()}
-            self._late = {key: item for key, item in self._late.items() if key not in named and key[0] in manifest.pending}
+        self._dropped.published(before[0], manifest)
+        with self._late_lock:  # (what is named now is no longer late; in time of the late pages, not of the site)
+            items, pending = manifest.items, manifest.pending
+            self._late = {k: i for k, i in self._late.items() if k[0] in pending and getattr(items.get(k[0]), "digest", None) != k[1]}
         log.event("publish", version=manifest.version, seq=manifest.seq, documents=len(manifest.items), pending=len(manifest.pending))
+        return manifest
 
     def forget_disk(self, reason: str) -> None:
         """Forget what this builder wrote to disk (the snapshot folder was removed): the next scan renders and publishes it all again."""
@@ -247,12 +245,13 @@ class Builder:
     def complete(self) -> bool:
         """Render the older pages of the published snapshot and publish it complete; return whether it is complete.
 
-        Works a chunk at a time, releasing the lock in between so a rescan (an edit)
-        never waits for a whole cold build; a stop (:meth:`cancel`) ends it between two documents.
-        """
+        Works a chunk at a time, letting a waiting rescan (an edit) in between: it never waits for a whole cold build;
+        a stop (:meth:`cancel`) ends it between two documents."""
         try:
             while True:
                 self.activity.step()
+                while self._scan_waiting.is_set():  # (a lock is not fair: give a waiting scan its turn)
+                    time.sleep(0.001)
                 with self._lock:
                     done = self._complete_chunk()
                 if done is not None:
@@ -289,7 +288,7 @@ class Builder:
             return self._unwritten(e, now)
         for doc, stored in rendered:
             waiting = manifest.pending[doc.path]
-            item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, now)
+            item = item_of(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, now)
             with self._late_lock:
                 self._late[(doc.path, doc.digest)] = item
         return None
@@ -298,13 +297,12 @@ class Builder:
         items = dict(manifest.items)
         for path, waiting in manifest.pending.items():
             items[path] = self._late[(path, waiting.digest)]
-        assert self.plan is not None
-        ordered = {doc.path: items[doc.path] for doc in self.plan.docs}
-        complete = replace(manifest, items=ordered, pending={}, seq=manifest.seq + 1)
+        rendered = frozenset(manifest.pending)  # (listed after the rest: no pass over the whole plan to order them)
+        complete = replace(manifest, items=items, pending={}, seq=manifest.seq + 1, changes=Changes(rendered, unpending=rendered))
         self.activity.step()
         self.activity.doing("publishing")
         try:
-            self._publish(complete)
+            complete = self._publish(complete)
         except SnapshotError as e:
             return self._unwritten(e, self.clock())
         self._recovered(self.clock())
@@ -334,7 +332,7 @@ class Builder:
         if item is not None:
             return item
         ((_, stored),) = self.renderer.docs([doc], parallel=False)
-        item = self._item(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, self.clock())
+        item = item_of(doc, stored, (waiting.previous_etag, waiting.previous_modified), manifest.content_time, self.clock())
         with self._late_lock:
             self._late.setdefault((path, doc.digest), item)
             return self._late[(path, doc.digest)]
@@ -347,7 +345,7 @@ class Builder:
         self.renderer.docs([doc], parallel=False)
         return item
 
-    # -- stopping ------------------------------------------------------------------------
+    # -- stopping, failures, logs, listeners --------------------------------------------
 
     def cancel(self) -> None:
         """Stop building for good: the build in progress ends between two documents; the helper processes end now."""
@@ -362,8 +360,6 @@ class Builder:
         self._lock.release()
         return True
 
-    # -- failures, logs, listeners ------------------------------------------------------
-
     def _failed(self, event: str, error: str, now: datetime, cause: str, **fields: Any) -> bool:
         """Keep serving what is published; log the cause once (not at every retry)."""
         self.last_scan = now
@@ -371,6 +367,7 @@ class Builder:
         return False
 
     def _unwritten(self, e: StorageError, now: datetime) -> bool:
+        self._dropped.etags = None  # what the failed attempt wrote: the next prune looks at every file (and temporary one)
         return self._failed("publish_failed", f"publish failed: {e}", now, e.cause or e.message, path=e.path, reason=e.message)
 
     def _recovered(self, now: datetime, settled: bool = True) -> None:
@@ -384,13 +381,17 @@ class Builder:
             live = [m for m in (self.manifest,) if m is not None]
             with self._late_lock:
                 extra = [item.etag for item in self._late.values()]
-            return not self.store.prune(live, extra).held
+            only = self._dropped.next()  # what the publishes dropped, or now and then every body
+            done = not self.store.prune(live, extra, only=only).held
+            if done:
+                self._dropped.pruned(only)
+            return done
 
     def _clean(self) -> None:
-        """After a complete snapshot is published: prune the snapshot folder, and the renderings no post of it needs."""
+        """After a complete snapshot is published: prune the snapshot folder, and (now and then) the renderings no post needs."""
         self._prune_soon()
         shown_plan, posts = self._shown
-        if shown_plan is self.plan and posts:
+        if shown_plan is self.plan and posts and self._dropped.sweeping():
             self.renderer.prune(posts)
 
     def _prune_soon(self) -> None:

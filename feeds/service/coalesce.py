@@ -14,8 +14,9 @@ class Coalescer:
     ``request()`` runs the job in the caller's thread when idle (looping while
     more requests came in during a run) and returns True; when a run is under
     way it marks one more run as due (forced if any request asked for force)
-    and returns False at once. ``changed`` says whether any run of the last
-    request's loop returned true.
+    and returns False at once — or, given ``wait``, once that run has ended
+    (True) or after ``wait`` seconds (False). ``changed`` says whether any run
+    of the last request's loop returned true.
     """
 
     job: Callable[[bool], object]
@@ -26,13 +27,18 @@ class Coalescer:
     #: Runs completed so far (failed ones included).
     runs: int = field(default=0, init=False)
     changed: bool = field(default=False, init=False)
+    _ended: threading.Condition = field(init=False, repr=False)
 
-    def request(self, force: bool = False) -> bool:
+    def __post_init__(self) -> None:
+        self._ended = threading.Condition(self._lock)
+
+    def request(self, force: bool = False, wait: float = 0.0) -> bool:
         with self._lock:
             if self._running:
                 self._again = True
                 self._force |= force
-                return False
+                due = self.runs + 2  # the run under way ends, then the one marked due (it sees what this caller asks for)
+                return wait > 0 and self._ended.wait_for(lambda: self.runs >= due, wait)
             self._running = True
         error: Exception | None = None
         changed = False
@@ -44,6 +50,7 @@ class Coalescer:
             with self._lock:
                 # Decide and release in one step, so a request arriving now is never lost.
                 self.runs += 1
+                self._ended.notify_all()
                 again, self._again = self._again, False
                 force, self._force = self._force, False
                 self._running = again

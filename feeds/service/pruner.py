@@ -15,11 +15,49 @@ import time
 from collections.abc import Callable
 
 from feeds.service.served import HOLD_AFTER, POLL
+from feeds.snapshot.manifest import Manifest
 
 #: The first retry, when the other workers have swapped and let go of the previous manifest.
 FIRST_RETRY = HOLD_AFTER + 4 * POLL
 #: Retries after a publish, each twice as far as the one before (about 2.5 minutes in all).
 TRIES = 7
+#: One prune in this many looks at every body of the snapshot folder and every rendering (the others at what publishes dropped).
+SWEEP_EVERY = 16
+
+
+class Dropped:
+    """The bodies the publishes since the last prune no longer name, so a prune looks at those, not at every file."""
+
+    def __init__(self) -> None:
+        #: Their ETags (None: unknown, the next prune looks at every body).
+        self.etags: set[str] | None = None
+        self.prunes = 0
+
+    def published(self, old: Manifest | None, new: Manifest) -> None:
+        """``new`` was published over ``old``: remember the bodies it no longer names (from what it says it changed)."""
+        changes = new.changes
+        if old is None or changes is None or self.etags is None:
+            self.etags = None
+            return
+        for path in changes.items | changes.removed:
+            if (was := old.items.get(path)) is not None and ((now := new.items.get(path)) is None or now.etag != was.etag):
+                self.etags.add(was.etag)
+
+    def next(self) -> set[str] | None:
+        """What the next prune looks at: the dropped bodies, or (None) every body, one time in SWEEP_EVERY."""
+        self.prunes += 1
+        return None if self.etags is None or self.sweeping() else set(self.etags)
+
+    def sweeping(self) -> bool:
+        """Whether the last prune looked at everything (the renderings are pruned then too): the first, then one in SWEEP_EVERY."""
+        return (self.prunes - 1) % SWEEP_EVERY == 0
+
+    def pruned(self, only: set[str] | None) -> None:
+        """A prune removed what it looked at."""
+        if only is None:
+            self.etags = set()
+        elif self.etags is not None:
+            self.etags -= only
 
 
 class Pruner:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 from feeds.config import Config
 from feeds.content.files import SourceFile
+from feeds.content.looking import at_least
 from feeds.content.post import Loaded
 from feeds.errors import FeedsError
 from feeds.fsutil import abandoned, is_temporary
@@ -79,6 +81,11 @@ class Renderer:
             else:
                 done = jobs.render_posts(work, folder, hosts)
             self._rendered.update(done)
+
+    def warm_up(self, root: object) -> None:
+        """Start the helper processes now, alongside the first scan, if the content folder ``root`` looks big enough to need them."""
+        if isinstance(root, Path) and at_least(root, START_POOL["files"]):
+            self.pool.warm_up()
 
     def load_many(self, files: Sequence[SourceFile], config: Config) -> list[Loaded]:
         """Parse post files (the content index's ``load_many``)."""

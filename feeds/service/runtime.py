@@ -29,12 +29,15 @@ from feeds.service.host import HostLock, answering
 from feeds.service.roles import Follower, Leader, Role, StatusFields
 from feeds.service.served import POLL, Served
 from feeds.service.status import StatusFile
+from feeds.service.watch import Signals, signals
 from feeds.service.wire import BuilderStatus, RebuildAnswer
 from feeds.snapshot.manifest import Item, Manifest
 from feeds.snapshot.store import Store
 
 #: Makes this host's builder when this worker takes the lock, starting from the manifest it serves.
 BuilderFactory = Callable[[Manifest | None], Builder]
+#: Seconds between a worker's looks at the snapshot folder when inotify wakes it at every change there.
+IDLE_POLL = 0.5
 #: How long a request waits for a body that went missing (a removed snapshot folder, published again).
 REAPPEAR_WAIT = 1.0
 #: How long a worker that found the lock free waits for an answer from a builder still alive (its folder removed).
@@ -72,6 +75,7 @@ class Runtime:
         self._stopping = threading.Lock()
         self._stopped = False
         self._watcher: threading.Thread | None = None
+        self._signals: Signals | None = None
 
     @property
     def store(self) -> Store:
@@ -111,6 +115,8 @@ class Runtime:
         Safe to call twice and from two threads (a stop signal, the exit hooks): the second waits for the first.
         """
         self._stop.set()  # first of all: from now on this worker never takes the builder lock
+        if self._signals is not None:
+            self._signals.close()
         with self._stopping:
             if self._stopped:
                 return
@@ -166,17 +172,38 @@ class Runtime:
     # -- following the published snapshot ------------------------------------------------
 
     def _watch(self) -> None:
-        while not self._stop.wait(POLL):
-            try:
-                self.served.follow()
-                self._read_status()
-                role = self.role
-                if isinstance(role, Leader):
-                    role.watch()
+        # Woken by inotify when the builder swaps ``current``, writes its status or lets go of the lock (a builder that
+        # ends closes it); then looking every IDLE_POLL is enough (an idle worker costs next to nothing). Else every POLL.
+        woken: Signals | None = None
+        try:
+            while not self._stop.is_set():
+                if woken is None or woken.lost:
+                    if woken is not None:
+                        woken.release()
+                    woken = self._signals = signals(self.folder)
+                if woken is None:
+                    self._stop.wait(POLL)
                 else:
-                    self.try_lead(following=True)
-            except Exception:  # the watcher must outlive any surprise
-                logging.getLogger("feeds").exception("snapshot watcher failed")
+                    woken.wait(IDLE_POLL)
+                if self._stop.is_set():
+                    break
+                self._look()
+        finally:
+            if woken is not None:
+                woken.release()
+
+    def _look(self) -> None:
+        """Serve what is published, read the builder's status, lead or watch the folder as the builder (one look)."""
+        try:
+            self.served.follow()
+            self._read_status()
+            role = self.role
+            if isinstance(role, Leader):
+                role.watch()
+            else:
+                self.try_lead(following=True)
+        except Exception:  # the watcher must outlive any surprise
+            logging.getLogger("feeds").exception("snapshot watcher failed")
 
     def follow(self) -> None:
         """Serve the published manifest if it changed (a readlink; the manifest is read only on a change)."""

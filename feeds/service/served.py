@@ -58,7 +58,7 @@ class Served:
         started = time.perf_counter()
         held = self.store.hold(name)  # before reading it: from now on the builder keeps what it names
         try:
-            manifest = self.store.load(name)
+            manifest = self.store.load(name, self.current)  # a change against the served one: only the change is read
         except SnapshotError as e:
             if held is not None:
                 held.release()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from feeds import log, urls
 from feeds.render.formats import FORMATS
+from feeds.snapshot.diff import changed_items
 from feeds.snapshot.manifest import Manifest
 
 
@@ -35,13 +36,11 @@ def changed_topics(old: Manifest | None, new: Manifest, site_url: str) -> list[s
     if old is None:
         return []
     topics = []
-    for path, item in new.items.items():
+    for path in changed_items(old, new):
         parts = urls.split_feed_path(path)
         if parts is None or parts[1] not in FORMATS or parts[2] is not None:  # archives are not topics
             continue
-        before = old.items.get(path)
-        if before is None or before.etag != item.etag:
-            topics.append(urls.absolute(site_url, path))
+        topics.append(urls.absolute(site_url, path))
     return topics
 
 

@@ -9,11 +9,11 @@ which are then rendered at once so the change is complete in one publish.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from feeds.render.plan import Doc, Plan
-from feeds.snapshot.manifest import Item, Manifest, Pending
+from feeds.snapshot.manifest import Changes, Item, Manifest, Pending
 
 #: An edit that changes up to this many older pages renders them with the page 1s (one publish, no pending pages).
 SMALL_CHANGE = 64
@@ -27,6 +27,8 @@ class Diff:
     render: list[Doc]
     #: Documents left for later (by path).
     pending: dict[str, Pending]
+    #: The paths whose item or pending document may differ from the published ones (None: any).
+    touched: set[str] | None = None
 
 
 def diff(plan: Plan, published: Manifest | None, late: Mapping[tuple[str, str], Item]) -> Diff:
@@ -62,6 +64,58 @@ def diff(plan: Plan, published: Manifest | None, late: Mapping[tuple[str, str], 
     return Diff(reused, render, pending)
 
 
+def diff_some(changed: list[Doc], removed: set[str], published: Manifest, late: Mapping[tuple[str, str], Item]) -> Diff:
+    """:func:`diff` for a plan that says which documents it planned again (``changed``) and which it dropped (``removed``).
+
+    In time of the change: the published items and pending documents are taken over as
+    they are (copied, not compared), and only the named documents are looked at, with the
+    same rules as :func:`diff`, so the result is the one :func:`diff` gives for the whole plan.
+    """
+    reused = dict(published.items)
+    pending = dict(published.pending)
+    for path in removed:
+        reused.pop(path, None)
+        pending.pop(path, None)
+    render: list[Doc] = []
+    edits: list[Doc] = []
+    for doc in changed:
+        old = published.items.get(doc.path)
+        if old is not None and old.digest == doc.digest:
+            reused[doc.path] = old
+            pending.pop(doc.path, None)
+            continue
+        reused.pop(doc.path, None)
+        pending.pop(doc.path, None)
+        known = late.get((doc.path, doc.digest))
+        if known is not None:
+            reused[doc.path] = known
+            continue
+        if doc.first:
+            render.append(doc)
+            continue
+        waiting = published.pending.get(doc.path)
+        if waiting is None and (old is not None or published.complete):
+            edits.append(doc)
+            continue
+        pending[doc.path] = pending_of(doc, old, waiting)
+    if len(edits) <= SMALL_CHANGE:
+        render += edits
+    else:
+        for doc in edits:
+            pending[doc.path] = pending_of(doc, published.items.get(doc.path), None)
+    return Diff(reused, render, pending, removed | {doc.path for doc in changed})
+
+
+def changes_of(published: Manifest, items: Mapping[str, Item], pending: Mapping[str, Pending], touched: set[str]) -> Changes:
+    """What a manifest of ``items`` and ``pending`` changed against ``published``, looking only at the ``touched`` paths."""
+    return Changes(
+        frozenset(p for p in touched if p in items and published.items.get(p) != items[p]),
+        frozenset(p for p in touched if p not in items and p in published.items),
+        frozenset(p for p in touched if p in pending and published.pending.get(p) != pending[p]),
+        frozenset(p for p in touched if p not in pending and p in published.pending),
+    )
+
+
 def pending_of(doc: Doc, old: Item | None, waiting: Pending | None) -> Pending:
     """A document left for later, remembering the validators its path had (Last-Modified never goes backwards)."""
     if waiting is not None:
@@ -80,10 +134,11 @@ def same(old: Manifest, new: Manifest, *, media_files: bool = True) -> bool:
         return False
     if media_files and (old.media != new.media or old.media_root != new.media_root):
         return False
+    changes = new.changes  # (when known, the documents are compared in time of the change)
     return (
         old.version == new.version
-        and old.items == new.items
-        and old.pending.keys() == new.pending.keys()
+        and (not (changes.items or changes.removed) if changes is not None else old.items == new.items)
+        and (not (changes.pending or changes.unpending) if changes is not None else old.pending.keys() == new.pending.keys())
         and old.problems == new.problems
         and [(k.path, k.reason) for k in old.kept] == [(k.path, k.reason) for k in new.kept]
         and old.next_change == new.next_change
@@ -91,8 +146,19 @@ def same(old: Manifest, new: Manifest, *, media_files: bool = True) -> bool:
     )
 
 
+def changed_items(old: Manifest | None, new: Manifest) -> list[str]:
+    """Paths of the items whose bytes differ between two manifests (new or changed).
+
+    In time of the change when ``new`` was written as its change against ``old`` (it knows its changes).
+    """
+    before = old.items if old else {}
+    paths: Iterable[str] = new.items
+    if old is not None and new.changes is not None and new.parents[:1] == (old.name(),):
+        paths = sorted(new.changes.items)
+    return [path for path in paths if (prior := before.get(path)) is None or prior.etag != new.items[path].etag]
+
+
 def changed_paths(old: Manifest | None, new: Manifest) -> list[str]:
     """Paths whose bytes differ between two manifests (new, changed or newly pending)."""
     before = old.items if old else {}
-    changed = [path for path, item in new.items.items() if (prior := before.get(path)) is None or prior.etag != item.etag]
-    return changed + [path for path in new.pending if path not in before or old is None or path not in old.pending]
+    return changed_items(old, new) + [path for path in new.pending if path not in before or old is None or path not in old.pending]

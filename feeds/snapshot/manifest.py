@@ -11,7 +11,7 @@ worker needs to answer a request is here; the bytes stay on disk.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,9 @@ from feeds.snapshot.errors import ManifestError
 #: Bumped when the shape changes; a reader refuses other formats (and the builder rebuilds).
 FORMAT = 3
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: A manifest is written as the change against the one before it (a delta) until this many deltas follow a whole one;
+#: a worker that serves the one before reads only the change, one that starts reads the whole one and the deltas.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,18 @@ class KeptPost:
 
 
 @dataclass(frozen=True)
+class Changes:
+    """What a manifest changed against the one before it, by path (written as a delta instead of whole)."""
+
+    #: Items added or replaced, and items gone.
+    items: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    #: Pending documents added or replaced, and pending ones gone (rendered or dropped).
+    pending: frozenset[str] = frozenset()
+    unpending: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A published snapshot: every document by path, and what /healthz reports about it."""
 
@@ -131,6 +146,10 @@ class Manifest:
     #: The media folder's files by URL path, and the folder (on this host) they are read from.
     media: Mapping[str, MediaItem] = field(default_factory=dict)
     media_root: str | None = None
+    #: Not part of what it says: the file names of the manifests it was written as a change against, the nearest first
+    #: (they are kept while it is), and what it changed against the one before (None: unknown, written whole).
+    parents: tuple[str, ...] = field(default=(), compare=False)
+    changes: Changes | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # However many problems the content has, /healthz, the log and the manifest file stay small.
@@ -194,13 +213,8 @@ def last_modified(previous: tuple[str | None, int], etag: str, content_time: dat
 # -- JSON ------------------------------------------------------------------------------
 
 
-def dumps(manifest: Manifest) -> bytes:
-    """Serialize ``manifest`` (compact: one array per document, media types in a table)."""
-    types: dict[str, int] = {}
-    every = [i.media_type for i in manifest.items.values()] + [p.media_type for p in manifest.pending.values()]
-    for media_type in every + [m.media_type for m in manifest.media.values()]:
-        types.setdefault(media_type, len(types))
-    data = {
+def _header(manifest: Manifest, types: dict[str, int]) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "format": FORMAT,
         "version": manifest.version,
         "seq": manifest.seq,
@@ -215,21 +229,66 @@ def dumps(manifest: Manifest) -> bytes:
         "kept": [[k.path, k.title, k.reason, k.since.isoformat()] for k in manifest.kept],
         "omitted": [manifest.errors_omitted, manifest.warnings_omitted, manifest.kept_omitted],
         "media_types": list(types),
-        "items": [[i.path, types[i.media_type], i.etag, i.last_modified, i.size, i.gzip_size, i.digest] for i in manifest.items.values()],
-        "pending": [[p.path, types[p.media_type], p.digest, p.previous_etag, p.previous_modified] for p in manifest.pending.values()],
     }
     # Optional in format 3: absent for a site without a media folder (its manifest is byte for byte what it was), and
     # ignored by a reader that predates them, so a worker of the previous release keeps serving documents during a deploy.
+    # The media folder is a few files: a delta carries its rows whole too.
     if manifest.media_root is not None:
         data["media_root"] = manifest.media_root
         data["media"] = [
             [m.path, types[m.media_type], m.etag, m.last_modified, m.size, m.mtime_ns, m.inode] for m in manifest.media.values()
         ]
+    return data
+
+
+def _types(items: list[Item], pending: list[Pending], media: Iterable[MediaItem]) -> dict[str, int]:
+    types: dict[str, int] = {}
+    for media_type in [i.media_type for i in items] + [p.media_type for p in pending] + [m.media_type for m in media]:
+        types.setdefault(media_type, len(types))
+    return types
+
+
+def _rows(items: list[Item], pending: list[Pending], types: dict[str, int]) -> tuple[list[list[Any]], list[list[Any]]]:
+    return (
+        [[i.path, types[i.media_type], i.etag, i.last_modified, i.size, i.gzip_size, i.digest] for i in items],
+        [[p.path, types[p.media_type], p.digest, p.previous_etag, p.previous_modified] for p in pending],
+    )
+
+
+def _encode(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def loads(raw: bytes, where: str = "manifest") -> Manifest:
-    """Read a manifest written by :func:`dumps`; ManifestError names ``where`` when it cannot."""
+def dumps(manifest: Manifest) -> bytes:
+    """Serialize ``manifest`` whole (compact: one array per document, media types in a table)."""
+    items, pending = list(manifest.items.values()), list(manifest.pending.values())
+    types = _types(items, pending, manifest.media.values())
+    data = _header(manifest, types)
+    data["items"], data["pending"] = _rows(items, pending, types)
+    return _encode(data)
+
+
+def dumps_delta(manifest: Manifest) -> bytes:
+    """Serialize ``manifest`` as its :attr:`~Manifest.changes` against its first parent (the manifest before it)."""
+    changes = manifest.changes
+    if changes is None or not manifest.parents:
+        raise ValueError("a delta needs the changes against a parent")
+    items = [manifest.items[path] for path in sorted(changes.items)]
+    pending = [manifest.pending[path] for path in sorted(changes.pending)]
+    types = _types(items, pending, manifest.media.values())
+    data = _header(manifest, types)
+    data["parent"] = manifest.parents[0]
+    data["items"], data["pending"] = _rows(items, pending, types)
+    data["removed"], data["unpending"] = sorted(changes.removed), sorted(changes.unpending)
+    return _encode(data)
+
+
+def loads(raw: bytes, where: str = "manifest", parent: Callable[[str], Manifest] | None = None) -> Manifest:
+    """Read a manifest written by :func:`dumps` or :func:`dumps_delta`; ManifestError names ``where`` when it cannot.
+
+    A delta is applied to its parent, which ``parent(name)`` gives (the manifest a worker serves,
+    or one read from the store).
+    """
     try:
         data: dict[str, Any] = json.loads(raw)
         if data.get("format") != FORMAT:
@@ -237,6 +296,17 @@ def loads(raw: bytes, where: str = "manifest") -> Manifest:
         types = data["media_types"]
         items = {row[0]: Item(row[0], types[row[1]], row[2], row[3], row[4], row[5], row[6]) for row in data["items"]}
         pending = {row[0]: Pending(row[0], types[row[1]], row[2], row[3], row[4]) for row in data["pending"]}
+        parents: tuple[str, ...] = ()
+        changes = None
+        if "parent" in data:
+            if parent is None:
+                raise ManifestError(f"{where}: a change against {data['parent']!r}, read without it")
+            base = parent(str(data["parent"]))
+            if len(base.parents) >= 2 * MAX_DEPTH:
+                raise ManifestError(f"{where}: more than {2 * MAX_DEPTH} changes since a whole manifest")
+            changes = Changes(frozenset(items), frozenset(data["removed"]), frozenset(pending), frozenset(data["unpending"]))
+            items, pending = _applied(base.items, items, data["removed"]), _applied(base.pending, pending, data["unpending"])
+            parents = (str(data["parent"]), *base.parents)
         omitted = data.get("omitted", [0, 0, 0])  # (written since issue 15; absent: none)
         return Manifest(
             version=data["version"],
@@ -257,8 +327,19 @@ def loads(raw: bytes, where: str = "manifest") -> Manifest:
             scopes={prefix: (count, size) for prefix, count, size in data["scopes"]},
             media={row[0]: MediaItem(row[0], types[row[1]], *row[2:7]) for row in data.get("media", ())},
             media_root=data.get("media_root"),
+            parents=parents,
+            changes=changes,
         )
     except ManifestError:
         raise
     except (ValueError, KeyError, TypeError, IndexError) as e:
         raise ManifestError(f"{where}: not a readable manifest: {e}") from e
+
+
+def _applied(base: Mapping[str, Any], upserted: dict[str, Any], removed: list[str]) -> dict[str, Any]:
+    """``base`` with ``upserted`` put in and ``removed`` taken out (a copy: ``base`` is served meanwhile)."""
+    made = dict(base)
+    for path in removed:
+        made.pop(path, None)
+    made.update(upserted)
+    return made

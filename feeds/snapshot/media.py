@@ -43,7 +43,11 @@ class MediaFolder:
 
     def posts(self, posts: tuple[Post, ...], site_url: str) -> tuple[Post, ...]:
         """The posts, each enclosure on a media file with the file's length when the post gives none."""
-        return fill_lengths(posts, self.now, site_url)
+        return fill_lengths(posts, self.now, site_url) if self.now.files else posts  # (no pass over the posts without media)
+
+    def post(self, post: Post | None, site_url: str) -> Post | None:
+        """One post as :meth:`posts` gives it (for the posts a scan found changed)."""
+        return None if post is None else self.posts((post,), site_url)[0]
 
     def fields(self, previous: Manifest | None, content_time: datetime, clock_from_files: bool, now: datetime) -> dict[str, Any]:
         """The manifest's ``media`` rows and ``media_root``, for the folder as last scanned."""

@@ -25,7 +25,7 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,15 +159,25 @@ class Store:
         except OSError:
             return None
 
-    def load(self, name: str) -> Manifest:
-        """Read the manifest ``name``; SnapshotError when it cannot be read."""
+    def load(self, name: str, known: Manifest | None = None) -> Manifest:
+        """Read the manifest ``name``; SnapshotError when it cannot be read.
+
+        One written as a change is applied to the manifest before it: ``known`` when that is
+        the one (a worker's served manifest: only the change is read), else read from here.
+        """
         path = self.manifests / name
         try:
             raw = path.read_bytes()
         except OSError as e:
             raise SnapshotError.from_os(path, "cannot read", e) from e
+
+        def parent(parent_name: str) -> Manifest:
+            if known is not None and known.name() == parent_name:
+                return known
+            return self.load(parent_name)
+
         try:
-            return loads(raw, str(path))
+            return loads(raw, str(path), parent)
         except ManifestError as e:
             raise SnapshotError(path, str(e)) from e
 
@@ -215,13 +225,23 @@ class Store:
             return None
         return Held(name, fd)
 
-    def prune(self, live: Iterable[Manifest], extra: Iterable[str] = (), keep: Callable[[str], bool] = lambda name: False) -> Pruned:
+    def prune(
+        self,
+        live: Iterable[Manifest],
+        extra: Iterable[str] = (),
+        keep: Callable[[str], bool] = lambda name: False,
+        only: Collection[str] | None = None,
+    ) -> Pruned:
         """Remove every manifest no worker holds, the objects only they named, and temporary files left behind.
 
-        Kept: ``current``, the ``live`` manifests (the builder's own), any manifest ``keep(name)``
-        says to keep (one replaced a moment ago: a request may be opening its bodies) and any a
-        worker holds (:meth:`hold`); ``extra`` are ETags of bodies the builder holds for its next
-        manifest. Only the builder calls this. Never raises: a failed clean-up only costs disk space.
+        Kept: ``current``, the ``live`` manifests (the builder's own) and the files they were written
+        against, any manifest ``keep(name)`` says to keep (one replaced a moment ago: a request may be
+        opening its bodies) and any a worker holds (:meth:`hold`); ``extra`` are ETags of bodies the
+        builder holds for its next manifest. Only the builder calls this. Never raises: a failed clean-up only costs disk space.
+
+        No body goes while a worker holds an older manifest (``held`` says so; the builder prunes again when
+        it is let go). With ``only`` (the ETags of the bodies the builder's publishes since the last prune
+        dropped), only those bodies are looked at, not every file of ``objects/``: in time of the changes.
         """
         live = list(live)
         pruned = Pruned()
@@ -231,7 +251,7 @@ class Store:
             return pruned
         current = self.current_name()
         keep_names = {m.name() for m in live} | ({current} if current else set())
-        claimed: list[int] = []
+        claimed: dict[str, int] = {}
         try:
             for name in names:
                 if name in keep_names or keep(name):
@@ -240,19 +260,31 @@ class Store:
                     keep_names.add(name)
                     pruned.held += 1  # a worker still serves it: the next prune removes it
                 else:
-                    claimed.append(fd)  # held until the end, so no worker starts serving it meanwhile
-                    pruned.files += _unlink(self.manifests / name)
+                    claimed[name] = fd  # held until the end, so no worker starts serving it meanwhile
+            # A manifest written as a change needs the files of the ones before it (not their bodies): they stay while it does.
             referenced = {etag.strip('"') for etag in extra}
+            chain: set[str] = set()
             for manifest in live:
                 referenced.update(item.etag.strip('"') for item in manifest.items.values())
-            for name in keep_names - {m.name() for m in live}:
-                try:
-                    referenced.update(item.etag.strip('"') for item in self.load(name).items.values())
-                except SnapshotError:
-                    continue  # unreadable: it cannot be served
-            pruned.files += self._prune_objects(referenced)
+            # An older manifest still served (held for a moment after a swap, or by a stalled worker): its bodies, and
+            # every other, wait for the next prune, which comes when it is let go (reading it, and the manifests it was
+            # written against, would cost a pass over the whole site).
+            others = sorted(keep_names - {m.name() for m in live})
+            for manifest in live:
+                chain.update(manifest.parents)
+            for name in sorted(claimed, reverse=True):  # a manifest before those it was written against: none is left without them
+                if name not in keep_names and name not in chain:
+                    pruned.files += _unlink(self.manifests / name)
+            if others:
+                pruned.held = max(pruned.held, 1)
+            elif only is None:
+                pruned.files += self._prune_objects(referenced)
+            else:
+                for etag in only:
+                    if etag.strip('"') not in referenced:
+                        pruned.files += _unlink(self.object_path(etag, gzip=True)) + _unlink(self.object_path(etag))
         finally:
-            for fd in claimed:
+            for fd in claimed.values():
                 os.close(fd)
         return pruned
 
