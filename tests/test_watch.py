@@ -9,6 +9,9 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from feeds.config import load_config
+from feeds.content.errors import ContentRootError
+from feeds.content.index import ContentIndex
 from feeds.service import watch as watching
 from feeds.service.watch import EVERYTHING, watch
 
@@ -82,3 +85,26 @@ def test_a_watch_names_changed_posts_and_asks_for_a_listing_for_folders(tmp_path
         events.close()
         assert events.wait(5) == set()
         events.release()
+
+
+def test_events_are_looked_up_only_in_the_folder_last_listed_whole(content: Path, config_file: Path) -> None:
+    """An empty folder put in the content folder's place (an unmounted volume's mount point) is listed whole, and refused.
+
+    Events named a post before the swap: looking up only that path in the new folder would find it gone
+    and publish the site without it. The folder is not the one last listed, so it is listed whole: no
+    posts where there were some is the scan's error, and the posts stay.
+    """
+    index = ContentIndex(load_config(config_file, env={}, overrides={"content_dir": str(content)}))
+    posts = index.scan().posts
+    name = sorted(p.name for p in content.glob("*.md"))[0]
+    (content / name).write_text((content / name).read_text(encoding="utf-8") + "\nEdited.\n", encoding="utf-8")
+    assert index.scan(paths={name}).changed == (name,)  # the same folder: the one path is looked up
+
+    content.rename(content.with_name("away"))
+    content.mkdir()
+    with pytest.raises(ContentRootError, match="has no posts now"):
+        index.scan(paths={name})
+
+    content.rmdir()  # the volume back: the folder last listed, every post there
+    content.with_name("away").rename(content)
+    assert len(index.scan(paths={name}).posts) == len(posts)

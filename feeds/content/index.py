@@ -20,7 +20,7 @@ from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packe
 from feeds.config import Config
 from feeds.content.errors import ContentRootError
 from feeds.content.files import Listing, SourceFile, Stamp, discover
-from feeds.content.looking import look_up
+from feeds.content.looking import folder_id, look_up
 from feeds.content.post import Loaded, load
 from feeds.models import Post, Problem
 
@@ -99,6 +99,8 @@ class ContentIndex:
     #: The post each file publishes now (its own or its last good version), and the files with problems or kept posts.
     _published: dict[str, Post] = field(default_factory=dict, repr=False)
     _troubled: set[str] = field(default_factory=set, repr=False)
+    #: The content folder's (device, inode) when it was last listed whole: events are looked up only in that folder.
+    _listed: tuple[int, int] | None = field(default=None, repr=False)
 
     def scan(
         self,
@@ -121,12 +123,13 @@ class ContentIndex:
             root = self.config.content_dir
         looked = None
         if paths is not None and self._last is not None and history is None and content_time is None:
-            looked = look_up(root, paths)
+            looked = look_up(root, paths, self._listed)
         if looked is not None and (looked.files or len(looked.gone) < len(self._known)):
             changed, removed = self._update_some(looked.files, looked.gone)
             assert self._last is not None  # (looked only when there was a last scan)
             folder_problems, newest_ns = self._last[0], max(self._last[1], looked.newest_ns)
         else:
+            listed = folder_id(root)
             listing = discover(root, history)
             if not listing.files and not listing.empty_ok and any(k.last_good for k in self._known.values()):
                 # An unmounted volume often leaves an empty mount point behind: never turn that
@@ -137,7 +140,7 @@ class ContentIndex:
                     "(to publish an empty site on purpose, run `feeds empty`)",
                 )
             changed, removed = self._update(listing)
-            folder_problems, newest_ns = list(listing.problems), listing.newest_ns
+            folder_problems, newest_ns, self._listed = list(listing.problems), listing.newest_ns, listed
         newest = content_time or datetime.fromtimestamp(newest_ns / 1e9, UTC).replace(microsecond=0)
         if not changed and not removed and self._last is not None and self._last[:2] == (folder_problems, newest_ns):
             return self._last[2]  # nothing read again: the very same posts and problems, nothing changed

@@ -27,18 +27,35 @@ class Looked:
     newest_ns: int
 
 
-def look_up(root: Path, rels: Iterable[str]) -> Looked | None:
+def folder_id(root: Path) -> tuple[int, int] | None:
+    """The content folder's identity (device, inode), or None when it cannot be read."""
+    try:
+        info = os.stat(root.resolve(strict=True))
+    except (OSError, RuntimeError):
+        return None
+    return info.st_dev, info.st_ino
+
+
+def look_up(root: Path, rels: Iterable[str], listed: tuple[int, int] | None = None) -> Looked | None:
     """Look at the post files ``rels`` (relative to ``root``) only; None when one is anything but a plain file or gone.
 
     What :func:`discover` would list for those paths, when each is a regular ``.md`` file
     reached without a symlink (or no file at all); anything else (a symlink, a folder, a
-    pipe, a bad name) returns None, and the caller lists the folder whole.
+    pipe, a bad name) returns None, and the caller lists the folder whole. So it does when
+    ``root`` is no longer the folder ``listed`` identifies (the one last listed whole): a
+    volume unmounted or a folder put in its place holds none of the files known.
     """
     try:
         real_root = root.resolve(strict=True)
         # Still a folder this process may read (made unreadable, it is listed whole, which says why it cannot be).
-        os.close(os.open(real_root, os.O_RDONLY | os.O_DIRECTORY))
+        fd = os.open(real_root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
     except (OSError, RuntimeError):
+        return None
+    if listed is not None and (info.st_dev, info.st_ino) != listed:
         return None
     files: list[SourceFile] = []
     gone: list[str] = []
