@@ -38,7 +38,7 @@ def load_serially(files: Sequence[SourceFile], config: Config) -> list[Loaded]:
     return [load(file, config) for file in files]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Kept:
     """A published post whose file is broken now: its last good version stays published."""
 
@@ -66,7 +66,7 @@ class Scan:
     delta: Mapping[str, tuple[Post | None, Post | None]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Known:
     """What the index knows of one file; its saved state across restarts."""
 

@@ -48,7 +48,7 @@ _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})-(.+)$")
 _SLUG = re.compile(r"^[\w][\w.~-]*$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Loaded:
     """The result of reading one file: a post and its Markdown body, problems, or both."""
 

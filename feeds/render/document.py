@@ -56,7 +56,7 @@ def view_path(prefix: str, archive: int | None = None) -> str:
     return VIEWS + urls.feed_path(prefix, VIEW_FILE, archive)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Listed:
     """One scope as the index, the lists and OPML name it."""
 
@@ -68,7 +68,7 @@ class Listed:
     count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Doc:
     """One document to render: its path, its inputs and the digest of those inputs."""
 

@@ -56,7 +56,7 @@ def compress(data: bytes) -> bytes:
     return igzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Stored:
     """What writing one body produced."""
 
