@@ -103,23 +103,45 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
-class Watch:
-    """An inotify watch over a folder tree: :meth:`wait` blocks until files change (or :meth:`close` is called)."""
+class _Inotify:
+    """An inotify descriptor and a pipe that wakes a thread waiting on it; :meth:`close` from any thread."""
 
-    def __init__(self, root: Path, libc: ctypes.CDLL) -> None:
-        self.root = root
-        self._libc = libc
+    def __init__(self, libc: ctypes.CDLL) -> None:
         fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if fd < 0:
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         self._fd = fd
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        #: Each watched folder's path relative to the root ("" for the root), by watch descriptor.
-        self._folders: dict[int, str] = {}
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLIN)
         self._poll.register(self._wake_r, select.POLLIN)
         self.closed = False
+
+    def close(self) -> None:
+        """Stop watching; a wait in progress returns at once."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def release(self) -> None:
+        """Close the descriptors (after the waiting thread has returned)."""
+        self.close()
+        for fd in (self._fd, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class Watch(_Inotify):
+    """An inotify watch over a folder tree: :meth:`wait` blocks until files change (or :meth:`close` is called)."""
+
+    def __init__(self, root: Path, libc: ctypes.CDLL) -> None:
+        super().__init__(libc)
+        self.root = root
+        self._libc = libc
+        #: Each watched folder's path relative to the root ("" for the root), by watch descriptor.
+        self._folders: dict[int, str] = {}
         #: Whether the tree holds symlinks: an event names the target's path, not the link's, so every event lists it all.
         self.linked = False
         try:
@@ -213,23 +235,8 @@ class Watch:
                 offset += _EVENT.size + length
                 yield wd, mask, os.fsdecode(raw)
 
-    def close(self) -> None:
-        """Stop watching; a :meth:`wait` in progress returns at once."""
-        if self.closed:
-            return
-        self.closed = True
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
 
-    def release(self) -> None:
-        """Close the descriptors (after the waiting thread has returned)."""
-        self.close()
-        for fd in (self._fd, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-class Signals:
+class Signals(_Inotify):
     """Wake a worker when a file in its snapshot folder is replaced or closed (``current`` swapped, the builder's status
     written, the builder lock let go by a builder that ends), instead of looking every 50 ms."""
 
@@ -237,18 +244,10 @@ class Signals:
     MASK = IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
 
     def __init__(self, folder: Path, libc: ctypes.CDLL) -> None:
-        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if fd < 0:
-            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-        self._fd = fd
-        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._poll = select.poll()
-        self._poll.register(self._fd, select.POLLIN)
-        self._poll.register(self._wake_r, select.POLLIN)
-        self.closed = False
+        super().__init__(libc)
         #: The folder went (removed, moved): watch it again once it is back.
         self.lost = False
-        if libc.inotify_add_watch(fd, os.fsencode(folder), self.MASK) < 0:
+        if libc.inotify_add_watch(self._fd, os.fsencode(folder), self.MASK) < 0:
             code = ctypes.get_errno()
             self.release()
             raise OSError(code, os.strerror(code))
@@ -268,17 +267,6 @@ class Signals:
                 offset += _EVENT.size + length
                 if mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_UNMOUNT):
                     self.lost = True
-
-    def close(self) -> None:
-        self.closed = True
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"x")
-
-    def release(self) -> None:
-        self.close()
-        for fd in (self._fd, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
 
 def signals(folder: Path) -> Signals | None:
