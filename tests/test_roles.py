@@ -24,6 +24,7 @@ import pytest
 from flask import Flask
 
 from feeds.errors import ConfigError
+from feeds.fsutil import exchange
 from feeds.service.roles import Leader
 from feeds.service.runtime import Runtime
 from feeds.snapshot.store import CURRENT
@@ -432,9 +433,9 @@ def test_no_worker_takes_the_lock_of_a_live_builder_whose_folder_was_made_again_
     runtime._stop.clear()
     snap, fresh = tmp_path / "snap", tmp_path / "fresh"
     fresh.mkdir()
-    snap.rename(tmp_path / "removed")
-    # Made again, empty (no lock held in it), microseconds later: before the builder, which inotify wakes at once, can.
-    fresh.rename(snap)
+    # Made again, empty (no lock held in it), in one step: the old folder and an empty one swap names (renameat2), so
+    # the builder, which inotify wakes at once, cannot make it first (two renames left it a moment to, under load).
+    exchange(fresh, snap)
     assert not runtime.try_lead(), "the builder still answers on its socket: the lock is not for the taking"
     wait_until(lambda: not _runtime(leader)._lock.lost(), 5.0, "the builder to hold the lock of the folder made again")
     wait_until(lambda: (snap / "current").exists(), 10.0, "the snapshot published again")
