@@ -35,9 +35,41 @@ def diff(plan: Plan, published: Manifest | None, late: Mapping[tuple[str, str], 
     """Split ``plan``'s documents into reused, to render now and pending; ``late`` are pages rendered on demand, by (path, digest)."""
     reused: dict[str, Item] = {}
     pending: dict[str, Pending] = {}
+    render = _place(plan.docs, published, late, reused, pending)
+    return Diff(reused, render, pending)
+
+
+def diff_some(changed: list[Doc], removed: set[str], published: Manifest, late: Mapping[tuple[str, str], Item]) -> Diff:
+    """:func:`diff` for a plan that says which documents it planned again (``changed``) and which it dropped (``removed``).
+
+    In time of the change: the published items and pending documents are taken over as
+    they are (copied, not compared), and only the named documents are looked at, with the
+    same rules as :func:`diff`, so the result is the one :func:`diff` gives for the whole plan.
+    """
+    reused = dict(published.items)
+    pending = dict(published.pending)
+    for path in removed:
+        reused.pop(path, None)
+        pending.pop(path, None)
+    render = _place(changed, published, late, reused, pending, fresh=False)
+    return Diff(reused, render, pending, removed | {doc.path for doc in changed})
+
+
+def _place(
+    docs: Iterable[Doc],
+    published: Manifest | None,
+    late: Mapping[tuple[str, str], Item],
+    reused: dict[str, Item],
+    pending: dict[str, Pending],
+    fresh: bool = True,
+) -> list[Doc]:
+    """Put each of ``docs`` in ``reused`` or ``pending``, or return it to render now (``fresh``: neither holds it yet)."""
     render: list[Doc] = []
     edits: list[Doc] = []
-    for doc in plan.docs:
+    for doc in docs:
+        if not fresh:
+            reused.pop(doc.path, None)
+            pending.pop(doc.path, None)
         old = published.items.get(doc.path) if published else None
         if old is not None and old.digest == doc.digest:
             reused[doc.path] = old
@@ -57,53 +89,10 @@ def diff(plan: Plan, published: Manifest | None, late: Mapping[tuple[str, str], 
             continue
         pending[doc.path] = pending_of(doc, old, waiting)
     if len(edits) <= SMALL_CHANGE:
-        render += edits
-    else:
-        for doc in edits:
-            pending[doc.path] = pending_of(doc, published.items.get(doc.path) if published else None, None)
-    return Diff(reused, render, pending)
-
-
-def diff_some(changed: list[Doc], removed: set[str], published: Manifest, late: Mapping[tuple[str, str], Item]) -> Diff:
-    """:func:`diff` for a plan that says which documents it planned again (``changed``) and which it dropped (``removed``).
-
-    In time of the change: the published items and pending documents are taken over as
-    they are (copied, not compared), and only the named documents are looked at, with the
-    same rules as :func:`diff`, so the result is the one :func:`diff` gives for the whole plan.
-    """
-    reused = dict(published.items)
-    pending = dict(published.pending)
-    for path in removed:
-        reused.pop(path, None)
-        pending.pop(path, None)
-    render: list[Doc] = []
-    edits: list[Doc] = []
-    for doc in changed:
-        old = published.items.get(doc.path)
-        if old is not None and old.digest == doc.digest:
-            reused[doc.path] = old
-            pending.pop(doc.path, None)
-            continue
-        reused.pop(doc.path, None)
-        pending.pop(doc.path, None)
-        known = late.get((doc.path, doc.digest))
-        if known is not None:
-            reused[doc.path] = known
-            continue
-        if doc.first:
-            render.append(doc)
-            continue
-        waiting = published.pending.get(doc.path)
-        if waiting is None and (old is not None or published.complete):
-            edits.append(doc)
-            continue
-        pending[doc.path] = pending_of(doc, old, waiting)
-    if len(edits) <= SMALL_CHANGE:
-        render += edits
-    else:
-        for doc in edits:
-            pending[doc.path] = pending_of(doc, published.items.get(doc.path), None)
-    return Diff(reused, render, pending, removed | {doc.path for doc in changed})
+        return render + edits
+    for doc in edits:
+        pending[doc.path] = pending_of(doc, published.items.get(doc.path) if published else None, None)
+    return render
 
 
 def changes_of(published: Manifest, items: Mapping[str, Item], pending: Mapping[str, Pending], touched: set[str]) -> Changes:
