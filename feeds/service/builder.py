@@ -259,7 +259,8 @@ class Builder:
         stop (:meth:`cancel`) ends it between two documents. Does the work due after a publish first (``after``)."""
         try:
             while True:
-                self.after.run()  # the last publish's work after it, once the workers have it (a scan coming goes first)
+                if self.manifest is not None and len(self.manifest.pending) > CHUNK:  # (an edit's few pages go first)
+                    self.after.run()  # the page 1s' work after them, once the workers have them (a scan coming goes first)
                 self.activity.step()
                 while self._scan_waiting.is_set():  # (a lock is not fair: give a waiting scan its turn)
                     time.sleep(0.001)
