@@ -31,7 +31,7 @@ from feeds.render.store import RenderStore
 from feeds.service import report, state
 from feeds.service.activity import Activity
 from feeds.service.after import AfterPublish
-from feeds.service.assemble import assemble, item_of
+from feeds.service.assemble import assemble, item_of, plan_change
 from feeds.service.errors import Cancelled, RewrittenHistory
 from feeds.service.heap import settle_heap
 from feeds.service.pool import Pool
@@ -210,15 +210,9 @@ class Builder:
 
     def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
         """Plan the site (what changed, when the planner can), reuse what is published, render what is needed first."""
-        media, site_url = self.media, self.config.site_url
-        delta = {path: (media.post(old, site_url), media.post(new, site_url)) for path, (old, new) in scan.delta.items()}
-        try:
-            planned = self.planner.plan(media.posts(scan.posts, site_url), delta, now, self.plan)
-        except BaseException:
-            self.planner.forget()  # (its state may be half brought up to date)
-            raise
+        planned = plan_change(self.planner, self.media, self.config.site_url, scan, now, self.plan)
         self._shown = (planned.plan, planned.site.posts)
-        manifest, rendered = assemble(planned, scan, source, now, self.manifest, self._late, self.renderer, media)
+        manifest, rendered = assemble(planned, scan, source, now, self.manifest, self._late, self.renderer, self.media)
         return manifest, planned.plan, rendered
 
     def _publish(self, manifest: Manifest, plan_: Plan | None = None) -> Manifest:
@@ -229,17 +223,19 @@ class Builder:
         manifest = replace(manifest, parents=chain if len(chain) <= MAX_DEPTH else ())  # written as its change: followers read that
         self.manifest, self.plan = manifest, plan_ or self.plan
         try:
+            flushed = time.perf_counter()  # (the flush of the new bodies is most of it: its time is in the log line)
             self.store.publish(manifest, dumps_delta(manifest) if manifest.parents else dumps(manifest))
         except SnapshotError:
             self.manifest, self.plan = before
-            with self._late_lock:
-                self._late.clear()  # a failed flush discards new bodies (Store.publish): render them again
+            with self._late_lock:  # a failed flush discards new bodies (Store.publish): render them again
+                self._late.clear()
             raise
         self._dropped.published(before[0], manifest)
         with self._late_lock:  # (what is named now is no longer late; in time of the late pages, not of the site)
             items, pending = manifest.items, manifest.pending
             self._late = {k: i for k, i in self._late.items() if k[0] in pending and getattr(items.get(k[0]), "digest", None) != k[1]}
-        log.event("publish", version=manifest.version, seq=manifest.seq, documents=len(manifest.items), pending=len(manifest.pending))
+        seconds = f"{time.perf_counter() - flushed:.3f}"
+        log.event("publish", version=manifest.version, seq=manifest.seq, documents=len(items), pending=len(pending), seconds=seconds)
         return manifest
 
     def forget_disk(self, reason: str) -> None:
@@ -351,9 +347,8 @@ class Builder:
     def _restore(self, item: Item) -> Item:
         """Write the body of a published item again if its object is gone (a snapshot folder emptied under us)."""
         doc = self.plan.find(item.path) if self.plan is not None else None
-        if doc is None or doc.digest != item.digest or self.store.object_path(item.etag, gzip=True).exists():
-            return item
-        self.renderer.docs([doc], parallel=False)
+        if doc is not None and doc.digest == item.digest and not self.store.object_path(item.etag, gzip=True).exists():
+            self.renderer.docs([doc], parallel=False)
         return item
 
     # -- stopping, failures, logs, listeners --------------------------------------------
