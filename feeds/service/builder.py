@@ -252,7 +252,8 @@ class Builder:
         """Render the older pages of the published snapshot and publish it complete; return whether it is complete.
 
         Works a chunk at a time, letting a waiting rescan (an edit) in between: it never waits for a whole cold build; a
-        stop (:meth:`cancel`) ends it between two documents. Does the work due after a publish first (``after``)."""
+        stop (:meth:`cancel`) ends it between two documents. The work due after a publish (``after``) comes first when
+        there are many pages to render (a cold build's), else at the end (an edit's few pages go first)."""
         try:
             while True:
                 if self.manifest is not None and len(self.manifest.pending) > CHUNK:  # (an edit's few pages go first)
