@@ -195,6 +195,7 @@ def test_a_restart_after_one_post_changed_renders_only_that_post(
     assert [file.rel for files in parsed for file in files] == [EDITED], "only the edited file is read again"
     (edited,) = {post for doc in again.plan.docs for post in doc.posts if post.source == EDITED}
     assert [key for work in calls for key, _, _ in work] == [render_key(edited)]
+    assert again.complete(), "its archive pages come right after its page (snapshot/diff.py)"
     assert bodies(again) == reference(config).bodies
 
 

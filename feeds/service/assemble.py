@@ -12,14 +12,24 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from feeds.content.index import Scan
-from feeds.render.incremental import Planned
-from feeds.render.plan import Doc
+from feeds.render.incremental import Planned, Planner
+from feeds.render.plan import Doc, Plan
 from feeds.service.rendering import Renderer
 from feeds.service.sources import Source
 from feeds.snapshot.diff import changes_of, diff, diff_some
 from feeds.snapshot.manifest import Item, KeptPost, Manifest, last_modified
 from feeds.snapshot.media import MediaFolder
 from feeds.snapshot.store import Stored
+
+
+def plan_change(planner: Planner, media: MediaFolder, site_url: str, scan: Scan, now: datetime, previous: Plan | None) -> Planned:
+    """Plan the site of ``scan`` (what changed since ``previous``, when the planner can), enclosures' lengths from ``media``."""
+    delta = {path: (media.post(old, site_url), media.post(new, site_url)) for path, (old, new) in scan.delta.items()}
+    try:
+        return planner.plan(media.posts(scan.posts, site_url), delta, now, previous)
+    except BaseException:
+        planner.forget()  # (its state may be half brought up to date)
+        raise
 
 
 def assemble(

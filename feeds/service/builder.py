@@ -1,13 +1,11 @@
 """The one builder of a host: scan, render what changed, publish — page 1s first, older pages after.
 
-There is one way to build: :meth:`Builder.rescan` plans every document of the
-site, reuses every document whose digest an earlier snapshot already has (so a
-restart over unchanged content renders nothing: it adopts what is published),
-renders the rest of what is needed first (the current feeds, the HTML pages,
-OPML) and publishes that as one snapshot. :meth:`Builder.complete` then renders
-the rest (archives, post pages) in the background, a chunk at a time, and
-publishes the complete snapshot; a request for one of them meanwhile is rendered
-at once by :meth:`Builder.render_now`. Every server builds through here.
+There is one way to build: :meth:`Builder.rescan` plans every document of the site, reuses every document whose digest
+an earlier snapshot already has (so a restart over unchanged content renders nothing: it adopts what is published),
+renders the rest of what is needed first (the current feeds, the HTML pages, OPML) and publishes that as one snapshot;
+the work after it (saving the index, pruning) waits until the workers have it (``feeds.service.after``).
+:meth:`Builder.complete` then renders the rest (archives, post pages) in the background, a chunk at a time, and
+publishes the complete snapshot; a request for one of them meanwhile is rendered at once by :meth:`Builder.render_now`.
 """
 
 from __future__ import annotations
@@ -32,7 +30,8 @@ from feeds.render.plan import Plan
 from feeds.render.store import RenderStore
 from feeds.service import report, state
 from feeds.service.activity import Activity
-from feeds.service.assemble import assemble, item_of
+from feeds.service.after import AfterPublish
+from feeds.service.assemble import assemble, item_of, plan_change
 from feeds.service.errors import Cancelled, RewrittenHistory
 from feeds.service.heap import settle_heap
 from feeds.service.pool import Pool
@@ -93,12 +92,15 @@ class Builder:
     planner: Planner = field(init=False, repr=False)
     touched: Touched = field(default_factory=Touched, init=False, repr=False)
     watching: bool = field(default=False, init=False)
+    #: Saving the index, pruning and settling the heap after a publish: at once, or once the workers have it (``after``).
+    after: AfterPublish = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.config, self.renders, self.store, self.pool, lambda post: self.index.body(post))
         self.index, self.planner = ContentIndex(self.config, load_many=self.renderer.load_many), Planner(self.config)
         self.pool.on_step = self.activity.step
         self._pruner = Pruner(self.prune)
+        self.after = AfterPublish(self._after_publish, self._lock, self._scan_waiting)
         if self.manifest is None:
             self.manifest = self.store.load_current()
         state.restore(self.state_dir, self.config, self.index)
@@ -191,24 +193,26 @@ class Builder:
         self._recovered(now)
         report.notify(self.listeners, current, manifest)  # first: this worker serves it at once, the hubs hear of it
         report.new_problems(current, manifest)  # what the published snapshot leaves out, said at once
-        state.save(self.state_dir, self.config, self.index)
-        if manifest.complete:  # else complete() prunes after the older pages
-            self._clean()  # leftovers of failed or killed publishes, and what only older snapshots named
         report.rebuilt(current, manifest, scan, rendered, scanned - started, time.perf_counter() - started)
-        settle_heap()
+        self.after.published(clean=manifest.complete)  # else complete() prunes after the older pages
         return True
+
+    def _after_publish(self, clean: bool) -> None:
+        """Save what changed in the index; after a complete publish, prune the snapshot folder (and now and then the
+        renderings no post needs); settle the heap."""
+        state.save(self.state_dir, self.config, self.index)
+        if clean:
+            self._prune_soon()  # leftovers of failed or killed publishes, and what only older snapshots named
+            shown_plan, posts = self._shown
+            if shown_plan is self.plan and posts and self._dropped.sweeping():
+                self.renderer.prune(posts)
+        settle_heap()
 
     def _build(self, scan: Scan, source: Source, now: datetime) -> tuple[Manifest, Plan, int]:
         """Plan the site (what changed, when the planner can), reuse what is published, render what is needed first."""
-        media, site_url = self.media, self.config.site_url
-        delta = {path: (media.post(old, site_url), media.post(new, site_url)) for path, (old, new) in scan.delta.items()}
-        try:
-            planned = self.planner.plan(media.posts(scan.posts, site_url), delta, now, self.plan)
-        except BaseException:
-            self.planner.forget()  # (its state may be half brought up to date)
-            raise
+        planned = plan_change(self.planner, self.media, self.config.site_url, scan, now, self.plan)
         self._shown = (planned.plan, planned.site.posts)
-        manifest, rendered = assemble(planned, scan, source, now, self.manifest, self._late, self.renderer, media)
+        manifest, rendered = assemble(planned, scan, source, now, self.manifest, self._late, self.renderer, self.media)
         return manifest, planned.plan, rendered
 
     def _publish(self, manifest: Manifest, plan_: Plan | None = None) -> Manifest:
@@ -219,17 +223,19 @@ class Builder:
         manifest = replace(manifest, parents=chain if len(chain) <= MAX_DEPTH else ())  # written as its change: followers read that
         self.manifest, self.plan = manifest, plan_ or self.plan
         try:
+            flushed = time.perf_counter()  # (the flush of the new bodies is most of it: its time is in the log line)
             self.store.publish(manifest, dumps_delta(manifest) if manifest.parents else dumps(manifest))
         except SnapshotError:
             self.manifest, self.plan = before
-            with self._late_lock:
-                self._late.clear()  # a failed flush discards new bodies (Store.publish): render them again
+            with self._late_lock:  # a failed flush discards new bodies (Store.publish): render them again
+                self._late.clear()
             raise
         self._dropped.published(before[0], manifest)
         with self._late_lock:  # (what is named now is no longer late; in time of the late pages, not of the site)
             items, pending = manifest.items, manifest.pending
             self._late = {k: i for k, i in self._late.items() if k[0] in pending and getattr(items.get(k[0]), "digest", None) != k[1]}
-        log.event("publish", version=manifest.version, seq=manifest.seq, documents=len(manifest.items), pending=len(manifest.pending))
+        seconds = f"{time.perf_counter() - flushed:.3f}"
+        log.event("publish", version=manifest.version, seq=manifest.seq, documents=len(items), pending=len(pending), seconds=seconds)
         return manifest
 
     def forget_disk(self, reason: str) -> None:
@@ -245,16 +251,20 @@ class Builder:
     def complete(self) -> bool:
         """Render the older pages of the published snapshot and publish it complete; return whether it is complete.
 
-        Works a chunk at a time, letting a waiting rescan (an edit) in between: it never waits for a whole cold build;
-        a stop (:meth:`cancel`) ends it between two documents."""
+        Works a chunk at a time, letting a waiting rescan (an edit) in between: it never waits for a whole cold build; a
+        stop (:meth:`cancel`) ends it between two documents. The work due after a publish (``after``) comes first when
+        there are many pages to render (a cold build's), else at the end (an edit's few pages go first)."""
         try:
             while True:
+                if self.manifest is not None and len(self.manifest.pending) > CHUNK:  # (an edit's few pages go first)
+                    self.after.run()  # the page 1s' work after them, once the workers have them (a scan coming goes first)
                 self.activity.step()
                 while self._scan_waiting.is_set():  # (a lock is not fair: give a waiting scan its turn)
                     time.sleep(0.001)
                 with self._lock:
                     done = self._complete_chunk()
                 if done is not None:
+                    self.after.run()
                     return done
         except Cancelled:
             log.event("build_cancelled", serving=self.manifest.version if self.manifest else "none")
@@ -307,16 +317,14 @@ class Builder:
             return self._unwritten(e, self.clock())
         self._recovered(self.clock())
         report.notify(self.listeners, manifest, complete)
-        self._clean()
-        settle_heap()
+        self.after.published(clean=True)
         return True
 
     def render_now(self, path: str, digest: str | None = None) -> Item | None:
         """The item of a pending document, rendered now if nobody has yet (a request is waiting for it).
 
-        With ``digest`` (what the asking worker's manifest lists), only an item of that digest is
-        answered, so a worker a publish behind or ahead never gets another snapshot's bytes.
-        """
+        With ``digest`` (what the asking worker's manifest lists), only an item of that digest is answered, so a worker a
+        publish behind or ahead never gets another snapshot's bytes."""
         manifest, plan_ = self.manifest, self.plan
         if manifest is None:
             return None
@@ -340,13 +348,11 @@ class Builder:
     def _restore(self, item: Item) -> Item:
         """Write the body of a published item again if its object is gone (a snapshot folder emptied under us)."""
         doc = self.plan.find(item.path) if self.plan is not None else None
-        if doc is None or doc.digest != item.digest or self.store.object_path(item.etag, gzip=True).exists():
-            return item
-        self.renderer.docs([doc], parallel=False)
+        if doc is not None and doc.digest == item.digest and not self.store.object_path(item.etag, gzip=True).exists():
+            self.renderer.docs([doc], parallel=False)
         return item
 
     # -- stopping, failures, logs, listeners --------------------------------------------
-
     def cancel(self) -> None:
         """Stop building for good: the build in progress ends between two documents; the helper processes end now."""
         self.activity.cancel()
@@ -355,10 +361,9 @@ class Builder:
 
     def wait_idle(self, deadline: float) -> bool:
         """Wait until no build runs (or ``deadline``, a ``time.monotonic()`` value, passes); return whether none does."""
-        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            return False
-        self._lock.release()
-        return True
+        if idle := self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            self._lock.release()
+        return idle
 
     def _failed(self, event: str, error: str, now: datetime, cause: str, **fields: Any) -> bool:
         """Keep serving what is published; log the cause once (not at every retry)."""
@@ -371,8 +376,7 @@ class Builder:
         return self._failed("publish_failed", f"publish failed: {e}", now, e.cause or e.message, path=e.path, reason=e.message)
 
     def _recovered(self, now: datetime, settled: bool = True) -> None:
-        # With older pages still to write (complete()), their failure is not logged again at each scan.
-        self._failures.recovered(settled)
+        self._failures.recovered(settled)  # (older pages still to write, complete(): their failure is not logged again)
         self.last_scan = now
 
     def prune(self) -> bool:
@@ -386,13 +390,6 @@ class Builder:
             if done:
                 self._dropped.pruned(only)
             return done
-
-    def _clean(self) -> None:
-        """After a complete snapshot is published: prune the snapshot folder, and (now and then) the renderings no post needs."""
-        self._prune_soon()
-        shown_plan, posts = self._shown
-        if shown_plan is self.plan and posts and self._dropped.sweeping():
-            self.renderer.prune(posts)
 
     def _prune_soon(self) -> None:
         """Prune now, and again a moment later if a worker still serves an older manifest (``Pruner``)."""

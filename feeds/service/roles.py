@@ -23,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from feeds import log
 from feeds.config import Config
-from feeds.service import wire
+from feeds.service import after, wire
 from feeds.service.builder import Builder
 from feeds.service.coalesce import Coalescer
 from feeds.service.folders import prepare_dir
@@ -120,6 +120,7 @@ class Leader:
         self.write_status()
         if not schedule:
             return
+        self.builder.after.pause = after.PAUSE  # a publish's work after it waits until the workers have the snapshot
         content = self.config.content_dir
         self._watch = watch(content) if isinstance(content, Path) and self.config.watch else None
         if self._watch is not None:

@@ -195,9 +195,12 @@ class Runtime:
     def _look(self) -> None:
         """Serve what is published, read the builder's status, lead or watch the folder as the builder (one look)."""
         try:
-            self.served.follow()
-            self._read_status()
             role = self.role
+            if not (isinstance(role, Leader) and role.builder.activity.name == "publishing"):
+                # (woken by its own builder's swap: the builder hands this worker the manifest it publishes, read from
+                # no file, as soon as the swap is done; reading it here too would hold up the publish for nothing)
+                self.served.follow()
+            self._read_status()
             if isinstance(role, Leader):
                 role.watch()
             else:

@@ -62,8 +62,9 @@ IN_ISDIR = 0x40000000
 MASK = IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR
 _EVENT = struct.Struct("iIII")
 #: After an event, changes are gathered until none came for this long (seconds), at most SETTLE_MOST: a loop that
-#: deletes or writes many files (a deploy, ``rm *.md``) is one change, never a string of partial ones.
-QUIET = 0.015
+#: deletes or writes many files (a deploy, ``rm *.md``: events microseconds apart) is one change, not a string of partial
+#: ones. Short, as it is part of every edit's time to the workers (a slower writer's files make two changes, each whole).
+QUIET = 0.005
 SETTLE_MOST = 0.25
 _READ_SIZE = 1 << 16
 

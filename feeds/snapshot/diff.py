@@ -3,8 +3,11 @@
 Pure. A document whose digest the published snapshot (or a page rendered on
 demand since) already has keeps its bytes and its Last-Modified; current feeds
 and HTML pages that changed are rendered before the next publish; archives and
-post pages wait (pending) unless an edit changed or added only a few of them,
-which are then rendered at once so the change is complete in one publish.
+post pages wait (pending). When an edit changed or added only a few of them, its
+post pages are rendered at once (a reader of the post sees the edit in the first
+publish) and its archive pages right after it (``Builder.complete``: a second
+publish, within tens of milliseconds; meanwhile a request for one renders it on
+demand, so no worker serves an archive page without the edit either).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from dataclasses import dataclass
 from feeds.render.plan import Doc, Plan
 from feeds.snapshot.manifest import Changes, Item, Manifest, Pending
 
-#: An edit that changes up to this many older pages renders them with the page 1s (one publish, no pending pages).
+#: An edit that changes up to this many older pages renders its post pages with the page 1s, and its archive pages right
+#: after (more: all of them wait, rendered in the background, a chunk at a time).
 SMALL_CHANGE = 64
 
 
@@ -88,11 +92,11 @@ def _place(
             edits.append(doc)
             continue
         pending[doc.path] = pending_of(doc, old, waiting)
-    if len(edits) <= SMALL_CHANGE:
-        return render + edits
+    now = [doc for doc in edits if doc.kind == "post"] if len(edits) <= SMALL_CHANGE else []
     for doc in edits:
-        pending[doc.path] = pending_of(doc, published.items.get(doc.path) if published else None, None)
-    return render
+        if not (now and doc.kind == "post"):
+            pending[doc.path] = pending_of(doc, published.items.get(doc.path) if published else None, None)
+    return render + now
 
 
 def changes_of(published: Manifest, items: Mapping[str, Item], pending: Mapping[str, Pending], touched: set[str]) -> Changes:

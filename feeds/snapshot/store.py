@@ -262,10 +262,7 @@ class Store:
                 else:
                     claimed[name] = fd  # held until the end, so no worker starts serving it meanwhile
             # A manifest written as a change needs the files of the ones before it (not their bodies): they stay while it does.
-            referenced = {etag.strip('"') for etag in extra}
             chain: set[str] = set()
-            for manifest in live:
-                referenced.update(item.etag.strip('"') for item in manifest.items.values())
             # An older manifest still served (held for a moment after a swap, or by a stalled worker): its bodies, and
             # every other, wait for the next prune, which comes when it is let go (reading it, and the manifests it was
             # written against, would cost a pass over the whole site).
@@ -276,13 +273,13 @@ class Store:
                 if name not in keep_names and name not in chain:
                     pruned.files += _unlink(self.manifests / name)
             if others:
-                pruned.held = max(pruned.held, 1)
+                pruned.held = max(pruned.held, 1)  # (no pass over the live manifests' bodies: none goes now)
             elif only is None:
-                pruned.files += self._prune_objects(referenced)
-            else:
-                for etag in only:
-                    if etag.strip('"') not in referenced:
-                        pruned.files += _unlink(self.object_path(etag, gzip=True)) + _unlink(self.object_path(etag))
+                pruned.files += self._prune_objects(_referenced(live, extra))
+            elif only:
+                wanted = {etag.strip('"') for etag in only}
+                for etag in wanted - _referenced(live, extra, wanted):
+                    pruned.files += _unlink(self.object_path(etag, gzip=True)) + _unlink(self.object_path(etag))
         finally:
             for fd in claimed.values():
                 os.close(fd)
@@ -347,6 +344,16 @@ def _claim(path: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _referenced(live: Iterable[Manifest], extra: Iterable[str], among: set[str] | None = None) -> set[str]:
+    """The ETags (unquoted) of the bodies the ``live`` manifests name, and ``extra``; with ``among``, only those among them."""
+    found = {etag.strip('"') for etag in extra}
+    quoted = None if among is None else {f'"{etag}"' for etag in among} | among  # (no new string per item to look it up)
+    for manifest in live:
+        etags = (item.etag for item in manifest.items.values())
+        found.update(etag.strip('"') for etag in (etags if quoted is None else (e for e in etags if e in quoted)))
+    return found
 
 
 def _unlink(path: Path) -> int:
