@@ -280,6 +280,25 @@ def test_an_edit_while_older_pages_are_pending_completes_to_the_edited_site(conf
     assert bodies(made) == reference(config).bodies
 
 
+def test_an_edit_publishes_its_post_page_first_and_its_archive_pages_right_after(config_file: Path, content: Path, tmp_path: Path) -> None:
+    config = site_config(config_file, content, items_per_feed=2)  # the edited post is in archives of several scopes
+    made = build(config, tmp_path / "snap")
+    _body_edit(content)
+    assert made.rescan()
+    first = made.manifest
+    assert first is not None
+    archives = sorted(path for path in first.pending if "/archive/" in path)
+    assert archives, "the archive pages holding the post wait for the second publish"
+    assert not any(path.startswith("/posts/") for path in first.pending), "its post page is in the first publish"
+    expected = reference(config).bodies
+    page = next(path for path in first.items if path.startswith("/posts/") and "three-layers" in path)
+    assert made.store.read(first.items[page].etag) == expected[page] and b"A late correction" in expected[page]
+    asked = made.render_now(archives[0], first.pending[archives[0]].digest)  # meanwhile one asked for has the edit
+    assert asked is not None and made.store.read(asked.etag) == expected[archives[0]]
+    assert made.complete() and made.manifest is not None and made.manifest.seq == first.seq + 1
+    assert bodies(made) == expected
+
+
 # -- the pool ------------------------------------------------------------------------------
 
 
