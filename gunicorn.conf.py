@@ -4,8 +4,8 @@ One worker per host builds the snapshot and publishes it to ``snapshot_dir``;
 every worker serves it from the files there (see ``feeds/service/runtime.py``).
 Counters are summed across workers through prometheus-client's multiprocess
 mode, whose folder must be set here, in the master, before any worker imports
-the app. The master imports the code (not the app) once, so workers fork with
-it loaded and share its memory.
+the app. The master imports the libraries the app uses (not the app, nor this
+project's modules) once, so workers fork with them loaded and share their memory.
 """
 
 from __future__ import annotations
@@ -52,8 +52,11 @@ def on_starting(server: Any) -> None:
         os.environ["_FEEDS_METRICS_DIR_OWNED"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]  # ours to remove on exit
     for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):  # counters of an earlier run
         stale.unlink(missing_ok=True)
-    # Modules only, no app: no thread, lock or file is created here, and every worker forks with them loaded.
-    import feeds.web.app  # noqa: F401
+    # Libraries only, no app and none of this project's modules: no thread or lock is created here, every worker forks
+    # with the libraries loaded (sharing their pages) and imports the code on disk itself (a HUP loads new code).
+    from feeds.web.preload import preload
+
+    preload()
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -117,9 +117,9 @@ def sizes(text: str) -> list[int]:
 
 
 def granian(workers: int, port: int, app: str = "wsgi:app", extra: Iterable[str] = ()) -> list[str]:
-    """The production command (``deploy/feeds.service``'s flags), then ``extra`` flags (a flag given again wins)."""
+    """The production command (``deploy/feeds.service``: granian run by ``feeds.web.preload``), then ``extra`` flags (the last wins)."""
     return [
-        str(BIN / "granian"), "--interface", "wsgi", "--workers", str(workers), "--blocking-threads", "4",
+        sys.executable, "-m", "feeds.web.preload", "--interface", "wsgi", "--workers", str(workers), "--blocking-threads", "4",
         "--host", "127.0.0.1", "--port", str(port), "--http", "1", "--http1-header-read-timeout", "10000",
         "--workers-kill-timeout", "10", "--respawn-failed-workers", *extra, app,
     ]  # fmt: skip
@@ -140,6 +140,7 @@ def service_env(s: Site, snapshot_dir: Path, **settings: str) -> dict[str, str]:
         "FEEDS_SNAPSHOT_DIR": str(snapshot_dir),
         "FEEDS_POLL_LIMIT": "0",  # benchmarks poll like no reader would: the per-client limit is not what is measured
         "FEEDS_REBUILD_TOKEN": TOKEN,
+        "MALLOC_ARENA_MAX": "2",  # as deploy/feeds.service and deploy/feeds-gunicorn.service set it
     }
     return environ | settings
 

@@ -47,18 +47,37 @@ def server_of(s: Site, snapshot_dir: Path, folder: Path) -> Server:
     return Server("granian", s, snapshot_dir, folder, WORKERS, env=env)
 
 
-def _pss(server: Server) -> dict[str, float]:
+def _pss(server: Server) -> dict[str, Any]:
+    """PSS in MB of all processes, the largest, and each by its part: granian's main process, each worker, helpers."""
     found = memory(server.pid)
-    return {"total": sum(m["pss"] for m in found.values()), "largest": max((m["pss"] for m in found.values()), default=0.0)}
+    direct = {pid for pid in found if _parent(pid) == server.pid}  # granian forks its workers itself
+    builder = _builder_pid(server)
+    parts = {
+        "main": round(found.get(server.pid, {}).get("pss", 0.0), 1),
+        "builder": round(found[builder]["pss"], 1) if builder in found else None,
+        "workers": sorted(round(found[pid]["pss"], 1) for pid in direct if pid != builder and pid in found),
+        "helpers": sorted(round(m["pss"], 1) for pid, m in found.items() if pid != server.pid and pid not in direct),
+    }
+    return {"total": sum(m["pss"] for m in found.values()), "largest": max((m["pss"] for m in found.values()), default=0.0), "parts": parts}
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
+def _builder_pid(server: Server) -> int | None:
+    events = probe.events(server.log, {"builder"}, 0)
+    return int(str(events[-1]["pid"])) if events else None
 
 
 def _builder_pss(server: Server) -> float | None:
     """PSS of the builder's worker and its helper processes (the worker whose pid the builder log names)."""
-    events = probe.events(server.log, {"builder"}, 0)
-    if not events:
-        return None
-    pid = int(str(events[-1]["pid"]))
-    return sum(m["pss"] for m in memory(pid).values())
+    pid = _builder_pid(server)
+    return None if pid is None else sum(m["pss"] for m in memory(pid).values())
 
 
 def _documents(server: Server, seen: int) -> int | None:
@@ -192,6 +211,7 @@ def report(rows: list[dict[str, Any]]) -> str:
             f"| PSS, all processes, then | {t['pss_complete']['total']:.0f} MB | |",
             f"|   the builder's worker | {t['builder_pss'] or 0:.0f} MB | ≤ 100 MB at 10k, ≤ 400 MB at 100k |",
             f"|   the other workers | {t['pss_complete']['total'] - (t['builder_pss'] or 0):.0f} MB | ≤ 300 MB for all 4 at 10k |",
+            f"|   by process (MB) | {_parts(t['pss_complete'])} | |",
             f"| edit: file written → every worker | {_ms(t['edit'])} | ≤ 100 ms at 10k, ≤ 200 ms at 100k |",
             f"|   … every worker serving it, from their logs | {_ms(t.get('edit_served'))} | |",
             f"| edit: documents rendered (at once + left for later) | {t.get('edit_documents')} | |",
@@ -205,6 +225,13 @@ def report(rows: list[dict[str, Any]]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _parts(pss: dict[str, Any]) -> str:
+    parts = pss.get("parts") or {}
+    named = [f"granian main {parts.get('main')}", f"builder's worker {parts.get('builder')}"]
+    named += [f"workers {' / '.join(map(str, parts.get('workers', [])))}", f"helpers {' / '.join(map(str, parts.get('helpers', [])))}"]
+    return ", ".join(named)
 
 
 def _ms(seconds: float | None) -> str:

@@ -21,14 +21,21 @@ from .server import ROOT, WsgiServer
 UNIT = ROOT / "deploy" / "feeds.service"
 
 
-def granian_flags(workers: int, port: int) -> list[str]:
-    """The granian arguments of the unit's ExecStart, with ``workers`` workers on 127.0.0.1:``port``."""
+def unit_argv(workers: int, port: int) -> list[str]:
+    """The unit's ExecStart after its Python (``-m feeds.web.preload``, granian's flags, ``wsgi:app``), with
+    ``workers`` workers on 127.0.0.1:``port``."""
     text = UNIT.read_text(encoding="utf-8").replace("\\\n", " ")
     (command,) = re.findall(r"^ExecStart=/bin/sh -c '(.*)'$", text, re.M)
     words = shlex.split(command.replace("$$", "$"))
-    flags = words[words.index(next(w for w in words if w.endswith("/granian"))) + 1 :]
+    argv = words[words.index(next(w for w in words if w.endswith("/python"))) + 1 :]
     values = {"--workers": str(workers), "--host": "127.0.0.1", "--port": str(port)}
-    return [values.get(flags[i - 1], word) if i else word for i, word in enumerate(flags)]
+    return [values.get(argv[i - 1], word) if i else word for i, word in enumerate(argv)]
+
+
+def granian_flags(workers: int, port: int) -> list[str]:
+    """The granian arguments of the unit's ExecStart, with ``workers`` workers on 127.0.0.1:``port``."""
+    argv = unit_argv(workers, port)
+    return argv[argv.index("feeds.web.preload") + 1 :]
 
 
 class Production(WsgiServer):
@@ -45,7 +52,7 @@ class Production(WsgiServer):
             super()._wait_ready(timeout)
 
     def _run(self, argv: list[str], cwd: Path, preexec_fn: Any = None) -> None:
-        super()._run(["-m", "granian", *granian_flags(self.workers_wanted, self.port)], cwd, preexec_fn)
+        super()._run(unit_argv(self.workers_wanted, self.port), cwd, preexec_fn)
         assert argv[-1] == "wsgi:app"
 
     def started(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +326,23 @@ def test_the_pool_gives_the_bytes_of_the_in_process_build(config_file: Path, tmp
     assert parallel.manifest is not None and here.manifest is not None
     assert parallel.manifest.items == here.manifest.items
     assert bodies(parallel) == bodies(here) == reference(config).bodies
+
+
+def test_a_closed_pool_ends_its_fork_server_and_starts_it_again_for_the_next_big_job() -> None:
+    # An idle fork server holds the rendering code it imported (~25 MB): closed with the pool after each build.
+    pool = Pool(workers=2)
+    try:
+        assert pool.map(sorted, list(range(200)), min_items=1) == list(range(200))
+        assert pool._executor is not None, "the work went to the forkserver processes"
+        server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+        assert server is not None and Path(f"/proc/{server}").exists()
+        pool.close(wait=True)
+        assert forkserver._forkserver._forkserver_pid is None  # type: ignore[attr-defined]
+        assert not Path(f"/proc/{server}").exists()  # ended and reaped
+        assert pool.map(sorted, list(range(200)), min_items=1) == list(range(200))
+        assert pool._executor is not None and forkserver._forkserver._forkserver_pid not in (None, server)  # type: ignore[attr-defined]
+    finally:
+        pool.close(wait=True)
 
 
 # -- lost bodies and failures -------------------------------------------------------------

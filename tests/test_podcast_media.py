@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import email.parser
 import hashlib
-import re
-import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT, SAMPLE, SITE_CONFIG
+from .production import unit_argv
 from .server import ServerProcess
 
 EPISODE = SAMPLE / "media" / "episode-1.mp3"
@@ -28,23 +27,12 @@ CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed (make test installs it)")
 
 
-def unit_flags(port: int, workers: int = 2) -> list[str]:
-    """granian's arguments in deploy/feeds.service's ExecStart, with this test's port and worker count."""
-    unit = (ROOT / "deploy" / "feeds.service").read_text(encoding="utf-8")
-    command = re.search(r"^ExecStart=/bin/sh -c '(.*?)'$", unit.replace("\\\n", " "), re.MULTILINE | re.DOTALL)
-    assert command is not None
-    words = shlex.split(command.group(1).replace('"$${GRANIAN_WORKERS:-$$(nproc)}"', str(workers)))
-    flags = words[words.index("exec") + 2 : words.index("wsgi:app")]
-    flags[flags.index("--port") + 1] = str(port)
-    return flags
-
-
 class Production(ServerProcess):
     """``granian … wsgi:app`` from the checkout, with the systemd unit's flags."""
 
     def __init__(self, content: Path, config: Path) -> None:
         self._spawn("granian", content.parent, {"FEEDS_CONFIG": str(config), "FEEDS_CONTENT_DIR": str(content)}, None)
-        self._run(["-m", "granian", *unit_flags(self.port), "wsgi:app"], ROOT)
+        self._run(unit_argv(2, self.port), ROOT)
         self._wait_ready()
 
 
@@ -70,9 +58,10 @@ def curl(server: Production, *args: str, path: str = "/media/episode-1.mp3") -> 
 
 
 def test_unit_flags_are_the_production_command() -> None:
-    flags = unit_flags(1234)
-    assert flags[:2] == ["--interface", "wsgi"] and "--respawn-failed-workers" in flags and "--blocking-threads" in flags
-    assert flags[flags.index("--port") + 1] == "1234" and flags[flags.index("--workers") + 1] == "2"
+    argv = unit_argv(2, 1234)
+    assert argv[:4] == ["-m", "feeds.web.preload", "--interface", "wsgi"] and argv[-1] == "wsgi:app"
+    assert "--respawn-failed-workers" in argv and "--blocking-threads" in argv
+    assert argv[argv.index("--port") + 1] == "1234" and argv[argv.index("--workers") + 1] == "2"
 
 
 def test_whole_file_with_accept_ranges_type_length_and_strong_etag(server: Production) -> None:

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from sqlalchemy import text
 from feeds.db import Database
 
 from .conftest import ROOT, SAMPLE, SITE_CONFIG
+from .production import unit_argv
 from .server import ServerProcess
 
 TOKEN = "stats-token-0123456789"
@@ -44,16 +44,6 @@ EXPECTED = {
 SCREENSHOT = ROOT / "docs" / "subscribers-stats.png"
 
 
-def unit_flags(workers: int, port: int) -> list[str]:
-    """granian's flags as deploy/feeds.service gives them, with this test's worker count, host and port."""
-    unit = (ROOT / "deploy" / "feeds.service").read_text(encoding="utf-8").replace("\\\n", " ")
-    line = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
-    command = shlex.split(shlex.split(line.removeprefix("ExecStart="))[2])  # /bin/sh -c '<command>'
-    flags = command[command.index("exec") + 2 : command.index("wsgi:app")]
-    values = {"--workers": str(workers), "--host": "127.0.0.1", "--port": str(port)}
-    return [values.get(flags[i - 1], flag) if i else flag for i, flag in enumerate(flags)]
-
-
 class Production(ServerProcess):
     """``granian … wsgi:app`` with the unit's flags, from the checkout."""
 
@@ -61,7 +51,7 @@ class Production(ServerProcess):
         settings = {"FEEDS_CONFIG": str(root / "feeds.toml"), "FEEDS_CONTENT_DIR": str(root / "content")}
         self._spawn("granian", root, settings, env)
         self._environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(dir=root, prefix="metrics-")
-        self._run(["-m", "granian", *unit_flags(workers, self.port), "wsgi:app"], ROOT)
+        self._run(unit_argv(workers, self.port), ROOT)
         self._wait_ready()
 
     @property

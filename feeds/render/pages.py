@@ -14,7 +14,8 @@ from markupsafe import Markup
 
 from feeds import urls
 from feeds.config import Config
-from feeds.models import Entry, FeedPage
+from feeds.models import Entry, FeedPage, Tag
+from feeds.render.bounded import ByteBounded
 from feeds.render.formats import FORMATS
 from feeds.render.plan import Listed
 
@@ -38,10 +39,41 @@ def _environment() -> Environment:
     return env
 
 
-@lru_cache(maxsize=16384)
+@dataclass(frozen=True, slots=True)
+class ListItem:
+    """What a list shows of a post: all its list item depends on (not the post's HTML, which the entry holds)."""
+
+    link: str
+    title: str
+    published: datetime
+    reading_time: int | None
+    language: str | None
+    summary: str
+    tags: tuple[Tag, ...]
+
+
+#: Bytes of list items kept for the next page that lists the same post (each a few hundred bytes).
+LIST_ITEM_BYTES = 4 << 20
+#: What a kept list item holds besides its text: the key's record and strings, the Markup object.
+ITEM_OVERHEAD = 512
+
+
+def _item_weight(html: Markup, item: ListItem, site_url: str) -> int:
+    return len(html) + len(item.summary) + len(item.title) + len(item.link) + ITEM_OVERHEAD
+
+
+def _item_html(item: ListItem, site_url: str) -> Markup:
+    return Markup(_environment().get_template("_entry.html").render(item=item, site_url=site_url))
+
+
+_item_html_kept = ByteBounded(_item_html, LIST_ITEM_BYTES, _item_weight)
+
+
 def entry_html(entry: Entry, site_url: str) -> Markup:
     """Return one post's list item; rendered once and shared by every page that lists it."""
-    return Markup(_environment().get_template("_entry.html").render(entry=entry, site_url=site_url))
+    post = entry.post
+    item = ListItem(post.link, post.title, post.published, post.reading_time, post.language, entry.summary, entry.tags)
+    return _item_html_kept(item, site_url)
 
 
 @dataclass(frozen=True)

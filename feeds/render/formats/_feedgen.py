@@ -9,7 +9,6 @@ WebSub links (a small extension writes those ``atom:link`` elements).
 from __future__ import annotations
 
 import html
-from functools import lru_cache
 from typing import Any
 
 from feedgen.entry import FeedEntry
@@ -19,6 +18,7 @@ from lxml import etree
 
 from feeds import __version__
 from feeds.models import Author, Entry, FeedPage, Post
+from feeds.render.bounded import ByteBounded
 
 from . import podcast
 from ._text import atom_text, rss_text
@@ -153,8 +153,18 @@ def rss_creators(post: Post, site_authors: tuple[Author, ...]) -> tuple[Author, 
     return post.authors or site_authors
 
 
-@lru_cache(maxsize=4096)
-def feed_entry(
+#: Bytes of feed entries kept for the next feed that shows the same post (each holds its post's HTML): an edit's
+#: documents show about 200 entries, every page 1 of a cold start about 1,000; more only costs the builder memory.
+FEED_ENTRY_BYTES = 16 << 20
+#: What a kept entry holds besides its HTML and summary: feedgen's record, its extension class, the key.
+ENTRY_OVERHEAD = 4096
+
+
+def _entry_weight(fe: FeedEntry, entry: Entry, *args: Any) -> int:
+    return len(entry.content_html) + 2 * len(entry.summary) + ENTRY_OVERHEAD
+
+
+def _feed_entry(
     entry: Entry, site_authors: tuple[Author, ...], full: bool = True, language: str | None = None, show: bool = False
 ) -> FeedEntry:
     """Return the feedgen entry of ``entry``; built once, shared by every feed that shows it.
@@ -230,3 +240,6 @@ def feed_entry(
 
     fe.register_extension("feeds", Extras)
     return fe
+
+
+feed_entry = ByteBounded(_feed_entry, FEED_ENTRY_BYTES, _entry_weight)
