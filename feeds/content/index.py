@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from hashlib import sha256
 from pathlib import Path
 
 from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packed at a cold start
 
 from feeds.config import Config
-from feeds.content.errors import ContentRootError
-from feeds.content.files import Listing, SourceFile, Stamp, discover
+from feeds.content.errors import ContentError, ContentRootError
+from feeds.content.files import Listing, SourceFile, Stamp, discover, read_source
+from feeds.content.frontmatter import split
 from feeds.content.looking import folder_id, look_up
 from feeds.content.post import Loaded, load
 from feeds.models import Post, Problem
@@ -77,11 +79,17 @@ class Known:
     #: The post this file last published without an error.
     last_good: Post | None
     #: Its source record: the file's whole text then (zlib), where the body starts in it, and its dates from git history.
+    #: Held only while the entry is unsaved or its file broken: a saved good post's source is its file, or the saved state's.
     source_z: bytes = b""
     body_at: int = 0
     history: tuple[datetime, datetime] | None = None
     #: While the file is broken and ``last_good`` is served: since when (UTC).
     broken_since: datetime | None = None
+
+
+#: Reads the source record of a saved entry back from the saved state (``feeds.service.state``): (source_z, body_at) of
+#: the entry saved with this very stamp, or None.
+Recall = Callable[[str, Known], tuple[bytes, int] | None]
 
 
 @dataclass
@@ -101,6 +109,12 @@ class ContentIndex:
     _troubled: set[str] = field(default_factory=set, repr=False)
     #: The content folder's (device, inode) when it was last listed whole: events are looked up only in that folder.
     _listed: tuple[int, int] | None = field(default=None, repr=False)
+    #: The folder last scanned: a source no longer held is read back from its file there.
+    _root: Path | None = field(default=None, repr=False)
+    #: Reads a source no longer held back from the saved state (set by it when it restores this index).
+    recall: Recall | None = field(default=None, repr=False)
+    #: The saved state's own bookkeeping (``feeds.service.state``): the files each of its shards holds, while it knows.
+    shards: dict[int, set[str]] | None = field(default=None, repr=False)
 
     def scan(
         self,
@@ -121,6 +135,7 @@ class ContentIndex:
             if not isinstance(self.config.content_dir, Path):
                 raise ValueError("a git content_dir is scanned from its checkout: pass root")
             root = self.config.content_dir
+        self._root = root
         looked = None
         if paths is not None and self._last is not None and history is None and content_time is None:
             looked = look_up(root, paths, self._listed)
@@ -225,7 +240,10 @@ class ContentIndex:
             )
         elif known is not None and known.last_good is not None:
             since = known.broken_since or self.clock()
-            self._known[rel] = replace(known, stamp=stamp, loaded=loaded, broken_since=since)
+            source_z, body_at = known.source_z, known.body_at
+            if not source_z and self.recall is not None:  # saved good, broken now: its last good source is the saved one
+                source_z, body_at = self.recall(rel, known) or (b"", 0)
+            self._known[rel] = replace(known, stamp=stamp, loaded=loaded, broken_since=since, source_z=source_z, body_at=body_at)
         else:
             self._known[rel] = Known(stamp, loaded, None)
 
@@ -234,7 +252,44 @@ class ContentIndex:
         known = self._known.get(post.source)
         if known is None or known.last_good is None or known.last_good.body_digest != post.body_digest:
             return None
+        if not known.source_z:  # saved: its file holds it (unless it changed since), else the saved state does
+            found = self._from_file(post.source, known)
+            if found is not None:
+                return found[0][found[1] :]
+            recalled = self.recall(post.source, known) if self.recall is not None else None
+            if recalled is None:
+                return None
+            return isal_zlib.decompress(recalled[0])[recalled[1] :].decode("utf-8", "surrogatepass")
         return isal_zlib.decompress(known.source_z)[known.body_at :].decode("utf-8", "surrogatepass")
+
+    def source(self, rel: str, known: Known) -> tuple[bytes, int] | None:
+        """The source record of ``known`` read back from its file (None if the file is not that version any more)."""
+        found = self._from_file(rel, known, same_file=True)
+        if found is None:
+            return None
+        text, body_start = found
+        front = text[:body_start].encode("utf-8", "surrogatepass")
+        return isal_zlib.compress(front + text[body_start:].encode("utf-8", "surrogatepass"), 1), len(front)
+
+    def _from_file(self, rel: str, known: Known, same_file: bool = False) -> tuple[str, int] | None:
+        """The text of ``rel``'s file and where its body starts, if its body is the one ``known`` published.
+
+        With ``same_file``, only if the file has the stamp it was read with, too (its front matter unchanged).
+        A file changed since is a change the next scan reads; until then its saved source stands for it.
+        """
+        if self._root is None or known.last_good is None:
+            return None
+        looked = look_up(self._root, (rel,))
+        if looked is None or len(looked.files) != 1 or (same_file and looked.files[0].stamp[:3] != known.stamp[:3]):
+            return None
+        try:
+            text = read_source(looked.files[0], self.config, [])[0]
+            body = split(rel, text)[1]
+        except (ContentError, OSError, ValueError):
+            return None
+        if sha256(body.encode("utf-8", "surrogatepass")).hexdigest() != known.last_good.body_digest:
+            return None
+        return text, len(text) - len(body)
 
     # -- surviving restarts ----------------------------------------------------------
 
@@ -252,7 +307,7 @@ class ContentIndex:
         known = dict(state)
         if fresh:
             known = {rel: k for rel, entry in known.items() if (k := self._again(rel, entry)) is not None}
-        self._known = known
+        self._known, self.shards = known, None
         self._last = None
         self._published, self._troubled = {}, set()
         for rel in known:
@@ -280,14 +335,24 @@ class ContentIndex:
 
     def forget_saved(self) -> None:
         """Nothing of this index is on disk any more: the next save writes all of it."""
-        self._unsaved = None
+        self._unsaved, self.shards = None, None
 
     def saved(self, files: set[str] | None) -> None:
-        """The entries of ``files`` (None: all) as they were at :meth:`unsaved` are on disk now."""
+        """The entries of ``files`` (None: all) as they were at :meth:`unsaved` are on disk now: their good sources are let go."""
         if files is None:
             self._unsaved = set()
         elif self._unsaved is not None:
             self._unsaved -= files
+        known_files = self._known
+        for rel in list(known_files) if files is None else files:
+            known = known_files.get(rel)
+            if known is not None and known.source_z and known.loaded.post is not None:
+                known_files[rel] = replace(known, source_z=b"")
+
+    def entries(self, files: Iterable[str]) -> dict[str, Known]:
+        """The :meth:`state` entries of ``files`` (those the index has)."""
+        known = self._known
+        return {rel: entry for rel in files if (entry := known.get(rel)) is not None}
 
     def kept(self) -> Iterable[Kept]:
         """The posts served from a kept version now."""
