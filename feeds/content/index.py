@@ -10,6 +10,8 @@ last good version, and that version survives restarts: the caller saves
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -111,6 +113,7 @@ class ContentIndex:
     _listed: tuple[int, int] | None = field(default=None, repr=False)
     #: The folder last scanned: a source no longer held is read back from its file there.
     _root: Path | None = field(default=None, repr=False)
+    _real: dict[Path, Path] = field(default_factory=dict, repr=False)
     #: Reads a source no longer held back from the saved state (set by it when it restores this index).
     recall: Recall | None = field(default=None, repr=False)
     #: The saved state's own bookkeeping (``feeds.service.state``): the files each of its shards holds, while it knows.
@@ -135,7 +138,7 @@ class ContentIndex:
             if not isinstance(self.config.content_dir, Path):
                 raise ValueError("a git content_dir is scanned from its checkout: pass root")
             root = self.config.content_dir
-        self._root = root
+        self._root, self._real = root, {}
         looked = None
         if paths is not None and self._last is not None and history is None and content_time is None:
             looked = look_up(root, paths, self._listed)
@@ -279,13 +282,16 @@ class ContentIndex:
         """
         if self._root is None or known.last_good is None:
             return None
-        looked = look_up(self._root, (rel,))
-        if looked is None or len(looked.files) != 1 or (same_file and looked.files[0].stamp[:3] != known.stamp[:3]):
-            return None
         try:
-            text = read_source(looked.files[0], self.config, [])[0]
+            real = self._real.get(self._root) or self._real.setdefault(self._root, self._root.resolve(strict=True))
+            path = os.path.join(real, rel)
+            info = os.lstat(path)  # a plain file (a symlink's target is read from the saved state, not checked here)
+            if not stat.S_ISREG(info.st_mode) or (same_file and (info.st_size, info.st_mtime_ns, info.st_ino) != known.stamp[:3]):
+                return None
+            file = SourceFile(Path(path), rel, info.st_size, info.st_mtime_ns, info.st_ino, real)
+            text = read_source(file, self.config, [])[0]
             body = split(rel, text)[1]
-        except (ContentError, OSError, ValueError):
+        except (ContentError, OSError, RuntimeError, ValueError):
             return None
         if sha256(body.encode("utf-8", "surrogatepass")).hexdigest() != known.last_good.body_digest:
             return None
