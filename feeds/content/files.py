@@ -39,10 +39,11 @@ BAD_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 Stamp = tuple[int, int, int, tuple[datetime, datetime] | None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceFile:
-    #: Absolute path of the file.
-    path: Path
+    #: Absolute path of the file: a str as listed (the listing cache keeps one record a file: a Path each was 0.5 KB
+    #: more at 10k posts), a Path as given; :attr:`path` is the Path.
+    where: str | Path
     #: Path relative to the content folder, ``/``-separated: the name used in reports.
     rel: str
     size: int
@@ -54,7 +55,12 @@ class SourceFile:
     #: the default ``date`` and ``updated`` of a post whose front matter names none.
     history: tuple[datetime, datetime] | None = None
 
-    @functools.cached_property
+    @property
+    def path(self) -> Path:
+        """Absolute path of the file."""
+        return self.where if isinstance(self.where, Path) else Path(self.where)
+
+    @property
     def stamp(self) -> Stamp:
         """What must change for the file to be read again."""
         return (self.size, self.mtime_ns, self.inode, self.history)
@@ -173,7 +179,7 @@ def discover(root: Path, history: Mapping[str, tuple[datetime, datetime]] | None
                 known = before.get(path)
                 dated = history.get(rel) if history is not None else None
                 if known is None or known.stamp != (info.st_size, info.st_mtime_ns, info.st_ino, dated):
-                    known = SourceFile(Path(path), rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root, dated)
+                    known = SourceFile(path, rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root, dated)
                 files.append(known)
                 now[path] = known
                 if info.st_mtime_ns > newest:
@@ -272,7 +278,7 @@ def _open_unmoved(file: SourceFile) -> int | None:
     """
     if file.root is None:
         return None
-    path = str(file.path)
+    path = str(file.where)
     try:
         fd = os.open(path, _OPEN_FLAGS | os.O_NOFOLLOW)
     except OSError:
