@@ -41,9 +41,9 @@ Stamp = tuple[int, int, int, tuple[datetime, datetime] | None]
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    #: Absolute path of the file: a str as listed (the listing cache keeps one record a file: a Path each was 0.5 KB
-    #: more at 10k posts), a Path as given; :attr:`path` is the Path.
-    where: str | Path
+    #: Absolute path of the file, or None as listed: then it is ``root``/``rel`` (the listing cache keeps one record a
+    #: file, and a path each, as a str or a Path, was 0.2–0.7 KB more at 10k posts); :attr:`path` is the Path.
+    where: str | Path | None
     #: Path relative to the content folder, ``/``-separated: the name used in reports.
     rel: str
     size: int
@@ -58,7 +58,14 @@ class SourceFile:
     @property
     def path(self) -> Path:
         """Absolute path of the file."""
-        return self.where if isinstance(self.where, Path) else Path(self.where)
+        return self.where if isinstance(self.where, Path) else Path(self.location)
+
+    @property
+    def location(self) -> str:
+        """Absolute path of the file, as a str."""
+        if self.where is None:
+            return os.path.join(self.root or "", self.rel)
+        return str(self.where)
 
     @property
     def stamp(self) -> Stamp:
@@ -66,7 +73,7 @@ class SourceFile:
         return (self.size, self.mtime_ns, self.inode, self.history)
 
 
-#: The files the last walks found, by real root and path: a file listed again unchanged is the same record
+#: The files the last walks found, by real root and relative path: a file listed again unchanged is the same record
 #: (building 10k Path and SourceFile objects was most of a no-change rescan).
 _listed: dict[str, dict[str, SourceFile]] = {}
 _by_name = operator.attrgetter("name")
@@ -176,12 +183,13 @@ def discover(root: Path, history: Mapping[str, tuple[datetime, datetime]] | None
                 continue
             if stat.S_ISREG(info.st_mode):
                 # The same path under the same root is the same rel: an equal stamp is the same file.
-                known = before.get(path)
+                known = before.get(rel)
                 dated = history.get(rel) if history is not None else None
                 if known is None or known.stamp != (info.st_size, info.st_mtime_ns, info.st_ino, dated):
-                    known = SourceFile(path, rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root, dated)
+                    # (the walk's path of a file is the real root joined with its rel: made again when it is read)
+                    known = SourceFile(None, rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root, dated)
                 files.append(known)
-                now[path] = known
+                now[rel] = known
                 if info.st_mtime_ns > newest:
                     newest = info.st_mtime_ns
             elif stat.S_ISDIR(info.st_mode):
@@ -278,7 +286,7 @@ def _open_unmoved(file: SourceFile) -> int | None:
     """
     if file.root is None:
         return None
-    path = str(file.where)
+    path = file.location
     try:
         fd = os.open(path, _OPEN_FLAGS | os.O_NOFOLLOW)
     except OSError:
