@@ -41,8 +41,7 @@ Stamp = tuple[int, int, int, tuple[datetime, datetime] | None]
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    #: Absolute path of the file, or None as listed: then it is ``root``/``rel`` (the listing cache keeps one record a
-    #: file, and a path each, as a str or a Path, was 0.2–0.7 KB more at 10k posts); :attr:`path` is the Path.
+    #: Absolute path of the file; None as listed (then ``root``/``rel``: a path a cached file was 0.2–0.7 KB more).
     where: str | Path | None
     #: Path relative to the content folder, ``/``-separated: the name used in reports.
     rel: str
@@ -186,7 +185,6 @@ def discover(root: Path, history: Mapping[str, tuple[datetime, datetime]] | None
                 known = before.get(rel)
                 dated = history.get(rel) if history is not None else None
                 if known is None or known.stamp != (info.st_size, info.st_mtime_ns, info.st_ino, dated):
-                    # (the walk's path of a file is the real root joined with its rel: made again when it is read)
                     known = SourceFile(None, rel, info.st_size, info.st_mtime_ns, info.st_ino, real_root, dated)
                 files.append(known)
                 now[rel] = known
