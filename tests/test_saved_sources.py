@@ -4,22 +4,27 @@ The content index holds a post's source record only while it is unsaved or its f
 is broken. A body is read back from the file (checked against the post's digest) or,
 when the file changed since, from the shard it was saved in; a shard written again keeps
 every entry's source; a post whose file breaks gets its last good source back from its
-shard. The shards an edit writes are found without a pass over every file, and the
+shard. A big scan carries no text back from the helper processes: the save reads it from
+the files. The shards an edit writes are found without a pass over every file, and the
 previous layout (32 shards) is read and written again in this one.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from isal import isal_zlib
 
+from feeds.config import Config
+from feeds.content.files import SourceFile
 from feeds.content.frontmatter import split
 from feeds.content.index import ContentIndex, Known
+from feeds.content.post import Loaded
 from feeds.fingerprint import code_digest, settings_digest
-from feeds.service import jobs, state, statefile
+from feeds.service import jobs, rendering, state, statefile
 from feeds.service.builder import Builder
 
 from .builds import build, builder, record_calls, site_config, write_post
@@ -140,3 +145,21 @@ def test_an_index_saved_in_the_previous_layout_is_read_then_written_in_this_one(
     assert not parsed, "no file read again"
     assert sorted(path.name for path in folder.iterdir()) == [state.shard_name(shard) for shard in range(state.SHARDS)]
     assert _saved(tmp_path / "old" / "state") == saved
+
+
+def test_a_big_scan_carries_no_text_back_and_the_save_reads_it_from_the_files(
+    config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(rendering.START_POOL, "files", 2)  # (the sample site is small: every scan of 2 files or more is big)
+    shipped: list[bool] = []
+    loaded = jobs.load_files
+
+    def load_files(files: Sequence[SourceFile], config: Config, sources: bool = True) -> list[Loaded]:
+        results = loaded(files, config, sources)
+        shipped.extend(bool(result.source_z or result.body or result.front) for result in results if result.post is not None)
+        return results
+
+    monkeypatch.setattr(jobs, "load_files", load_files)
+    made = build(site_config(config_file, content), tmp_path / "snap")
+    assert shipped and not any(shipped), "no text came back with the scan"
+    _every_source_saved(made, content)

@@ -30,6 +30,10 @@ from feeds.models import Post, Problem
 
 #: Loads files into Loaded records, in order (the builder passes a process pool's map).
 LoadMany = Callable[[Sequence[SourceFile], Config], list[Loaded]]
+#: A source record wanted back from its file: (rel, the file's size, modification time and inode then, its body's digest).
+Wanted = tuple[str, tuple[int, int, int], str]
+#: Reads source records back from post files (``read_back``'s arguments; the builder passes a process pool's map).
+ReadMany = Callable[[Path, Sequence[Wanted], Config], list[tuple[bytes, int] | None]]
 #: The stamp of a file that is listed with a problem instead of being read: never equal to a real one.
 _TROUBLED: Stamp = (-1, -1, -1, None)
 #: The stamp of every file after an upgrade of the code: each is read again, broken ones keep their last good version.
@@ -40,6 +44,39 @@ KEPT_MESSAGE = "serving the last good version of this post until the file is fix
 def load_serially(files: Sequence[SourceFile], config: Config) -> list[Loaded]:
     """Load ``files`` one after the other in this process."""
     return [load(file, config) for file in files]
+
+
+def text_of(real: Path, rel: str, stamp: tuple[int, int, int] | None, digest: str, config: Config) -> tuple[str, int] | None:
+    """The text of the post file ``rel`` under the real root ``real`` and where its body starts, if its body has ``digest``.
+
+    With ``stamp`` (size, modification time, inode), only if the file has it, too (its front matter unchanged).
+    A file changed since is a change the next scan reads; until then its saved source stands for it.
+    """
+    try:
+        path = os.path.join(real, rel)
+        info = os.lstat(path)  # a plain file (a symlink's target is read from the saved state, not checked here)
+        if not stat.S_ISREG(info.st_mode) or (stamp is not None and (info.st_size, info.st_mtime_ns, info.st_ino) != stamp):
+            return None
+        text = read_source(SourceFile(None, rel, info.st_size, info.st_mtime_ns, info.st_ino, real), config, [])[0]
+        body = split(rel, text)[1]
+    except (ContentError, OSError, RuntimeError, ValueError):
+        return None
+    if sha256(body.encode("utf-8", "surrogatepass")).hexdigest() != digest:
+        return None
+    return text, len(text) - len(body)
+
+
+def read_back(real: Path, items: Sequence[Wanted], config: Config) -> list[tuple[bytes, int] | None]:
+    """Each (rel, stamp, body digest)'s source record (its text compressed, where its body starts) from its file, or None."""
+    records: list[tuple[bytes, int] | None] = []
+    for rel, stamp, digest in items:
+        found = text_of(real, rel, stamp, digest, config)
+        if found is None:
+            records.append(None)
+            continue
+        front = found[0][: found[1]].encode("utf-8", "surrogatepass")
+        records.append((isal_zlib.compress(front + found[0][found[1] :].encode("utf-8", "surrogatepass"), 1), len(front)))
+    return records
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +137,7 @@ class ContentIndex:
 
     config: Config
     load_many: LoadMany = load_serially
+    read_many: ReadMany = read_back
     #: A clock for ``Kept.since`` (tests pass their own).
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _known: dict[str, Known] = field(default_factory=dict)
@@ -237,7 +275,8 @@ class ContentIndex:
     def _remember(self, rel: str, stamp: Stamp, loaded: Loaded) -> None:
         known = self._known.get(rel)
         if loaded.post is not None:
-            packed = loaded.packed()
+            # (a big scan's helpers send no text back: its file holds it, read back when the index is saved)
+            packed = loaded.packed() if loaded.front or loaded.source_z else loaded
             self._known[rel] = Known(
                 stamp, Loaded(loaded.post, "", loaded.problems), loaded.post, packed.source_z, packed.body_at, stamp[3]
             )
@@ -265,37 +304,28 @@ class ContentIndex:
             return isal_zlib.decompress(recalled[0])[recalled[1] :].decode("utf-8", "surrogatepass")
         return isal_zlib.decompress(known.source_z)[known.body_at :].decode("utf-8", "surrogatepass")
 
-    def source(self, rel: str, known: Known) -> tuple[bytes, int] | None:
-        """The source record of ``known`` read back from its file (None if the file is not that version any more)."""
-        found = self._from_file(rel, known, same_file=True)
-        if found is None:
-            return None
-        text, body_start = found
-        front = text[:body_start].encode("utf-8", "surrogatepass")
-        return isal_zlib.compress(front + text[body_start:].encode("utf-8", "surrogatepass"), 1), len(front)
-
     def _from_file(self, rel: str, known: Known, same_file: bool = False) -> tuple[str, int] | None:
-        """The text of ``rel``'s file and where its body starts, if its body is the one ``known`` published.
+        """The text of ``rel``'s file and where its body starts, if its body is the one ``known`` published (:func:`text_of`)."""
+        real = self._real_root()
+        if real is None or known.last_good is None:
+            return None
+        return text_of(real, rel, known.stamp[:3] if same_file else None, known.last_good.body_digest, self.config)
 
-        With ``same_file``, only if the file has the stamp it was read with, too (its front matter unchanged).
-        A file changed since is a change the next scan reads; until then its saved source stands for it.
-        """
-        if self._root is None or known.last_good is None:
+    def _real_root(self) -> Path | None:
+        if self._root is None:
             return None
         try:
-            real = self._real.get(self._root) or self._real.setdefault(self._root, self._root.resolve(strict=True))
-            path = os.path.join(real, rel)
-            info = os.lstat(path)  # a plain file (a symlink's target is read from the saved state, not checked here)
-            if not stat.S_ISREG(info.st_mode) or (same_file and (info.st_size, info.st_mtime_ns, info.st_ino) != known.stamp[:3]):
-                return None
-            file = SourceFile(Path(path), rel, info.st_size, info.st_mtime_ns, info.st_ino, real)
-            text = read_source(file, self.config, [])[0]
-            body = split(rel, text)[1]
-        except (ContentError, OSError, RuntimeError, ValueError):
+            return self._real.get(self._root) or self._real.setdefault(self._root, self._root.resolve(strict=True))
+        except (OSError, RuntimeError):
             return None
-        if sha256(body.encode("utf-8", "surrogatepass")).hexdigest() != known.last_good.body_digest:
-            return None
-        return text, len(text) - len(body)
+
+    def sources(self, wanted: Sequence[tuple[str, Known]]) -> list[tuple[bytes, int] | None]:
+        """:meth:`source` of each (rel, entry) of ``wanted`` (good posts), in order; spread over processes by ``read_many``."""
+        real = self._real_root()
+        if real is None:
+            return [None] * len(wanted)
+        items = [(rel, known.stamp[:3], known.last_good.body_digest if known.last_good else "") for rel, known in wanted]
+        return self.read_many(real, items, self.config)
 
     # -- surviving restarts ----------------------------------------------------------
 

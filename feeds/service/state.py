@@ -54,6 +54,8 @@ SHARDS = 256
 LEGACY_SHARDS = 32
 #: Threads writing a whole save's shards (their syncs are committed together).
 WRITERS = 8
+#: Shards made at a time by a save (the sources read back for them are held until they are written: 1/8 of them).
+BATCH = 32
 #: The shard files' suffix; the folder holding anything else is set aside, not read.
 SUFFIX = ".state"
 #: Folders set aside (``index.unreadable-<time>``) kept for a look, newest first; older ones are removed.
@@ -80,9 +82,12 @@ def save(folder: Path, config: Config, index: ContentIndex) -> bool:
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         with _Writer(path, parallel=len(shards) > 1) as writer:
-            for shard in sorted(shards):
-                entries = _with_sources(path / shard_name(shard), index, index.entries(sorted(members.get(shard, ()))))
-                writer.write(shard_name(shard), statefile.dumps(settings, code, shard, entries))
+            order = sorted(shards)
+            for start in range(0, len(order), BATCH):  # (the sources read back for a batch are held until it is written)
+                batch = {shard: index.entries(sorted(members.get(shard, ()))) for shard in order[start : start + BATCH]}
+                _with_sources(path, index, batch)
+                for shard, entries in batch.items():
+                    writer.write(shard_name(shard), statefile.dumps(settings, code, shard, entries))
         if unsaved is None:
             for legacy in range(LEGACY_SHARDS):
                 (path / shard_name(legacy, LEGACY_SHARDS)).unlink(missing_ok=True)
@@ -111,23 +116,28 @@ def _members(index: ContentIndex, unsaved: set[str] | None) -> dict[int, set[str
     return shards
 
 
-def _with_sources(shard: Path, index: ContentIndex, entries: dict[str, Known]) -> dict[str, Known]:
-    """``entries`` with the source records the index let go back: from the shard file they were saved in, else their files."""
-    missing = [rel for rel, known in entries.items() if known.last_good is not None and not known.source_z]
-    if not missing:
-        return entries
-    try:
-        saved = statefile.sources(shard.read_bytes(), missing)
-    except FileNotFoundError:
-        saved = {}  # (the state folder went with the snapshot folder: the files still have them)
-    for rel in missing:
-        known = entries[rel]
-        found = saved.get(rel)
-        if found is not None and found[1] and found[0] == statefile.stamp_key(known.stamp):
-            entries[rel] = replace(known, source_z=found[1], body_at=found[2])
-        elif (again := index.source(rel, known)) is not None:
-            entries[rel] = replace(known, source_z=again[0], body_at=again[1])
-    return entries
+def _with_sources(path: Path, index: ContentIndex, shards: dict[int, dict[str, Known]]) -> None:
+    """Put back the source records the index let go (or never had): from the shard files they were saved in, else their files."""
+    unread: list[tuple[int, str, Known]] = []
+    for shard, entries in shards.items():
+        missing = [rel for rel, known in entries.items() if known.last_good is not None and not known.source_z]
+        if not missing:
+            continue
+        try:
+            saved = statefile.sources((path / shard_name(shard)).read_bytes(), missing)
+        except FileNotFoundError:
+            saved = {}  # (a first save, or the state folder went with the snapshot folder: the files have them)
+        for rel in missing:
+            known = entries[rel]
+            found = saved.get(rel)
+            if found is not None and found[1] and found[0] == statefile.stamp_key(known.stamp):
+                entries[rel] = replace(known, source_z=found[1], body_at=found[2])
+            else:
+                unread.append((shard, rel, known))
+    records = index.sources([(rel, known) for _, rel, known in unread]) if unread else []
+    for (shard, rel, known), record in zip(unread, records, strict=True):
+        if record is not None:
+            shards[shard][rel] = replace(known, source_z=record[0], body_at=record[1])
 
 
 class _Writer:
