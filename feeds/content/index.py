@@ -118,7 +118,8 @@ class Known:
     #: The post this file last published without an error.
     last_good: Post | None
     #: Its source record: the file's whole text then (zlib), where the body starts in it, and its dates from git history.
-    #: Held only while the entry is unsaved or its file broken: a saved good post's source is its file, or the saved state's.
+    #: Held only while the entry is unsaved or its file broken (and not at all after a big scan): else the file holds it,
+    #: and the saved state once saved.
     source_z: bytes = b""
     body_at: int = 0
     history: tuple[datetime, datetime] | None = None
@@ -304,12 +305,12 @@ class ContentIndex:
             return isal_zlib.decompress(recalled[0])[recalled[1] :].decode("utf-8", "surrogatepass")
         return isal_zlib.decompress(known.source_z)[known.body_at :].decode("utf-8", "surrogatepass")
 
-    def _from_file(self, rel: str, known: Known, same_file: bool = False) -> tuple[str, int] | None:
+    def _from_file(self, rel: str, known: Known) -> tuple[str, int] | None:
         """The text of ``rel``'s file and where its body starts, if its body is the one ``known`` published (:func:`text_of`)."""
         real = self._real_root()
         if real is None or known.last_good is None:
             return None
-        return text_of(real, rel, known.stamp[:3] if same_file else None, known.last_good.body_digest, self.config)
+        return text_of(real, rel, None, known.last_good.body_digest, self.config)
 
     def _real_root(self) -> Path | None:
         if self._root is None:
@@ -320,7 +321,10 @@ class ContentIndex:
             return None
 
     def sources(self, wanted: Sequence[tuple[str, Known]]) -> list[tuple[bytes, int] | None]:
-        """:meth:`source` of each (rel, entry) of ``wanted`` (good posts), in order; spread over processes by ``read_many``."""
+        """The source record of each (rel, entry) of ``wanted`` from its file, in order (None: the file is not that version).
+
+        Only a file with the entry's stamp and body counts; the reading is spread over processes by ``read_many``.
+        """
         real = self._real_root()
         if real is None:
             return [None] * len(wanted)

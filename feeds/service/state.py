@@ -132,7 +132,7 @@ def _with_sources(path: Path, index: ContentIndex, shards: dict[int, dict[str, K
             found = saved.get(rel)
             if found is not None and found[1] and found[0] == statefile.stamp_key(known.stamp):
                 entries[rel] = replace(known, source_z=found[1], body_at=found[2])
-            else:
+            elif known.loaded.post is not None:  # (a broken file holds no good source)
                 unread.append((shard, rel, known))
     records = index.sources([(rel, known) for _, rel, known in unread]) if unread else []
     for (shard, rel, known), record in zip(unread, records, strict=True):
