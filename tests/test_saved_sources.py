@@ -143,7 +143,7 @@ def test_an_index_saved_in_the_previous_layout_is_read_then_written_in_this_one(
     assert again.index.state() == saved and again.index.unsaved() is None
     again.rescan()
     assert not parsed, "no file read again"
-    assert sorted(path.name for path in folder.iterdir()) == [state.shard_name(shard) for shard in range(state.SHARDS)]
+    assert {path.name for path in folder.iterdir()} == {state.shard_name(state.shard_of(rel)) for rel in saved}
     assert _saved(tmp_path / "old" / "state") == saved
 
 
@@ -163,3 +163,18 @@ def test_a_big_scan_carries_no_text_back_and_the_save_reads_it_from_the_files(
     made = build(site_config(config_file, content), tmp_path / "snap")
     assert shipped and not any(shipped), "no text came back with the scan"
     _every_source_saved(made, content)
+
+
+def test_a_shard_file_that_is_not_there_holds_nothing_and_its_files_are_read_again(
+    config_file: Path, content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = site_config(config_file, content)
+    made = build(config, tmp_path / "snap")
+    (made.state_dir / state.NAME / state.shard_name(state.shard_of(EDITED))).unlink()  # (a first save cut short)
+    parsed = record_calls(monkeypatch, jobs, "load_files")
+    again = builder(config, tmp_path / "snap")
+    lost = {rel for rel in made.index.state() if state.shard_of(rel) == state.shard_of(EDITED)}
+    assert again.index.state() == {rel: known for rel, known in made.index.state().items() if rel not in lost}
+    again.rescan()
+    assert {file.rel for files in parsed for file in files} == lost, "only the files of the missing shard are read"
+    assert again.index.state() == made.index.state()

@@ -13,8 +13,10 @@ save rewrites only the shards holding a file that changed: an edit on a
 them without a pass over every file (the index keeps each shard's files).
 Each shard is written atomically and durably and names the settings and code
 it was made with, so shards of different ages are each whole; an entry older
-than its file only means that file is read again. A whole save writes its
-shards from several threads, so the disk syncs them together.
+than its file only means that file is read again, and a shard with no file
+holds nothing (a save writes none for an empty shard: a small site has a few
+files, not 256). A whole save writes its shards from several threads, so the
+disk syncs them together.
 
 The builder's heap holds a good post's source record only until it is saved:
 then its file holds it, and the shard does. A shard written again takes its
@@ -87,7 +89,10 @@ def save(folder: Path, config: Config, index: ContentIndex) -> bool:
                 batch = {shard: index.entries(sorted(members.get(shard, ()))) for shard in order[start : start + BATCH]}
                 _with_sources(path, index, batch)
                 for shard, entries in batch.items():
-                    writer.write(shard_name(shard), statefile.dumps(settings, code, shard, entries))
+                    if entries:
+                        writer.write(shard_name(shard), statefile.dumps(settings, code, shard, entries))
+                    else:  # (no file is an empty shard: a small site writes a few, not SHARDS)
+                        (path / shard_name(shard)).unlink(missing_ok=True)
         if unsaved is None:
             for legacy in range(LEGACY_SHARDS):
                 (path / shard_name(legacy, LEGACY_SHARDS)).unlink(missing_ok=True)
@@ -206,13 +211,17 @@ def restore(folder: Path, config: Config, index: ContentIndex) -> None:
     if strange:  # a pickle of an older version, or anything else: never opened
         _set_aside(path, f"holds files that are not {SUFFIX} shards: {', '.join(sorted(strange)[:3])}")
         return
-    count = SHARDS if names >= expected else LEGACY_SHARDS if names >= legacy else 0
+    # The old layout is read only whole (it is removed once the new one is); a shard file of this one that is not
+    # there holds nothing (a save writes no empty shard), or was never written: its files are read again.
+    count = LEGACY_SHARDS if names >= legacy else SHARDS if names & expected else 0
     if not count:
-        return  # never saved whole (a first save cut short): every file is read again
+        return
     try:
         shards: list[tuple[str, str]] = []
         known: dict[str, Known] = {}
         for number in range(count):
+            if count == SHARDS and shard_name(number) not in names:
+                continue
             data = statefile.loads((path / shard_name(number, count)).read_bytes())
             if data.shard != number:
                 raise ValueError("a shard holds another shard's entries")
