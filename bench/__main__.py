@@ -34,6 +34,7 @@ COMMANDS = {
     "stop": "bench.stops",
     "scale": "bench.scale",
     "fediverse": "bench.fediverse",
+    "heap": "bench.heap",
 }
 
 

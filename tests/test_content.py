@@ -161,3 +161,16 @@ def test_rescan_rereads_only_changed_files_and_notices_added_and_deleted(tmp_pat
     assert sorted(scan.changed) == ["2026-01-01-a.md", "2026-01-03-c.md"]
     assert scan.removed == ("2026-01-02-b.md",)
     assert sorted(p.title for p in scan.posts) == ["A2", "C"]
+
+
+def test_the_listing_cache_keeps_one_compact_record_a_file(content: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files a walk found are kept (a listing again makes no new records), each one small record with no path of its own."""
+    from feeds.content import files
+
+    monkeypatch.setattr(files, "_listed", {})  # (other tests' folders may fill it to its bound)
+    first = files.discover(content)
+    again = files.discover(content)
+    assert first.files and all(a is b for a, b in zip(first.files, again.files, strict=True)), "the same records"
+    for file in again.files:
+        assert getattr(file, "where", "") is None and not hasattr(file, "__dict__"), file.rel
+        assert file.path == content.resolve() / file.rel and file.stamp == (file.size, file.mtime_ns, file.inode, None)

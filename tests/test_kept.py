@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from feeds.fsutil import exchange
 from feeds.snapshot import store as store_module
 from feeds.web.app import stop
 
@@ -210,8 +211,10 @@ def test_an_empty_or_vanished_folder_keeps_the_snapshot_until_feeds_empty_says_o
         (tmp_path / "away").rename(content)
         wait_for(lambda: health(server)["status"] == "ok", "the folder to come back")
 
-        for post in content.rglob("*.md"):  # emptied of posts (the media folder left): no post in the folder
-            post.unlink()
+        # Emptied of posts (the media folder left), in one step: the folder and an emptied copy swap names (renameat2).
+        # (Not its files deleted one by one: file-system events publish each deletion as it comes, as they should.)
+        shutil.copytree(content, tmp_path / "emptied", ignore=shutil.ignore_patterns("*.md"))
+        exchange(tmp_path / "emptied", content)
         wait_for(lambda: health(server)["error"] is not None, "the scan of an empty folder to fail")
         assert "feeds empty" in health(server)["error"]
         assert served(server) == before and health(server)["posts"] == 21

@@ -10,22 +10,30 @@ last good version, and that version survives restarts: the caller saves
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from hashlib import sha256
 from pathlib import Path
 
 from isal import isal_zlib  # zlib's format, 5× faster: 10,000 bodies are packed at a cold start
 
 from feeds.config import Config
-from feeds.content.errors import ContentRootError
-from feeds.content.files import Listing, SourceFile, Stamp, discover
+from feeds.content.errors import ContentError, ContentRootError
+from feeds.content.files import Listing, SourceFile, Stamp, discover, read_source
+from feeds.content.frontmatter import split
 from feeds.content.looking import folder_id, look_up
 from feeds.content.post import Loaded, load
 from feeds.models import Post, Problem
 
 #: Loads files into Loaded records, in order (the builder passes a process pool's map).
 LoadMany = Callable[[Sequence[SourceFile], Config], list[Loaded]]
+#: A source record wanted back from its file: (rel, the file's size, modification time and inode then, its body's digest).
+Wanted = tuple[str, tuple[int, int, int], str]
+#: Reads source records back from post files (``read_back``'s arguments; the builder passes a process pool's map).
+ReadMany = Callable[[Path, Sequence[Wanted], Config], list[tuple[bytes, int] | None]]
 #: The stamp of a file that is listed with a problem instead of being read: never equal to a real one.
 _TROUBLED: Stamp = (-1, -1, -1, None)
 #: The stamp of every file after an upgrade of the code: each is read again, broken ones keep their last good version.
@@ -36,6 +44,39 @@ KEPT_MESSAGE = "serving the last good version of this post until the file is fix
 def load_serially(files: Sequence[SourceFile], config: Config) -> list[Loaded]:
     """Load ``files`` one after the other in this process."""
     return [load(file, config) for file in files]
+
+
+def text_of(real: Path, rel: str, stamp: tuple[int, int, int] | None, digest: str, config: Config) -> tuple[str, int] | None:
+    """The text of the post file ``rel`` under the real root ``real`` and where its body starts, if its body has ``digest``.
+
+    With ``stamp`` (size, modification time, inode), only if the file has it, too (its front matter unchanged).
+    A file changed since is a change the next scan reads; until then its saved source stands for it.
+    """
+    try:
+        path = os.path.join(real, rel)
+        info = os.lstat(path)  # a plain file (a symlink's target is read from the saved state, not checked here)
+        if not stat.S_ISREG(info.st_mode) or (stamp is not None and (info.st_size, info.st_mtime_ns, info.st_ino) != stamp):
+            return None
+        text = read_source(SourceFile(None, rel, info.st_size, info.st_mtime_ns, info.st_ino, real), config, [])[0]
+        body = split(rel, text)[1]
+    except (ContentError, OSError, RuntimeError, ValueError):
+        return None
+    if sha256(body.encode("utf-8", "surrogatepass")).hexdigest() != digest:
+        return None
+    return text, len(text) - len(body)
+
+
+def read_back(real: Path, items: Sequence[Wanted], config: Config) -> list[tuple[bytes, int] | None]:
+    """Each (rel, stamp, body digest)'s source record (its text compressed, where its body starts) from its file, or None."""
+    records: list[tuple[bytes, int] | None] = []
+    for rel, stamp, digest in items:
+        found = text_of(real, rel, stamp, digest, config)
+        if found is None:
+            records.append(None)
+            continue
+        front = found[0][: found[1]].encode("utf-8", "surrogatepass")
+        records.append((isal_zlib.compress(front + found[0][found[1] :].encode("utf-8", "surrogatepass"), 1), len(front)))
+    return records
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +118,18 @@ class Known:
     #: The post this file last published without an error.
     last_good: Post | None
     #: Its source record: the file's whole text then (zlib), where the body starts in it, and its dates from git history.
+    #: Held only while the entry is unsaved or its file broken (and not at all after a big scan): else the file holds it,
+    #: and the saved state once saved.
     source_z: bytes = b""
     body_at: int = 0
     history: tuple[datetime, datetime] | None = None
     #: While the file is broken and ``last_good`` is served: since when (UTC).
     broken_since: datetime | None = None
+
+
+#: Reads the source record of a saved entry back from the saved state (``feeds.service.state``): (source_z, body_at) of
+#: the entry saved with this very stamp, or None.
+Recall = Callable[[str, Known], tuple[bytes, int] | None]
 
 
 @dataclass
@@ -90,6 +138,7 @@ class ContentIndex:
 
     config: Config
     load_many: LoadMany = load_serially
+    read_many: ReadMany = read_back
     #: A clock for ``Kept.since`` (tests pass their own).
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _known: dict[str, Known] = field(default_factory=dict)
@@ -101,6 +150,13 @@ class ContentIndex:
     _troubled: set[str] = field(default_factory=set, repr=False)
     #: The content folder's (device, inode) when it was last listed whole: events are looked up only in that folder.
     _listed: tuple[int, int] | None = field(default=None, repr=False)
+    #: The folder last scanned: a source no longer held is read back from its file there.
+    _root: Path | None = field(default=None, repr=False)
+    _real: dict[Path, Path] = field(default_factory=dict, repr=False)
+    #: Reads a source no longer held back from the saved state (set by it when it restores this index).
+    recall: Recall | None = field(default=None, repr=False)
+    #: The saved state's own bookkeeping (``feeds.service.state``): the files each of its shards holds, while it knows.
+    shards: dict[int, set[str]] | None = field(default=None, repr=False)
 
     def scan(
         self,
@@ -121,6 +177,7 @@ class ContentIndex:
             if not isinstance(self.config.content_dir, Path):
                 raise ValueError("a git content_dir is scanned from its checkout: pass root")
             root = self.config.content_dir
+        self._root, self._real = root, {}
         looked = None
         if paths is not None and self._last is not None and history is None and content_time is None:
             looked = look_up(root, paths, self._listed)
@@ -219,13 +276,17 @@ class ContentIndex:
     def _remember(self, rel: str, stamp: Stamp, loaded: Loaded) -> None:
         known = self._known.get(rel)
         if loaded.post is not None:
-            packed = loaded.packed()
+            # (a big scan's helpers send no text back: its file holds it, read back when the index is saved)
+            packed = loaded.packed() if loaded.front or loaded.source_z else loaded
             self._known[rel] = Known(
                 stamp, Loaded(loaded.post, "", loaded.problems), loaded.post, packed.source_z, packed.body_at, stamp[3]
             )
         elif known is not None and known.last_good is not None:
             since = known.broken_since or self.clock()
-            self._known[rel] = replace(known, stamp=stamp, loaded=loaded, broken_since=since)
+            source_z, body_at = known.source_z, known.body_at
+            if not source_z and self.recall is not None:  # saved good, broken now: its last good source is the saved one
+                source_z, body_at = self.recall(rel, known) or (b"", 0)
+            self._known[rel] = replace(known, stamp=stamp, loaded=loaded, broken_since=since, source_z=source_z, body_at=body_at)
         else:
             self._known[rel] = Known(stamp, loaded, None)
 
@@ -234,7 +295,41 @@ class ContentIndex:
         known = self._known.get(post.source)
         if known is None or known.last_good is None or known.last_good.body_digest != post.body_digest:
             return None
+        if not known.source_z:  # saved: its file holds it (unless it changed since), else the saved state does
+            found = self._from_file(post.source, known)
+            if found is not None:
+                return found[0][found[1] :]
+            recalled = self.recall(post.source, known) if self.recall is not None else None
+            if recalled is None:
+                return None
+            return isal_zlib.decompress(recalled[0])[recalled[1] :].decode("utf-8", "surrogatepass")
         return isal_zlib.decompress(known.source_z)[known.body_at :].decode("utf-8", "surrogatepass")
+
+    def _from_file(self, rel: str, known: Known) -> tuple[str, int] | None:
+        """The text of ``rel``'s file and where its body starts, if its body is the one ``known`` published (:func:`text_of`)."""
+        real = self._real_root()
+        if real is None or known.last_good is None:
+            return None
+        return text_of(real, rel, None, known.last_good.body_digest, self.config)
+
+    def _real_root(self) -> Path | None:
+        if self._root is None:
+            return None
+        try:
+            return self._real.get(self._root) or self._real.setdefault(self._root, self._root.resolve(strict=True))
+        except (OSError, RuntimeError):
+            return None
+
+    def sources(self, wanted: Sequence[tuple[str, Known]]) -> list[tuple[bytes, int] | None]:
+        """The source record of each (rel, entry) of ``wanted`` from its file, in order (None: the file is not that version).
+
+        Only a file with the entry's stamp and body counts; the reading is spread over processes by ``read_many``.
+        """
+        real = self._real_root()
+        if real is None:
+            return [None] * len(wanted)
+        items = [(rel, known.stamp[:3], known.last_good.body_digest if known.last_good else "") for rel, known in wanted]
+        return self.read_many(real, items, self.config)
 
     # -- surviving restarts ----------------------------------------------------------
 
@@ -252,7 +347,7 @@ class ContentIndex:
         known = dict(state)
         if fresh:
             known = {rel: k for rel, entry in known.items() if (k := self._again(rel, entry)) is not None}
-        self._known = known
+        self._known, self.shards = known, None
         self._last = None
         self._published, self._troubled = {}, set()
         for rel in known:
@@ -280,14 +375,24 @@ class ContentIndex:
 
     def forget_saved(self) -> None:
         """Nothing of this index is on disk any more: the next save writes all of it."""
-        self._unsaved = None
+        self._unsaved, self.shards = None, None
 
     def saved(self, files: set[str] | None) -> None:
-        """The entries of ``files`` (None: all) as they were at :meth:`unsaved` are on disk now."""
+        """The entries of ``files`` (None: all) as they were at :meth:`unsaved` are on disk now: their good sources are let go."""
         if files is None:
             self._unsaved = set()
         elif self._unsaved is not None:
             self._unsaved -= files
+        known_files = self._known
+        for rel in list(known_files) if files is None else files:
+            known = known_files.get(rel)
+            if known is not None and known.source_z and known.loaded.post is not None:
+                known_files[rel] = replace(known, source_z=b"")
+
+    def entries(self, files: Iterable[str]) -> dict[str, Known]:
+        """The :meth:`state` entries of ``files`` (those the index has)."""
+        known = self._known
+        return {rel: entry for rel in files if (entry := known.get(rel)) is not None}
 
     def kept(self) -> Iterable[Kept]:
         """The posts served from a kept version now."""

@@ -72,6 +72,10 @@ class Loaded:
         source_z = isal_zlib.compress(front + self.body.encode("utf-8", "surrogatepass"), 1)
         return replace(self, body="", front="", source_z=source_z, body_at=len(front))
 
+    def bare(self) -> Loaded:
+        """This result without its text (its file holds it)."""
+        return replace(self, body="", front="")
+
     def unpacked_body(self) -> str:
         """The body, from ``body`` or from the compressed text."""
         if not self.source_z:

@@ -97,7 +97,7 @@ class Builder:
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.config, self.renders, self.store, self.pool, lambda post: self.index.body(post))
-        self.index, self.planner = ContentIndex(self.config, load_many=self.renderer.load_many), Planner(self.config)
+        self.index, self.planner = ContentIndex(self.config, self.renderer.load_many, self.renderer.read_many), Planner(self.config)
         self.pool.on_step = self.activity.step
         self._pruner = Pruner(self.prune)
         self.after = AfterPublish(self._after_publish, self._lock, self._scan_waiting)

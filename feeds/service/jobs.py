@@ -13,6 +13,7 @@ from pathlib import Path
 
 from feeds.config import Config
 from feeds.content.files import SourceFile
+from feeds.content.index import Wanted, read_back
 from feeds.content.post import Loaded, load
 from feeds.models import Post
 from feeds.render import markup
@@ -24,9 +25,14 @@ from feeds.service.errors import NotRendered
 from feeds.snapshot.store import Store, Stored
 
 
-def load_files(files: Sequence[SourceFile], config: Config) -> list[Loaded]:
-    """Parse post files (front matter and Markdown body, not rendered); bodies come back compressed."""
-    return [load(file, config).packed() for file in files]
+def load_files(files: Sequence[SourceFile], config: Config, sources: bool = True) -> list[Loaded]:
+    """Parse post files (front matter and Markdown body, not rendered); their text comes back compressed, or not at all."""
+    return [load(file, config).packed() if sources else load(file, config).bare() for file in files]
+
+
+def read_sources(items: Sequence[Wanted], real: Path, config: Config) -> list[tuple[bytes, int] | None]:
+    """Read post files' source records back (``feeds.content.index.read_back``)."""
+    return read_back(real, items, config)
 
 
 def render_posts(work: Sequence[tuple[str, str, str]], render_dir: Path, iframe_hosts: tuple[str, ...]) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from feeds.config import Config
 from feeds.content.files import SourceFile
+from feeds.content.index import Wanted
 from feeds.content.looking import at_least
 from feeds.content.post import Loaded
 from feeds.errors import FeedsError
@@ -88,8 +89,17 @@ class Renderer:
             self.pool.warm_up()
 
     def load_many(self, files: Sequence[SourceFile], config: Config) -> list[Loaded]:
-        """Parse post files (the content index's ``load_many``)."""
-        return self.pool.map(jobs.load_files, list(files), config, min_items=256, start_from=START_POOL["files"])
+        """Parse post files (the content index's ``load_many``).
+
+        A big scan's text is not carried back (compressed, 3.7 KB a file through the pipe): the content
+        index saves it from the files afterwards (``read_many``), off the way to the first publish.
+        """
+        sources = len(files) < START_POOL["files"]
+        return self.pool.map(jobs.load_files, list(files), config, sources, min_items=256, start_from=START_POOL["files"])
+
+    def read_many(self, real: Path, items: Sequence[Wanted], config: Config) -> list[tuple[bytes, int] | None]:
+        """Read post files' source records back (the content index's ``read_many``)."""
+        return self.pool.map(jobs.read_sources, list(items), real, config, min_items=256, start_from=START_POOL["files"])
 
     def forget(self) -> None:
         """The renderings may be gone (their folder was removed): look for each again before trusting it."""

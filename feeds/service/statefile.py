@@ -17,12 +17,14 @@ built from it, is unchanged.
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
 
+from feeds.content.files import Stamp
 from feeds.content.index import Known
 from feeds.content.post import Loaded
 from feeds.models import Author, Enclosure, Post, Problem
@@ -90,8 +92,30 @@ class Shard(msgspec.Struct, array_like=True, frozen=True):
     entries: dict[str, _Entry]
 
 
+class _Source(msgspec.Struct, array_like=True, frozen=True):
+    """An entry as :func:`sources` reads it: its stamp and source record, the rest left undecoded."""
+
+    stamp: msgspec.Raw
+    last_good: msgspec.Raw
+    live: msgspec.Raw
+    problems: msgspec.Raw
+    source_z: msgspec.Raw
+    body_at: int
+    history: msgspec.Raw
+    broken_since: msgspec.Raw
+
+
+class _Sources(msgspec.Struct, array_like=True, frozen=True):
+    settings: str
+    code: str
+    shard: int
+    entries: dict[str, _Source]
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Shard)
+_sources = msgspec.msgpack.Decoder(_Sources)
+_bytes = msgspec.msgpack.Decoder(bytes)
 
 
 def dumps(settings: str, code: str, shard: int, entries: dict[str, Known]) -> bytes:
@@ -110,9 +134,34 @@ def loads(data: bytes) -> Shard:
         raise ValueError(str(e)[:200]) from None
 
 
-def entries(shard: Shard) -> dict[str, Known]:
-    """The content index entries a shard holds."""
-    return {rel: _known(entry) for rel, entry in shard.entries.items()}
+def entries(shard: Shard, sources: bool = True) -> dict[str, Known]:
+    """The content index entries a shard holds; without ``sources``, only broken posts keep their source record."""
+    return {rel: _known(entry, sources or not entry.live) for rel, entry in shard.entries.items()}
+
+
+def sources(data: bytes, files: Collection[str]) -> dict[str, tuple[bytes, bytes, int]]:
+    """From a shard file's bytes, each of ``files``' saved stamp (as :func:`stamp_key`), source record and body offset.
+
+    Only those entries' sources are decoded (the rest of the shard is skipped over); nothing for a file that is not a
+    shard (another version, damage).
+    """
+    if not data.startswith(HEADER):
+        return {}
+    try:
+        shard = _sources.decode(memoryview(data)[len(HEADER) :])
+        return {
+            rel: (bytes(entry.stamp), _bytes.decode(entry.source_z), entry.body_at)
+            for rel in files
+            if (entry := shard.entries.get(rel)) is not None
+        }
+    except msgspec.MsgspecError:
+        return {}
+
+
+def stamp_key(stamp: Stamp) -> bytes:
+    """A stamp as a shard holds it (MessagePack), to compare with :func:`sources`' without decoding that."""
+    size, mtime, inode, dated = stamp
+    return _encoder.encode((size, mtime, inode, _pair(dated)))
 
 
 # -- records ↔ wire ------------------------------------------------------------------------------
@@ -132,7 +181,7 @@ def _entry(known: Known) -> _Entry:
     )
 
 
-def _known(entry: _Entry) -> Known:
+def _known(entry: _Entry, source: bool = True) -> Known:
     size, mtime, inode, dated = entry.stamp
     last_good = _post_of(entry.last_good) if entry.last_good is not None else None
     problems = tuple(Problem(*problem) for problem in entry.problems) if entry.problems else ()
@@ -140,7 +189,7 @@ def _known(entry: _Entry) -> Known:
         (size, mtime, inode, _pair_of(dated)),
         Loaded(last_good if entry.live else None, "", problems),
         last_good,
-        entry.source_z,
+        entry.source_z if source else b"",
         entry.body_at,
         _pair_of(entry.history),
         _datetime(entry.broken_since) if entry.broken_since is not None else None,
