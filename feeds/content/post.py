@@ -48,6 +48,22 @@ _DATE_PREFIX = re.compile(r"^(\d{4}-\d{2}-\d{2})-(.+)$")
 _SLUG = re.compile(r"^[\w][\w.~-]*$")
 
 
+def pack(front: str, body: str) -> tuple[bytes, int]:
+    """A post file's source record: its text compressed, and where its body starts in the uncompressed bytes."""
+    head = front.encode("utf-8", "surrogatepass")
+    return isal_zlib.compress(head + body.encode("utf-8", "surrogatepass"), 1), len(head)
+
+
+def unpack_body(source_z: bytes, body_at: int) -> str:
+    """The body of a source record made by :func:`pack`."""
+    return isal_zlib.decompress(source_z)[body_at:].decode("utf-8", "surrogatepass")
+
+
+def body_digest(body: str) -> str:
+    """The digest of a post's Markdown body (``Post.body_digest``)."""
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class Loaded:
     """The result of reading one file: a post and its Markdown body, problems, or both."""
@@ -68,9 +84,8 @@ class Loaded:
         """This result with its text compressed, as the content index keeps it."""
         if self.post is None or self.source_z:
             return self
-        front = self.front.encode("utf-8", "surrogatepass")
-        source_z = isal_zlib.compress(front + self.body.encode("utf-8", "surrogatepass"), 1)
-        return replace(self, body="", front="", source_z=source_z, body_at=len(front))
+        source_z, body_at = pack(self.front, self.body)
+        return replace(self, body="", front="", source_z=source_z, body_at=body_at)
 
     def bare(self) -> Loaded:
         """This result without its text (its file holds it)."""
@@ -80,7 +95,7 @@ class Loaded:
         """The body, from ``body`` or from the compressed text."""
         if not self.source_z:
             return self.body
-        return isal_zlib.decompress(self.source_z)[self.body_at :].decode("utf-8", "surrogatepass")
+        return unpack_body(self.source_z, self.body_at)
 
 
 def load(file: SourceFile, config: Config, text: str | None = None) -> Loaded:
@@ -212,7 +227,7 @@ def _post_from(file: SourceFile, config: Config, fields: Fields, body: str, raw:
         link=link or url,
         published=published,
         updated=updated,
-        body_digest=hashlib.sha256(raw).hexdigest(),
+        body_digest=hashlib.sha256(raw).hexdigest(),  # (= body_digest(body), from the bytes read)
         summary=fields.text("summary"),
         tags=parse_tags(fields),
         authors=parse_authors(fields, url),
